@@ -1,0 +1,5 @@
+//! Pure logic of ntsb_perf: everything here is plain Rust, testable with `cargo test`
+//! without a PostgreSQL server. The extension (`src/`) only gathers catalog facts with SPI
+//! and hands them to these functions.
+
+pub mod index_rules;

@@ -1,0 +1,74 @@
+-- ntsb_perf.index_catalog: one row per index the caller can see, outside the system schemas.
+-- Every index report reads this view, so the visibility rules, the partition totals and the
+-- size figures are defined once. A partitioned (parent) index carries the totals of the leaf
+-- indexes below it; each partition's own index is a row of its own as well.
+CREATE VIEW ntsb_perf.index_catalog AS
+SELECT
+    i.indexrelid                                   AS index_oid,
+    i.indrelid                                     AS table_oid,
+    n.nspname::text                                AS schema_name,
+    t.relname::text                                AS table_name,
+    c.relname::text                                AS index_name,
+    am.amname::text                                AS access_method,
+    c.relkind = 'I'                                AS is_partitioned,
+    CASE WHEN c.relkind = 'I' THEN coalesce(ip.scans, 0)
+         ELSE pg_stat_get_numscans(i.indexrelid) END          AS idx_scan,
+    CASE WHEN c.relkind = 'I' THEN coalesce(ip.tup_read, 0)
+         ELSE pg_stat_get_tuples_returned(i.indexrelid) END   AS idx_tup_read,
+    CASE WHEN c.relkind = 'I' THEN coalesce(ip.tup_fetch, 0)
+         ELSE pg_stat_get_tuples_fetched(i.indexrelid) END    AS idx_tup_fetch,
+    CASE WHEN c.relkind = 'I' THEN coalesce(ip.bytes, 0)
+         ELSE pg_relation_size(i.indexrelid) END              AS index_bytes,
+    CASE WHEN t.relkind = 'p' THEN coalesce(tp.bytes, 0)
+         ELSE pg_table_size(i.indrelid) END                   AS table_bytes,
+    CASE WHEN c.relkind = 'I' THEN ip.partitions END          AS partitions,
+    i.indisunique                                  AS is_unique,
+    i.indisprimary                                 AS is_primary,
+    i.indisvalid                                   AS is_valid,
+    i.indisready                                   AS is_ready,
+    i.indislive                                    AS is_live,
+    i.indisexclusion                               AS is_exclusion,
+    i.indisreplident                               AS is_replica_identity,
+    i.indisclustered                               AS is_clustered,
+    i.indpred IS NOT NULL                          AS is_partial,
+    (i.indisprimary OR i.indisexclusion OR EXISTS (
+        SELECT 1 FROM pg_constraint k
+        WHERE k.conindid = i.indexrelid AND k.contype IN ('p', 'u', 'x', 'f')))
+                                                   AS backs_constraint,
+    EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
+                                                   AS is_attached_partition,
+    EXISTS (SELECT 1 FROM pg_depend d
+            WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indrelid AND d.deptype = 'e')
+                                                   AS is_extension_member,
+    -- Partitioned indexes cannot be dropped concurrently.
+    format('DROP INDEX %s%I.%I', CASE WHEN c.relkind = 'I' THEN '' ELSE 'CONCURRENTLY ' END,
+           n.nspname, c.relname)                   AS drop_statement
+FROM pg_index i
+JOIN pg_class c     ON c.oid = i.indexrelid
+JOIN pg_class t     ON t.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace
+JOIN pg_am am       ON am.oid = c.relam
+LEFT JOIN LATERAL (
+    SELECT count(*)                                       AS partitions,
+           sum(pg_stat_get_numscans(p.relid))::bigint        AS scans,
+           sum(pg_stat_get_tuples_returned(p.relid))::bigint AS tup_read,
+           sum(pg_stat_get_tuples_fetched(p.relid))::bigint  AS tup_fetch,
+           sum(pg_relation_size(p.relid))::bigint            AS bytes
+    FROM pg_partition_tree(i.indexrelid) p
+    WHERE c.relkind = 'I' AND p.isleaf
+) ip ON true
+LEFT JOIN LATERAL (
+    SELECT sum(pg_table_size(p.relid))::bigint AS bytes
+    FROM pg_partition_tree(i.indrelid) p
+    WHERE t.relkind = 'p' AND p.isleaf
+) tp ON true
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\_toast%'
+  AND (n.nspname NOT LIKE 'pg\_temp\_%' OR n.oid = pg_my_temp_schema())
+  AND (pg_has_role(t.relowner, 'USAGE')
+       OR has_table_privilege(t.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+       OR has_any_column_privilege(t.oid, 'SELECT, INSERT, UPDATE, REFERENCES'));
+
+COMMENT ON VIEW ntsb_perf.index_catalog IS
+  'ntsb_perf: every index the caller can see, with usage counters, sizes and the flags the index reports use';
+GRANT SELECT ON ntsb_perf.index_catalog TO PUBLIC;

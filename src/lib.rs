@@ -1,0 +1,35 @@
+//! ntsb_perf: performance tooling for the NTSB aviation-accident database, inside PostgreSQL.
+//!
+//! One module per SQL capability; the pure logic lives in the `ntsb_perf_core` crate so that it
+//! is tested without a server. Everything public is created in schema `ntsb_perf`.
+
+use pgrx::prelude::*;
+
+::pgrx::pg_module_magic!(name, version);
+
+extension_sql!(
+    r#"
+COMMENT ON SCHEMA ntsb_perf IS 'ntsb_perf: performance tooling for the NTSB accident database';
+-- Reports are for every role; functions that read pages are granted one by one.
+GRANT USAGE ON SCHEMA ntsb_perf TO PUBLIC;
+"#,
+    name = "bootstrap",
+    bootstrap
+);
+
+mod index_usage;
+mod spi_util;
+
+#[cfg(any(test, feature = "pg_test"))]
+mod pg_tests;
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

@@ -1,0 +1,43 @@
+//! Small helpers around SPI shared by the report modules.
+
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::spi::{SpiHeapTupleData, SpiResult};
+
+/// Runs a read-only query with bound arguments and maps every row with `f`.
+/// Errors raised by PostgreSQL inside the query keep their own SQLSTATE.
+pub fn query_rows<R>(
+    sql: &str,
+    args: &[DatumWithOid],
+    f: impl Fn(&SpiHeapTupleData) -> SpiResult<R>,
+) -> Vec<R> {
+    let result: SpiResult<Vec<R>> = Spi::connect(|client| {
+        let table = client.select(sql, None, args)?;
+        table.map(|row| f(&row)).collect()
+    });
+    result.unwrap_or_else(|e| {
+        fail(
+            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            format!("ntsb_perf: reading the catalog failed: {e}"),
+            None,
+        )
+    })
+}
+
+/// Raises an ERROR with a real SQLSTATE, an optional hint, and never returns.
+pub fn fail(code: PgSqlErrorCode, message: impl Into<String>, hint: Option<&str>) -> ! {
+    let mut report = pgrx::pg_sys::panic::ErrorReport::new(code, message.into(), "ntsb_perf");
+    if let Some(hint) = hint {
+        report = report.set_hint(hint);
+    }
+    report.report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}
+
+/// A column the query guarantees to be NOT NULL.
+pub fn req<T: FromDatum + IntoDatum + Default>(
+    row: &SpiHeapTupleData,
+    ordinal: usize,
+) -> SpiResult<T> {
+    Ok(row.get::<T>(ordinal)?.unwrap_or_default())
+}
