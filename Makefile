@@ -1,0 +1,38 @@
+# ntsb_perf: the README's commands. Every target installs what a fresh Debian 12 machine lacks.
+SHELL := /bin/bash
+ROWS ?= 150000
+export ROWS NTSB_CSV
+
+.PHONY: test demo demo-stop install bench setup unit pgtest regress lint
+
+test:            ## fmt, clippy, pure Rust tests, cargo pgrx test pg15, SQL regression tests
+	scripts/test.sh
+
+demo:            ## throwaway cluster under target/demo with accident data and the index reports
+	scripts/demo.sh
+
+demo-stop:
+	scripts/demo-stop.sh
+
+install:         ## release build into the machine's PostgreSQL 15 (then CREATE EXTENSION ntsb_perf)
+	scripts/setup.sh
+	source scripts/common.sh && install_extension release
+
+bench:           ## benchmarks, printed as ratios against an anchor measured in the same run
+	scripts/bench.sh
+
+setup:
+	scripts/setup.sh
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --all-targets -- -D warnings
+
+unit:
+	cargo test -p ntsb_perf_core
+
+pgtest:
+	scripts/test.sh pgtest
+
+regress:
+	scripts/regress.sh

@@ -1,0 +1,69 @@
+# Shared by the scripts under scripts/: paths, and running PostgreSQL as a non-root user.
+# shellcheck shell=bash
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_MAJOR=${PG_MAJOR:-15}
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
+PGBIN=/usr/lib/postgresql/$PG_MAJOR/bin
+export USER=${USER:-$(id -un)}
+export PATH="$HOME/.cargo/bin:$PATH"
+# Backtraces from the build environment would leak into error DETAIL of servers we start.
+unset RUST_BACKTRACE
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# PostgreSQL refuses to run as root: run server commands as `postgres` when we are root.
+as_pg() {
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# start_cluster DIR PORT [DBNAME_FOR_PG_CRON]: initdb DIR if needed and start it on PORT,
+# listening on localhost and on a socket in DIR, with pg_cron preloaded.
+start_cluster() {
+    local dir=$1 port=$2 crondb=${3:-postgres}
+    mkdir -p "$dir"
+    if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; fi
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+        as_pg "$PGBIN/initdb" -D "$dir/data" --auth=trust --username=postgres \
+            --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log"
+        cat >>"$dir/data/postgresql.conf" <<CONF
+port = $port
+listen_addresses = 'localhost'
+unix_socket_directories = '$dir'
+shared_preload_libraries = 'pg_cron'
+cron.database_name = '$crondb'
+max_worker_processes = 16
+fsync = off
+CONF
+    fi
+    as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+}
+
+stop_cluster() {
+    local dir=$1
+    if [ -f "$dir/data/postmaster.pid" ]; then
+        as_pg "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
+    fi
+}
+
+# psql against the cluster in DIR on PORT.
+cluster_psql() {
+    local dir=$1 port=$2
+    shift 2
+    "$PGBIN/psql" -X -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres "$@"
+}
+
+# Build and install the extension into the machine's PostgreSQL. Every cluster that has the
+# library loaded must be stopped first: the install overwrites the .so in place.
+install_extension() {
+    local profile=${1:-debug}
+    local flags=()
+    [ "$profile" = release ] && flags+=(--release)
+    log "installing ntsb_perf ($profile) into $($PG_CONFIG --pkglibdir)"
+    (cd "$ROOT" && cargo pgrx install "${flags[@]}" --pg-config "$PG_CONFIG" >/dev/null)
+}

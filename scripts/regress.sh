@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# SQL regression tests: installs the extension (debug build), starts a throwaway cluster under
+# target/regress and runs pg_regress --use-existing on tests/schedule, comparing psql output
+# with tests/expected/*.out. On failure the diff is printed (target/regress/out/regression.diffs).
+source "$(dirname "$0")/common.sh"
+DIR=$ROOT/target/regress
+PORT=${REGRESS_PORT:-28816}
+DB=ntsb_regress
+PG_REGRESS=$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress
+
+stop_cluster "$DIR"
+install_extension debug
+rm -rf "$DIR/data" "$DIR/out"
+start_cluster "$DIR" "$PORT" "$DB"
+trap 'stop_cluster "$DIR"' EXIT
+mkdir -p "$DIR/out"
+if [ "$(id -u)" = 0 ]; then chown -R postgres: "$DIR/out"; fi
+cluster_psql "$DIR" "$PORT" -d postgres -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+
+tests=$(grep -v '^\s*#' "$ROOT/tests/schedule" | sed -n 's/^test:\s*//p' | tr '\n' ' ')
+set +e
+PGHOST=$DIR PGPORT=$PORT PGUSER=postgres "$PG_REGRESS" --use-existing --dbname="$DB" \
+    --bindir="$PGBIN" --inputdir="$ROOT/tests" --outputdir="$DIR/out" $tests
+rc=$?
+set -e
+if [ $rc -ne 0 ] && [ -f "$DIR/out/regression.diffs" ]; then
+    cat "$DIR/out/regression.diffs"
+fi
+exit $rc

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# make test: every check, in order. `scripts/test.sh pgtest` runs only cargo pgrx test.
+source "$(dirname "$0")/common.sh"
+cd "$ROOT"
+"$ROOT/scripts/setup.sh"
+# cargo pgrx test overwrites the installed library in place, which would crash a running demo.
+if [ -f "$ROOT/target/demo/data/postmaster.pid" ]; then
+    log "stopping the demo cluster first (the test install replaces its library)"
+    stop_cluster "$ROOT/target/demo"
+fi
+
+pgtest() {
+    log "cargo pgrx test pg15"
+    local data=$ROOT/target/pgrx-test
+    mkdir -p "$data"
+    if [ "$(id -u)" = 0 ]; then
+        chown postgres: "$data"
+        cargo pgrx test pg15 --runas postgres --pgdata "$data/data"
+    else
+        cargo pgrx test pg15
+    fi
+}
+
+if [ "${1:-}" = pgtest ]; then pgtest; exit; fi
+
+log "cargo fmt --check"
+cargo fmt --all --check
+log "cargo clippy -D warnings"
+cargo clippy --all-targets -- -D warnings
+log "pure Rust tests (no PostgreSQL)"
+cargo test -p ntsb_perf_core
+pgtest
+log "SQL regression tests"
+"$ROOT/scripts/regress.sh"
+log "make test: all stages passed"
