@@ -6,7 +6,7 @@
 \ir distributions.sql
 
 CREATE TEMP TABLE dist_coded AS
-SELECT kind, label, weight, lat, lon,
+SELECT kind, label, weight, lat, lon, lat_sd, lon_sd,
        row_number() OVER (PARTITION BY kind ORDER BY weight DESC, label) AS code,
        CASE WHEN kind = 'year' THEN row_number() OVER (PARTITION BY kind ORDER BY label)
             ELSE row_number() OVER (PARTITION BY kind ORDER BY weight DESC, label) END AS ord
@@ -27,7 +27,9 @@ SELECT k.kind,
                   ORDER BY c.hi LIMIT 1) ORDER BY s) AS slots,
        (SELECT array_agg(label ORDER BY code) FROM dist_coded d WHERE d.kind = k.kind) AS labels,
        (SELECT array_agg(lat ORDER BY code) FROM dist_coded d WHERE d.kind = k.kind) AS lats,
-       (SELECT array_agg(lon ORDER BY code) FROM dist_coded d WHERE d.kind = k.kind) AS lons
+       (SELECT array_agg(lon ORDER BY code) FROM dist_coded d WHERE d.kind = k.kind) AS lons,
+       (SELECT array_agg(lat_sd ORDER BY code) FROM dist_coded d WHERE d.kind = k.kind) AS lat_sds,
+       (SELECT array_agg(lon_sd ORDER BY code) FROM dist_coded d WHERE d.kind = k.kind) AS lon_sds
 FROM (SELECT DISTINCT kind FROM dist) k, generate_series(1, 10000) s
 GROUP BY k.kind;
 
@@ -53,8 +55,14 @@ SELECT max(slots::text) FILTER (WHERE kind = 'year')                    AS year_
        max(labels::text) FILTER (WHERE kind = 'place')                  AS place_labels,
        max(lats::text) FILTER (WHERE kind = 'place')                    AS place_lats,
        max(lons::text) FILTER (WHERE kind = 'place')                    AS place_lons,
-       (SELECT weight::float8 / sum(weight) OVER () FROM dist WHERE kind = 'coords'
-         ORDER BY label = 'without' DESC LIMIT 1)                        AS p_no_coords
+       max(lat_sds::text) FILTER (WHERE kind = 'place')                 AS place_lat_sds,
+       max(lon_sds::text) FILTER (WHERE kind = 'place')                 AS place_lon_sds,
+       -- share of accidents without a state, and of those with one that lack coordinates
+       (SELECT weight::float8 / (SELECT sum(weight) FROM dist WHERE kind = 'coords')
+          FROM dist WHERE kind = 'no_state')                            AS p_no_state,
+       (SELECT (w.weight - n.weight)::float8 / ((SELECT sum(weight) FROM dist WHERE kind = 'coords') - n.weight)
+          FROM dist w, dist n WHERE w.kind = 'coords' AND w.label = 'without' AND n.kind = 'no_state')
+                                                                        AS p_no_coords
 FROM slots \gset
 
 INSERT INTO events (ev_id, event_date, location, state, latitude, longitude, geom,
@@ -78,23 +86,24 @@ SELECT (ARRAY['ERA','CEN','WPR','ANC','GAA'])[1 + (g % 5)] || to_char(yr % 100, 
        mk,
        CASE WHEN mk IS NOT NULL THEN upper(left(mk, 2)) || '-' || (100 + (u_fat * 400)::int) END
 FROM (
-    SELECT g, yr, sev, mk, place, s_cat, s_nf, s_inj, s_uninj, u_fat,
+    SELECT g, yr, sev, mk, place, plat_sd, plon_sd, s_cat, s_nf, s_inj, s_uninj, u_fat,
            CASE WHEN yr = 2021 THEN 1 + (random() > 0.5)::int
                 ELSE (:'month_labels'::text[])[(:'month_slots'::int[])[s_mon]]::int END AS mon,
            (random() * 27)::int AS day_off,
            CASE WHEN place IS NOT NULL AND random() >= :p_no_coords
-                THEN greatest(-89.9, least(89.9, plat + 0.35 * n1)) END AS lat,
+                THEN greatest(-89.9, least(89.9, plat + plat_sd * n1)) END AS lat,
            CASE WHEN place IS NOT NULL
-                THEN greatest(-179.9, least(179.9, plon + 0.45 * n2)) END AS lon
+                THEN greatest(-179.9, least(179.9, plon + plon_sd * n2)) END AS lon
     FROM (
         SELECT g,
                (:'year_labels'::text[])[(:'year_slots'::int[])[1 + ((g - 1) * 10000::bigint / :rows)::int]]::int AS yr,
                (:'sev_labels'::text[])[(:'sev_slots'::int[])[1 + (random() * 9999)::int]] AS sev,
                (:'make_labels'::text[])[(:'make_slots'::int[])[1 + (random() * 9999)::int]] AS mk,
-               p AS place_code,
-               CASE WHEN random() >= 0.056 THEN (:'place_labels'::text[])[p] END AS place,
+               CASE WHEN random() >= :p_no_state THEN (:'place_labels'::text[])[p] END AS place,
                (:'place_lats'::float8[])[p] AS plat,
                (:'place_lons'::float8[])[p] AS plon,
+               (:'place_lat_sds'::float8[])[p] AS plat_sd,
+               (:'place_lon_sds'::float8[])[p] AS plon_sd,
                1 + (random() * 9999)::int AS s_cat,
                1 + (random() * 9999)::int AS s_nf,
                1 + (random() * 9999)::int AS s_inj,
