@@ -1,3 +1,4 @@
+\set QUIET on
 -- Moves a CAROL-style export from staging table ntsb_staging (all text) into events.
 -- Blank rows are skipped, numbers that do not parse or are out of range become NULL.
 CREATE FUNCTION pg_temp.to_num(t text, lo numeric, hi numeric) RETURNS numeric
@@ -32,6 +33,7 @@ SELECT btrim(accident_number)                                   AS ev_id,
 FROM ntsb_staging
 WHERE nullif(btrim(accident_number), '') IS NOT NULL;
 
+\set QUIET off
 WITH ins AS (
     INSERT INTO events (ev_id, event_date, location, state, latitude, longitude, geom,
                         aircraft_category, injury_severity, total_fatalities, total_injuries,
@@ -54,4 +56,5 @@ SELECT (SELECT count(*) FROM ntsb_staging)                                   AS 
        (SELECT count(*) FROM clean WHERE event_date IS NOT NULL)
            - (SELECT count(*) FROM ins)                                      AS skipped_duplicate_id,
        (SELECT count(*) FROM clean WHERE bad_coordinates)                    AS coordinates_nulled;
+\set QUIET on
 DROP TABLE ntsb_staging;

@@ -1,4 +1,5 @@
 -- The seed schema (names fixed: later features build on them). Indexes come after the load.
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS postgis;
 CREATE EXTENSION IF NOT EXISTS ntsb_perf;
 DROP TABLE IF EXISTS events;

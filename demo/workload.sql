@@ -2,6 +2,7 @@
 SELECT count(*) AS jan_2019 FROM events WHERE event_date BETWEEN '2019-01-01' AND '2019-01-31';
 SELECT ev_id, event_date, location FROM events WHERE injury_severity = 'FATAL(3)'
 ORDER BY event_date DESC LIMIT 5;
+SELECT count(*) AS misspelled_serious FROM events WHERE injury_severity = 'SIRUOSE';
 SELECT count(*) AS gliders FROM events WHERE aircraft_category = 'GLIDER';
 SELECT ev_id, event_date, injury_severity FROM events ORDER BY event_date DESC, injury_severity LIMIT 5;
 SELECT count(*) AS within_50km_of_phoenix FROM events
