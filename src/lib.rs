@@ -17,6 +17,7 @@ GRANT USAGE ON SCHEMA ntsb_perf TO PUBLIC;
     bootstrap
 );
 
+mod bloat;
 mod index_usage;
 mod spi_util;
 

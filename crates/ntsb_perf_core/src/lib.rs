@@ -2,4 +2,5 @@
 //! without a PostgreSQL server. The extension (`src/`) only gathers catalog facts with SPI
 //! and hands them to these functions.
 
+pub mod bloat;
 pub mod index_rules;

@@ -1,0 +1,1147 @@
+//! Index page reading and bloat arithmetic, for every built-in index access method.
+//!
+//! The extension copies each page (8 kB) out of shared buffers and hands the bytes to
+//! [`classify_page`]; [`BloatAccum`] sums the pages and [`BloatAccum::finish`] turns the sums into
+//! the report's figures. Layouts follow PostgreSQL 13-17 on-disk formats (little-endian,
+//! 8-byte MAXALIGN, BLCKSZ 8192).
+//!
+//! Definitions (B-tree ones are pgstatindex's, so both agree to the last digit):
+//! - usable space of a page: `pd_special - SizeOfPageHeaderData` (page minus header and special);
+//! - free space of a page: `pd_upper - pd_lower - sizeof(ItemIdData)` (never negative);
+//! - `avg_leaf_density` = 100 × (1 − Σ free / Σ usable) over the leaf pages;
+//! - B-tree `leaf_fragmentation` = 100 × share of leaf pages whose right sibling has a lower
+//!   block number (a scan in key order moves backwards on disk there).
+
+pub const BLCKSZ: usize = 8192;
+pub const PAGE_HEADER: usize = 24;
+const ITEM_ID: usize = 4;
+const MAXALIGN: usize = 8;
+
+fn maxalign(n: usize) -> usize {
+    (n + MAXALIGN - 1) & !(MAXALIGN - 1)
+}
+
+/// Index access methods we understand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Am {
+    Btree,
+    Hash,
+    Gist,
+    Gin,
+    Spgist,
+    Brin,
+}
+
+impl Am {
+    pub fn from_name(name: &str) -> Option<Am> {
+        Some(match name {
+            "btree" => Am::Btree,
+            "hash" => Am::Hash,
+            "gist" => Am::Gist,
+            "gin" => Am::Gin,
+            "spgist" => Am::Spgist,
+            "brin" => Am::Brin,
+            _ => return None,
+        })
+    }
+
+    /// Default fillfactor of the access method (what a build uses without a reloption).
+    pub fn default_fillfactor(self) -> u32 {
+        match self {
+            Am::Btree | Am::Gist | Am::Gin => 90,
+            Am::Hash => 75,
+            Am::Spgist => 80,
+            Am::Brin => 100,
+        }
+    }
+}
+
+/// A read-only view of one page.
+pub struct Page<'a> {
+    b: &'a [u8],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemId {
+    pub off: usize,
+    pub flags: u8,
+    pub len: usize,
+}
+
+pub const LP_UNUSED: u8 = 0;
+pub const LP_NORMAL: u8 = 1;
+pub const LP_REDIRECT: u8 = 2;
+pub const LP_DEAD: u8 = 3;
+
+impl<'a> Page<'a> {
+    pub fn new(b: &'a [u8]) -> Page<'a> {
+        assert_eq!(b.len(), BLCKSZ, "a page is {BLCKSZ} bytes");
+        Page { b }
+    }
+    fn u16_at(&self, off: usize) -> u16 {
+        u16::from_le_bytes([self.b[off], self.b[off + 1]])
+    }
+    fn u32_at(&self, off: usize) -> u32 {
+        u32::from_le_bytes(self.b[off..off + 4].try_into().unwrap())
+    }
+    pub fn lower(&self) -> usize {
+        self.u16_at(12) as usize
+    }
+    pub fn upper(&self) -> usize {
+        self.u16_at(14) as usize
+    }
+    pub fn special(&self) -> usize {
+        self.u16_at(16) as usize
+    }
+    /// PageIsNew: never initialised (all zero), e.g. extended but not yet used.
+    pub fn is_new(&self) -> bool {
+        self.upper() == 0
+    }
+    /// Header fields are consistent (otherwise the page is treated as corrupt).
+    pub fn is_sane(&self) -> bool {
+        let (l, u, s) = (self.lower(), self.upper(), self.special());
+        l >= PAGE_HEADER && l <= u && u <= s && s <= BLCKSZ
+    }
+    pub fn usable(&self) -> usize {
+        self.special().saturating_sub(PAGE_HEADER)
+    }
+    /// PageGetFreeSpace.
+    pub fn free_space(&self) -> usize {
+        let space = self.upper().saturating_sub(self.lower());
+        space.saturating_sub(ITEM_ID)
+    }
+    pub fn special_bytes(&self) -> &'a [u8] {
+        &self.b[self.special().min(BLCKSZ)..]
+    }
+    pub fn n_items(&self) -> usize {
+        self.lower().saturating_sub(PAGE_HEADER) / ITEM_ID
+    }
+    /// Line pointer `i` (1-based offset number).
+    pub fn item(&self, i: usize) -> ItemId {
+        let raw = self.u32_at(PAGE_HEADER + (i - 1) * ITEM_ID);
+        ItemId {
+            off: (raw & 0x7fff) as usize,
+            flags: ((raw >> 15) & 0x3) as u8,
+            len: (raw >> 17) as usize,
+        }
+    }
+    /// First 4 bytes of an item's tuple, if they lie inside the page.
+    pub fn item_word(&self, it: &ItemId) -> Option<u32> {
+        (it.off >= PAGE_HEADER && it.off + 4 <= BLCKSZ).then(|| self.u32_at(it.off))
+    }
+}
+
+/// What a page is, for the report's counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageKind {
+    Meta,
+    Leaf,
+    Internal,
+    Deleted,
+    /// New (all zero), B-tree half-dead, hash unused.
+    Empty,
+    /// GIN pending-list page.
+    Pending,
+    /// Hash bitmap page.
+    Bitmap,
+    /// BRIN range map page.
+    Revmap,
+}
+
+/// One page's contribution.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PageStats {
+    pub kind: Option<PageKind>,
+    pub live_items: u64,
+    pub dead_items: u64,
+    pub free_bytes: u64,
+    pub usable_bytes: u64,
+    /// Σ (MAXALIGN(len) + line pointer) over live data items (B-tree: without the high key).
+    pub live_item_bytes: u64,
+    /// B-tree leaf: right sibling at a lower block number.
+    pub fragmented: bool,
+    /// Bytes of the separator/downlink items on an internal page (for the expected size).
+    pub internal_item_bytes: u64,
+    pub internal_items: u64,
+    /// B-tree leaf high key bytes, GIN posting-tree page, hash overflow/bucket flags.
+    pub high_key_bytes: u64,
+    pub posting_tree: bool,
+    /// GIN posting-tree leaf without a right sibling: the last leaf of one posting tree.
+    pub posting_tree_end: bool,
+    /// GIN posting-tree leaf: right sibling (u32::MAX for none).
+    pub posting_rightlink: u32,
+    /// Hash bucket or overflow page: the bucket it belongs to.
+    pub hash_bucket: Option<u32>,
+    pub hash_overflow: bool,
+    /// GIN metapage: pending pages and heap tuples waiting in the pending list.
+    pub gin_pending_pages: u64,
+    pub gin_pending_tuples: u64,
+    /// Page header is inconsistent.
+    pub corrupt: bool,
+}
+
+fn count_items(p: &Page, skip_first: bool, dead_of: impl Fn(&Page, &ItemId) -> bool) -> PageStats {
+    let mut s = PageStats::default();
+    let first = if skip_first { 2 } else { 1 };
+    for i in first..=p.n_items() {
+        let it = p.item(i);
+        match it.flags {
+            LP_NORMAL if !dead_of(p, &it) => {
+                s.live_items += 1;
+                s.live_item_bytes += (maxalign(it.len) + ITEM_ID) as u64;
+            }
+            LP_UNUSED => {}
+            _ => s.dead_items += 1,
+        }
+    }
+    s
+}
+
+fn all_item_bytes(p: &Page) -> (u64, u64) {
+    let mut bytes = 0;
+    let mut n = 0;
+    for i in 1..=p.n_items() {
+        let it = p.item(i);
+        if it.flags == LP_NORMAL {
+            bytes += (maxalign(it.len) + ITEM_ID) as u64;
+            n += 1;
+        }
+    }
+    (bytes, n)
+}
+
+/// Reads one page of an index of access method `am`, stored at block `blkno`.
+pub fn classify_page(am: Am, blkno: u32, bytes: &[u8]) -> PageStats {
+    let p = Page::new(bytes);
+    if p.is_new() {
+        return PageStats {
+            kind: Some(PageKind::Empty),
+            free_bytes: (BLCKSZ - PAGE_HEADER) as u64,
+            ..Default::default()
+        };
+    }
+    if !p.is_sane() {
+        return PageStats {
+            corrupt: true,
+            ..Default::default()
+        };
+    }
+    let sp = p.special_bytes();
+    let u16s = |o: usize| -> u16 {
+        sp.get(o..o + 2)
+            .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u32s = |o: usize| -> u32 {
+        sp.get(o..o + 4)
+            .map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap()))
+    };
+    let mut s;
+    match am {
+        Am::Btree => {
+            // BTPageOpaqueData: prev, next, level, flags, cycleid
+            let next = u32s(4);
+            let flags = u16s(12);
+            const LEAF: u16 = 1;
+            const DELETED: u16 = 4;
+            const META: u16 = 8;
+            const HALF_DEAD: u16 = 16;
+            if flags & META != 0 {
+                return PageStats {
+                    kind: Some(PageKind::Meta),
+                    ..Default::default()
+                };
+            }
+            if flags & DELETED != 0 {
+                return PageStats {
+                    kind: Some(PageKind::Deleted),
+                    ..Default::default()
+                };
+            }
+            if flags & HALF_DEAD != 0 {
+                return PageStats {
+                    kind: Some(PageKind::Empty),
+                    ..Default::default()
+                };
+            }
+            let rightmost = next == 0;
+            if flags & LEAF != 0 {
+                s = count_items(&p, !rightmost, |_, _| false);
+                s.kind = Some(PageKind::Leaf);
+                s.fragmented = !rightmost && next < blkno;
+                if !rightmost && p.n_items() >= 1 {
+                    let hk = p.item(1);
+                    s.high_key_bytes = (maxalign(hk.len) + ITEM_ID) as u64;
+                }
+            } else {
+                s = PageStats {
+                    kind: Some(PageKind::Internal),
+                    ..Default::default()
+                };
+                let (b, n) = all_item_bytes(&p);
+                s.internal_item_bytes = b;
+                s.internal_items = n;
+            }
+        }
+        Am::Gist => {
+            // GISTPageOpaqueData: nsn (8), rightlink, flags, page id
+            let flags = u16s(12);
+            const LEAF: u16 = 1;
+            const DELETED: u16 = 2;
+            if flags & DELETED != 0 {
+                return PageStats {
+                    kind: Some(PageKind::Deleted),
+                    ..Default::default()
+                };
+            }
+            if flags & LEAF != 0 {
+                s = count_items(&p, false, |_, _| false);
+                s.kind = Some(PageKind::Leaf);
+            } else {
+                s = count_items(&p, false, |_, _| false);
+                s.internal_item_bytes = s.live_item_bytes;
+                s.internal_items = s.live_items;
+                s.live_items = 0;
+                s.live_item_bytes = 0;
+                s.kind = Some(PageKind::Internal);
+            }
+        }
+        Am::Spgist => {
+            // SpGistPageOpaqueData: flags, nRedirection, nPlaceholder, page id
+            let flags = u16s(0);
+            const META: u16 = 1;
+            const DELETED: u16 = 2;
+            const LEAF: u16 = 4;
+            if flags & META != 0 {
+                return PageStats {
+                    kind: Some(PageKind::Meta),
+                    ..Default::default()
+                };
+            }
+            if flags & DELETED != 0 {
+                return PageStats {
+                    kind: Some(PageKind::Deleted),
+                    ..Default::default()
+                };
+            }
+            // Tuple state in the low two bits of the tuple's first word: 0 = live,
+            // 1 = redirect, 2 = dead, 3 = placeholder.
+            let not_live = |pg: &Page, it: &ItemId| pg.item_word(it).is_none_or(|w| w & 3 != 0);
+            s = count_items(&p, false, not_live);
+            if flags & LEAF != 0 {
+                s.kind = Some(PageKind::Leaf);
+            } else {
+                s.internal_item_bytes = s.live_item_bytes;
+                s.internal_items = s.live_items;
+                s.live_items = 0;
+                s.live_item_bytes = 0;
+                s.kind = Some(PageKind::Internal);
+            }
+        }
+        Am::Gin => {
+            // GinPageOpaqueData: rightlink, maxoff, flags
+            let flags = u16s(6);
+            const DATA: u16 = 1;
+            const LEAF: u16 = 2;
+            const DELETED: u16 = 4;
+            const META: u16 = 8;
+            const LIST: u16 = 16;
+            if flags & META != 0 {
+                // GinMetaPageData follows the page header: head, tail, tailFreeSize,
+                // nPendingPages, nPendingHeapTuples (int64) ...
+                let pending_pages = p.u32_at(PAGE_HEADER + 12) as u64;
+                let pending_tuples = u64::from_le_bytes(
+                    bytes[PAGE_HEADER + 16..PAGE_HEADER + 24]
+                        .try_into()
+                        .unwrap(),
+                );
+                return PageStats {
+                    kind: Some(PageKind::Meta),
+                    gin_pending_pages: pending_pages,
+                    gin_pending_tuples: pending_tuples,
+                    ..Default::default()
+                };
+            }
+            if flags & DELETED != 0 {
+                return PageStats {
+                    kind: Some(PageKind::Deleted),
+                    ..Default::default()
+                };
+            }
+            if flags & LIST != 0 {
+                s = count_items(&p, false, |_, _| false);
+                s.kind = Some(PageKind::Pending);
+            } else if flags & DATA != 0 {
+                // Posting tree page: no line pointers; data runs from the header to pd_lower.
+                let used = p.lower().saturating_sub(PAGE_HEADER) as u64;
+                s = PageStats {
+                    posting_tree: true,
+                    ..Default::default()
+                };
+                if flags & LEAF != 0 {
+                    s.kind = Some(PageKind::Leaf);
+                    s.live_item_bytes = used;
+                    s.posting_rightlink = u32s(0);
+                    s.posting_tree_end = s.posting_rightlink == u32::MAX;
+                } else {
+                    s.kind = Some(PageKind::Internal);
+                    s.internal_item_bytes = used;
+                }
+            } else if flags & LEAF != 0 {
+                s = count_items(&p, false, |_, _| false);
+                s.kind = Some(PageKind::Leaf);
+            } else {
+                s = PageStats {
+                    kind: Some(PageKind::Internal),
+                    ..Default::default()
+                };
+                let (b, n) = all_item_bytes(&p);
+                s.internal_item_bytes = b;
+                s.internal_items = n;
+            }
+        }
+        Am::Hash => {
+            // HashPageOpaqueData: prevblkno, nextblkno, bucket, flag, page id
+            let flag = u16s(12) & 0x0f;
+            match flag {
+                8 => {
+                    return PageStats {
+                        kind: Some(PageKind::Meta),
+                        ..Default::default()
+                    }
+                }
+                4 => {
+                    return PageStats {
+                        kind: Some(PageKind::Bitmap),
+                        ..Default::default()
+                    }
+                }
+                0 => {
+                    return PageStats {
+                        kind: Some(PageKind::Empty),
+                        free_bytes: p.usable() as u64,
+                        ..Default::default()
+                    }
+                }
+                _ => {}
+            }
+            s = count_items(&p, false, |_, _| false);
+            s.kind = Some(PageKind::Leaf);
+            s.hash_overflow = flag == 1;
+            s.hash_bucket = Some(u32s(8));
+        }
+        Am::Brin => {
+            // The page type is the last uint16 of the special space.
+            let ty = u16::from_le_bytes([bytes[BLCKSZ - 2], bytes[BLCKSZ - 1]]);
+            match ty {
+                0xF091 => {
+                    return PageStats {
+                        kind: Some(PageKind::Meta),
+                        ..Default::default()
+                    }
+                }
+                0xF092 => {
+                    return PageStats {
+                        kind: Some(PageKind::Revmap),
+                        ..Default::default()
+                    }
+                }
+                _ => {
+                    s = count_items(&p, false, |_, _| false);
+                    s.kind = Some(PageKind::Leaf);
+                }
+            }
+        }
+    }
+    if s.kind == Some(PageKind::Leaf) || s.kind == Some(PageKind::Pending) {
+        s.free_bytes = p.free_space() as u64;
+        s.usable_bytes = p.usable() as u64;
+    } else if s.kind == Some(PageKind::Internal) {
+        s.free_bytes = p.free_space() as u64;
+    }
+    s
+}
+
+/// Sums over the pages read.
+#[derive(Debug, Clone, Default)]
+pub struct BloatAccum {
+    pub pages_read: u64,
+    pub meta_pages: u64,
+    pub leaf_pages: u64,
+    pub internal_pages: u64,
+    pub empty_pages: u64,
+    pub deleted_pages: u64,
+    pub pending_pages: u64,
+    pub bitmap_pages: u64,
+    pub revmap_pages: u64,
+    pub overflow_pages: u64,
+    pub posting_tree_pages: u64,
+    pub corrupt_pages: u64,
+    pub live_items: u64,
+    pub dead_items: u64,
+    pub pending_items: u64,
+    pub free_bytes: u64,
+    pub leaf_free: u64,
+    pub leaf_usable: u64,
+    pub fragments: u64,
+    pub live_item_bytes: u64,
+    pub high_key_bytes: u64,
+    pub high_keys: u64,
+    pub internal_item_bytes: u64,
+    pub internal_items: u64,
+    pub gin_pending_tuples: u64,
+    /// GIN posting-tree leaf pages (compressed TID lists), apart from entry-tree leaves.
+    pub posting_leaf_pages: u64,
+    pub posting_leaf_bytes: u64,
+    pub posting_leaf_free: u64,
+    pub posting_trees: u64,
+    /// GIN posting-tree leaves as (block, right sibling, data bytes), to rebuild each tree's
+    /// size when every page was read.
+    pub posting_chain: Vec<(u32, u32, u64)>,
+    /// Hash: live item bytes per bucket (bucket and overflow pages), when every page is read.
+    pub hash_bucket_bytes: std::collections::BTreeMap<u32, u64>,
+    /// SP-GiST: the index uses the radix-tree text operator class.
+    pub spgist_text: bool,
+    /// Block of the page being added (set by the caller before [`BloatAccum::add`]).
+    pub current_block: u32,
+    /// Per leaf page (used, usable) for the sampled confidence interval.
+    pub leaf_samples: Vec<(f64, f64)>,
+}
+
+impl BloatAccum {
+    pub fn add(&mut self, s: &PageStats) {
+        self.pages_read += 1;
+        if s.corrupt {
+            self.corrupt_pages += 1;
+            return;
+        }
+        self.free_bytes += s.free_bytes;
+        self.live_items += s.live_items;
+        self.dead_items += s.dead_items;
+        self.internal_item_bytes += s.internal_item_bytes;
+        self.internal_items += s.internal_items;
+        if s.posting_tree {
+            self.posting_tree_pages += 1;
+        }
+        match s.kind {
+            Some(PageKind::Meta) => {
+                self.meta_pages += 1;
+                self.gin_pending_tuples += s.gin_pending_tuples;
+            }
+            Some(PageKind::Leaf) => {
+                self.leaf_pages += 1;
+                self.leaf_free += s.free_bytes;
+                self.leaf_usable += s.usable_bytes;
+                self.live_item_bytes += s.live_item_bytes;
+                if s.high_key_bytes > 0 {
+                    self.high_key_bytes += s.high_key_bytes;
+                    self.high_keys += 1;
+                }
+                if s.fragmented {
+                    self.fragments += 1;
+                }
+                if s.hash_overflow {
+                    self.overflow_pages += 1;
+                }
+                if let Some(b) = s.hash_bucket {
+                    *self.hash_bucket_bytes.entry(b).or_default() += s.live_item_bytes;
+                }
+                if s.posting_tree {
+                    self.posting_leaf_pages += 1;
+                    self.posting_leaf_bytes += s.live_item_bytes;
+                    self.posting_leaf_free += s.free_bytes;
+                    if s.posting_tree_end {
+                        self.posting_trees += 1;
+                    }
+                    self.posting_chain.push((
+                        self.current_block,
+                        s.posting_rightlink,
+                        s.live_item_bytes,
+                    ));
+                }
+                self.leaf_samples.push((
+                    s.usable_bytes.saturating_sub(s.free_bytes) as f64,
+                    s.usable_bytes as f64,
+                ));
+            }
+            Some(PageKind::Internal) => self.internal_pages += 1,
+            Some(PageKind::Deleted) => self.deleted_pages += 1,
+            Some(PageKind::Empty) => self.empty_pages += 1,
+            Some(PageKind::Pending) => {
+                self.pending_pages += 1;
+                self.pending_items += s.live_items;
+                self.live_items -= s.live_items;
+                self.live_item_bytes += s.live_item_bytes;
+            }
+            Some(PageKind::Bitmap) => self.bitmap_pages += 1,
+            Some(PageKind::Revmap) => self.revmap_pages += 1,
+            None => {}
+        }
+    }
+
+    /// Turns the sums into report figures. `total_pages` is the index's size in blocks; when
+    /// fewer pages were read (`sampled`), counts are scaled up by total / read.
+    pub fn finish(&self, am: Am, total_pages: u64, fillfactor: u32, sampled: bool) -> BloatResult {
+        let scale = if sampled && self.pages_read > 0 {
+            total_pages as f64 / self.pages_read as f64
+        } else {
+            1.0
+        };
+        let sc = |v: u64| (v as f64 * scale).round() as u64;
+        let density = if self.leaf_usable > 0 {
+            Some(100.0 * (1.0 - self.leaf_free as f64 / self.leaf_usable as f64))
+        } else {
+            None
+        };
+        let fragmentation = match am {
+            Am::Btree if self.leaf_pages > 0 => {
+                Some(100.0 * self.fragments as f64 / self.leaf_pages as f64)
+            }
+            _ => None,
+        };
+        let ci = if sampled {
+            ratio_ci(&self.leaf_samples, total_pages, self.pages_read)
+        } else {
+            None
+        };
+        let expected_pages = expected_pages(am, self, scale, fillfactor);
+        let index_bytes = total_pages * BLCKSZ as u64;
+        let expected_bytes = expected_pages * BLCKSZ as u64;
+        BloatResult {
+            total_pages,
+            leaf_pages: sc(self.leaf_pages),
+            internal_pages: sc(self.internal_pages),
+            empty_pages: sc(self.empty_pages),
+            deleted_pages: sc(self.deleted_pages),
+            live_items: sc(self.live_items),
+            dead_items: sc(self.dead_items),
+            avg_leaf_density: density,
+            leaf_fragmentation: fragmentation,
+            free_bytes: sc(self.free_bytes),
+            expected_bytes,
+            reclaimable_bytes: index_bytes.saturating_sub(expected_bytes),
+            bloat_ratio: if expected_bytes > 0 {
+                Some(index_bytes as f64 / expected_bytes as f64)
+            } else {
+                None
+            },
+            density_ci: ci,
+            meta_pages: sc(self.meta_pages),
+            pending_pages: sc(self.pending_pages),
+            pending_items: sc(self.pending_items),
+            bitmap_pages: sc(self.bitmap_pages),
+            revmap_pages: sc(self.revmap_pages),
+            overflow_pages: sc(self.overflow_pages),
+            posting_tree_pages: sc(self.posting_tree_pages),
+            corrupt_pages: sc(self.corrupt_pages),
+            gin_pending_tuples: self.gin_pending_tuples,
+        }
+    }
+}
+
+/// The report's figures for one index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BloatResult {
+    pub total_pages: u64,
+    pub leaf_pages: u64,
+    pub internal_pages: u64,
+    pub empty_pages: u64,
+    pub deleted_pages: u64,
+    pub live_items: u64,
+    pub dead_items: u64,
+    pub avg_leaf_density: Option<f64>,
+    pub leaf_fragmentation: Option<f64>,
+    pub free_bytes: u64,
+    pub expected_bytes: u64,
+    pub reclaimable_bytes: u64,
+    pub bloat_ratio: Option<f64>,
+    pub density_ci: Option<(f64, f64)>,
+    pub meta_pages: u64,
+    pub pending_pages: u64,
+    pub pending_items: u64,
+    pub bitmap_pages: u64,
+    pub revmap_pages: u64,
+    pub overflow_pages: u64,
+    pub posting_tree_pages: u64,
+    pub corrupt_pages: u64,
+    pub gin_pending_tuples: u64,
+}
+
+/// 95% confidence interval of a ratio-of-sums density estimated from a simple random sample
+/// of `n` of `total` pages (finite population correction included).
+pub fn ratio_ci(samples: &[(f64, f64)], total: u64, n_read: u64) -> Option<(f64, f64)> {
+    let n = samples.len();
+    if n < 2 {
+        return None;
+    }
+    let sy: f64 = samples.iter().map(|s| s.0).sum();
+    let sx: f64 = samples.iter().map(|s| s.1).sum();
+    if sx <= 0.0 {
+        return None;
+    }
+    let r = sy / sx;
+    let xbar = sx / n as f64;
+    let s2 = samples
+        .iter()
+        .map(|(y, x)| (y - r * x).powi(2))
+        .sum::<f64>()
+        / (n as f64 - 1.0);
+    let fpc = if total > 0 {
+        (1.0 - n_read as f64 / total as f64).max(0.0)
+    } else {
+        1.0
+    };
+    let se = (fpc * s2 / n as f64).sqrt() / xbar;
+    let lo = (100.0 * (r - 1.96 * se)).clamp(0.0, 100.0);
+    let hi = (100.0 * (r + 1.96 * se)).clamp(0.0, 100.0);
+    Some((lo, hi))
+}
+
+/// Pages needed to hold `bytes` when each page takes at most `capacity` bytes.
+fn pages_for(bytes: f64, capacity: f64) -> f64 {
+    if bytes <= 0.0 {
+        0.0
+    } else {
+        (bytes / capacity).ceil()
+    }
+}
+
+/// Pages of the upper levels of a tree over `children` pages whose downlinks take
+/// `downlink_bytes` each, on pages holding `capacity` bytes.
+fn upper_levels(mut children: f64, downlink_bytes: f64, capacity: f64) -> f64 {
+    let per_page = (capacity / downlink_bytes).floor().max(2.0);
+    let mut total = 0.0;
+    while children > 1.0 {
+        let level = (children / per_page).ceil();
+        total += level;
+        children = level;
+    }
+    total
+}
+
+/// The size (in pages) a fresh build at `fillfactor` would have for the measured live items.
+pub fn expected_pages(am: Am, a: &BloatAccum, scale: f64, fillfactor: u32) -> u64 {
+    let usable = (BLCKSZ - PAGE_HEADER) as f64;
+    let leave_free = |ff: u32| (BLCKSZ * (100 - ff.min(100) as usize) / 100) as f64;
+    let bytes = a.live_item_bytes as f64 * scale;
+    let avg_downlink = if a.internal_items > 0 {
+        a.internal_item_bytes as f64 / a.internal_items as f64
+    } else {
+        16.0 + ITEM_ID as f64
+    };
+    let pages = match am {
+        Am::Btree => {
+            // Leaves are filled until less than (100 - fillfactor)% of a page is free; every
+            // leaf but the rightmost also carries a high key. Upper levels at 70%.
+            let cap = usable - 16.0 - leave_free(fillfactor);
+            let hk = if a.high_keys > 0 {
+                a.high_key_bytes as f64 / a.high_keys as f64
+            } else {
+                avg_downlink
+            };
+            let leaves = pages_for(bytes, cap - hk).max(1.0);
+            1.0 + leaves + upper_levels(leaves, avg_downlink, usable - 16.0 - leave_free(70))
+        }
+        Am::Gist => {
+            // PostgreSQL 15's sorted GiST build (PostGIS geometry, point, ...) gathers four
+            // pages' worth of tuples at the fillfactor and lets picksplit spread them: fresh
+            // leaves end up ~68% full at fillfactor 90 (measured on points and geometries).
+            let cap = usable_gist() * GIST_FRESH_FILL * fillfactor as f64 / 90.0;
+            let leaves = pages_for(bytes, cap).max(1.0);
+            leaves + upper_levels(leaves, avg_downlink, cap)
+        }
+        Am::Spgist => {
+            // Insertion-built; fresh leaves hold live tuples for ~75% of their space at
+            // fillfactor 80 (the rest: placeholders, redirects and the fillfactor's slack),
+            // ~85% for the text radix tree.
+            let fill = if a.spgist_text {
+                SPGIST_TEXT_FRESH_FILL
+            } else {
+                SPGIST_FRESH_FILL
+            };
+            let cap = (usable - 8.0) * fill * fillfactor as f64 / 80.0;
+            let leaves = pages_for(bytes, cap).max(1.0);
+            3.0 + leaves + scaled_internal(a, leaves)
+        }
+        Am::Gin => {
+            // Entry-tree leaves and posting-tree leaves fill differently in a fresh build.
+            let posting = a.posting_leaf_bytes as f64 * scale;
+            let entry = (bytes - posting).max(0.0);
+            // Posting trees are written full, but each tree's last leaf is partly
+            // empty; entry leaves are split about in halves as the build inserts keys in order.
+            let trees = (a.posting_trees as f64 * scale).round();
+            // A posting tree is written into its root leaf while it fits (up to the whole
+            // page); appending beyond that splits leaves at the fillfactor, the last leaf
+            // holding the rest.
+            let full = usable - 8.0;
+            let tree_pages = |b: f64| {
+                if b <= full {
+                    1.0
+                } else {
+                    1.0 + ((b - full) / (full * fillfactor as f64 / 100.0)).ceil()
+                }
+            };
+            let posting_leaves = if scale == 1.0 && !a.posting_chain.is_empty() {
+                // Every page was read: size each posting tree on its own.
+                posting_tree_sizes(&a.posting_chain)
+                    .into_iter()
+                    .map(|b| tree_pages(b as f64))
+                    .sum()
+            } else if trees > 0.0 {
+                trees * tree_pages(posting / trees)
+            } else {
+                pages_for(posting, full)
+            };
+            // Entry leaves split by bytes as keys arrive in order: about half full, more so
+            // when entries are large (fit on the measured fresh builds: 0.51 + 1.3 t/page).
+            let entries = (a.live_items as f64 * scale).max(1.0);
+            let entry_fill = GIN_ENTRY_FRESH_FILL + 1.3 * (entry / entries) / (usable - 8.0);
+            let leaves =
+                (pages_for(entry, (usable - 8.0) * entry_fill.min(0.9)) + posting_leaves).max(1.0);
+            1.0 + leaves + scaled_internal(a, leaves)
+        }
+        Am::Hash => {
+            // _hash_init: buckets for the live tuples at the fill factor, rounded up to a
+            // split point; plus the metapage and one bitmap page. Buckets whose keys do not
+            // fit one page (duplicates) need overflow pages: counted per bucket when every
+            // page was read, from the average otherwise.
+            let tuples = (a.live_items as f64 * scale).max(1.0);
+            let item = (maxalign(8) + maxalign(4) + ITEM_ID) as f64;
+            let ffactor = ((BLCKSZ * fillfactor as usize / 100) as f64 / item).max(10.0);
+            let buckets = hash_total_buckets((tuples / ffactor).ceil().max(2.0) as u64) as f64;
+            let cap = usable - 16.0;
+            let overflow = if scale == 1.0 && !a.hash_bucket_bytes.is_empty() {
+                a.hash_bucket_bytes
+                    .values()
+                    .map(|&b| (pages_for(b as f64, cap) - 1.0).max(0.0))
+                    .sum()
+            } else {
+                let per_bucket = bytes / buckets;
+                buckets * (pages_for(per_bucket, cap) - 1.0).max(0.0)
+            };
+            2.0 + buckets + overflow
+        }
+        Am::Brin => {
+            // One summary tuple per range: metapage, range map, regular pages filled fully.
+            let tuples = (a.live_items as f64 * scale).max(1.0);
+            let revmap_items = ((BLCKSZ - PAGE_HEADER - 8) / 6) as f64;
+            1.0 + (tuples / revmap_items).ceil() + pages_for(bytes, usable - 8.0).max(1.0)
+        }
+    };
+    pages.round() as u64
+}
+
+/// Measured leaf fill of fresh builds (see [`expected_pages`]); `make test` checks that a
+/// REINDEXed index of each access method comes out at bloat_ratio 1.00 ± 0.05.
+pub const GIST_FRESH_FILL: f64 = 0.68;
+pub const SPGIST_FRESH_FILL: f64 = 0.755;
+/// The radix tree of `text_ops` packs leaves tighter (prefixes move into inner tuples).
+pub const SPGIST_TEXT_FRESH_FILL: f64 = 0.855;
+pub const GIN_ENTRY_FRESH_FILL: f64 = 0.51;
+
+fn usable_gist() -> f64 {
+    (BLCKSZ - PAGE_HEADER - 16) as f64
+}
+
+/// Upper-level pages of a fresh build estimated from the index's own ratio of internal to
+/// leaf pages (for access methods whose inner structure depends on the data).
+fn scaled_internal(a: &BloatAccum, expected_leaves: f64) -> f64 {
+    if a.leaf_pages == 0 {
+        return 0.0;
+    }
+    (a.internal_pages as f64 * expected_leaves / a.leaf_pages as f64).round()
+}
+
+/// Data bytes of each posting tree, from its leaves' right-sibling chains.
+pub fn posting_tree_sizes(chain: &[(u32, u32, u64)]) -> Vec<u64> {
+    use std::collections::{HashMap, HashSet};
+    let next: HashMap<u32, (u32, u64)> = chain.iter().map(|&(b, r, n)| (b, (r, n))).collect();
+    let pointed: HashSet<u32> = chain.iter().map(|c| c.1).collect();
+    let mut sizes = Vec::new();
+    for &(start, _, _) in chain.iter().filter(|c| !pointed.contains(&c.0)) {
+        let (mut blk, mut total, mut steps) = (start, 0u64, 0usize);
+        while let Some(&(r, n)) = next.get(&blk) {
+            total += n;
+            steps += 1;
+            if steps > chain.len() {
+                break; // a cycle would be corruption; do not loop forever
+            }
+            blk = r;
+        }
+        sizes.push(total);
+    }
+    sizes
+}
+
+/// Buckets a hash index allocates for `wanted` buckets: PostgreSQL grows the bucket array in
+/// split points (doubling, in four phases from 2^10 buckets on).
+pub fn hash_total_buckets(wanted: u64) -> u64 {
+    let wanted = wanted.max(2);
+    if wanted <= 1024 {
+        return wanted.next_power_of_two();
+    }
+    let group = 63 - (wanted - 1).leading_zeros() as u64; // 2^group < wanted <= 2^(group+1)
+    let base = 1u64 << group;
+    let phase = base / 4;
+    base + phase * (wanted - base).div_ceil(phase)
+}
+
+/// Picks `k` distinct blocks out of `n` (Floyd's algorithm), sorted, deterministic for a seed.
+pub fn sample_blocks(n: u32, k: u32, seed: u64) -> Vec<u32> {
+    let k = k.min(n);
+    let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        // xorshift64*
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    let mut chosen = std::collections::BTreeSet::new();
+    for j in (n - k)..n {
+        let t = (next() % (j as u64 + 1)) as u32;
+        if !chosen.insert(t) {
+            chosen.insert(j);
+        }
+    }
+    chosen.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds a page with the given special size and items of the given lengths.
+    fn page(special: usize, items: &[(usize, u8)], special_bytes: &[u8]) -> Vec<u8> {
+        let mut b = vec![0u8; BLCKSZ];
+        let sp = BLCKSZ - special;
+        let mut upper = sp;
+        for (i, (len, flags)) in items.iter().enumerate() {
+            upper -= maxalign(*len);
+            let raw: u32 = (upper as u32) | ((*flags as u32) << 15) | ((*len as u32) << 17);
+            b[PAGE_HEADER + i * 4..PAGE_HEADER + i * 4 + 4].copy_from_slice(&raw.to_le_bytes());
+        }
+        let lower = PAGE_HEADER + items.len() * 4;
+        b[12..14].copy_from_slice(&(lower as u16).to_le_bytes());
+        b[14..16].copy_from_slice(&(upper as u16).to_le_bytes());
+        b[16..18].copy_from_slice(&(sp as u16).to_le_bytes());
+        b[sp..sp + special_bytes.len()].copy_from_slice(special_bytes);
+        b
+    }
+
+    fn bt_special(next: u32, flags: u16) -> Vec<u8> {
+        let mut v = vec![0u8; 16];
+        v[4..8].copy_from_slice(&next.to_le_bytes());
+        v[12..14].copy_from_slice(&flags.to_le_bytes());
+        v
+    }
+
+    #[test]
+    fn btree_leaf_counts_like_pgstatindex() {
+        // leaf, right sibling at block 3 while we are block 7: fragmented; item 1 = high key.
+        let b = page(
+            16,
+            &[
+                (16, LP_NORMAL),
+                (20, LP_NORMAL),
+                (20, LP_DEAD),
+                (20, LP_NORMAL),
+            ],
+            &bt_special(3, 1),
+        );
+        let s = classify_page(Am::Btree, 7, &b);
+        assert_eq!(s.kind, Some(PageKind::Leaf));
+        assert!(s.fragmented);
+        assert_eq!((s.live_items, s.dead_items), (2, 1));
+        assert_eq!(s.usable_bytes, (BLCKSZ - 16 - PAGE_HEADER) as u64);
+        // free = upper - lower - 4
+        let used = 16 + 3 * 24;
+        assert_eq!(
+            s.free_bytes,
+            (BLCKSZ - 16 - used - (PAGE_HEADER + 16) - 4) as u64
+        );
+        assert_eq!(s.high_key_bytes, 20);
+        // rightmost leaf: no high key, never fragmented
+        let b = page(16, &[(16, LP_NORMAL)], &bt_special(0, 1));
+        let s = classify_page(Am::Btree, 7, &b);
+        assert!(!s.fragmented);
+        assert_eq!(s.live_items, 1);
+    }
+
+    #[test]
+    fn btree_special_pages() {
+        assert_eq!(
+            classify_page(Am::Btree, 0, &page(16, &[], &bt_special(0, 8))).kind,
+            Some(PageKind::Meta)
+        );
+        assert_eq!(
+            classify_page(Am::Btree, 5, &page(16, &[], &bt_special(0, 4))).kind,
+            Some(PageKind::Deleted)
+        );
+        assert_eq!(
+            classify_page(Am::Btree, 5, &page(16, &[], &bt_special(0, 16 | 1))).kind,
+            Some(PageKind::Empty)
+        );
+        assert_eq!(
+            classify_page(Am::Btree, 5, &vec![0u8; BLCKSZ]).kind,
+            Some(PageKind::Empty)
+        );
+        let mut bad = page(16, &[], &bt_special(0, 1));
+        bad[14..16].copy_from_slice(&(10u16).to_le_bytes()); // upper < lower
+        assert!(classify_page(Am::Btree, 5, &bad).corrupt);
+    }
+
+    #[test]
+    fn accum_density_and_fragmentation() {
+        let mut a = BloatAccum::default();
+        let leaf1 = page(16, &[(16, LP_NORMAL), (3000, LP_NORMAL)], &bt_special(9, 1));
+        let leaf2 = page(16, &[(16, LP_NORMAL)], &bt_special(0, 1));
+        a.add(&classify_page(
+            Am::Btree,
+            0,
+            &page(16, &[], &bt_special(0, 8)),
+        ));
+        a.add(&classify_page(Am::Btree, 1, &leaf1));
+        a.add(&classify_page(Am::Btree, 2, &leaf2));
+        let r = a.finish(Am::Btree, 3, 90, false);
+        assert_eq!(r.leaf_pages, 2);
+        assert_eq!(r.meta_pages, 1);
+        assert_eq!(r.leaf_fragmentation, Some(0.0));
+        let usable = 2.0 * (BLCKSZ - 16 - PAGE_HEADER) as f64;
+        let free = (classify_page(Am::Btree, 1, &leaf1).free_bytes
+            + classify_page(Am::Btree, 2, &leaf2).free_bytes) as f64;
+        assert!((r.avg_leaf_density.unwrap() - 100.0 * (1.0 - free / usable)).abs() < 1e-9);
+        assert!(r.density_ci.is_none(), "exact scans have no interval");
+    }
+
+    #[test]
+    fn gist_spgist_gin_hash_brin_pages() {
+        let mut gist = vec![0u8; 16];
+        gist[12..14].copy_from_slice(&1u16.to_le_bytes());
+        let s = classify_page(
+            Am::Gist,
+            0,
+            &page(16, &[(40, LP_NORMAL), (40, LP_DEAD)], &gist),
+        );
+        assert_eq!(
+            (s.kind, s.live_items, s.dead_items),
+            (Some(PageKind::Leaf), 1, 1)
+        );
+        gist[12..14].copy_from_slice(&2u16.to_le_bytes());
+        assert_eq!(
+            classify_page(Am::Gist, 3, &page(16, &[], &gist)).kind,
+            Some(PageKind::Deleted)
+        );
+
+        // SP-GiST leaf: one live tuple (state 0), one redirect (state 1)
+        let mut sp = vec![0u8; 8];
+        sp[0..2].copy_from_slice(&4u16.to_le_bytes());
+        let mut b = page(8, &[(16, LP_NORMAL), (16, LP_NORMAL)], &sp);
+        let it2 = Page::new(&b).item(2);
+        b[it2.off] = 1;
+        let s = classify_page(Am::Spgist, 4, &b);
+        assert_eq!(
+            (s.kind, s.live_items, s.dead_items),
+            (Some(PageKind::Leaf), 1, 1)
+        );
+
+        // GIN metapage with 3 pending pages and 42 pending heap tuples
+        let mut gin_meta = page(8, &[], &[0, 0, 0, 0, 0, 0, 8, 0]);
+        gin_meta[PAGE_HEADER + 12..PAGE_HEADER + 16].copy_from_slice(&3u32.to_le_bytes());
+        gin_meta[PAGE_HEADER + 16..PAGE_HEADER + 24].copy_from_slice(&42u64.to_le_bytes());
+        let s = classify_page(Am::Gin, 0, &gin_meta);
+        assert_eq!(
+            (s.kind, s.gin_pending_pages, s.gin_pending_tuples),
+            (Some(PageKind::Meta), 3, 42)
+        );
+        let s = classify_page(
+            Am::Gin,
+            5,
+            &page(8, &[(30, LP_NORMAL)], &[0, 0, 0, 0, 0, 0, 16, 0]),
+        );
+        assert_eq!(s.kind, Some(PageKind::Pending));
+        let s = classify_page(Am::Gin, 6, &page(8, &[], &[0, 0, 0, 0, 0, 0, 3, 0]));
+        assert!(s.posting_tree && s.kind == Some(PageKind::Leaf));
+
+        let mut hash = vec![0u8; 16];
+        hash[12..14].copy_from_slice(&1u16.to_le_bytes());
+        let s = classify_page(
+            Am::Hash,
+            9,
+            &page(16, &[(16, LP_NORMAL), (16, LP_DEAD)], &hash),
+        );
+        assert_eq!(
+            (s.kind, s.hash_overflow, s.live_items, s.dead_items),
+            (Some(PageKind::Leaf), true, 1, 1)
+        );
+        hash[12..14].copy_from_slice(&4u16.to_le_bytes());
+        assert_eq!(
+            classify_page(Am::Hash, 2, &page(16, &[], &hash)).kind,
+            Some(PageKind::Bitmap)
+        );
+
+        let mut brin = page(8, &[], &[0; 8]);
+        brin[BLCKSZ - 2..].copy_from_slice(&0xF092u16.to_le_bytes());
+        assert_eq!(
+            classify_page(Am::Brin, 1, &brin).kind,
+            Some(PageKind::Revmap)
+        );
+    }
+
+    #[test]
+    fn posting_trees_from_chains() {
+        // tree A: 5 -> 9 -> end; tree B: 7 -> end
+        let chain = [(9, u32::MAX, 300), (5, 9, 1000), (7, u32::MAX, 50)];
+        let mut sizes = posting_tree_sizes(&chain);
+        sizes.sort();
+        assert_eq!(sizes, vec![50, 1300]);
+    }
+
+    #[test]
+    fn hash_buckets_follow_split_points() {
+        assert_eq!(hash_total_buckets(3), 4);
+        assert_eq!(hash_total_buckets(1024), 1024);
+        assert_eq!(hash_total_buckets(1025), 1280);
+        assert_eq!(hash_total_buckets(1281), 1536);
+        assert_eq!(hash_total_buckets(2048), 2048);
+    }
+
+    #[test]
+    fn sampling_is_distinct_sorted_bounded() {
+        let s = sample_blocks(1000, 50, 7);
+        assert_eq!(s.len(), 50);
+        assert!(s.windows(2).all(|w| w[0] < w[1]));
+        assert!(s.iter().all(|&b| b < 1000));
+        assert_eq!(sample_blocks(10, 50, 7), (0..10).collect::<Vec<_>>());
+        assert_eq!(s, sample_blocks(1000, 50, 7), "deterministic for a seed");
+    }
+
+    #[test]
+    fn ci_covers_the_estimate_and_shrinks() {
+        let samples: Vec<(f64, f64)> = (0..100)
+            .map(|i| (4000.0 + (i % 10) as f64 * 300.0, 8000.0))
+            .collect();
+        let (lo, hi) = ratio_ci(&samples, 10_000, 100).unwrap();
+        let r = 100.0 * samples.iter().map(|s| s.0).sum::<f64>()
+            / samples.iter().map(|s| s.1).sum::<f64>();
+        assert!(lo < r && r < hi);
+        let (lo2, hi2) = ratio_ci(&samples[..20], 10_000, 20).unwrap();
+        assert!(hi2 - lo2 > hi - lo);
+        // whole population read: no uncertainty left
+        let (lo3, hi3) = ratio_ci(&samples, 100, 100).unwrap();
+        assert!((hi3 - lo3).abs() < 1e-9);
+    }
+
+    #[test]
+    fn expected_btree_of_fresh_layout() {
+        // 1000 leaves' worth of items at 90% fill: expected ~ 1000 leaves + a few upper pages.
+        let mut a = BloatAccum::default();
+        let cap = (BLCKSZ - PAGE_HEADER - 16) as u64 - (BLCKSZ as u64 * 10 / 100);
+        a.live_item_bytes = 1000 * (cap - 24);
+        a.high_key_bytes = 24 * 999;
+        a.high_keys = 999;
+        a.internal_item_bytes = 24 * 1000;
+        a.internal_items = 1000;
+        // metapage + 1000 leaves + ceil(1000 / 237 downlinks per 70%-full page) + root
+        assert_eq!(expected_pages(Am::Btree, &a, 1.0, 90), 1 + 1000 + 5 + 1);
+    }
+}

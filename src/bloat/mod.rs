@@ -1,0 +1,511 @@
+//! Index bloat for every built-in access method, read from the pages themselves.
+//!
+//! Pages are read through the buffer manager with a bulk-read ring (a scan never floods
+//! shared_buffers), each under a share lock just long enough to copy it, while the function holds
+//! only AccessShareLock on the table and the index (like pgstatindex): writers and VACUUM keep
+//! going. Interrupts are checked on every page. The page arithmetic is pure Rust in
+//! `ntsb_perf_core::bloat`.
+
+use ntsb_perf_core::bloat::{self, Am, BloatAccum, BLCKSZ};
+use pgrx::prelude::*;
+use pgrx::JsonB;
+
+use crate::spi_util::{fail, query_rows, req};
+
+/// A `regclass` argument that is only an OID: the relation is opened (and locked, table
+/// first) by the function itself.
+#[derive(Debug, Clone, Copy)]
+pub struct RegClass(pub pg_sys::Oid);
+
+impl FromDatum for RegClass {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        typoid: pg_sys::Oid,
+    ) -> Option<Self> {
+        unsafe { pg_sys::Oid::from_polymorphic_datum(datum, is_null, typoid) }.map(RegClass)
+    }
+}
+
+impl IntoDatum for RegClass {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        self.0.into_datum()
+    }
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::REGCLASSOID
+    }
+}
+
+pgrx::impl_sql_translatable!(RegClass, "regclass");
+
+unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for RegClass {
+    unsafe fn unbox_arg_unchecked(arg: pgrx::callconv::Arg<'_, 'fcx>) -> Self {
+        let index = arg.index();
+        unsafe { arg.unbox_arg_using_from_datum() }
+            .unwrap_or_else(|| panic!("argument {index} must not be null"))
+    }
+
+    unsafe fn unbox_nullable_arg(
+        arg: pgrx::callconv::Arg<'_, 'fcx>,
+    ) -> pgrx::nullable::Nullable<Self> {
+        unsafe { arg.unbox_arg_using_from_datum() }.into()
+    }
+}
+
+const INDEX_META_SQL: &str = include_str!("../../sql/bloat/index_meta.sql");
+const REPORT_LIST_SQL: &str = include_str!("../../sql/bloat/report_list.sql");
+
+struct IndexMeta {
+    schema_name: String,
+    table_name: String,
+    index_name: String,
+    am_name: String,
+    relkind: String,
+    other_temp: bool,
+    fillfactor: Option<i32>,
+    table_oid: Option<pg_sys::Oid>,
+    first_opclass: Option<String>,
+}
+
+fn index_meta(oid: pg_sys::Oid) -> Option<IndexMeta> {
+    query_rows(INDEX_META_SQL, &[oid.into()], |r| {
+        Ok(IndexMeta {
+            schema_name: req(r, 1)?,
+            table_name: req(r, 2)?,
+            index_name: req(r, 3)?,
+            am_name: req(r, 4)?,
+            relkind: req(r, 5)?,
+            other_temp: req(r, 6)?,
+            fillfactor: r.get(7)?,
+            table_oid: r.get(8)?,
+            first_opclass: r.get(9)?,
+        })
+    })
+    .into_iter()
+    .next()
+}
+
+/// Checks that `oid` is an index we can read; errors with a real SQLSTATE otherwise.
+fn checked_meta(oid: pg_sys::Oid) -> (IndexMeta, Am) {
+    let Some(m) = index_meta(oid) else {
+        fail(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+            format!("relation with OID {} does not exist", oid.to_u32()),
+            None,
+        )
+    };
+    let qualified = format!("{}.{}", m.schema_name, m.index_name);
+    match m.relkind.as_str() {
+        "i" => {}
+        "I" => fail(
+            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+            format!("\"{qualified}\" is a partitioned index, which has no pages of its own"),
+            Some("Measure its partitions' indexes, e.g. SELECT * FROM ntsb_perf.index_bloat_report()."),
+        ),
+        other => fail(
+            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+            format!("\"{qualified}\" is not an index ({})", relkind_name(other)),
+            Some("Pass an index, e.g. ntsb_perf.index_bloat('idx_events_geom')."),
+        ),
+    }
+    if m.other_temp {
+        fail(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!(
+                "cannot access temporary index \"{}\" of another session",
+                m.index_name
+            ),
+            None,
+        );
+    }
+    let Some(am) = Am::from_name(&m.am_name) else {
+        fail(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!(
+                "index \"{qualified}\" uses access method \"{}\", which ntsb_perf cannot read",
+                m.am_name
+            ),
+            Some("Supported: btree, hash, gist, spgist, gin, brin."),
+        )
+    };
+    (m, am)
+}
+
+fn relkind_name(k: &str) -> &'static str {
+    match k {
+        "r" => "a table",
+        "p" => "a partitioned table",
+        "v" => "a view",
+        "m" => "a materialized view",
+        "S" => "a sequence",
+        "t" => "a TOAST table",
+        "c" => "a composite type",
+        "f" => "a foreign table",
+        _ => "not a relation with index pages",
+    }
+}
+
+/// Reads the index's pages (all, or `sample` of them) and accumulates their statistics.
+fn scan(
+    oid: pg_sys::Oid,
+    table: Option<pg_sys::Oid>,
+    am: Am,
+    sample: Option<u32>,
+    spgist_text: bool,
+) -> (BloatAccum, u64) {
+    let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+    let mut acc = BloatAccum {
+        spgist_text,
+        ..Default::default()
+    };
+    let mut page = vec![0u8; BLCKSZ];
+    unsafe {
+        // Table first, then index: the order everybody else takes them in.
+        if let Some(t) = table {
+            pg_sys::LockRelationOid(t, lock);
+        }
+        let rel = pg_sys::relation_open(oid, lock);
+        let nblocks =
+            pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM);
+        let strategy = pg_sys::GetAccessStrategy(pg_sys::BufferAccessStrategyType::BAS_BULKREAD);
+        let mut read = |blk: u32, acc: &mut BloatAccum, count: bool| {
+            pgrx::check_for_interrupts!();
+            let buf = pg_sys::ReadBufferExtended(
+                rel,
+                pg_sys::ForkNumber::MAIN_FORKNUM,
+                blk,
+                pg_sys::ReadBufferMode::RBM_NORMAL,
+                strategy,
+            );
+            pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
+            let src = pg_sys::BufferGetPage(buf) as *const u8;
+            std::ptr::copy_nonoverlapping(src, page.as_mut_ptr(), BLCKSZ);
+            pg_sys::UnlockReleaseBuffer(buf);
+            let stats = bloat::classify_page(am, blk, &page);
+            acc.current_block = blk;
+            if count {
+                acc.add(&stats);
+            } else {
+                acc.gin_pending_tuples += stats.gin_pending_tuples;
+            }
+        };
+        match sample {
+            None => {
+                for blk in 0..nblocks {
+                    read(blk, &mut acc, true);
+                }
+            }
+            Some(k) => {
+                // GIN keeps its pending-list totals on the metapage: always read them.
+                if am == Am::Gin && nblocks > 0 {
+                    read(0, &mut acc, false);
+                }
+                for blk in bloat::sample_blocks(nblocks, k, oid.to_u32() as u64) {
+                    read(blk, &mut acc, true);
+                }
+            }
+        }
+        pg_sys::FreeAccessStrategy(strategy);
+        pg_sys::relation_close(rel, lock);
+        if let Some(t) = table {
+            pg_sys::UnlockRelationOid(t, lock);
+        }
+        (acc, nblocks as u64)
+    }
+}
+
+type BloatRow = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<f64>,
+    Option<f64>,
+    i64,
+    i64,
+    i64,
+    String,
+    Option<f64>,
+    String,
+    i64,
+    Option<f64>,
+    Option<f64>,
+    JsonB,
+);
+
+fn pretty(bytes: i64) -> String {
+    unsafe {
+        pgrx::direct_function_call::<String>(pg_sys::pg_size_pretty, &[bytes.into_datum()])
+            .unwrap_or_default()
+    }
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> BloatRow {
+    let sample = match sample_pages {
+        None => None,
+        Some(n) if n > 0 => Some(n as u32),
+        Some(n) => fail(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("sample_pages must be a positive number of pages, not {n}"),
+            Some("Pass NULL for an exact scan of every page."),
+        ),
+    };
+    let (m, am) = checked_meta(oid);
+    let spgist_text = m.first_opclass.as_deref() == Some("text_ops");
+    let (acc, nblocks) = scan(oid, m.table_oid, am, sample, spgist_text);
+    let sampled = sample.is_some_and(|k| (k as u64) < nblocks);
+    let ff = m
+        .fillfactor
+        .map(|f| f as u32)
+        .unwrap_or_else(|| am.default_fillfactor());
+    let r = acc.finish(am, nblocks, ff, sampled);
+    if r.corrupt_pages > 0 {
+        pgrx::warning!(
+            "index \"{}\" has {} page(s) with an inconsistent header; they were skipped",
+            m.index_name,
+            r.corrupt_pages
+        );
+    }
+    let index_bytes = (nblocks * BLCKSZ as u64) as i64;
+    let mut details = serde_json::json!({
+        "fillfactor": ff,
+        "meta_pages": r.meta_pages,
+    });
+    let obj = details.as_object_mut().unwrap();
+    match am {
+        Am::Gin => {
+            obj.insert("pending_pages".into(), r.pending_pages.into());
+            obj.insert("pending_tuples".into(), r.gin_pending_tuples.into());
+            obj.insert("pending_items".into(), r.pending_items.into());
+            obj.insert("posting_tree_pages".into(), r.posting_tree_pages.into());
+            obj.insert("posting_trees".into(), acc.posting_trees.into());
+            let density = |free: u64, pages: u64| {
+                (pages > 0).then(|| {
+                    round2(100.0 * (1.0 - free as f64 / (pages as f64 * (BLCKSZ - 32) as f64)))
+                })
+            };
+            obj.insert(
+                "posting_leaf_density".into(),
+                density(acc.posting_leaf_free, acc.posting_leaf_pages).into(),
+            );
+            obj.insert(
+                "entry_leaf_density".into(),
+                density(
+                    acc.leaf_free - acc.posting_leaf_free,
+                    acc.leaf_pages - acc.posting_leaf_pages,
+                )
+                .into(),
+            );
+            obj.insert(
+                "entry_pages".into(),
+                (r.leaf_pages + r.internal_pages)
+                    .saturating_sub(r.posting_tree_pages)
+                    .into(),
+            );
+        }
+        Am::Hash => {
+            obj.insert(
+                "bucket_pages".into(),
+                (r.leaf_pages - r.overflow_pages).into(),
+            );
+            obj.insert("overflow_pages".into(), r.overflow_pages.into());
+            obj.insert("bitmap_pages".into(), r.bitmap_pages.into());
+            obj.insert("unused_pages".into(), r.empty_pages.into());
+        }
+        Am::Brin => {
+            obj.insert("revmap_pages".into(), r.revmap_pages.into());
+            obj.insert("regular_pages".into(), r.leaf_pages.into());
+            obj.insert(
+                "used_bytes".into(),
+                (nblocks * BLCKSZ as u64)
+                    .saturating_sub(r.free_bytes)
+                    .into(),
+            );
+        }
+        _ => {}
+    }
+    if r.corrupt_pages > 0 {
+        obj.insert("corrupt_pages".into(), r.corrupt_pages.into());
+    }
+    (
+        m.schema_name,
+        m.table_name,
+        m.index_name,
+        m.am_name,
+        index_bytes,
+        pretty(index_bytes),
+        r.total_pages as i64,
+        r.leaf_pages as i64,
+        r.internal_pages as i64,
+        r.empty_pages as i64,
+        r.deleted_pages as i64,
+        r.live_items as i64,
+        r.dead_items as i64,
+        r.avg_leaf_density.map(round2),
+        r.leaf_fragmentation.map(round2),
+        r.free_bytes as i64,
+        r.expected_bytes as i64,
+        r.reclaimable_bytes as i64,
+        pretty(r.reclaimable_bytes as i64),
+        r.bloat_ratio.map(|v| (v * 1000.0).round() / 1000.0),
+        if sampled { "sampled" } else { "exact" }.to_string(),
+        acc.pages_read as i64,
+        r.density_ci.map(|c| round2(c.0)),
+        r.density_ci.map(|c| round2(c.1)),
+        JsonB(details),
+    )
+}
+
+/// Bloat of one index, from its pages. `sample_pages` NULL reads every page (exact); a number
+/// reads that many randomly chosen pages (never more than the index has) and estimates, with a
+/// 95% confidence interval for `avg_leaf_density`.
+///
+/// ```sql
+/// SELECT index_size, avg_leaf_density, leaf_fragmentation, bloat_ratio, reclaimable_size
+/// FROM ntsb_perf.index_bloat('idx_events_geom');
+/// ```
+#[pg_extern(volatile, parallel_safe, name = "index_bloat")]
+#[allow(clippy::type_complexity)]
+fn index_bloat(
+    index: Option<RegClass>,
+    sample_pages: default!(Option<i32>, "NULL"),
+) -> TableIterator<
+    'static,
+    (
+        name!(schema_name, String),
+        name!(table_name, String),
+        name!(index_name, String),
+        name!(access_method, String),
+        name!(index_bytes, i64),
+        name!(index_size, String),
+        name!(total_pages, i64),
+        name!(leaf_pages, i64),
+        name!(internal_pages, i64),
+        name!(empty_pages, i64),
+        name!(deleted_pages, i64),
+        name!(live_items, i64),
+        name!(dead_items, i64),
+        name!(avg_leaf_density, Option<f64>),
+        name!(leaf_fragmentation, Option<f64>),
+        name!(free_bytes, i64),
+        name!(expected_bytes, i64),
+        name!(reclaimable_bytes, i64),
+        name!(reclaimable_size, String),
+        name!(bloat_ratio, Option<f64>),
+        name!(method, String),
+        name!(pages_read, i64),
+        name!(density_ci_low, Option<f64>),
+        name!(density_ci_high, Option<f64>),
+        name!(details, JsonB),
+    ),
+> {
+    let Some(index) = index else {
+        fail(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "index must not be NULL",
+            Some("Pass an index name or OID, e.g. ntsb_perf.index_bloat('idx_events_geom')."),
+        )
+    };
+    TableIterator::new(std::iter::once(measure(index.0, sample_pages)))
+}
+
+/// Bloat of every valid index (all access methods) of at least `min_bytes`, worst first
+/// (most reclaimable bytes). Same columns as `index_bloat`.
+///
+/// ```sql
+/// SELECT index_name, access_method, index_size, bloat_ratio, reclaimable_size
+/// FROM ntsb_perf.index_bloat_report('public', 0, 100);
+/// ```
+#[pg_extern(volatile, parallel_safe, name = "index_bloat_report")]
+#[allow(clippy::type_complexity)]
+fn index_bloat_report(
+    schema_name: default!(Option<String>, "NULL"),
+    min_bytes: default!(Option<i64>, "1048576"),
+    sample_pages: default!(Option<i32>, "NULL"),
+) -> TableIterator<
+    'static,
+    (
+        name!(schema_name, String),
+        name!(table_name, String),
+        name!(index_name, String),
+        name!(access_method, String),
+        name!(index_bytes, i64),
+        name!(index_size, String),
+        name!(total_pages, i64),
+        name!(leaf_pages, i64),
+        name!(internal_pages, i64),
+        name!(empty_pages, i64),
+        name!(deleted_pages, i64),
+        name!(live_items, i64),
+        name!(dead_items, i64),
+        name!(avg_leaf_density, Option<f64>),
+        name!(leaf_fragmentation, Option<f64>),
+        name!(free_bytes, i64),
+        name!(expected_bytes, i64),
+        name!(reclaimable_bytes, i64),
+        name!(reclaimable_size, String),
+        name!(bloat_ratio, Option<f64>),
+        name!(method, String),
+        name!(pages_read, i64),
+        name!(density_ci_low, Option<f64>),
+        name!(density_ci_high, Option<f64>),
+        name!(details, JsonB),
+    ),
+> {
+    let min_bytes = min_bytes.unwrap_or(1_048_576);
+    if min_bytes < 0 {
+        fail(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("min_bytes must be zero or more, not {min_bytes}"),
+            None,
+        );
+    }
+    if let Some(n) = sample_pages.filter(|n| *n <= 0) {
+        fail(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("sample_pages must be a positive number of pages, not {n}"),
+            Some("Pass NULL for an exact scan of every page."),
+        );
+    }
+    let oids: Vec<pg_sys::Oid> = query_rows(
+        REPORT_LIST_SQL,
+        &[schema_name.into(), min_bytes.into()],
+        |r| req(r, 1),
+    );
+    let mut rows: Vec<BloatRow> = oids
+        .into_iter()
+        // An index dropped since the list was read is skipped.
+        .filter(|oid| unsafe { pg_sys::get_rel_relkind(*oid) } as u8 == b'i')
+        .map(|oid| measure(oid, sample_pages))
+        .collect();
+    rows.sort_by(|a, b| {
+        b.17.cmp(&a.17)
+            .then_with(|| b.19.partial_cmp(&a.19).unwrap_or(std::cmp::Ordering::Equal))
+            .then_with(|| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)))
+    });
+    TableIterator::new(rows)
+}
+
+extension_sql!(
+    r#"
+REVOKE ALL ON FUNCTION ntsb_perf.index_bloat(regclass, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ntsb_perf.index_bloat_report(text, bigint, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ntsb_perf.index_bloat(regclass, integer) TO pg_stat_scan_tables;
+GRANT EXECUTE ON FUNCTION ntsb_perf.index_bloat_report(text, bigint, integer) TO pg_stat_scan_tables;
+"#,
+    name = "bloat_grants",
+    requires = [index_bloat, index_bloat_report]
+);

@@ -1,0 +1,170 @@
+-- Index bloat from the pages, for every access method: agreement with pgstatindex, fresh
+-- builds at ratio 1.00 ± 0.05, bloated indexes (70% deleted + VACUUM), sampling, errors,
+-- permissions and a concurrent writer.
+CREATE EXTENSION IF NOT EXISTS ntsb_perf;
+CREATE EXTENSION IF NOT EXISTS postgis;
+CREATE EXTENSION IF NOT EXISTS pgstattuple;
+CREATE EXTENSION IF NOT EXISTS dblink;
+SET client_min_messages = warning;
+SET max_parallel_maintenance_workers = 0;
+SELECT setseed(0.42);
+
+CREATE TABLE acc (
+    id int PRIMARY KEY, ev_id text, sev text, d date, n int,
+    tags int[], p point, geom geometry(Point, 4326));
+INSERT INTO acc
+SELECT g, 'ERA' || lpad(g::text, 8, '0'),
+       (ARRAY['NON-FATAL', 'FATAL(1)', 'INCIDENT', 'MINOR'])[1 + (g * 7) % 4],
+       date '2000-01-01' + g / 30, (g * 7919) % 100003,
+       ARRAY[g % 50, g % 7, g % 1000],
+       point(g % 997, g % 991),
+       ST_SetSRID(ST_MakePoint(-125 + random() * 58, 25 + random() * 24), 4326)
+FROM generate_series(1, 120000) g;
+CREATE INDEX acc_btree_n ON acc (n);
+CREATE INDEX acc_btree_sev ON acc (sev);           -- deduplicated (4 distinct values)
+CREATE INDEX acc_btree_ff70 ON acc (ev_id) WITH (fillfactor = 70);
+CREATE INDEX acc_gist_geom ON acc USING gist (geom);
+CREATE INDEX acc_gist_p ON acc USING gist (p);
+CREATE INDEX acc_spgist_p ON acc USING spgist (p);
+CREATE INDEX acc_gin_tags ON acc USING gin (tags) WITH (fastupdate = off);
+CREATE INDEX acc_hash_n ON acc USING hash (n);
+CREATE INDEX acc_brin_d ON acc USING brin (d);
+VACUUM ANALYZE acc;
+
+-- One row per index, every access method, exact.
+SELECT index_name, access_method, method, pages_read = total_pages AS read_all,
+       index_bytes = pg_relation_size(index_name::regclass) AS bytes_ok,
+       leaf_pages > 0 AS has_leaves, live_items > 0 AS has_items, dead_items,
+       reclaimable_bytes = greatest(index_bytes - expected_bytes, 0) AS reclaim_ok,
+       bloat_ratio BETWEEN 0.95 AND 1.05 AS fresh_ratio_ok
+FROM ntsb_perf.index_bloat_report('public', 0) WHERE table_name = 'acc' ORDER BY index_name;
+-- The ratios themselves (printed so a regression shows the number).
+SELECT index_name, bloat_ratio FROM ntsb_perf.index_bloat_report('public', 0)
+WHERE table_name = 'acc' AND bloat_ratio NOT BETWEEN 0.95 AND 1.05 ORDER BY 1;
+
+-- B-tree figures equal pgstatindex's (fresh, then deleted-from and vacuumed, then REINDEX).
+CREATE VIEW btree_vs_pgstatindex AS
+SELECT i.relname AS index_name,
+       abs(b.avg_leaf_density - s.avg_leaf_density) <= 0.01 AS density_equal,
+       abs(b.leaf_fragmentation - s.leaf_fragmentation) <= 0.01 AS fragmentation_equal,
+       b.leaf_pages = s.leaf_pages AS leaves_equal, b.internal_pages = s.internal_pages AS internal_equal,
+       b.empty_pages = s.empty_pages AS empty_equal, b.deleted_pages = s.deleted_pages AS deleted_equal
+FROM pg_class i, LATERAL ntsb_perf.index_bloat(i.oid) b, LATERAL pgstatindex(i.oid) s
+WHERE i.relname IN ('acc_pkey', 'acc_btree_n', 'acc_btree_sev', 'acc_btree_ff70');
+SELECT * FROM btree_vs_pgstatindex ORDER BY 1;
+
+-- Bloat on purpose: delete 70% of the rows at random, VACUUM.
+DELETE FROM acc WHERE random() < 0.7;
+VACUUM acc;
+SELECT * FROM btree_vs_pgstatindex ORDER BY 1;
+SELECT index_name, bloat_ratio > 1.5 AS bloated, reclaimable_bytes > 0 AS reclaimable,
+       avg_leaf_density < 60 OR access_method IN ('brin', 'hash') AS sparse
+FROM ntsb_perf.index_bloat_report('public', 0) WHERE table_name = 'acc' ORDER BY index_name;
+
+-- Sampled estimates: pages_read as asked, interval around the estimate, close to exact.
+SELECT e.index_name, s.method, s.pages_read, s.density_ci_low <= s.avg_leaf_density
+       AND s.avg_leaf_density <= s.density_ci_high AS ci_brackets,
+       abs(s.avg_leaf_density - e.avg_leaf_density) <= 4 AS close_to_exact,
+       e.density_ci_low IS NULL AS exact_has_no_ci
+FROM ntsb_perf.index_bloat_report('public', 0) e,
+     LATERAL ntsb_perf.index_bloat(e.index_name::regclass, 40) s
+WHERE e.table_name = 'acc' AND e.access_method IN ('btree', 'gist') ORDER BY 1;
+-- Asking for more pages than the index has reads each page once: an exact result.
+SELECT method, pages_read = total_pages AS all_pages FROM ntsb_perf.index_bloat('acc_brin_d', 100000);
+
+REINDEX TABLE acc;
+SELECT * FROM btree_vs_pgstatindex ORDER BY 1;
+SELECT index_name, bloat_ratio BETWEEN 0.95 AND 1.05 AS rebuilt_ratio_ok
+FROM ntsb_perf.index_bloat_report('public', 0) WHERE table_name = 'acc' ORDER BY index_name;
+SELECT index_name, bloat_ratio FROM ntsb_perf.index_bloat_report('public', 0)
+WHERE table_name = 'acc' AND bloat_ratio NOT BETWEEN 0.95 AND 1.05 ORDER BY 1;
+
+-- Details per access method.
+SELECT index_name, details ? 'pending_pages' AS gin, details ? 'overflow_pages' AS hash,
+       details ? 'revmap_pages' AS brin, leaf_fragmentation IS NULL AS no_fragmentation
+FROM ntsb_perf.index_bloat_report('public', 0)
+WHERE index_name IN ('acc_gin_tags', 'acc_hash_n', 'acc_brin_d', 'acc_gist_geom') ORDER BY 1;
+
+-- GIN pending list (fastupdate): entries wait there until cleanup.
+CREATE TABLE tagged (id int, tags int[]);
+CREATE INDEX tagged_gin ON tagged USING gin (tags) WITH (fastupdate = on);
+INSERT INTO tagged SELECT g, ARRAY[g % 10, g % 3] FROM generate_series(1, 2000) g;
+SELECT (details->>'pending_pages')::int > 0 AS has_pending_pages,
+       (details->>'pending_tuples')::int AS pending_tuples
+FROM ntsb_perf.index_bloat('tagged_gin');
+
+-- Bad input: clear errors with real SQLSTATEs.
+\set VERBOSITY terse
+SELECT * FROM ntsb_perf.index_bloat('acc');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+CREATE VIEW acc_view AS SELECT * FROM acc;
+SELECT * FROM ntsb_perf.index_bloat('acc_view');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+CREATE TABLE parted (d date) PARTITION BY RANGE (d);
+CREATE INDEX parted_d ON parted (d);
+SELECT * FROM ntsb_perf.index_bloat('parted_d');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT * FROM ntsb_perf.index_bloat('acc_pkey', 0);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT * FROM ntsb_perf.index_bloat(NULL);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT * FROM ntsb_perf.index_bloat(999999999::oid::regclass);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT * FROM ntsb_perf.index_bloat_report(NULL, -1);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+CREATE EXTENSION IF NOT EXISTS bloom;
+CREATE INDEX acc_bloom ON acc USING bloom (n);
+SELECT * FROM ntsb_perf.index_bloat('acc_bloom');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+DROP INDEX acc_bloom;
+-- Another session's temporary index.
+SELECT dblink_connect('other', format('host=%s port=%s dbname=%s user=%s',
+       current_setting('unix_socket_directories'), current_setting('port'), current_database(), current_user));
+SELECT dblink_exec('other', 'CREATE TEMP TABLE tmp_acc (n int); CREATE INDEX tmp_acc_n ON tmp_acc (n)');
+SELECT oid AS tmp_oid FROM pg_class WHERE relname = 'tmp_acc_n' \gset
+SELECT * FROM ntsb_perf.index_bloat(:tmp_oid);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT dblink_disconnect('other');
+-- Our own temporary index is fine.
+CREATE TEMP TABLE my_tmp AS SELECT g AS n FROM generate_series(1, 1000) g;
+CREATE INDEX my_tmp_n ON my_tmp (n);
+SELECT live_items FROM ntsb_perf.index_bloat('my_tmp_n');
+\set VERBOSITY default
+
+-- Closed to PUBLIC, open to pg_stat_scan_tables.
+CREATE ROLE bloat_nobody;
+CREATE ROLE bloat_scanner IN ROLE pg_stat_scan_tables;
+SET ROLE bloat_nobody;
+\set VERBOSITY terse
+SELECT * FROM ntsb_perf.index_bloat('acc_pkey');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+RESET ROLE;
+SET ROLE bloat_scanner;
+SELECT index_name, live_items > 0 AS ok FROM ntsb_perf.index_bloat('acc_pkey');
+RESET ROLE;
+DROP ROLE bloat_nobody;
+DROP ROLE bloat_scanner;
+
+-- A concurrent writer and VACUUM keep running while we scan (no lock conflict, no error).
+SELECT dblink_connect('writer', format('host=%s port=%s dbname=%s user=%s',
+       current_setting('unix_socket_directories'), current_setting('port'), current_database(), current_user));
+SELECT dblink_connect('vacuum', format('host=%s port=%s dbname=%s user=%s',
+       current_setting('unix_socket_directories'), current_setting('port'), current_database(), current_user));
+SELECT dblink_send_query('writer', $q$
+    DO $$ BEGIN
+        FOR i IN 1..40 LOOP
+            INSERT INTO acc SELECT 200000 + i * 1000 + g, 'W' || g, 'MINOR', current_date, g, ARRAY[g], point(g, g),
+                   ST_SetSRID(ST_MakePoint(-100, 40), 4326) FROM generate_series(1, 500) g;
+            UPDATE acc SET n = n + 1 WHERE id % 97 = i;
+            COMMIT;
+        END LOOP;
+    END $$ $q$);
+SELECT dblink_send_query('vacuum', 'VACUUM acc');
+SELECT count(*) AS scans_done FROM generate_series(1, 5) r,
+       LATERAL ntsb_perf.index_bloat_report('public', 0) b WHERE b.table_name = 'acc';
+SELECT * FROM dblink_get_result('writer') AS r(status text);
+SELECT * FROM dblink_get_result('vacuum') AS r(status text);
+SELECT dblink_disconnect('writer');
+SELECT dblink_disconnect('vacuum');
+SELECT count(*) > 120000 * 0.3 AS writer_committed FROM acc;
