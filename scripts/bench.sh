@@ -7,6 +7,7 @@ PORT=${BENCH_PORT:-28817}
 DB=ntsb_bench
 N_INDEXES=${N_INDEXES:-2000}
 ROUNDS=${ROUNDS:-21}
+BENCH_ROWS=${BENCH_ROWS:-10000000}
 
 "$ROOT/scripts/setup.sh"
 stop_cluster "$DIR"
@@ -21,3 +22,12 @@ psql_db -q -c "CREATE EXTENSION ntsb_perf"
 log "B1: index_usage() over $N_INDEXES indexes vs the same catalog query as plain SQL ($ROUNDS rounds)"
 psql_db -v n_indexes="$N_INDEXES" -v rounds="$ROUNDS" \
     -v plain_sql="$(cat "$ROOT/sql/index_usage/index_usage.sql")" -f "$ROOT/bench/index_usage.sql"
+
+log "P1-P3: index bloat on $BENCH_ROWS generated events (generating; a few minutes)"
+psql_db -q -f "$ROOT/demo/schema.sql"
+psql_db -q -v rows="$BENCH_ROWS" -f "$ROOT/demo/generate.sql" >/dev/null
+psql_db -q -f "$ROOT/demo/indexes.sql"
+psql_db -v rows="$BENCH_ROWS" -v rounds=7 -f "$ROOT/bench/bloat.sql"
+log "fresh builds: bloat_ratio right after CREATE INDEX (calibration check, 1.00 ± 0.05)"
+psql_db -q -c "CREATE EXTENSION IF NOT EXISTS postgis"
+psql_db -v rows=150000 -f "$ROOT/bench/fresh_builds.sql"

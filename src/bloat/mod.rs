@@ -52,123 +52,140 @@ unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for RegClass {
     }
 }
 
-const INDEX_META_SQL: &str = include_str!("../../sql/bloat/index_meta.sql");
 const REPORT_LIST_SQL: &str = include_str!("../../sql/bloat/report_list.sql");
 
-struct IndexMeta {
+/// What we know of the index once it is opened.
+struct Opened {
+    rel: pg_sys::Relation,
+    table: Option<pg_sys::Oid>,
     schema_name: String,
     table_name: String,
     index_name: String,
     am_name: String,
-    relkind: String,
-    other_temp: bool,
-    fillfactor: Option<i32>,
-    table_oid: Option<pg_sys::Oid>,
-    first_opclass: Option<String>,
-}
-
-fn index_meta(oid: pg_sys::Oid) -> Option<IndexMeta> {
-    query_rows(INDEX_META_SQL, &[oid.into()], |r| {
-        Ok(IndexMeta {
-            schema_name: req(r, 1)?,
-            table_name: req(r, 2)?,
-            index_name: req(r, 3)?,
-            am_name: req(r, 4)?,
-            relkind: req(r, 5)?,
-            other_temp: req(r, 6)?,
-            fillfactor: r.get(7)?,
-            table_oid: r.get(8)?,
-            first_opclass: r.get(9)?,
-        })
-    })
-    .into_iter()
-    .next()
-}
-
-/// Checks that `oid` is an index we can read; errors with a real SQLSTATE otherwise.
-fn checked_meta(oid: pg_sys::Oid) -> (IndexMeta, Am) {
-    let Some(m) = index_meta(oid) else {
-        fail(
-            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
-            format!("relation with OID {} does not exist", oid.to_u32()),
-            None,
-        )
-    };
-    let qualified = format!("{}.{}", m.schema_name, m.index_name);
-    match m.relkind.as_str() {
-        "i" => {}
-        "I" => fail(
-            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
-            format!("\"{qualified}\" is a partitioned index, which has no pages of its own"),
-            Some("Measure its partitions' indexes, e.g. SELECT * FROM ntsb_perf.index_bloat_report()."),
-        ),
-        other => fail(
-            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
-            format!("\"{qualified}\" is not an index ({})", relkind_name(other)),
-            Some("Pass an index, e.g. ntsb_perf.index_bloat('idx_events_geom')."),
-        ),
-    }
-    if m.other_temp {
-        fail(
-            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-            format!(
-                "cannot access temporary index \"{}\" of another session",
-                m.index_name
-            ),
-            None,
-        );
-    }
-    let Some(am) = Am::from_name(&m.am_name) else {
-        fail(
-            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-            format!(
-                "index \"{qualified}\" uses access method \"{}\", which ntsb_perf cannot read",
-                m.am_name
-            ),
-            Some("Supported: btree, hash, gist, spgist, gin, brin."),
-        )
-    };
-    (m, am)
-}
-
-fn relkind_name(k: &str) -> &'static str {
-    match k {
-        "r" => "a table",
-        "p" => "a partitioned table",
-        "v" => "a view",
-        "m" => "a materialized view",
-        "S" => "a sequence",
-        "t" => "a TOAST table",
-        "c" => "a composite type",
-        "f" => "a foreign table",
-        _ => "not a relation with index pages",
-    }
-}
-
-/// Reads the index's pages (all, or `sample` of them) and accumulates their statistics.
-fn scan(
-    oid: pg_sys::Oid,
-    table: Option<pg_sys::Oid>,
     am: Am,
-    sample: Option<u32>,
+    fillfactor: Option<u32>,
     spgist_text: bool,
-) -> (BloatAccum, u64) {
+}
+
+fn cstr(p: *const std::ffi::c_char) -> String {
+    if p.is_null() {
+        String::new()
+    } else {
+        unsafe { std::ffi::CStr::from_ptr(p) }
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+/// Checks that `oid` is an index we can read and opens it, taking AccessShareLock on its
+/// table first, then on the index (the order everybody else takes them in). Uses the
+/// syscache only (no SPI), so a sampled read of a few pages costs little more than the pages.
+/// Errors carry a real SQLSTATE.
+fn open_checked(oid: pg_sys::Oid) -> Opened {
     let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
-    let mut acc = BloatAccum {
-        spgist_text,
-        ..Default::default()
-    };
-    let mut page = vec![0u8; BLCKSZ];
     unsafe {
-        // Table first, then index: the order everybody else takes them in.
+        let relkind = pg_sys::get_rel_relkind(oid) as u8;
+        if relkind == 0 {
+            fail(
+                PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+                format!("relation with OID {} does not exist", oid.to_u32()),
+                None,
+            );
+        }
+        let schema_name = cstr(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(oid)));
+        let index_name = cstr(pg_sys::get_rel_name(oid));
+        let qualified = format!("{schema_name}.{index_name}");
+        match relkind {
+            b'i' => {}
+            b'I' => fail(
+                PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+                format!("\"{qualified}\" is a partitioned index, which has no pages of its own"),
+                Some("Measure its partitions' indexes, e.g. SELECT * FROM ntsb_perf.index_bloat_report()."),
+            ),
+            other => fail(
+                PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+                format!("\"{qualified}\" is not an index ({})", relkind_name(other)),
+                Some("Pass an index, e.g. ntsb_perf.index_bloat('idx_events_geom')."),
+            ),
+        }
+        let table = Some(pg_sys::IndexGetRelation(oid, true)).filter(|t| *t != pg_sys::InvalidOid);
         if let Some(t) = table {
             pg_sys::LockRelationOid(t, lock);
         }
         let rel = pg_sys::relation_open(oid, lock);
+        let form = (*rel).rd_rel;
+        if (*form).relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP && !(*rel).rd_islocaltemp {
+            fail(
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!("cannot access temporary index \"{index_name}\" of another session"),
+                None,
+            );
+        }
+        let am_name = cstr(pg_sys::get_am_name((*form).relam));
+        let Some(am) = Am::from_name(&am_name) else {
+            fail(
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!("index \"{qualified}\" uses access method \"{am_name}\", which ntsb_perf cannot read"),
+                Some("Supported: btree, hash, gist, spgist, gin, brin."),
+            )
+        };
+        // B-tree, GiST, hash and SP-GiST options all start with the varlena header and the
+        // fillfactor; GIN and BRIN have no fillfactor.
+        let opts = (*rel).rd_options as *const i32;
+        let fillfactor = match am {
+            Am::Btree | Am::Gist | Am::Hash | Am::Spgist if !opts.is_null() => Some(*opts.add(1))
+                .filter(|f| (10..=100).contains(f))
+                .map(|f| f as u32),
+            _ => None,
+        };
+        let spgist_text = am == Am::Spgist
+            && !(*rel).rd_opcintype.is_null()
+            && *(*rel).rd_opcintype == pg_sys::TEXTOID;
+        Opened {
+            rel,
+            table,
+            schema_name,
+            table_name: table
+                .map(|t| cstr(pg_sys::get_rel_name(t)))
+                .unwrap_or_default(),
+            index_name,
+            am_name,
+            am,
+            fillfactor,
+            spgist_text,
+        }
+    }
+}
+
+fn relkind_name(k: u8) -> &'static str {
+    match k {
+        b'r' => "a table",
+        b'p' => "a partitioned table",
+        b'v' => "a view",
+        b'm' => "a materialized view",
+        b'S' => "a sequence",
+        b't' => "a TOAST table",
+        b'c' => "a composite type",
+        b'f' => "a foreign table",
+        _ => "not a relation with index pages",
+    }
+}
+
+/// Reads the index's pages (all, or `sample` of them) and accumulates their statistics, then
+/// closes the index and releases both locks.
+fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64) {
+    let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+    let am = o.am;
+    let mut acc = BloatAccum {
+        spgist_text: o.spgist_text,
+        ..Default::default()
+    };
+    let rel = o.rel;
+    unsafe {
         let nblocks =
             pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM);
         let strategy = pg_sys::GetAccessStrategy(pg_sys::BufferAccessStrategyType::BAS_BULKREAD);
-        let mut read = |blk: u32, acc: &mut BloatAccum, count: bool| {
+        let read = |blk: u32, acc: &mut BloatAccum, count: bool| {
             pgrx::check_for_interrupts!();
             let buf = pg_sys::ReadBufferExtended(
                 rel,
@@ -178,10 +195,10 @@ fn scan(
                 strategy,
             );
             pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
-            let src = pg_sys::BufferGetPage(buf) as *const u8;
-            std::ptr::copy_nonoverlapping(src, page.as_mut_ptr(), BLCKSZ);
+            // Read the page in place under the share lock (no copy), then let go of it.
+            let page = std::slice::from_raw_parts(pg_sys::BufferGetPage(buf) as *const u8, BLCKSZ);
+            let stats = bloat::classify_page(am, blk, page);
             pg_sys::UnlockReleaseBuffer(buf);
-            let stats = bloat::classify_page(am, blk, &page);
             acc.current_block = blk;
             if count {
                 acc.add(&stats);
@@ -200,14 +217,14 @@ fn scan(
                 if am == Am::Gin && nblocks > 0 {
                     read(0, &mut acc, false);
                 }
-                for blk in bloat::sample_blocks(nblocks, k, oid.to_u32() as u64) {
+                for blk in bloat::sample_blocks(nblocks, k, (*rel).rd_id.to_u32() as u64) {
                     read(blk, &mut acc, true);
                 }
             }
         }
         pg_sys::FreeAccessStrategy(strategy);
         pg_sys::relation_close(rel, lock);
-        if let Some(t) = table {
+        if let Some(t) = o.table {
             pg_sys::UnlockRelationOid(t, lock);
         }
         (acc, nblocks as u64)
@@ -263,14 +280,11 @@ fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> BloatRow {
             Some("Pass NULL for an exact scan of every page."),
         ),
     };
-    let (m, am) = checked_meta(oid);
-    let spgist_text = m.first_opclass.as_deref() == Some("text_ops");
-    let (acc, nblocks) = scan(oid, m.table_oid, am, sample, spgist_text);
+    let m = open_checked(oid);
+    let am = m.am;
+    let (acc, nblocks) = scan(&m, sample);
     let sampled = sample.is_some_and(|k| (k as u64) < nblocks);
-    let ff = m
-        .fillfactor
-        .map(|f| f as u32)
-        .unwrap_or_else(|| am.default_fillfactor());
+    let ff = m.fillfactor.unwrap_or_else(|| am.default_fillfactor());
     let r = acc.finish(am, nblocks, ff, sampled);
     if r.corrupt_pages > 0 {
         pgrx::warning!(

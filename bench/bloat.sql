@@ -1,0 +1,81 @@
+-- P1-P3: index_bloat() against its anchors, measured in this run (medians of interleaved
+-- rounds). Expects the seed schema loaded with :rows generated events.
+\set QUIET on
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pgstattuple;
+CREATE EXTENSION IF NOT EXISTS pg_prewarm;
+
+CREATE FUNCTION pg_temp.ms(q text) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE t0 timestamptz := clock_timestamp();
+BEGIN
+    EXECUTE q;
+    RETURN extract(epoch FROM clock_timestamp() - t0) * 1000;
+END $$;
+-- Median time of q over n rounds, interleaved with anchor a: returns (q_ms, a_ms).
+CREATE FUNCTION pg_temp.vs(q text, a text, n int, OUT q_ms float8, OUT a_ms float8) LANGUAGE plpgsql AS $$
+DECLARE qs float8[] := '{}'; as_ float8[] := '{}';
+BEGIN
+    PERFORM pg_temp.ms(q); PERFORM pg_temp.ms(a);             -- warm the OS cache for both
+    FOR i IN 1..n LOOP
+        IF i % 2 = 0 THEN qs := qs || pg_temp.ms(q); as_ := as_ || pg_temp.ms(a);
+        ELSE as_ := as_ || pg_temp.ms(a); qs := qs || pg_temp.ms(q); END IF;
+    END LOOP;
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) INTO q_ms FROM unnest(qs) x;
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) INTO a_ms FROM unnest(as_) x;
+END $$;
+
+CREATE TEMP TABLE results (bench text, what text, ours_ms numeric, anchor_ms numeric, ratio numeric, goal text);
+
+-- P1: exact B-tree scan vs pgstatindex() on the same index.
+INSERT INTO results
+SELECT 'P1', 'index_bloat(idx_events_event_date) exact / pgstatindex()', round(q_ms::numeric, 1), round(a_ms::numeric, 1),
+       round((q_ms / a_ms)::numeric, 3), '<= 1.0'
+FROM pg_temp.vs($$SELECT * FROM ntsb_perf.index_bloat('idx_events_event_date')$$,
+                $$SELECT * FROM pgstatindex('idx_events_event_date')$$, :rounds);
+
+-- P2: exact GiST scan vs reading the same pages with pg_prewarm(..., 'read').
+INSERT INTO results
+SELECT 'P2', 'index_bloat(idx_events_geom) exact / pg_prewarm(read)', round(q_ms::numeric, 1), round(a_ms::numeric, 1),
+       round((q_ms / a_ms)::numeric, 3), '<= 1.5'
+FROM pg_temp.vs($$SELECT * FROM ntsb_perf.index_bloat('idx_events_geom')$$,
+                $$SELECT pg_prewarm('idx_events_geom', 'read')$$, :rounds);
+
+-- P3: 1% sample vs exact over 5 differently bloated indexes (0..80% of rows deleted).
+SELECT setseed(0.5);
+CREATE TABLE bloat_bench AS
+SELECT (g % 5) AS bucket, (random() * 1e9)::int AS v FROM generate_series(1, :rows) g;
+SELECT format('CREATE INDEX bloat_bench_%s ON bloat_bench (v) WHERE bucket = %s', k, k)
+FROM generate_series(0, 4) k \gexec
+DELETE FROM bloat_bench WHERE random() < bucket * 0.2;
+VACUUM bloat_bench;
+CREATE TEMP TABLE p3 AS
+SELECT k, (SELECT ceil(pg_relation_size(format('bloat_bench_%s', k)) / 8192 * 0.01)::int) AS sample_pages
+FROM generate_series(0, 4) k;
+ALTER TABLE p3 ADD exact_ms float8, ADD sampled_ms float8, ADD exact_density float8,
+              ADD sampled_density float8, ADD ci text;
+DO $$
+DECLARE r record; v record;
+BEGIN
+    FOR r IN SELECT * FROM p3 LOOP
+        SELECT * INTO v FROM pg_temp.vs(
+            format('SELECT * FROM ntsb_perf.index_bloat(%L, %s)', 'bloat_bench_' || r.k, r.sample_pages),
+            format('SELECT * FROM ntsb_perf.index_bloat(%L)', 'bloat_bench_' || r.k), 5);
+        UPDATE p3 SET sampled_ms = v.q_ms, exact_ms = v.a_ms WHERE k = r.k;
+        UPDATE p3 SET exact_density = (SELECT avg_leaf_density FROM ntsb_perf.index_bloat('bloat_bench_' || r.k)),
+                      (sampled_density, ci) = (SELECT avg_leaf_density, density_ci_low || '..' || density_ci_high
+                                               FROM ntsb_perf.index_bloat('bloat_bench_' || r.k, r.sample_pages))
+        WHERE k = r.k;
+    END LOOP;
+END $$;
+\set QUIET off
+SELECT 'P3' AS bench, 'bloat_bench_' || k AS index, k * 20 || '%' AS deleted, sample_pages,
+       round(sampled_ms::numeric, 2) AS sampled_ms, round(exact_ms::numeric, 2) AS exact_ms,
+       round((sampled_ms / exact_ms)::numeric, 4) AS time_ratio, exact_density, sampled_density, ci,
+       round(abs(sampled_density - exact_density)::numeric, 2) AS density_error
+FROM p3 ORDER BY k;
+INSERT INTO results
+SELECT 'P3', '1% sample / exact, worst of 5 indexes', round(max(sampled_ms)::numeric, 2), round(min(exact_ms)::numeric, 2),
+       round(max(sampled_ms / exact_ms)::numeric, 4), '<= 0.05, density error <= 2 (max ' ||
+       round(max(abs(sampled_density - exact_density))::numeric, 2) || ')'
+FROM p3;
+SELECT * FROM results ORDER BY bench;
