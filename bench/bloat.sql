@@ -40,6 +40,13 @@ SELECT 'P2', 'index_bloat(idx_events_geom) exact / pg_prewarm(read)', round(q_ms
 FROM pg_temp.vs($$SELECT * FROM ntsb_perf.index_bloat('idx_events_geom')$$,
                 $$SELECT pg_prewarm('idx_events_geom', 'read')$$, :rounds);
 
+-- Reference for P2: pgstattuple() (which also reads GiST through the buffer manager).
+INSERT INTO results
+SELECT 'P2ref', 'pgstattuple(idx_events_geom) / pg_prewarm(read), for reference', round(q_ms::numeric, 1), round(a_ms::numeric, 1),
+       round((q_ms / a_ms)::numeric, 3), '(none)'
+FROM pg_temp.vs($$SELECT * FROM pgstattuple('idx_events_geom')$$,
+                $$SELECT pg_prewarm('idx_events_geom', 'read')$$, :rounds);
+
 -- P3: 1% sample vs exact over 5 differently bloated indexes (0..80% of rows deleted).
 SELECT setseed(0.5);
 CREATE TABLE bloat_bench AS

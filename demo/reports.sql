@@ -13,3 +13,7 @@ FROM ntsb_perf.duplicate_indexes();
 \echo '== ntsb_perf.invalid_indexes() =='
 SELECT table_name, index_name, index_size, likely_cause, drop_statement
 FROM ntsb_perf.invalid_indexes();
+\echo '== ntsb_perf.index_bloat_report(''public'', 0) =='
+SELECT index_name, access_method AS am, index_size, leaf_pages, avg_leaf_density AS density,
+       leaf_fragmentation AS frag, bloat_ratio, reclaimable_size, method
+FROM ntsb_perf.index_bloat_report('public', 0);

@@ -339,4 +339,52 @@ mod tests {
             Some(0)
         );
     }
+
+    #[pg_test]
+    fn bloat_btree_matches_pgstatindex_in_transaction() {
+        run("SET LOCAL search_path = public");
+        run("CREATE EXTENSION IF NOT EXISTS pgstattuple");
+        run("CREATE TABLE bt(id int, s text)");
+        run("INSERT INTO bt SELECT g, md5(g::text) FROM generate_series(1, 30000) g");
+        run("CREATE INDEX bt_s ON bt(s)");
+        assert_eq!(
+            one::<bool>(
+                "SELECT abs(b.avg_leaf_density - p.avg_leaf_density) <= 0.01 \
+                    AND abs(b.leaf_fragmentation - p.leaf_fragmentation) <= 0.01 \
+                    AND b.leaf_pages = p.leaf_pages AND b.internal_pages = p.internal_pages \
+                    AND b.index_bytes = p.index_size AND b.live_items = 30000 \
+                    AND b.bloat_ratio BETWEEN 0.95 AND 1.05 AND b.method = 'exact' \
+                 FROM ntsb_perf.index_bloat('bt_s') b, pgstatindex('bt_s') p"
+            ),
+            Some(true)
+        );
+        // A sample of 10 pages reads exactly 10 pages and brackets its estimate.
+        assert_eq!(
+            one::<bool>(
+                "SELECT pages_read = 10 AND method = 'sampled' \
+                    AND density_ci_low <= avg_leaf_density AND avg_leaf_density <= density_ci_high \
+                 FROM ntsb_perf.index_bloat('bt_s', 10)"
+            ),
+            Some(true)
+        );
+    }
+
+    #[pg_test(error = "\"public.bt2\" is not an index (a table)")]
+    fn bloat_refuses_a_table() {
+        run("SET LOCAL search_path = public");
+        run("CREATE TABLE bt2(id int)");
+        run("SELECT * FROM ntsb_perf.index_bloat('bt2')");
+    }
+
+    #[pg_test]
+    fn bloat_page_functions_closed_to_public() {
+        assert_eq!(
+            one::<bool>(
+                "SELECT NOT has_function_privilege('public', 'ntsb_perf.index_bloat(regclass, integer)', 'EXECUTE') \
+                    AND has_function_privilege('pg_stat_scan_tables', 'ntsb_perf.index_bloat(regclass, integer)', 'EXECUTE') \
+                    AND NOT has_function_privilege('public', 'ntsb_perf.index_bloat_report(text, bigint, integer)', 'EXECUTE')"
+            ),
+            Some(true)
+        );
+    }
 }

@@ -178,6 +178,7 @@ fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64) {
     let am = o.am;
     let mut acc = BloatAccum {
         spgist_text: o.spgist_text,
+        collect_samples: sample.is_some(),
         ..Default::default()
     };
     let rel = o.rel;
