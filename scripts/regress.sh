@@ -19,6 +19,7 @@ cluster_psql "$DIR" "$PORT" -d postgres -q -c "DROP DATABASE IF EXISTS $DB" -c "
 
 tests=$(grep -v '^\s*#' "$ROOT/tests/schedule" | sed -n 's/^test:\s*//p' | tr '\n' ' ')
 set +e
+cd "$ROOT/tests"   # tests include demo files by paths relative to tests/
 PGHOST=$DIR PGPORT=$PORT PGUSER=postgres "$PG_REGRESS" --use-existing --dbname="$DB" \
     --bindir="$PGBIN" --inputdir="$ROOT/tests" --outputdir="$DIR/out" $tests
 rc=$?
