@@ -131,6 +131,12 @@ CREATE INDEX my_tmp_n ON my_tmp (n);
 SELECT live_items FROM ntsb_perf.index_bloat('my_tmp_n');
 \set VERBOSITY default
 
+-- A cancel (here: statement_timeout) stops a scan at once: interrupts are checked per page.
+SET statement_timeout = '1ms';
+SELECT count(*) FROM generate_series(1, 20) r, LATERAL ntsb_perf.index_bloat_report('public', 0) b;
+\echo sqlstate :LAST_ERROR_SQLSTATE
+RESET statement_timeout;
+
 -- Closed to PUBLIC, open to pg_stat_scan_tables.
 CREATE ROLE bloat_nobody;
 CREATE ROLE bloat_scanner IN ROLE pg_stat_scan_tables;
