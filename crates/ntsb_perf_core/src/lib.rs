@@ -4,3 +4,5 @@
 
 pub mod bloat;
 pub mod index_rules;
+pub mod severity;
+pub mod stats;

@@ -1,0 +1,102 @@
+//! Injury-severity codes of the NTSB exports, normalised to the NTSB's own highest-injury codes.
+//!
+//! Every distinct value of `ntsb_accidents_2000_2021.csv` (CAROL export, 35,391 accidents):
+//!
+//! | source value | count | code |
+//! |---|---|---|
+//! | `NON-FATAL` | 26,238 | `NONE`: no fatality; the export does not say whether anyone was hurt, the injury columns do |
+//! | `FATAL(n)`, n = 1…265 | 5,723 | `FATL` |
+//! | (empty) | 2,085 | `UNKN` |
+//! | `INCIDENT` | 903 | `NONE`: an incident, not an accident with injuries |
+//! | `FATAL` | 159 | `FATL` |
+//! | `MINOR` | 120 | `MINR` |
+//! | `SIRUOSE` | 95 | `SERS` (the export's misspelling of SERIOUS) |
+//! | `UNAVAILABLE` | 41 | `UNKN` |
+//!
+//! Also accepted, for other exports and hand-typed data: the NTSB codes themselves (`FATL`,
+//! `SERS`, `MINR`, `NONE`, `UNKN`), `SERIOUS`, `NONE`/`NO INJURY`/`NON FATAL`/`NONFATAL`, `FATAL (n)`,
+//! any letter case and surrounding blanks. Anything else is `UNKN`: never dropped, never an error.
+
+/// The normalised codes, in the order the statistics keep them.
+pub const CODES: [&str; 5] = ["FATL", "SERS", "MINR", "NONE", "UNKN"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Fatal = 0,
+    Serious = 1,
+    Minor = 2,
+    None = 3,
+    Unknown = 4,
+}
+
+impl Severity {
+    pub fn code(self) -> &'static str {
+        CODES[self as usize]
+    }
+}
+
+/// Maps a source value (or NULL) to its severity.
+pub fn classify(raw: Option<&str>) -> Severity {
+    let Some(raw) = raw else {
+        return Severity::Unknown;
+    };
+    let v: String = raw
+        .trim()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    match v.as_str() {
+        "FATL" | "FATAL" => Severity::Fatal,
+        "SERS" | "SERIOUS" | "SIRUOSE" | "SERIOUSINJURY" => Severity::Serious,
+        "MINR" | "MINOR" | "MINORINJURY" => Severity::Minor,
+        "NONE" | "NON-FATAL" | "NONFATAL" | "NOINJURY" | "INCIDENT" => Severity::None,
+        _ if is_fatal_count(&v) => Severity::Fatal,
+        _ => Severity::Unknown,
+    }
+}
+
+/// `FATAL(n)` with a whole number n ≥ 1 (blanks already removed).
+fn is_fatal_count(v: &str) -> bool {
+    v.strip_prefix("FATAL(")
+        .and_then(|r| r.strip_suffix(')'))
+        .is_some_and(|n| {
+            !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && n.bytes().any(|b| b != b'0')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_value_of_the_real_export() {
+        let cases = [
+            ("NON-FATAL", "NONE"),
+            ("FATAL(1)", "FATL"),
+            ("FATAL(265)", "FATL"),
+            ("", "UNKN"),
+            ("INCIDENT", "NONE"),
+            ("FATAL", "FATL"),
+            ("MINOR", "MINR"),
+            ("SIRUOSE", "SERS"),
+            ("UNAVAILABLE", "UNKN"),
+        ];
+        for (raw, code) in cases {
+            assert_eq!(classify(Some(raw)).code(), code, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn variants_and_garbage() {
+        assert_eq!(classify(Some("  fatal (2) ")).code(), "FATL");
+        assert_eq!(classify(Some("Serious")).code(), "SERS");
+        assert_eq!(classify(Some("sers")).code(), "SERS");
+        assert_eq!(classify(Some("no injury")).code(), "NONE");
+        assert_eq!(classify(Some("FATAL(0)")).code(), "UNKN");
+        assert_eq!(classify(Some("FATAL(x)")).code(), "UNKN");
+        assert_eq!(classify(Some("FATAL(")).code(), "UNKN");
+        assert_eq!(classify(Some("???")).code(), "UNKN");
+        assert_eq!(classify(None).code(), "UNKN");
+    }
+}
