@@ -67,3 +67,16 @@ install_extension() {
     log "installing ntsb_perf ($profile) into $($PG_CONFIG --pkglibdir)"
     (cd "$ROOT" && cargo pgrx install "${flags[@]}" --pg-config "$PG_CONFIG" >/dev/null)
 }
+
+# load_csv DIR PORT DB FILE: loads a CAROL-style export into the seed table `events` (which
+# demo/schema.sql creates) and prints the counts of loaded and skipped rows.
+load_csv() {
+    local dir=$1 port=$2 db=$3 file=$4
+    cluster_psql "$dir" "$port" -d "$db" -q -c "CREATE UNLOGGED TABLE ntsb_staging (
+        accident_number text, event_date text, city text, state text, latitude text,
+        longitude text, injury_severity text, aircraft_damage text, aircraft_category text,
+        make text, model text, total_fatalities text, total_injuries text, total_uninjured text)"
+    cluster_psql "$dir" "$port" -d "$db" -q \
+        -c "COPY ntsb_staging FROM STDIN WITH (FORMAT csv, HEADER true, ENCODING 'LATIN1')" <"$file"
+    cluster_psql "$dir" "$port" -d "$db" -f "$ROOT/demo/load_csv.sql"
+}

@@ -22,12 +22,7 @@ start=$(date +%s)
 if [ -n "${NTSB_CSV:-}" ]; then
     [ -r "$NTSB_CSV" ] || { echo "NTSB_CSV=$NTSB_CSV is not a readable file" >&2; exit 2; }
     log "loading $NTSB_CSV"
-    psql_db -q -c "CREATE UNLOGGED TABLE ntsb_staging (accident_number text, event_date text,
-        city text, state text, latitude text, longitude text, injury_severity text,
-        aircraft_damage text, aircraft_category text, make text, model text,
-        total_fatalities text, total_injuries text, total_uninjured text)"
-    psql_db -q -c "COPY ntsb_staging FROM STDIN WITH (FORMAT csv, HEADER true, ENCODING 'LATIN1')" <"$NTSB_CSV"
-    psql_db -f "$ROOT/demo/load_csv.sql"
+    load_csv "$DIR" "$PORT" "$DB" "$NTSB_CSV"
 else
     log "generating $ROWS accidents (set NTSB_CSV=path to load a real export instead)"
     psql_db -q -v rows="$ROWS" -f "$ROOT/demo/generate.sql"

@@ -17,6 +17,20 @@ mkdir -p "$DIR/out"
 if [ "$(id -u)" = 0 ]; then chown -R postgres: "$DIR/out"; fi
 cluster_psql "$DIR" "$PORT" -d postgres -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
 
+# The accident rows the statistics tests compare against plain SQL: the real export when
+# ../shared is beside the checkout (CI), else 50,000 generated ones. Kept in schema src.
+CSV=${NTSB_CSV:-$ROOT/../shared/data/ntsb_accidents_2000_2021.csv}
+cluster_psql "$DIR" "$PORT" -d "$DB" -q -f "$ROOT/demo/schema.sql"
+if [ -r "$CSV" ]; then
+    log "statistics tests use $CSV"
+    load_csv "$DIR" "$PORT" "$DB" "$CSV" >/dev/null
+else
+    log "statistics tests use 50000 generated accidents (no $CSV)"
+    cluster_psql "$DIR" "$PORT" -d "$DB" -q -v rows=50000 -f "$ROOT/demo/generate.sql" >/dev/null
+fi
+cluster_psql "$DIR" "$PORT" -d "$DB" -q -c "CREATE SCHEMA src" \
+    -c "ALTER TABLE events SET SCHEMA src" -c "ALTER TABLE src.events RENAME TO accidents_src"
+
 tests=$(grep -v '^\s*#' "$ROOT/tests/schedule" | sed -n 's/^test:\s*//p' | tr '\n' ' ')
 set +e
 cd "$ROOT/tests"   # tests include demo files by paths relative to tests/

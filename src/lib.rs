@@ -20,6 +20,7 @@ GRANT USAGE ON SCHEMA ntsb_perf TO PUBLIC;
 mod bloat;
 mod index_usage;
 mod spi_util;
+mod stats;
 
 #[cfg(any(test, feature = "pg_test"))]
 mod pg_tests;

@@ -1,0 +1,317 @@
+//! Accident statistics: `normalize_severity`, the two-step aggregate `accident_stats` with its
+//! stored state type, `rollup`, and the accessors. The arithmetic is `ntsb_perf_core::stats`;
+//! this module is the PostgreSQL glue (transition state kept as `internal` in the aggregate's
+//! memory context, with combine/serialize/deserialize so that both aggregates run in parallel).
+
+use ntsb_perf_core::severity;
+use ntsb_perf_core::stats::{AccidentStats, Counter};
+use pgrx::prelude::*;
+use pgrx::{Internal, JsonB, PgMemoryContexts};
+use serde::{Deserialize, Serialize};
+
+use crate::spi_util::fail;
+
+/// Maps a source severity value ('FATAL(2)', 'NON-FATAL', 'INCIDENT', 'SIRUOSE', ...) to 'FATL',
+/// 'SERS', 'MINR' or 'NONE', and anything else (NULL included) to 'UNKN'.
+///
+/// ```sql
+/// SELECT ntsb_perf.normalize_severity('FATAL(2)');   -- FATL
+/// ```
+#[pg_extern(immutable, parallel_safe)]
+fn normalize_severity(severity: Option<&str>) -> &'static str {
+    severity::classify(severity).code()
+}
+
+/// One column's exact sums as stored (sum of squares split in two 64-bit halves).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+struct StoredCounter {
+    known: u64,
+    sum: i64,
+    sum_sq_hi: i64,
+    sum_sq_lo: u64,
+}
+
+impl From<&Counter> for StoredCounter {
+    fn from(c: &Counter) -> Self {
+        StoredCounter {
+            known: c.known,
+            sum: c.sum,
+            sum_sq_hi: (c.sum_sq >> 64) as i64,
+            sum_sq_lo: c.sum_sq as u64,
+        }
+    }
+}
+
+impl From<&StoredCounter> for Counter {
+    fn from(c: &StoredCounter) -> Self {
+        Counter {
+            known: c.known,
+            sum: c.sum,
+            sum_sq: ((c.sum_sq_hi as i128) << 64) | c.sum_sq_lo as i128,
+        }
+    }
+}
+
+/// The stored state of `accident_stats` (what a materialized view keeps per group, and what
+/// `rollup` combines). Its text form is JSON.
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Serialize, Deserialize, PostgresType)]
+pub struct accident_stats {
+    accidents: u64,
+    /// FATL, SERS, MINR, NONE, UNKN
+    by_severity: [u64; 5],
+    fatalities: StoredCounter,
+    serious: StoredCounter,
+    minor: StoredCounter,
+    uninjured: StoredCounter,
+    injuries_known: u64,
+}
+
+impl From<&AccidentStats> for accident_stats {
+    fn from(s: &AccidentStats) -> Self {
+        accident_stats {
+            accidents: s.accidents,
+            by_severity: s.by_severity,
+            fatalities: (&s.fatalities).into(),
+            serious: (&s.serious).into(),
+            minor: (&s.minor).into(),
+            uninjured: (&s.uninjured).into(),
+            injuries_known: s.injuries_known,
+        }
+    }
+}
+
+impl From<&accident_stats> for AccidentStats {
+    fn from(s: &accident_stats) -> Self {
+        AccidentStats {
+            accidents: s.accidents,
+            by_severity: s.by_severity,
+            fatalities: (&s.fatalities).into(),
+            serious: (&s.serious).into(),
+            minor: (&s.minor).into(),
+            uninjured: (&s.uninjured).into(),
+            injuries_known: s.injuries_known,
+        }
+    }
+}
+
+/// The aggregate's memory context; an error when called outside an aggregate.
+fn agg_context(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::MemoryContext {
+    let mut ctx = std::ptr::null_mut();
+    if unsafe { pg_sys::AggCheckCallContext(fcinfo, &mut ctx) } == 0 {
+        fail(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            "this function is an aggregate support function and can only be called by an aggregate",
+            None,
+        );
+    }
+    ctx
+}
+
+/// Existing state, or a new empty one allocated in the aggregate's context.
+fn state_mut(state: &mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &mut AccidentStats {
+    if !state.initialized() {
+        let ctx = agg_context(fcinfo);
+        unsafe {
+            PgMemoryContexts::For(ctx).switch_to(|_| {
+                *state = Internal::new(AccidentStats::default());
+            });
+        }
+    }
+    unsafe { state.get_mut::<AccidentStats>() }.expect("initialized above")
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn accident_stats_trans(
+    state: Option<Internal>,
+    severity: Option<&str>,
+    fatalities: Option<i32>,
+    serious: Option<i32>,
+    minor: Option<i32>,
+    uninjured: Option<i32>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    let mut state = state.unwrap_or_default();
+    state_mut(&mut state, fcinfo).add(severity, fatalities, serious, minor, uninjured);
+    state
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn accident_stats_rollup_trans(
+    state: Option<Internal>,
+    value: Option<accident_stats>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    let mut state = state.unwrap_or_default();
+    let s = state_mut(&mut state, fcinfo);
+    if let Some(v) = value {
+        s.merge(&AccidentStats::from(&v));
+    }
+    state
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn accident_stats_combine(
+    a: Option<Internal>,
+    b: Option<Internal>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Option<Internal> {
+    let b_state = b
+        .as_ref()
+        .and_then(|b| unsafe { b.get::<AccidentStats>() })
+        .copied();
+    match (a, b_state) {
+        (None, None) => None,
+        (a, b_state) => {
+            let mut a = a.unwrap_or_default();
+            let s = state_mut(&mut a, fcinfo);
+            if let Some(b_state) = b_state {
+                s.merge(&b_state);
+            }
+            Some(a)
+        }
+    }
+}
+
+#[pg_extern(immutable, parallel_safe, strict)]
+fn accident_stats_serialize(state: Internal) -> Vec<u8> {
+    unsafe { state.get::<AccidentStats>() }
+        .copied()
+        .unwrap_or_default()
+        .to_bytes()
+}
+
+#[pg_extern(immutable, parallel_safe, strict)]
+fn accident_stats_deserialize(
+    bytes: Vec<u8>,
+    _unused: Internal,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    let decoded = AccidentStats::from_bytes(&bytes).unwrap_or_else(|e| {
+        fail(
+            PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
+            e,
+            None,
+        )
+    });
+    let ctx = agg_context(fcinfo);
+    unsafe { PgMemoryContexts::For(ctx).switch_to(|_| Internal::new(decoded)) }
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn accident_stats_final(state: Option<Internal>) -> Option<accident_stats> {
+    let s = state
+        .as_ref()
+        .and_then(|s| unsafe { s.get::<AccidentStats>() })?;
+    // An empty group has no statistics.
+    (s.accidents > 0).then(|| accident_stats::from(s))
+}
+
+extension_sql!(
+    r#"
+CREATE AGGREGATE ntsb_perf.accident_stats(severity text, fatalities integer, serious integer,
+                                          minor integer, uninjured integer) (
+    SFUNC = ntsb_perf.accident_stats_trans,
+    STYPE = internal,
+    COMBINEFUNC = ntsb_perf.accident_stats_combine,
+    SERIALFUNC = ntsb_perf.accident_stats_serialize,
+    DESERIALFUNC = ntsb_perf.accident_stats_deserialize,
+    FINALFUNC = ntsb_perf.accident_stats_final,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE ntsb_perf.accident_stats(text, integer, integer, integer, integer) IS
+  'ntsb_perf: accident statistics (counts by normalised severity, casualty sums; NULL numbers are unknown), parallel and two-step: store the result, combine with rollup()';
+CREATE AGGREGATE ntsb_perf.rollup(ntsb_perf.accident_stats) (
+    SFUNC = ntsb_perf.accident_stats_rollup_trans,
+    STYPE = internal,
+    COMBINEFUNC = ntsb_perf.accident_stats_combine,
+    SERIALFUNC = ntsb_perf.accident_stats_serialize,
+    DESERIALFUNC = ntsb_perf.accident_stats_deserialize,
+    FINALFUNC = ntsb_perf.accident_stats_final,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE ntsb_perf.rollup(ntsb_perf.accident_stats) IS
+  'ntsb_perf: combines stored accident_stats states (e.g. monthly rows of a view) into one';
+"#,
+    name = "accident_stats_aggregates",
+    requires = [
+        accident_stats_trans,
+        accident_stats_rollup_trans,
+        accident_stats_combine,
+        accident_stats_serialize,
+        accident_stats_deserialize,
+        accident_stats_final
+    ]
+);
+
+fn core(s: &accident_stats) -> AccidentStats {
+    AccidentStats::from(s)
+}
+
+/// Number of accidents in the state.
+#[pg_extern(immutable, parallel_safe)]
+fn accidents(s: accident_stats) -> i64 {
+    s.accidents as i64
+}
+
+/// Accidents whose severity normalises to FATL.
+#[pg_extern(immutable, parallel_safe)]
+fn fatal_accidents(s: accident_stats) -> i64 {
+    core(&s).fatal_accidents() as i64
+}
+
+/// Sum of the known fatality counts (NULL when none is known).
+#[pg_extern(immutable, parallel_safe)]
+fn fatalities(s: accident_stats) -> Option<i64> {
+    core(&s).fatalities.total()
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn serious_injuries(s: accident_stats) -> Option<i64> {
+    core(&s).serious.total()
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn minor_injuries(s: accident_stats) -> Option<i64> {
+    core(&s).minor.total()
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn uninjured(s: accident_stats) -> Option<i64> {
+    core(&s).uninjured.total()
+}
+
+/// Fatal accidents / accidents.
+#[pg_extern(immutable, parallel_safe)]
+fn fatal_rate(s: accident_stats) -> Option<f64> {
+    core(&s).fatal_rate()
+}
+
+/// (serious + minor injuries) per accident whose injury counts are known.
+#[pg_extern(immutable, parallel_safe)]
+fn injuries_per_accident(s: accident_stats) -> Option<f64> {
+    core(&s).injuries_per_accident()
+}
+
+/// Mean fatalities per accident (over accidents whose count is known).
+#[pg_extern(immutable, parallel_safe)]
+fn fatalities_mean(s: accident_stats) -> Option<f64> {
+    core(&s).fatalities.mean()
+}
+
+/// Sample variance of fatalities per accident, exact-integer based.
+#[pg_extern(immutable, parallel_safe)]
+fn fatalities_variance(s: accident_stats) -> Option<f64> {
+    core(&s).fatalities.variance()
+}
+
+/// Accidents per normalised severity code, e.g. {"FATL": 12, "NONE": 80, ...}.
+#[pg_extern(immutable, parallel_safe)]
+fn severity_counts(s: accident_stats) -> JsonB {
+    let map: serde_json::Map<String, serde_json::Value> = severity::CODES
+        .iter()
+        .zip(s.by_severity)
+        .map(|(c, n)| (c.to_string(), n.into()))
+        .collect();
+    JsonB(serde_json::Value::Object(map))
+}
