@@ -315,3 +315,118 @@ fn severity_counts(s: accident_stats) -> JsonB {
         .collect();
     JsonB(serde_json::Value::Object(map))
 }
+
+const SEED_COLUMNS: [&str; 6] = [
+    "event_date",
+    "aircraft_category",
+    "injury_severity",
+    "total_fatalities",
+    "total_injuries",
+    "total_uninjured",
+];
+
+/// Creates the seed's monthly materialized view over `source` (in the same schema): columns
+/// `month` (date), `aircraft_category`, `stats` (an `accident_stats` state: roll it up to any
+/// grain with `ntsb_perf.rollup`), and the unique index REFRESH ... CONCURRENTLY needs. The
+/// seed's `total_injuries` column is counted as serious injuries (the seed has no minor ones).
+/// Returns the new view's name.
+///
+/// ```sql
+/// SELECT ntsb_perf.create_accident_stats_view();
+/// SELECT extract(year FROM month) AS year, ntsb_perf.fatal_rate(ntsb_perf.rollup(stats))
+/// FROM accident_stats_by_month GROUP BY 1 ORDER BY 1;
+/// ```
+#[pg_extern(volatile, name = "create_accident_stats_view")]
+fn create_accident_stats_view(
+    // to_regclass, not 'events'::regclass: a literal would be looked up when the extension is
+    // created, and fail where no events table exists yet.
+    source: default!(Option<crate::bloat::RegClass>, "to_regclass('events')"),
+    view_name: default!(Option<String>, "'accident_stats_by_month'"),
+) -> String {
+    let Some(source) = source else {
+        fail(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "source must not be NULL (without an argument: there is no table \"events\" on the search_path)",
+            Some("Pass the accident table, e.g. ntsb_perf.create_accident_stats_view('public.events')."),
+        )
+    };
+    let view_name = view_name.unwrap_or_else(|| "accident_stats_by_month".to_string());
+    if view_name.is_empty() {
+        fail(
+            PgSqlErrorCode::ERRCODE_INVALID_NAME,
+            "view_name must not be empty",
+            None,
+        );
+    }
+    let missing: Vec<String> = crate::spi_util::query_rows(
+        "SELECT c FROM unnest($2::text[]) c
+         WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
+                           WHERE a.attrelid = $1 AND a.attname = c AND a.attnum > 0
+                             AND NOT a.attisdropped)",
+        &[
+            source.into(),
+            SEED_COLUMNS
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .into(),
+        ],
+        |r| crate::spi_util::req(r, 1),
+    );
+    if !missing.is_empty() {
+        fail(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
+            format!(
+                "{} lacks the seed's column(s) {}",
+                relation_name(source),
+                missing.join(", ")
+            ),
+            Some("The view reads event_date, aircraft_category, injury_severity, total_fatalities, total_injuries and total_uninjured."),
+        );
+    }
+    // Identifiers are quoted by format(%I); the source's regclass text is already quoted.
+    let statements: Vec<String> = crate::spi_util::query_rows(
+        "SELECT stmt FROM (
+            SELECT 1 AS step, format($f$CREATE MATERIALIZED VIEW %1$I.%2$I AS
+                SELECT date_trunc('month', event_date)::date AS month, aircraft_category,
+                       ntsb_perf.accident_stats(injury_severity, total_fatalities, total_injuries,
+                                                NULL, total_uninjured) AS stats
+                FROM %3$s GROUP BY 1, 2$f$, n.nspname, $2::text, $1::regclass) AS stmt
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1
+            UNION ALL
+            SELECT 2, format('CREATE UNIQUE INDEX %I ON %I.%I (month, aircraft_category)',
+                             left($2::text, 50) || '_month_category', n.nspname, $2::text)
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1
+         ) s ORDER BY step",
+        &[source.into(), view_name.clone().into()],
+        |r| crate::spi_util::req(r, 1),
+    );
+    Spi::connect_mut(|client| {
+        for s in &statements {
+            client.update(s.as_str(), None, &[])?;
+        }
+        Ok::<_, pgrx::spi::SpiError>(())
+    })
+    .unwrap_or_else(|e| {
+        fail(
+            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            format!("creating the view failed: {e}"),
+            None,
+        )
+    });
+    Spi::get_one_with_args::<String>(
+        "SELECT c.oid::regclass::text FROM pg_class c
+         WHERE c.relname = $2 AND c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = $1)",
+        &[source.into(), view_name.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default()
+}
+
+fn relation_name(r: crate::bloat::RegClass) -> String {
+    Spi::get_one_with_args::<String>("SELECT $1::regclass::text", &[r.into()])
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| format!("relation {}", r.0.to_u32()))
+}

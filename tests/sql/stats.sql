@@ -81,3 +81,22 @@ SELECT ntsb_perf.accidents(s), ntsb_perf.fatal_accidents(s), ntsb_perf.fatalitie
 FROM (SELECT ntsb_perf.accident_stats(sev, f, NULL, NULL, NULL) AS s
       FROM (VALUES ('FATAL(1)', 1), (NULL, NULL), ('gibberish', NULL)) v(sev, f)) x;
 DROP TABLE monthly;
+
+-- The seed's monthly view, created for a table: rolled up it equals the raw aggregate, and it
+-- refreshes concurrently.
+SELECT ntsb_perf.create_accident_stats_view('src.accidents_src', 'Accident Stats "by month"');
+SELECT (SELECT ntsb_perf.rollup(stats)::text FROM src."Accident Stats ""by month""")
+     = (SELECT s FROM serial_result) AS view_rollup_equals_raw;
+REFRESH MATERIALIZED VIEW CONCURRENTLY src."Accident Stats ""by month""";
+SELECT count(*) > 0 AS has_unique_index FROM pg_index
+WHERE indrelid = 'src."Accident Stats ""by month"""'::regclass AND indisunique;
+\set VERBOSITY terse
+SELECT ntsb_perf.create_accident_stats_view('src.accidents_src', 'Accident Stats "by month"');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+CREATE TABLE src.not_accidents (event_date date, something int);
+SELECT ntsb_perf.create_accident_stats_view('src.not_accidents', 'nope');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT ntsb_perf.create_accident_stats_view(NULL, 'nope');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+DROP TABLE src.not_accidents;
