@@ -3,6 +3,7 @@
 //! and hands them to these functions.
 
 pub mod bloat;
+pub mod explain;
 pub mod index_rules;
 pub mod severity;
 pub mod stats;

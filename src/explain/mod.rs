@@ -1,0 +1,274 @@
+//! EXPLAIN-based query analysis (the seed's QueryAnalyzer, in SQL). The query runs with the
+//! caller's rights inside a subtransaction that is always rolled back, so analysing an
+//! INSERT/UPDATE/DELETE changes nothing; JSON plan reading is `ntsb_perf_core::explain`.
+
+use ntsb_perf_core::explain::{summarize, ExplainSummary};
+use pgrx::prelude::*;
+use pgrx::JsonB;
+
+use crate::spi_util::fail;
+
+// PostgreSQL's timeout API (utils/timeout.h), which pgrx does not bind. STATEMENT_TIMEOUT is the
+// fourth TimeoutId in PostgreSQL 13-17.
+const STATEMENT_TIMEOUT: u32 = 3;
+unsafe extern "C-unwind" {
+    fn enable_timeout_after(id: u32, delay_ms: std::ffi::c_int);
+    fn disable_timeout(id: u32, keep_indicator: bool);
+}
+
+/// Refuses anything but exactly one SELECT/INSERT/UPDATE/DELETE/MERGE/VALUES statement.
+fn check_one_statement(query: &str) {
+    let cquery = std::ffi::CString::new(query).unwrap_or_else(|_| {
+        fail(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "query contains a NUL byte",
+            None,
+        )
+    });
+    unsafe {
+        // Syntax errors are raised here by the parser itself (42601).
+        let list = pg_sys::raw_parser(cquery.as_ptr(), pg_sys::RawParseMode::RAW_PARSE_DEFAULT);
+        let n = if list.is_null() { 0 } else { (*list).length };
+        if n != 1 {
+            fail(
+                PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
+                format!("query must be exactly one statement, not {n}"),
+                Some("Analyse statements one at a time, or compare them with ntsb_perf.compare_queries()."),
+            );
+        }
+        let raw = (*(*list).elements).ptr_value as *mut pg_sys::RawStmt;
+        let tag = (*(*raw).stmt).type_;
+        use pg_sys::NodeTag::*;
+        if !matches!(
+            tag,
+            T_SelectStmt | T_InsertStmt | T_UpdateStmt | T_DeleteStmt | T_MergeStmt
+        ) {
+            fail(
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                "only SELECT, INSERT, UPDATE, DELETE and MERGE statements can be analysed",
+                None,
+            );
+        }
+    }
+}
+
+fn explain_sql(query: &str, analyze: bool) -> String {
+    if analyze {
+        format!("EXPLAIN (FORMAT JSON, VERBOSE, ANALYZE, BUFFERS) {query}")
+    } else {
+        format!("EXPLAIN (FORMAT JSON, VERBOSE) {query}")
+    }
+}
+
+/// Restores the statement timeout the session had (re-armed in full if one is set).
+unsafe fn restore_timeout() {
+    unsafe {
+        pg_sys::ffi::pg_guard_ffi_boundary(|| disable_timeout(STATEMENT_TIMEOUT, false));
+        if pg_sys::StatementTimeout > 0 {
+            let t = pg_sys::StatementTimeout;
+            pg_sys::ffi::pg_guard_ffi_boundary(|| enable_timeout_after(STATEMENT_TIMEOUT, t));
+        }
+    }
+}
+
+/// Runs EXPLAIN of `query` in a subtransaction that is rolled back whatever happens, with a
+/// statement timeout of `timeout_ms`; returns the JSON plan text.
+fn run_explain(query: &str, analyze: bool, timeout_ms: i32) -> String {
+    check_one_statement(query);
+    let sql = explain_sql(query, analyze);
+    unsafe {
+        let old_ctx = pg_sys::CurrentMemoryContext;
+        let old_owner = pg_sys::CurrentResourceOwner;
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::CurrentMemoryContext = old_ctx;
+        let rollback = move || {
+            pg_sys::RollbackAndReleaseCurrentSubTransaction();
+            pg_sys::CurrentMemoryContext = old_ctx;
+            pg_sys::CurrentResourceOwner = old_owner;
+            restore_timeout();
+        };
+        pg_sys::ffi::pg_guard_ffi_boundary(|| enable_timeout_after(STATEMENT_TIMEOUT, timeout_ms));
+        let result = PgTryBuilder::new(|| {
+            Spi::connect_mut(|client| {
+                let table = client.update(sql.as_str(), None, &[])?;
+                let mut out = String::new();
+                for row in table {
+                    if let Some(j) = row.get::<pgrx::Json>(1)? {
+                        out = j.0.to_string();
+                    }
+                }
+                Ok::<_, pgrx::spi::SpiError>(out)
+            })
+        })
+        .catch_others(|e| {
+            rollback();
+            e.rethrow()
+        })
+        .execute();
+        rollback();
+        result.unwrap_or_else(|e| {
+            fail(
+                PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                format!("EXPLAIN failed: {e}"),
+                None,
+            )
+        })
+    }
+}
+
+fn analyse(query: &str, analyze: bool, timeout_ms: Option<i32>) -> (ExplainSummary, JsonB) {
+    let timeout_ms = timeout_ms.unwrap_or(30_000);
+    if timeout_ms <= 0 {
+        fail(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("timeout_ms must be a positive number of milliseconds, not {timeout_ms}"),
+            None,
+        );
+    }
+    let json = run_explain(query, analyze, timeout_ms);
+    let summary =
+        summarize(&json).unwrap_or_else(|e| fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, e, None));
+    let plan = serde_json::from_str(&json).unwrap_or(serde_json::Value::Null);
+    (summary, JsonB(plan))
+}
+
+type ExplainRow = (
+    Option<f64>,
+    Option<f64>,
+    f64,
+    f64,
+    bool,
+    Vec<String>,
+    Vec<String>,
+    i64,
+    i64,
+    JsonB,
+);
+
+fn row(s: ExplainSummary, plan: JsonB) -> ExplainRow {
+    (
+        s.planning_ms,
+        s.execution_ms,
+        s.total_cost,
+        s.rows,
+        s.index_used(),
+        s.indexes,
+        s.seq_scanned,
+        s.shared_hit,
+        s.shared_read,
+        plan,
+    )
+}
+
+/// Plans (and by default runs) one statement and summarises its plan. The statement runs with
+/// the caller's rights in a subtransaction that is always rolled back (an analysed INSERT,
+/// UPDATE or DELETE changes nothing), under a statement timeout of `timeout_ms`.
+///
+/// ```sql
+/// SELECT execution_ms, index_used, indexes, seq_scanned_tables
+/// FROM ntsb_perf.explain_query($$SELECT count(*) FROM events WHERE event_date >= '2020-01-01'$$);
+/// ```
+#[pg_extern(volatile, name = "explain_query")]
+#[allow(clippy::type_complexity)]
+fn explain_query(
+    query: Option<&str>,
+    analyze: default!(Option<bool>, "true"),
+    timeout_ms: default!(Option<i32>, "30000"),
+) -> TableIterator<
+    'static,
+    (
+        name!(planning_ms, Option<f64>),
+        name!(execution_ms, Option<f64>),
+        name!(total_cost, f64),
+        name!(rows, f64),
+        name!(index_used, bool),
+        name!(indexes, Vec<String>),
+        name!(seq_scanned_tables, Vec<String>),
+        name!(shared_hit, i64),
+        name!(shared_read, i64),
+        name!(plan, JsonB),
+    ),
+> {
+    let Some(query) = query else {
+        fail(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "query must not be NULL",
+            None,
+        )
+    };
+    let (s, plan) = analyse(query, analyze.unwrap_or(true), timeout_ms);
+    TableIterator::new(std::iter::once(row(s, plan)))
+}
+
+/// Runs each query with `explain_query` (analysed) and returns one row per query, fastest
+/// first, with how many times slower than the fastest each one is.
+///
+/// ```sql
+/// SELECT rank, query, execution_ms, slower_than_fastest, index_used
+/// FROM ntsb_perf.compare_queries('SELECT ...', 'SELECT ...');
+/// ```
+#[pg_extern(volatile, name = "compare_queries")]
+#[allow(clippy::type_complexity)]
+fn compare_queries(
+    queries: VariadicArray<String>,
+) -> TableIterator<
+    'static,
+    (
+        name!(rank, i32),
+        name!(query, String),
+        name!(execution_ms, Option<f64>),
+        name!(slower_than_fastest, Option<f64>),
+        name!(planning_ms, Option<f64>),
+        name!(total_cost, f64),
+        name!(rows, f64),
+        name!(index_used, bool),
+        name!(indexes, Vec<String>),
+        name!(seq_scanned_tables, Vec<String>),
+        name!(shared_hit, i64),
+        name!(shared_read, i64),
+    ),
+> {
+    let mut results: Vec<(String, ExplainSummary)> = Vec::new();
+    for (i, q) in queries.iter().enumerate() {
+        let Some(q) = q else {
+            fail(
+                PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                format!("query {} is NULL", i + 1),
+                None,
+            )
+        };
+        let (s, _) = analyse(&q, true, None);
+        results.push((q, s));
+    }
+    results.sort_by(|a, b| {
+        a.1.execution_ms
+            .unwrap_or(f64::INFINITY)
+            .total_cmp(&b.1.execution_ms.unwrap_or(f64::INFINITY))
+    });
+    let fastest = results.first().and_then(|r| r.1.execution_ms);
+    let rows: Vec<_> = results
+        .into_iter()
+        .enumerate()
+        .map(|(i, (q, s))| {
+            let slower = match (s.execution_ms, fastest) {
+                (Some(e), Some(f)) if f > 0.0 => Some((e / f * 100.0).round() / 100.0),
+                _ => None,
+            };
+            (
+                i as i32 + 1,
+                q,
+                s.execution_ms,
+                slower,
+                s.planning_ms,
+                s.total_cost,
+                s.rows,
+                s.index_used(),
+                s.indexes,
+                s.seq_scanned,
+                s.shared_hit,
+                s.shared_read,
+            )
+        })
+        .collect();
+    TableIterator::new(rows)
+}
