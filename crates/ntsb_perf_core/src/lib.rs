@@ -4,6 +4,7 @@
 
 pub mod bloat;
 pub mod explain;
+pub mod geo;
 pub mod index_rules;
 pub mod severity;
 pub mod stats;
