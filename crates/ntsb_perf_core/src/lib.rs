@@ -5,6 +5,7 @@
 pub mod bloat;
 pub mod explain;
 pub mod geo;
+pub mod hotspots;
 pub mod index_rules;
 pub mod severity;
 pub mod stats;
