@@ -182,3 +182,313 @@ fn accidents_near_plan(
             .unwrap_or(serde_json::Value::Null),
     )
 }
+
+// ---- accident_hotspots: aggregate over geometry (taken as anyelement so that the extension
+// installs without PostGIS; the type is checked at run time) ----
+
+use ntsb_perf_core::hotspots::HotspotState;
+use pgrx::{AnyElement, Internal, PgMemoryContexts};
+
+struct HotState {
+    core: HotspotState,
+    /// OID of PostGIS's st_asewkb(geometry), looked up once per aggregate.
+    asewkb: pg_sys::Oid,
+}
+
+fn agg_context(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::MemoryContext {
+    let mut ctx = std::ptr::null_mut();
+    if unsafe { pg_sys::AggCheckCallContext(fcinfo, &mut ctx) } == 0 {
+        fail(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            "this function is an aggregate support function and can only be called by an aggregate",
+            None,
+        );
+    }
+    ctx
+}
+
+fn asewkb_oid(type_oid: pg_sys::Oid) -> pg_sys::Oid {
+    let type_name = unsafe { std::ffi::CStr::from_ptr(pg_sys::format_type_be(type_oid)) }
+        .to_string_lossy()
+        .into_owned();
+    if type_name != "geometry" {
+        require_postgis("accident_hotspots");
+        fail(
+            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+            format!("accident_hotspots takes a PostGIS geometry, not {type_name}"),
+            None,
+        );
+    }
+    // PostGIS's ST_AsEWKB in the schema of this geometry type, found without SPI (parallel
+    // workers run this too).
+    let qualified = unsafe { std::ffi::CStr::from_ptr(pg_sys::format_type_be_qualified(type_oid)) }
+        .to_string_lossy()
+        .into_owned();
+    let signature = match qualified.rsplit_once('.') {
+        Some((schema, _)) => format!("{schema}.st_asewkb({qualified})"),
+        None => "st_asewkb(geometry)".to_string(),
+    };
+    unsafe {
+        pgrx::direct_function_call::<pg_sys::Oid>(
+            pg_sys::to_regprocedure,
+            &[signature.as_str().into_datum()],
+        )
+    }
+    .unwrap_or_else(|| {
+        fail(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
+            format!("PostGIS function {signature} not found"),
+            Some("CREATE EXTENSION postgis;"),
+        )
+    })
+}
+
+fn hot_state_mut(
+    state: &mut Internal,
+    fcinfo: pg_sys::FunctionCallInfo,
+    geom_type: Option<pg_sys::Oid>,
+    cell_km: f64,
+    top_n: i32,
+) -> &mut HotState {
+    if !state.initialized() {
+        let core = HotspotState::new(cell_km, top_n)
+            .unwrap_or_else(|e| fail(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, e, None));
+        let asewkb = geom_type.map(asewkb_oid).unwrap_or(pg_sys::InvalidOid);
+        let ctx = agg_context(fcinfo);
+        unsafe {
+            PgMemoryContexts::For(ctx).switch_to(|_| {
+                *state = Internal::new(HotState { core, asewkb });
+            });
+        }
+    }
+    let s = unsafe { state.get_mut::<HotState>() }.expect("initialized above");
+    if s.asewkb == pg_sys::InvalidOid {
+        if let Some(t) = geom_type {
+            s.asewkb = asewkb_oid(t);
+        }
+    }
+    s
+}
+
+fn hotspots_add(
+    state: Option<Internal>,
+    geom: Option<AnyElement>,
+    fatal: Option<bool>,
+    cell_km: Option<f64>,
+    top_n: Option<i32>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    let mut state = state.unwrap_or_default();
+    let s = hot_state_mut(
+        &mut state,
+        fcinfo,
+        geom.as_ref().map(|g| g.oid()),
+        cell_km.unwrap_or(25.0),
+        top_n.unwrap_or(20),
+    );
+    let ewkb: Option<Vec<u8>> = geom.map(|g| unsafe {
+        let d = pg_sys::OidFunctionCall1Coll(s.asewkb, pg_sys::InvalidOid, g.datum());
+        Vec::<u8>::from_datum(d, false).unwrap_or_default()
+    });
+    s.core
+        .add(ewkb.as_deref(), fatal)
+        .unwrap_or_else(|e| fail(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, e, None));
+    state
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn accident_hotspots_trans2(
+    state: Option<Internal>,
+    geom: Option<AnyElement>,
+    fatal: Option<bool>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    hotspots_add(state, geom, fatal, None, None, fcinfo)
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn accident_hotspots_trans3(
+    state: Option<Internal>,
+    geom: Option<AnyElement>,
+    fatal: Option<bool>,
+    cell_km: Option<f64>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    hotspots_add(state, geom, fatal, cell_km, None, fcinfo)
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn accident_hotspots_trans4(
+    state: Option<Internal>,
+    geom: Option<AnyElement>,
+    fatal: Option<bool>,
+    cell_km: Option<f64>,
+    top_n: Option<i32>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    hotspots_add(state, geom, fatal, cell_km, top_n, fcinfo)
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn accident_hotspots_combine(
+    a: Option<Internal>,
+    b: Option<Internal>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Option<Internal> {
+    let b_core = b
+        .as_ref()
+        .and_then(|b| unsafe { b.get::<HotState>() })
+        .map(|h| h.core.clone());
+    match (a, b_core) {
+        (None, None) => None,
+        (a, b_core) => {
+            let mut a = a.unwrap_or_default();
+            if !a.initialized() {
+                let ctx = agg_context(fcinfo);
+                unsafe {
+                    PgMemoryContexts::For(ctx).switch_to(|_| {
+                        a = Internal::new(HotState {
+                            core: HotspotState::default(),
+                            asewkb: pg_sys::InvalidOid,
+                        });
+                    });
+                }
+            }
+            let s = unsafe { a.get_mut::<HotState>() }.expect("initialized");
+            if let Some(b_core) = b_core {
+                s.core.merge(&b_core);
+            }
+            Some(a)
+        }
+    }
+}
+
+#[pg_extern(immutable, parallel_safe, strict)]
+fn accident_hotspots_serialize(state: Internal) -> Vec<u8> {
+    unsafe { state.get::<HotState>() }
+        .map(|h| h.core.to_bytes())
+        .unwrap_or_else(|| HotspotState::default().to_bytes())
+}
+
+#[pg_extern(immutable, parallel_safe, strict)]
+fn accident_hotspots_deserialize(
+    bytes: Vec<u8>,
+    _unused: Internal,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    let core = HotspotState::from_bytes(&bytes).unwrap_or_else(|e| {
+        fail(
+            PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
+            e,
+            None,
+        )
+    });
+    let ctx = agg_context(fcinfo);
+    unsafe {
+        PgMemoryContexts::For(ctx).switch_to(|_| {
+            Internal::new(HotState {
+                core,
+                asewkb: pg_sys::InvalidOid,
+            })
+        })
+    }
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn accident_hotspots_final(state: Option<Internal>) -> Option<JsonB> {
+    let h = state
+        .as_ref()
+        .and_then(|s| unsafe { s.get::<HotState>() })?;
+    let c = &h.core;
+    let cells: Vec<serde_json::Value> = c
+        .top()
+        .into_iter()
+        .map(|t| {
+            serde_json::json!({
+                "lon": (t.lon * 1e6).round() / 1e6,
+                "lat": (t.lat * 1e6).round() / 1e6,
+                "accidents": t.accidents,
+                "fatal_accidents": t.fatal_accidents,
+            })
+        })
+        .collect();
+    Some(JsonB(serde_json::json!({
+        "cell_km": c.cell_km,
+        "cells": cells,
+        "skipped_null": c.skipped_null,
+        "skipped_empty": c.skipped_empty,
+        "skipped_not_point": c.skipped_not_point,
+    })))
+}
+
+/// The cells of an `accident_hotspots` result as rows.
+///
+/// ```sql
+/// SELECT * FROM ntsb_perf.hotspot_cells(
+///     (SELECT ntsb_perf.accident_hotspots(geom, injury_severity LIKE 'FATAL%', 50, 10) FROM events));
+/// ```
+#[pg_extern(immutable, parallel_safe)]
+fn hotspot_cells(
+    hotspots: Option<JsonB>,
+) -> TableIterator<
+    'static,
+    (
+        name!(rank, i32),
+        name!(lon, f64),
+        name!(lat, f64),
+        name!(accidents, i64),
+        name!(fatal_accidents, i64),
+    ),
+> {
+    let cells = hotspots
+        .and_then(|j| j.0.get("cells").and_then(|c| c.as_array().cloned()))
+        .unwrap_or_default();
+    let rows: Vec<_> = cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let f = |k: &str| c.get(k).and_then(|v| v.as_f64()).unwrap_or(0.0);
+            (
+                i as i32 + 1,
+                f("lon"),
+                f("lat"),
+                f("accidents") as i64,
+                f("fatal_accidents") as i64,
+            )
+        })
+        .collect();
+    TableIterator::new(rows)
+}
+
+extension_sql!(
+    r#"
+CREATE AGGREGATE ntsb_perf.accident_hotspots(geom anyelement, fatal boolean) (
+    SFUNC = ntsb_perf.accident_hotspots_trans2, STYPE = internal,
+    COMBINEFUNC = ntsb_perf.accident_hotspots_combine,
+    SERIALFUNC = ntsb_perf.accident_hotspots_serialize,
+    DESERIALFUNC = ntsb_perf.accident_hotspots_deserialize,
+    FINALFUNC = ntsb_perf.accident_hotspots_final, PARALLEL = SAFE);
+CREATE AGGREGATE ntsb_perf.accident_hotspots(geom anyelement, fatal boolean, cell_km float8) (
+    SFUNC = ntsb_perf.accident_hotspots_trans3, STYPE = internal,
+    COMBINEFUNC = ntsb_perf.accident_hotspots_combine,
+    SERIALFUNC = ntsb_perf.accident_hotspots_serialize,
+    DESERIALFUNC = ntsb_perf.accident_hotspots_deserialize,
+    FINALFUNC = ntsb_perf.accident_hotspots_final, PARALLEL = SAFE);
+CREATE AGGREGATE ntsb_perf.accident_hotspots(geom anyelement, fatal boolean, cell_km float8, top_n integer) (
+    SFUNC = ntsb_perf.accident_hotspots_trans4, STYPE = internal,
+    COMBINEFUNC = ntsb_perf.accident_hotspots_combine,
+    SERIALFUNC = ntsb_perf.accident_hotspots_serialize,
+    DESERIALFUNC = ntsb_perf.accident_hotspots_deserialize,
+    FINALFUNC = ntsb_perf.accident_hotspots_final, PARALLEL = SAFE);
+"#,
+    name = "accident_hotspots_aggregates",
+    requires = [
+        accident_hotspots_trans2,
+        accident_hotspots_trans3,
+        accident_hotspots_trans4,
+        accident_hotspots_combine,
+        accident_hotspots_serialize,
+        accident_hotspots_deserialize,
+        accident_hotspots_final
+    ]
+);

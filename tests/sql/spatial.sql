@@ -50,6 +50,54 @@ SELECT * FROM ntsb_perf.accidents_near('mercator', -112.07, 33.45, 10);
 \echo sqlstate :LAST_ERROR_SQLSTATE
 DROP TABLE mercator;
 \set VERBOSITY default
+-- accident_hotspots: the same cells, counts and order as the grid computed in plain SQL
+-- (Lambert cylindrical equal-area: x = R·lon, y = R·sin(lat), R = 6371.0072 km, 25 km cells).
+CREATE TEMP VIEW sql_cells AS
+SELECT i, j, count(*) AS accidents, count(*) FILTER (WHERE injury_severity LIKE 'FATAL%') AS fatal
+FROM (SELECT floor(6371.0072 * radians(ST_X(geom)) / 25)::bigint AS i,
+             floor(6371.0072 * sin(radians(ST_Y(geom))) / 25)::bigint AS j, injury_severity
+      FROM accidents_src WHERE geom IS NOT NULL AND NOT ST_IsEmpty(geom)) p
+GROUP BY i, j;
+CREATE TEMP TABLE ours_hot AS
+SELECT ntsb_perf.accident_hotspots(geom, injury_severity LIKE 'FATAL%') AS h FROM accidents_src;
+SELECT (SELECT array_agg(ARRAY[accidents, fatal_accidents] ORDER BY rank) FROM ntsb_perf.hotspot_cells((SELECT h FROM ours_hot)))
+     = (SELECT array_agg(ARRAY[accidents, fatal] ORDER BY accidents DESC, fatal DESC, i, j)
+        FROM (SELECT * FROM sql_cells ORDER BY accidents DESC, fatal DESC, i, j LIMIT 20) t) AS same_top20,
+       (SELECT bool_and(abs(c.lon - degrees((t.i + 0.5) * 25 / 6371.0072)) < 1e-5
+                    AND abs(c.lat - degrees(asin((t.j + 0.5) * 25 / 6371.0072))) < 1e-5)
+        FROM ntsb_perf.hotspot_cells((SELECT h FROM ours_hot)) c
+        JOIN (SELECT row_number() OVER (ORDER BY accidents DESC, fatal DESC, i, j) AS rank, i, j
+              FROM sql_cells) t USING (rank)) AS same_centres,
+       ((SELECT h FROM ours_hot)->>'skipped_null')::bigint = (SELECT count(*) FROM accidents_src WHERE geom IS NULL)
+         AS null_geometries_counted,
+       jsonb_array_length((SELECT h FROM ours_hot)->'cells') AS cells_returned;
+SELECT jsonb_array_length(ntsb_perf.accident_hotspots(geom, false, 100, 5)->'cells') AS top_5,
+       (SELECT sum(accidents) FROM ntsb_perf.hotspot_cells(ntsb_perf.accident_hotspots(geom, false, 20000, 1000)))
+         = count(geom) AS one_huge_cell_holds_all
+FROM accidents_src;
+-- Parallel and serial agree.
+SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SELECT (SELECT ntsb_perf.accident_hotspots(geom, injury_severity LIKE 'FATAL%') FROM accidents_src)
+     = (SELECT h FROM ours_hot) AS parallel_equals_serial;
+SELECT (plan)::text LIKE '%Partial%' AS partial_aggregate
+FROM ntsb_perf.explain_query('SELECT ntsb_perf.accident_hotspots(geom, true) FROM accidents_src', false);
+RESET max_parallel_workers_per_gather; RESET parallel_setup_cost; RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+-- Empty group, empty and NULL geometries, bad input.
+SELECT ntsb_perf.accident_hotspots(geom, true) IS NULL AS empty_group_is_null FROM accidents_src WHERE false;
+SELECT ntsb_perf.accident_hotspots(g, NULL) - 'cell_km' AS counted
+FROM (VALUES (NULL::geometry), ('POINT EMPTY'::geometry), ('LINESTRING(0 0, 1 1)'::geometry),
+             ('SRID=4326;POINT(-112 33)'::geometry)) v(g);
+\set VERBOSITY terse
+SELECT ntsb_perf.accident_hotspots(g, true) FROM (VALUES ('SRID=3857;POINT(1 1)'::geometry)) v(g);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT ntsb_perf.accident_hotspots(g, true, -1) FROM (VALUES ('POINT(1 1)'::geometry)) v(g);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT ntsb_perf.accident_hotspots(x, true) FROM (VALUES (1)) v(x);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+
 -- Without PostGIS: a clear error naming the extension.
 CREATE EXTENSION IF NOT EXISTS dblink;
 SELECT dblink_exec(format('host=%s port=%s dbname=%s user=%s', current_setting('unix_socket_directories'),
