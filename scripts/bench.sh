@@ -28,6 +28,8 @@ psql_db -q -f "$ROOT/demo/schema.sql"
 psql_db -q -v rows="$BENCH_ROWS" -f "$ROOT/demo/generate.sql" >/dev/null
 psql_db -q -f "$ROOT/demo/indexes.sql"
 psql_db -v rows="$BENCH_ROWS" -v rounds=7 -f "$ROOT/bench/bloat.sql"
+log "S1-S3: accident statistics and radius search on $BENCH_ROWS events"
+psql_db -v rounds=5 -f "$ROOT/bench/stats.sql"
 log "fresh builds: bloat_ratio right after CREATE INDEX (calibration check, 1.00 ± 0.05)"
 psql_db -q -c "CREATE EXTENSION IF NOT EXISTS postgis"
 psql_db -v rows=150000 -f "$ROOT/bench/fresh_builds.sql"

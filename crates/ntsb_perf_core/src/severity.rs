@@ -40,20 +40,29 @@ pub fn classify(raw: Option<&str>) -> Severity {
     let Some(raw) = raw else {
         return Severity::Unknown;
     };
+    // Fast path, no allocation: the export's own spellings (this runs once per row).
+    if let Some(s) = exact(raw.trim()) {
+        return s;
+    }
     let v: String = raw
         .trim()
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect::<String>()
         .to_ascii_uppercase();
-    match v.as_str() {
+    exact(&v).unwrap_or(Severity::Unknown)
+}
+
+/// Upper-case spellings without blanks.
+fn exact(v: &str) -> Option<Severity> {
+    Some(match v {
         "FATL" | "FATAL" => Severity::Fatal,
         "SERS" | "SERIOUS" | "SIRUOSE" | "SERIOUSINJURY" => Severity::Serious,
         "MINR" | "MINOR" | "MINORINJURY" => Severity::Minor,
         "NONE" | "NON-FATAL" | "NONFATAL" | "NOINJURY" | "INCIDENT" => Severity::None,
-        _ if is_fatal_count(&v) => Severity::Fatal,
-        _ => Severity::Unknown,
-    }
+        _ if is_fatal_count(v) => Severity::Fatal,
+        _ => return None,
+    })
 }
 
 /// `FATAL(n)` with a whole number n ≥ 1 (blanks already removed).
