@@ -34,6 +34,12 @@ SELECT ntsb_perf.accidents(s) = p.accidents AS accidents_ok,
        (ntsb_perf.severity_counts(s)->>'FATL')::bigint = p.fatal_accidents AS fatl_count_ok
 FROM ours, plain p;
 
+-- The same column passed as minor injuries lands there.
+SELECT ntsb_perf.minor_injuries(s) = (SELECT sum(total_injuries) FROM accidents_src) AS minor_ok,
+       ntsb_perf.serious_injuries(s) IS NULL AS serious_unknown
+FROM (SELECT ntsb_perf.accident_stats(injury_severity, total_fatalities, NULL, total_injuries, total_uninjured) AS s
+      FROM accidents_src) x;
+
 -- A forced parallel plan gives exactly the same state as a serial one.
 SET max_parallel_workers_per_gather = 0;
 CREATE TEMP TABLE serial_result AS SELECT s::text AS s FROM ours;
