@@ -5,24 +5,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgstattuple;
 CREATE EXTENSION IF NOT EXISTS pg_prewarm;
 
-CREATE FUNCTION pg_temp.ms(q text) RETURNS float8 LANGUAGE plpgsql AS $$
-DECLARE t0 timestamptz := clock_timestamp();
-BEGIN
-    EXECUTE q;
-    RETURN extract(epoch FROM clock_timestamp() - t0) * 1000;
-END $$;
--- Median time of q over n rounds, interleaved with anchor a: returns (q_ms, a_ms).
-CREATE FUNCTION pg_temp.vs(q text, a text, n int, OUT q_ms float8, OUT a_ms float8) LANGUAGE plpgsql AS $$
-DECLARE qs float8[] := '{}'; as_ float8[] := '{}';
-BEGIN
-    PERFORM pg_temp.ms(q); PERFORM pg_temp.ms(a);             -- warm the OS cache for both
-    FOR i IN 1..n LOOP
-        IF i % 2 = 0 THEN qs := qs || pg_temp.ms(q); as_ := as_ || pg_temp.ms(a);
-        ELSE as_ := as_ || pg_temp.ms(a); qs := qs || pg_temp.ms(q); END IF;
-    END LOOP;
-    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) INTO q_ms FROM unnest(qs) x;
-    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) INTO a_ms FROM unnest(as_) x;
-END $$;
+\ir timing.sql
 
 CREATE TEMP TABLE results (bench text, what text, ours_ms numeric, anchor_ms numeric, ratio numeric, goal text);
 

@@ -6,7 +6,7 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 
 use crate::bloat::RegClass;
-use crate::spi_util::{fail, query_rows, req};
+use crate::spi_util::{agg_context, fail, query_rows, req};
 
 /// Errors with a clear message when PostGIS is not installed in this database.
 pub fn require_postgis(function: &str) {
@@ -193,18 +193,6 @@ struct HotState {
     core: HotspotState,
     /// OID of PostGIS's st_asewkb(geometry), looked up once per aggregate.
     asewkb: pg_sys::Oid,
-}
-
-fn agg_context(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::MemoryContext {
-    let mut ctx = std::ptr::null_mut();
-    if unsafe { pg_sys::AggCheckCallContext(fcinfo, &mut ctx) } == 0 {
-        fail(
-            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-            "this function is an aggregate support function and can only be called by an aggregate",
-            None,
-        );
-    }
-    ctx
 }
 
 fn asewkb_oid(type_oid: pg_sys::Oid) -> pg_sys::Oid {

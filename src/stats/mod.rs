@@ -9,7 +9,7 @@ use pgrx::prelude::*;
 use pgrx::{Internal, JsonB, PgMemoryContexts};
 use serde::{Deserialize, Serialize};
 
-use crate::spi_util::fail;
+use crate::spi_util::{agg_context, fail};
 
 /// Maps a source severity value ('FATAL(2)', 'NON-FATAL', 'INCIDENT', 'SIRUOSE', ...) to 'FATL',
 /// 'SERS', 'MINR' or 'NONE', and anything else (NULL included) to 'UNKN'.
@@ -93,19 +93,6 @@ impl From<&accident_stats> for AccidentStats {
             injuries_known: s.injuries_known,
         }
     }
-}
-
-/// The aggregate's memory context; an error when called outside an aggregate.
-fn agg_context(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::MemoryContext {
-    let mut ctx = std::ptr::null_mut();
-    if unsafe { pg_sys::AggCheckCallContext(fcinfo, &mut ctx) } == 0 {
-        fail(
-            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-            "this function is an aggregate support function and can only be called by an aggregate",
-            None,
-        );
-    }
-    ctx
 }
 
 /// Existing state, or a new empty one allocated in the aggregate's context.
