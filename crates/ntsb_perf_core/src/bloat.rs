@@ -241,17 +241,17 @@ fn count_items_fast(p: &Page, skip_first: bool) -> PageStats {
     }
 }
 
-fn all_item_bytes(p: &Page) -> (u64, u64) {
-    let mut bytes = 0;
-    let mut n = 0;
+/// B-tree and GIN inner pages: every normal item is a downlink (separator key + pointer).
+fn internal_page(p: &Page) -> PageStats {
+    let mut s = only(PageKind::Internal);
     for i in 1..=p.n_items() {
         let it = p.item(i);
         if it.flags == LP_NORMAL {
-            bytes += (maxalign(it.len) + ITEM_ID) as u64;
-            n += 1;
+            s.internal_item_bytes += (maxalign(it.len) + ITEM_ID) as u64;
+            s.internal_items += 1;
         }
     }
-    (bytes, n)
+    s
 }
 
 /// Reads one page of an index of access method `am`, stored at block `blkno`.
@@ -308,13 +308,7 @@ pub fn classify_page(am: Am, blkno: u32, bytes: &[u8]) -> PageStats {
                     s.high_key_bytes = (maxalign(hk.len) + ITEM_ID) as u64;
                 }
             } else {
-                s = PageStats {
-                    kind: Some(PageKind::Internal),
-                    ..Default::default()
-                };
-                let (b, n) = all_item_bytes(&p);
-                s.internal_item_bytes = b;
-                s.internal_items = n;
+                s = internal_page(&p);
             }
         }
         Am::Gist => {
@@ -394,13 +388,7 @@ pub fn classify_page(am: Am, blkno: u32, bytes: &[u8]) -> PageStats {
                 s = count_items_fast(&p, false);
                 s.kind = Some(PageKind::Leaf);
             } else {
-                s = PageStats {
-                    kind: Some(PageKind::Internal),
-                    ..Default::default()
-                };
-                let (b, n) = all_item_bytes(&p);
-                s.internal_item_bytes = b;
-                s.internal_items = n;
+                s = internal_page(&p);
             }
         }
         Am::Hash => {
