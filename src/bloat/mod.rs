@@ -171,6 +171,46 @@ fn relkind_name(k: u8) -> &'static str {
     }
 }
 
+/// The three buffer-manager calls of the page loop, declared without pgrx's per-call error
+/// guard: the whole loop runs inside one `pg_guard_ffi_boundary` instead, so an ERROR raised by
+/// any of them (or by a cancel) still becomes a Rust panic and a clean transaction abort. Nothing
+/// in the loop owns memory that a longjmp out of it could skip freeing: the accumulator and the
+/// block list live outside the guarded closure.
+#[allow(non_snake_case)]
+mod raw {
+    use pgrx::pg_sys::{
+        BlockNumber, Buffer, BufferAccessStrategy, ForkNumber, ReadBufferMode, Relation,
+    };
+    extern "C-unwind" {
+        pub fn ReadBufferExtended(
+            reln: Relation,
+            forkNum: ForkNumber::Type,
+            blockNum: BlockNumber,
+            mode: ReadBufferMode::Type,
+            strategy: BufferAccessStrategy,
+        ) -> Buffer;
+        pub fn LockBuffer(buffer: Buffer, mode: std::ffi::c_int);
+        pub fn UnlockReleaseBuffer(buffer: Buffer);
+    }
+}
+
+/// Pages pinned ahead of the one being parsed.
+const AHEAD: usize = 2;
+
+/// Asks the CPU to fetch a page's header and special space (the two cache lines every parser
+/// reads first) into cache.
+#[inline(always)]
+fn prefetch_page(page: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(page as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(page.add(BLCKSZ - 64) as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = page;
+}
+
 /// Reads the index's pages (all, or `sample` of them) and accumulates their statistics, then
 /// closes the index and releases both locks.
 fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64) {
@@ -186,41 +226,63 @@ fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64) {
         let nblocks =
             pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM);
         let strategy = pg_sys::GetAccessStrategy(pg_sys::BufferAccessStrategyType::BAS_BULKREAD);
-        let read = |blk: u32, acc: &mut BloatAccum, count: bool| {
-            pgrx::check_for_interrupts!();
-            let buf = pg_sys::ReadBufferExtended(
+        let pin = |blk: u32| {
+            let buf = raw::ReadBufferExtended(
                 rel,
                 pg_sys::ForkNumber::MAIN_FORKNUM,
                 blk,
                 pg_sys::ReadBufferMode::RBM_NORMAL,
                 strategy,
             );
-            pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
-            // Read the page in place under the share lock (no copy), then let go of it.
-            let page = std::slice::from_raw_parts(pg_sys::BufferGetPage(buf) as *const u8, BLCKSZ);
-            let stats = bloat::classify_page(am, blk, page);
-            pg_sys::UnlockReleaseBuffer(buf);
-            acc.current_block = blk;
-            if count {
-                acc.add(&stats);
-            } else {
-                acc.gin_pending_tuples += stats.gin_pending_tuples;
-            }
+            prefetch_page(pg_sys::BufferGetPage(buf) as *const u8);
+            buf
+        };
+        // A few pages ahead: the next buffers are pinned (read if need be) and their headers and
+        // special spaces prefetched into the CPU cache while the current page is parsed, so a
+        // scan of an index resident in shared_buffers does not stall on every page. The loop
+        // runs under one error guard rather than one per call (see `raw`).
+        let run = |blocks: &mut dyn Iterator<Item = u32>, acc: &mut BloatAccum, count: bool| {
+            pg_sys::ffi::pg_guard_ffi_boundary(|| {
+                let mut ahead = [(0u32, 0 as pg_sys::Buffer); AHEAD];
+                let mut n_ahead = 0;
+                for slot in ahead.iter_mut() {
+                    let Some(blk) = blocks.next() else { break };
+                    *slot = (blk, pin(blk));
+                    n_ahead += 1;
+                }
+                let mut head = 0;
+                while n_ahead > 0 {
+                    pgrx::check_for_interrupts!();
+                    let (blk, buf) = ahead[head];
+                    raw::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
+                    // Read the page in place under the share lock (no copy), then let go of it.
+                    let page =
+                        std::slice::from_raw_parts(pg_sys::BufferGetPage(buf) as *const u8, BLCKSZ);
+                    let stats = bloat::classify_page(am, blk, page);
+                    raw::UnlockReleaseBuffer(buf);
+                    match blocks.next() {
+                        Some(b) => ahead[head] = (b, pin(b)),
+                        None => n_ahead -= 1,
+                    }
+                    head = (head + 1) % AHEAD;
+                    acc.current_block = blk;
+                    if count {
+                        acc.add(&stats);
+                    } else {
+                        acc.gin_pending_tuples += stats.gin_pending_tuples;
+                    }
+                }
+            })
         };
         match sample {
-            None => {
-                for blk in 0..nblocks {
-                    read(blk, &mut acc, true);
-                }
-            }
+            None => run(&mut (0..nblocks), &mut acc, true),
             Some(k) => {
                 // GIN keeps its pending-list totals on the metapage: always read them.
                 if am == Am::Gin && nblocks > 0 {
-                    read(0, &mut acc, false);
+                    run(&mut std::iter::once(0), &mut acc, false);
                 }
-                for blk in bloat::sample_blocks(nblocks, k, (*rel).rd_id.to_u32() as u64) {
-                    read(blk, &mut acc, true);
-                }
+                let blocks = bloat::sample_blocks(nblocks, k, (*rel).rd_id.to_u32() as u64);
+                run(&mut blocks.into_iter(), &mut acc, true);
             }
         }
         pg_sys::FreeAccessStrategy(strategy);

@@ -55,6 +55,36 @@ SELECT * FROM btree_vs_pgstatindex ORDER BY 1;
 
 -- Bloat on purpose: delete 70% of the rows at random, VACUUM.
 DELETE FROM acc WHERE random() < 0.7;
+-- Before VACUUM: an index scan marks the deleted rows' items LP_DEAD (kill_prior_tuple). Live and
+-- dead items of every B-tree leaf equal a line-pointer walk with pageinspect, whether a page is
+-- counted from its header (no LP_DEAD hint) or walked (BTP_HAS_GARBAGE set).
+CREATE EXTENSION IF NOT EXISTS pageinspect;
+SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_indexonlyscan = off;
+SELECT sum(id) > 0 AS scanned FROM acc WHERE n >= 0;
+SELECT sum(n) > 0 AS scanned FROM acc WHERE id > 0;
+SELECT sum(id) > 0 AS scanned FROM acc WHERE geom && ST_MakeEnvelope(-180, -90, 180, 90, 4326);
+RESET enable_seqscan; RESET enable_bitmapscan; RESET enable_indexonlyscan;
+SELECT i AS index_name, b.live_items = w.live AS live_equal, b.dead_items = w.dead AS dead_equal,
+       w.dead > 0 AS has_dead_items, w.garbage_pages > 0 AS has_garbage_pages
+FROM unnest(ARRAY['acc_btree_n', 'acc_btree_sev', 'acc_pkey']) i,
+     LATERAL ntsb_perf.index_bloat(i::regclass) b,
+     LATERAL (SELECT count(*) FILTER (WHERE NOT it.dead) AS live, count(*) FILTER (WHERE it.dead) AS dead,
+                     count(DISTINCT blk) FILTER (WHERE st.btpo_flags & 64 <> 0) AS garbage_pages
+              FROM generate_series(1, pg_relation_size(i::regclass) / 8192 - 1) blk,
+                   LATERAL bt_page_stats(i, blk::int) st, LATERAL bt_page_items(i, blk::int) it
+              WHERE st.type = 'l' AND NOT (st.btpo_next <> 0 AND it.itemoffset = 1)) w
+ORDER BY 1;
+-- The same for GiST leaves (F_HAS_GARBAGE set where items were killed).
+SELECT b.live_items = w.live AS live_equal, b.dead_items = w.dead AS dead_equal,
+       w.dead > 0 AS has_dead_items, w.garbage_pages > 0 AS has_garbage_pages
+FROM ntsb_perf.index_bloat('acc_gist_geom') b,
+     LATERAL (SELECT count(*) FILTER (WHERE NOT it.dead) AS live, count(*) FILTER (WHERE it.dead) AS dead,
+                     count(DISTINCT blk) FILTER (WHERE 'has_garbage' = ANY (o.flags)) AS garbage_pages
+              FROM generate_series(0, pg_relation_size('acc_gist_geom') / 8192 - 1) blk,
+                   LATERAL get_raw_page('acc_gist_geom', blk::int) pg,
+                   LATERAL gist_page_opaque_info(pg) o,
+                   LATERAL gist_page_items_bytea(pg) it
+              WHERE 'leaf' = ANY (o.flags)) w;
 VACUUM acc;
 SELECT * FROM btree_vs_pgstatindex ORDER BY 1;
 SELECT index_name, bloat_ratio > 1.5 AS bloated, reclaimable_bytes > 0 AS reclaimable,

@@ -241,6 +241,30 @@ fn count_items_fast(p: &Page, skip_first: bool) -> PageStats {
     }
 }
 
+/// A B-tree or GiST page without LP_DEAD hints (`BTP_HAS_GARBAGE` / `F_HAS_GARBAGE` clear: both
+/// AMs set the page flag whenever they mark an item dead), counted from its header alone: they
+/// keep no unused or redirected line pointers and store their tuples packed between `pd_upper`
+/// and `pd_special` (deletion compacts the page), so every line pointer is a live item and
+/// their MAXALIGNed sizes add up to `pd_special - pd_upper`. The B-tree high key (item 1 of a
+/// non-rightmost page) is not an item. `None` when the header does not fit that shape; the
+/// caller then walks the line pointers.
+fn packed_page_from_header(p: &Page, has_high_key: bool) -> Option<PageStats> {
+    let n = p.n_items();
+    let tuple_bytes = p.special().checked_sub(p.upper())?;
+    let (first, hk_bytes) = if has_high_key && n >= 1 {
+        (1, maxalign(p.item(1).len))
+    } else {
+        (0, 0)
+    };
+    let live = (n - first) as u64;
+    let bytes = tuple_bytes.checked_sub(hk_bytes)? as u64 + live * ITEM_ID as u64;
+    Some(PageStats {
+        live_items: live,
+        live_item_bytes: bytes,
+        ..Default::default()
+    })
+}
+
 /// B-tree and GIN inner pages: every normal item is a downlink (separator key + pointer).
 fn internal_page(p: &Page) -> PageStats {
     let mut s = only(PageKind::Internal);
@@ -298,9 +322,15 @@ pub fn classify_page(am: Am, blkno: u32, bytes: &[u8]) -> PageStats {
             if flags & HALF_DEAD != 0 {
                 return only(PageKind::Empty);
             }
+            const HAS_GARBAGE: u16 = 64;
             let rightmost = next == 0;
             if flags & LEAF != 0 {
-                s = count_items_fast(&p, !rightmost);
+                s = if flags & HAS_GARBAGE == 0 {
+                    packed_page_from_header(&p, !rightmost)
+                        .unwrap_or_else(|| count_items_fast(&p, !rightmost))
+                } else {
+                    count_items_fast(&p, !rightmost)
+                };
                 s.kind = Some(PageKind::Leaf);
                 s.fragmented = !rightmost && next < blkno;
                 if !rightmost && p.n_items() >= 1 {
@@ -319,7 +349,14 @@ pub fn classify_page(am: Am, blkno: u32, bytes: &[u8]) -> PageStats {
             if flags & DELETED != 0 {
                 return only(PageKind::Deleted);
             }
-            s = leaf_or_inner(count_items_fast(&p, false), flags & LEAF != 0);
+            const HAS_GARBAGE: u16 = 16;
+            let counted = if flags & HAS_GARBAGE == 0 {
+                packed_page_from_header(&p, false)
+            } else {
+                None
+            };
+            let counted = counted.unwrap_or_else(|| count_items_fast(&p, false));
+            s = leaf_or_inner(counted, flags & LEAF != 0);
         }
         Am::Spgist => {
             // SpGistPageOpaqueData: flags, nRedirection, nPlaceholder, page id
@@ -922,7 +959,8 @@ mod tests {
                 (20, LP_DEAD),
                 (20, LP_NORMAL),
             ],
-            &bt_special(3, 1),
+            // leaf | BTP_HAS_GARBAGE: nbtree sets it whenever it marks an item LP_DEAD
+            &bt_special(3, 1 | 64),
         );
         let s = classify_page(Am::Btree, 7, &b);
         assert_eq!(s.kind, Some(PageKind::Leaf));
@@ -965,6 +1003,35 @@ mod tests {
         }
         let empty = page(16, &[], &bt_special(0, 1));
         assert_eq!(count_items_fast(&Page::new(&empty), true).live_items, 0);
+    }
+
+    #[test]
+    fn btree_leaf_header_count_agrees_with_line_pointers() {
+        for n in [0usize, 1, 2, 57, 150] {
+            let items: Vec<(usize, u8)> = (0..n).map(|i| (8 + (i * 7) % 41, LP_NORMAL)).collect();
+            for next in [0u32, 9] {
+                let b = page(16, &items, &bt_special(next, 1));
+                let p = Page::new(&b);
+                let hk = next != 0;
+                let walked = count_items_fast(&p, hk);
+                let header = packed_page_from_header(&p, hk).unwrap();
+                assert_eq!(
+                    (walked.live_items, walked.live_item_bytes),
+                    (header.live_items, header.live_item_bytes),
+                    "{n} items, high key {hk}"
+                );
+                // classify_page takes the header path (no BTP_HAS_GARBAGE) and agrees too.
+                assert_eq!(
+                    classify_page(Am::Btree, 3, &b).live_items,
+                    walked.live_items
+                );
+            }
+        }
+        // With BTP_HAS_GARBAGE the line pointers are walked and dead items are counted.
+        let items = [(16, LP_NORMAL), (16, LP_DEAD), (24, LP_NORMAL)];
+        let b = page(16, &items, &bt_special(0, 1 | 64));
+        let s = classify_page(Am::Btree, 3, &b);
+        assert_eq!((s.live_items, s.dead_items), (2, 1));
     }
 
     #[test]
@@ -1016,7 +1083,8 @@ mod tests {
     #[test]
     fn gist_spgist_gin_hash_brin_pages() {
         let mut gist = vec![0u8; 16];
-        gist[12..14].copy_from_slice(&1u16.to_le_bytes());
+        // leaf | F_HAS_GARBAGE (GiST sets it whenever it marks an item dead): walked
+        gist[12..14].copy_from_slice(&17u16.to_le_bytes());
         let s = classify_page(
             Am::Gist,
             0,
@@ -1025,6 +1093,16 @@ mod tests {
         assert_eq!(
             (s.kind, s.live_items, s.dead_items),
             (Some(PageKind::Leaf), 1, 1)
+        );
+        // leaf without the flag: counted from the header, same figures as a walk
+        gist[12..14].copy_from_slice(&1u16.to_le_bytes());
+        let items: Vec<(usize, u8)> = (0..90).map(|i| (24 + i % 33, LP_NORMAL)).collect();
+        let b = page(16, &items, &gist);
+        let s = classify_page(Am::Gist, 0, &b);
+        let walked = count_items_fast(&Page::new(&b), false);
+        assert_eq!(
+            (s.live_items, s.live_item_bytes),
+            (walked.live_items, walked.live_item_bytes)
         );
         gist[12..14].copy_from_slice(&2u16.to_le_bytes());
         assert_eq!(
