@@ -3,6 +3,7 @@
 //! and hands them to these functions.
 
 pub mod bloat;
+pub mod cron;
 pub mod explain;
 pub mod geo;
 pub mod hotspots;
