@@ -20,6 +20,7 @@ GRANT USAGE ON SCHEMA ntsb_perf TO PUBLIC;
 mod bloat;
 mod explain;
 mod index_usage;
+mod refresh;
 mod spatial;
 mod spi_util;
 mod stats;

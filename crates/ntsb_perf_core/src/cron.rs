@@ -86,10 +86,6 @@ fn is_alnum(c: i32) -> bool {
     (0..128).contains(&c) && (c as u8).is_ascii_alphanumeric()
 }
 
-fn is_digit(c: i32) -> bool {
-    (0..128).contains(&c) && (c as u8).is_ascii_digit()
-}
-
 fn show(c: i32) -> String {
     match c {
         0 | EOF => "end of schedule".to_string(),
