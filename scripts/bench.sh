@@ -33,3 +33,41 @@ psql_db -v rounds=5 -f "$ROOT/bench/stats.sql"
 log "fresh builds: bloat_ratio right after CREATE INDEX (calibration check, 1.00 ± 0.05)"
 psql_db -q -c "CREATE EXTENSION IF NOT EXISTS postgis"
 psql_db -v rows=150000 -f "$ROOT/bench/fresh_builds.sql"
+log "P6: refresh() when nothing changed, beside a full refresh ($BENCH_ROWS events)"
+psql_db -v rounds=11 -f "$ROOT/bench/refresh.sql"
+
+# Writer overhead of change detection: pgbench single-row INSERT transactions into events (its
+# six indexes included), with the tracking trigger enabled vs disabled, interleaved rounds.
+# Once with fsync off (CPU-bound: the worst case for the trigger's share) and once durable.
+PGBENCH_SECS=${PGBENCH_SECS:-10}
+PGBENCH_ROUNDS=${PGBENCH_ROUNDS:-5}
+log "writer overhead: pgbench inserts with / without the change-tracking trigger"
+psql_db -q -c "CREATE SEQUENCE IF NOT EXISTS pgbench_ev_seq"
+cat >"$DIR/insert.pgbench" <<'SQL'
+\set f random(0, 3)
+INSERT INTO events (ev_id, event_date, state, injury_severity, total_fatalities, aircraft_category)
+VALUES ('PGB' || nextval('pgbench_ev_seq'), date '2021-01-01' + :f, 'AZ', 'NON-FATAL', 0, 'Airplane');
+SQL
+chmod 644 "$DIR/insert.pgbench"
+pgbench_tps() {
+    "$PGBIN/pgbench" -n -h "$DIR" -p "$PORT" -U postgres -c 2 -j 2 -T "$PGBENCH_SECS" \
+        -f "$DIR/insert.pgbench" "$DB" 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p'
+}
+for durability in off on; do
+    psql_db -q -c "ALTER SYSTEM SET fsync = $durability" -c "SELECT pg_reload_conf()" >/dev/null
+    with=() without=()
+    for r in $(seq "$PGBENCH_ROUNDS"); do
+        psql_db -q -c "ALTER TABLE events DISABLE TRIGGER ntsb_perf_track_changes"
+        without+=("$(pgbench_tps)")
+        psql_db -q -c "ALTER TABLE events ENABLE ALWAYS TRIGGER ntsb_perf_track_changes"
+        with+=("$(pgbench_tps)")
+    done
+    python3 - "$durability" "${with[*]}" "${without[*]}" <<'PY'
+import statistics, sys
+d, w, wo = sys.argv[1], [float(x) for x in sys.argv[2].split()], [float(x) for x in sys.argv[3].split()]
+mw, mwo = statistics.median(w), statistics.median(wo)
+print(f" writer | fsync={d:3} | pgbench insert TPS with tracking {mw:9.1f} / without {mwo:9.1f}"
+      f" | ratio {mw / mwo:.3f} | goal >= 0.95 | rounds with {w} without {wo}")
+PY
+done
+psql_db -q -c "ALTER SYSTEM RESET fsync" -c "SELECT pg_reload_conf()" >/dev/null

@@ -5,7 +5,7 @@
 CREATE TABLE ntsb_perf.refresh_policy (
     view              regclass PRIMARY KEY,
     schedule          text        NOT NULL,
-    "concurrently"    boolean     NOT NULL,
+    concurrent    boolean     NOT NULL,
     skip_if_unchanged boolean     NOT NULL,
     jobid             bigint,
     job_name          text        NOT NULL,
@@ -42,7 +42,7 @@ CREATE TABLE ntsb_perf.refresh_log (
     rows         bigint,
     error        text,
     reason       text,
-    "concurrently" boolean,
+    concurrent boolean,
     target       regclass,
     run_by       name        NOT NULL DEFAULT current_user
 );
@@ -79,10 +79,18 @@ GRANT SELECT, INSERT, UPDATE ON ntsb_perf.refresh_change TO PUBLIC;
 -- rolls back with the change.
 CREATE FUNCTION ntsb_perf.track_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    me int := ntsb_perf.backend_slot();
+    x xid8 := pg_current_xact_id();
 BEGIN
-    INSERT INTO ntsb_perf.refresh_change AS c (source, backend, xid)
-    VALUES (TG_RELID, ntsb_perf.backend_slot(), pg_current_xact_id())
-    ON CONFLICT (source, backend) DO UPDATE SET xid = EXCLUDED.xid WHERE c.xid <> EXCLUDED.xid;
+    -- The backend's row exists after its first write: one HOT update (no index change, one WAL
+    -- record), skipped when this transaction already wrote it.
+    UPDATE ntsb_perf.refresh_change c SET xid = x WHERE c.source = TG_RELID AND c.backend = me AND c.xid <> x;
+    IF NOT FOUND AND NOT EXISTS (SELECT FROM ntsb_perf.refresh_change c
+                                 WHERE c.source = TG_RELID AND c.backend = me) THEN
+        INSERT INTO ntsb_perf.refresh_change AS c (source, backend, xid) VALUES (TG_RELID, me, x)
+        ON CONFLICT (source, backend) DO UPDATE SET xid = EXCLUDED.xid;
+    END IF;
     RETURN NULL;
 END $$;
 
@@ -235,7 +243,7 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT (x'4e545342'::bigint << 32) | v::oid::bigint
 -- one's transaction ends, then finds the view up to date.
 CREATE FUNCTION ntsb_perf._refresh(target_view regclass, force_refresh boolean)
 RETURNS TABLE (view regclass, status text, duration_ms double precision, rows bigint,
-               reason text, error text, "concurrently" boolean)
+               reason text, error text, concurrent boolean)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -271,7 +279,7 @@ BEGIN
         n := NULL; error := NULL;
         qname := (SELECT format('%I.%I', ns.nspname, c.relname)
                   FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE c.oid = v);
-        conc := coalesce(pol."concurrently", ntsb_perf._has_refresh_key(v))
+        conc := coalesce(pol.concurrent, ntsb_perf._has_refresh_key(v))
                 AND (SELECT relispopulated FROM pg_class WHERE oid = v);
         IF p.reads && bad THEN
             status := 'skipped: a view it reads failed';
@@ -317,10 +325,10 @@ BEGIN
         view := v;
         rows := n;
         reason := why;
-        "concurrently" := CASE WHEN status = 'refreshed' THEN conc END;
+        concurrent := CASE WHEN status = 'refreshed' THEN conc END;
         duration_ms := extract(epoch FROM clock_timestamp() - started) * 1000;
-        INSERT INTO ntsb_perf.refresh_log (view, started_at, duration, status, rows, error, reason, "concurrently", target)
-        VALUES (v, started, clock_timestamp() - started, status, n, error, why, "concurrently", target);
+        INSERT INTO ntsb_perf.refresh_log (view, started_at, duration, status, rows, error, reason, concurrent, target)
+        VALUES (v, started, clock_timestamp() - started, status, n, error, why, concurrent, target);
         RETURN NEXT;
     END LOOP;
 END $$;
@@ -329,7 +337,7 @@ END $$;
 -- documented signature.)
 CREATE FUNCTION ntsb_perf.refresh(view regclass, force boolean DEFAULT false)
 RETURNS TABLE (view regclass, status text, duration_ms double precision, rows bigint,
-               reason text, error text, "concurrently" boolean)
+               reason text, error text, concurrent boolean)
 LANGUAGE sql AS $$ SELECT * FROM ntsb_perf._refresh($1, $2) $$;
 
 -- Puts a statement trigger on every table `view` reads (where missing), so its changes are
@@ -412,10 +420,10 @@ BEGIN
                       'ntsb_perf refresh ' || qname);
     cmd := format('SELECT count(*) FROM ntsb_perf.refresh(%L::regclass)', qname);
     EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING jname, sched, cmd;
-    INSERT INTO ntsb_perf.refresh_policy AS p (view, schedule, "concurrently", skip_if_unchanged, jobid, job_name)
+    INSERT INTO ntsb_perf.refresh_policy AS p (view, schedule, concurrent, skip_if_unchanged, jobid, job_name)
     VALUES (v, sched, conc, skip, id, jname)
     ON CONFLICT ON CONSTRAINT refresh_policy_pkey DO UPDATE
-        SET schedule = EXCLUDED.schedule, "concurrently" = EXCLUDED."concurrently",
+        SET schedule = EXCLUDED.schedule, concurrent = EXCLUDED.concurrent,
             skip_if_unchanged = EXCLUDED.skip_if_unchanged, jobid = EXCLUDED.jobid, updated_at = now();
     RETURN id;
 END $$;
@@ -462,7 +470,7 @@ BEGIN
 END $$;
 
 CREATE VIEW ntsb_perf.refresh_status AS
-SELECT p.view, p.schedule, p."concurrently", p.skip_if_unchanged,
+SELECT p.view, p.schedule, p.concurrent, p.skip_if_unchanged,
        lr.started_at AS last_refresh, lr.duration AS last_duration, lr.rows AS last_rows,
        ll.started_at AS last_run, ll.status AS last_status, ll.error AS last_error,
        ntsb_perf.refresh_reason(p.view) IS NOT NULL AS sources_changed,
