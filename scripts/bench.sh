@@ -8,6 +8,9 @@ DB=ntsb_bench
 N_INDEXES=${N_INDEXES:-2000}
 ROUNDS=${ROUNDS:-21}
 BENCH_ROWS=${BENCH_ROWS:-10000000}
+# BENCH_PARTS picks parts (default all): b1 bloat stats fresh refresh writer
+BENCH_PARTS=${BENCH_PARTS:-b1 bloat stats fresh refresh writer}
+want() { [[ " $BENCH_PARTS " == *" $1 "* ]]; }
 
 "$ROOT/scripts/setup.sh"
 stop_cluster "$DIR"
@@ -19,22 +22,34 @@ psql_db() { cluster_psql "$DIR" "$PORT" -d "$DB" "$@"; }
 cluster_psql "$DIR" "$PORT" -d postgres -q -c "CREATE DATABASE $DB"
 psql_db -q -c "CREATE EXTENSION ntsb_perf"
 
+if want b1; then
 log "B1: index_usage() over $N_INDEXES indexes vs the same catalog query as plain SQL ($ROUNDS rounds)"
 psql_db -v n_indexes="$N_INDEXES" -v rounds="$ROUNDS" \
     -v plain_sql="$(cat "$ROOT/sql/index_usage/index_usage.sql")" -f "$ROOT/bench/index_usage.sql"
+fi
 
-log "P1-P3: index bloat on $BENCH_ROWS generated events (generating; a few minutes)"
+log "generating $BENCH_ROWS events (a few minutes at 10M)"
 psql_db -q -f "$ROOT/demo/schema.sql"
 psql_db -q -v rows="$BENCH_ROWS" -f "$ROOT/demo/generate.sql" >/dev/null
 psql_db -q -f "$ROOT/demo/indexes.sql"
+if want bloat; then
+log "P1-P3: index bloat on $BENCH_ROWS generated events"
 psql_db -v rows="$BENCH_ROWS" -v rounds=7 -f "$ROOT/bench/bloat.sql"
+fi
+if want stats; then
 log "S1-S3: accident statistics and radius search on $BENCH_ROWS events"
 psql_db -v rounds=5 -f "$ROOT/bench/stats.sql"
+fi
+if want fresh; then
 log "fresh builds: bloat_ratio right after CREATE INDEX (calibration check, 1.00 ± 0.05)"
 psql_db -q -c "CREATE EXTENSION IF NOT EXISTS postgis"
 psql_db -v rows=150000 -f "$ROOT/bench/fresh_builds.sql"
+fi
+if want refresh || want writer; then
 log "P6: refresh() when nothing changed, beside a full refresh ($BENCH_ROWS events)"
 psql_db -v rounds=11 -f "$ROOT/bench/refresh.sql"
+fi
+if want writer; then
 
 # Writer overhead of change detection: pgbench single-row INSERT transactions into events (its
 # six indexes included), with the tracking trigger enabled vs disabled, interleaved rounds.
@@ -71,3 +86,4 @@ print(f" writer | fsync={d:3} | pgbench insert TPS with tracking {mw:9.1f} / wit
 PY
 done
 psql_db -q -c "ALTER SYSTEM RESET fsync" -c "SELECT pg_reload_conf()" >/dev/null
+fi

@@ -33,4 +33,6 @@ psql_db -q -f "$ROOT/demo/mistakes.sql" 2>&1 | sed 's/^/  (expected) /'
 log "running the workload"
 psql_db -q -f "$ROOT/demo/workload.sql" >/dev/null
 psql_db -f "$ROOT/demo/reports.sql"
+log "refresh scheduling (pg_cron)"
+psql_db -f "$ROOT/demo/refresh.sql"
 log "demo cluster left running: psql -h $DIR -p $PORT -U postgres $DB   (make demo-stop stops it)"

@@ -21,11 +21,12 @@ CREATE TABLE ntsb_perf.refresh_state (
     last_snapshot pg_snapshot NOT NULL,
     sources       oid[]       NOT NULL,
     tracking      text,
+    certain       boolean     NOT NULL DEFAULT true,
     refreshed_at  timestamptz NOT NULL
 );
 
 -- Change marks: for each tracked table and backend slot, the last transaction of that backend
--- that wrote the table. Written by the statement trigger ntsb_perf.track_change().
+-- that wrote the table. Written through the statement trigger ntsb_perf.track_change().
 CREATE TABLE ntsb_perf.refresh_change (
     source  oid  NOT NULL,
     backend int  NOT NULL,
@@ -73,26 +74,34 @@ GRANT SELECT, INSERT ON ntsb_perf.refresh_log TO PUBLIC;
 GRANT USAGE ON SEQUENCE ntsb_perf.refresh_log_id_seq TO PUBLIC;
 GRANT SELECT, INSERT, UPDATE ON ntsb_perf.refresh_change TO PUBLIC;
 
--- The statement trigger on every tracked table. One upsert per transaction and table (a second
--- statement of the same transaction finds its own xid and writes nothing). It runs for COPY,
--- INSERT, UPDATE, DELETE, MERGE and TRUNCATE, in the writer's transaction: the mark commits or
--- rolls back with the change.
-CREATE FUNCTION ntsb_perf.track_change() RETURNS trigger
+-- Bumped by every refresh, under the exclusive tracking lock of its sources, before it takes
+-- its snapshot; the tracking trigger (ntsb_perf.track_change, in Rust) reads it to know whether
+-- a change mark it committed earlier can still be relied on.
+CREATE SEQUENCE ntsb_perf.refresh_generation;
+GRANT USAGE, SELECT ON SEQUENCE ntsb_perf.refresh_generation TO PUBLIC;
+
+-- Writes this backend's change mark for `source` in the writer's transaction (called by the
+-- tracking trigger when it cannot rely on an earlier mark). The backend's row exists after its
+-- first write: one HOT update (no index change), none when this transaction already wrote it.
+CREATE FUNCTION ntsb_perf._mark_change(tbl oid) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     me int := ntsb_perf.backend_slot();
     x xid8 := pg_current_xact_id();
 BEGIN
-    -- The backend's row exists after its first write: one HOT update (no index change, one WAL
-    -- record), skipped when this transaction already wrote it.
-    UPDATE ntsb_perf.refresh_change c SET xid = x WHERE c.source = TG_RELID AND c.backend = me AND c.xid <> x;
+    UPDATE ntsb_perf.refresh_change c SET xid = x WHERE c.source = $1 AND c.backend = me AND c.xid <> x;
     IF NOT FOUND AND NOT EXISTS (SELECT FROM ntsb_perf.refresh_change c
-                                 WHERE c.source = TG_RELID AND c.backend = me) THEN
-        INSERT INTO ntsb_perf.refresh_change AS c (source, backend, xid) VALUES (TG_RELID, me, x)
+                                 WHERE c.source = $1 AND c.backend = me) THEN
+        INSERT INTO ntsb_perf.refresh_change AS c (source, backend, xid) VALUES ($1, me, x)
         ON CONFLICT (source, backend) DO UPDATE SET xid = EXCLUDED.xid;
     END IF;
-    RETURN NULL;
 END $$;
+
+-- The second half of the tracking lock key of a table (its OID as a signed int).
+CREATE FUNCTION ntsb_perf._track_key(rel oid) RETURNS int
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT (CASE WHEN rel::bigint >= 2147483648 THEN rel::bigint - 4294967296 ELSE rel::bigint END)::int
+$$;
 
 -- Relations a view or materialized view reads, through views, materialized views included
 -- (walk), with their depth below `rel`.
@@ -184,6 +193,9 @@ BEGIN
     IF tr.fingerprint IS DISTINCT FROM st.tracking THEN
         RETURN 'change tracking was re-created or re-enabled since the last refresh';
     END IF;
+    IF NOT st.certain THEN
+        RETURN 'writers of a table it reads were in flight during the last refresh';
+    END IF;
     IF EXISTS (SELECT 1 FROM ntsb_perf.refresh_change c
                WHERE c.source = ANY (srcs) AND NOT pg_visible_in_snapshot(c.xid, st.last_snapshot)) THEN
         RETURN 'a table it reads changed';
@@ -256,6 +268,7 @@ DECLARE
     why text;
     conc boolean;
     snap pg_snapshot;
+    sure boolean;
     srcs oid[];
     tr record;
     t0 timestamptz;
@@ -297,8 +310,20 @@ BEGIN
                 BEGIN
                     srcs := ARRAY(SELECT s::oid FROM ntsb_perf.refresh_sources(v) s);
                     tr := ntsb_perf._tracking(srcs);
-                    -- Taken before REFRESH starts, so every transaction visible in it is in
-                    -- what REFRESH reads (its own snapshot is this one or newer).
+                    -- The tracking lock of every source, exclusively, held to commit: while a
+                    -- writer holds it shared it may rely on an earlier mark instead of writing
+                    -- one, so a refresh that cannot get it (never waits) is uncertain and the
+                    -- next call refreshes again. Then the generation is bumped (writers stop
+                    -- relying on marks older than this refresh) and the snapshot is taken,
+                    -- before REFRESH starts, so every transaction visible in it is in what
+                    -- REFRESH reads (its own snapshot is this one or newer).
+                    sure := true;
+                    FOR i IN 1 .. coalesce(array_length(srcs, 1), 0) LOOP
+                        IF NOT pg_try_advisory_xact_lock(1314148436, ntsb_perf._track_key(srcs[i])) THEN
+                            sure := false;
+                        END IF;
+                    END LOOP;
+                    PERFORM nextval('ntsb_perf.refresh_generation');
                     snap := pg_current_snapshot();
                     t0 := clock_timestamp();
                     IF conc THEN
@@ -307,11 +332,12 @@ BEGIN
                         EXECUTE format('REFRESH MATERIALIZED VIEW %s', qname);
                     END IF;
                     EXECUTE format('SELECT count(*) FROM %s', qname) INTO n;
-                    INSERT INTO ntsb_perf.refresh_state AS s (view, last_snapshot, sources, tracking, refreshed_at)
-                    VALUES (v, snap, srcs, tr.fingerprint, t0)
+                    INSERT INTO ntsb_perf.refresh_state AS s (view, last_snapshot, sources, tracking, certain, refreshed_at)
+                    VALUES (v, snap, srcs, tr.fingerprint, sure, t0)
                     ON CONFLICT ON CONSTRAINT refresh_state_pkey DO UPDATE
                         SET last_snapshot = EXCLUDED.last_snapshot, sources = EXCLUDED.sources,
-                            tracking = EXCLUDED.tracking, refreshed_at = EXCLUDED.refreshed_at;
+                            tracking = EXCLUDED.tracking, certain = EXCLUDED.certain,
+                            refreshed_at = EXCLUDED.refreshed_at;
                     status := 'refreshed';
                     done := done || v;
                 EXCEPTION WHEN OTHERS THEN
@@ -363,7 +389,7 @@ BEGIN
         END IF;
         qn := (SELECT format('%I.%I', ns.nspname, c.relname) FROM pg_class c
                JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE c.oid = s);
-        EXECUTE format('CREATE TRIGGER ntsb_perf_track_changes AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
+        EXECUTE format('CREATE TRIGGER ntsb_perf_track_changes BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
                        'FOR EACH STATEMENT EXECUTE FUNCTION ntsb_perf.track_change()', qn);
         IF ntsb_perf._owns(s) THEN
             EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER ntsb_perf_track_changes', qn);

@@ -75,6 +75,155 @@ fn cron_schedule_is_valid(schedule: &str) -> bool {
     cron::parse(schedule).is_ok()
 }
 
+/// First half of the advisory-lock key a writer of a tracked table holds (shared, for its
+/// transaction) while it relies on an earlier change mark; `ntsb_perf._refresh` takes the same
+/// key exclusively (try, never wait) before it takes the snapshot of a refresh. 'NTPT'.
+const TRACK_LOCK_KEY: i32 = 0x4E54_5054;
+
+/// A change mark this backend committed for one table, and the refresh generation it read
+/// (under the shared advisory lock) before writing it.
+#[derive(Clone, Copy)]
+struct Mark {
+    generation_seq: pg_sys::Oid,
+    generation: i64,
+}
+
+/// Backend-local memory of the tracking trigger.
+#[derive(Default)]
+struct TrackState {
+    /// (local transaction id, subtransaction id) of the tables already handled below.
+    handled_in: (u32, u32),
+    handled: Vec<pg_sys::Oid>,
+    /// Marks committed by this backend that later transactions may rely on.
+    marks: std::collections::HashMap<pg_sys::Oid, Mark>,
+}
+
+thread_local! {
+    static TRACK: std::cell::RefCell<TrackState> = std::cell::RefCell::new(TrackState::default());
+}
+
+fn local_xid() -> u32 {
+    unsafe {
+        #[cfg(not(feature = "pg17"))]
+        {
+            (*pg_sys::MyProc).lxid
+        }
+        #[cfg(feature = "pg17")]
+        {
+            (*pg_sys::MyProc).vxid.lxid
+        }
+    }
+}
+
+/// The statement trigger on every tracked table (BEFORE INSERT, UPDATE, DELETE or TRUNCATE, FOR
+/// EACH STATEMENT; COPY and MERGE fire it too). It makes sure the next `ntsb_perf.refresh` of a
+/// view reading the table sees this transaction's change, at the lowest cost to the writer:
+///
+/// - once per (sub)transaction and table; later statements return at once;
+/// - when the shared advisory lock (`TRACK_LOCK_KEY`, table) is free, this backend's mark for the
+///   table was committed by an earlier transaction that held that lock too, and no refresh has
+///   started since (`ntsb_perf.refresh_generation` unchanged), nothing is written: any refresh
+///   that took its snapshot before the lock was free has a snapshot in which that earlier mark
+///   is not visible, so it sees a change next time; any later refresh must take the lock
+///   exclusively, so it either waits for nothing (it only tries) and is recorded as uncertain,
+///   or finds this transaction finished and in its snapshot;
+/// - otherwise (first write of the backend since the last refresh, or a refresh holds the lock)
+///   it writes the mark (`ntsb_perf._mark_change`), one row per table and backend, in the
+///   writer's transaction: it commits or rolls back with the change.
+#[pg_trigger]
+fn track_change<'a>(
+    trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, pgrx::PgTriggerError> {
+    let relid = trigger.relid()?;
+    let here = (local_xid(), unsafe { pg_sys::GetCurrentSubTransactionId() });
+    let done = TRACK.with(|t| {
+        let mut t = t.borrow_mut();
+        if t.handled_in != here {
+            t.handled_in = here;
+            t.handled.clear();
+        }
+        t.handled.contains(&relid)
+    });
+    if done {
+        return Ok(None);
+    }
+    let key2 = relid.to_u32() as i32;
+    let locked = unsafe {
+        pgrx::direct_function_call::<bool>(
+            pg_sys::pg_try_advisory_xact_lock_shared_int4,
+            &[TRACK_LOCK_KEY.into_datum(), key2.into_datum()],
+        )
+    }
+    .unwrap_or(false);
+    let generation = if locked { current_generation() } else { None };
+    let reuse = match generation {
+        Some((seq, g)) => TRACK.with(|t| {
+            t.borrow()
+                .marks
+                .get(&relid)
+                .is_some_and(|m| m.generation_seq == seq && m.generation == g)
+        }),
+        None => false,
+    };
+    if !reuse {
+        TRACK.with(|t| t.borrow_mut().marks.remove(&relid));
+        Spi::run_with_args(
+            "SELECT ntsb_perf._mark_change($1)",
+            &[pgrx::datum::DatumWithOid::from(relid)],
+        )
+        .unwrap_or_else(|e| {
+            fail(
+                PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                format!("ntsb_perf: recording a change failed: {e}"),
+                None,
+            )
+        });
+        // Only a mark written at the top level, under the lock, can be relied on, and only
+        // once it has committed (a subtransaction could still roll it back).
+        // (The callback checks the transaction id: after PREPARE TRANSACTION it would run at
+        // the next commit of this backend, which must not count.)
+        let nest = unsafe { pg_sys::GetCurrentTransactionNestLevel() };
+        if let (Some((seq, g)), 1) = (generation, nest) {
+            let x0 = unsafe { pg_sys::GetTopFullTransactionId() }.value;
+            pgrx::register_xact_callback(pgrx::PgXactCallbackEvent::Commit, move || {
+                if unsafe { pg_sys::GetTopFullTransactionIdIfAny() }.value != x0 {
+                    return;
+                }
+                TRACK.with(|t| {
+                    t.borrow_mut().marks.insert(
+                        relid,
+                        Mark {
+                            generation_seq: seq,
+                            generation: g,
+                        },
+                    )
+                });
+            });
+        }
+    }
+    TRACK.with(|t| t.borrow_mut().handled.push(relid));
+    Ok(None)
+}
+
+/// The OID and current value of `ntsb_perf.refresh_generation` (bumped by every refresh before
+/// it takes its snapshot).
+fn current_generation() -> Option<(pg_sys::Oid, i64)> {
+    unsafe {
+        let ns = pg_sys::get_namespace_oid(c"ntsb_perf".as_ptr(), true);
+        if ns == pg_sys::InvalidOid {
+            return None;
+        }
+        let seq = pg_sys::get_relname_relid(c"refresh_generation".as_ptr(), ns);
+        if seq == pg_sys::InvalidOid {
+            return None;
+        }
+        let v =
+            pgrx::direct_function_call::<i64>(pg_sys::pg_sequence_last_value, &[seq.into_datum()])
+                .unwrap_or(0);
+        Some((seq, v))
+    }
+}
+
 /// This backend's slot number (1 .. max_connections + workers): stable for the life of a
 /// backend and reused only after it exits, so change tracking keeps one row per slot and the
 /// table stays bounded.
@@ -86,5 +235,10 @@ fn backend_slot() -> i32 {
 extension_sql_file!(
     "../../sql/refresh/refresh.sql",
     name = "refresh",
-    requires = [parse_cron, cron_schedule_is_valid, backend_slot]
+    requires = [
+        parse_cron,
+        cron_schedule_is_valid,
+        backend_slot,
+        track_change
+    ]
 );
