@@ -168,14 +168,16 @@ SELECT status, reason FROM ntsb_perf.refresh('scratch_total');
 SELECT n AS count_after_truncate FROM scratch_total;
 -- The writer's shortcut: after its first mark since the last refresh, a backend's later
 -- transactions write nothing (the mark row keeps the first one's xid) ...
+CREATE FUNCTION pg_temp.writer_mark() RETURNS text LANGUAGE sql AS $f$
+    SELECT x FROM dblink('writer', $$SELECT xid::text FROM ntsb_perf.refresh_change
+        WHERE source = 'rt.scratch'::regclass AND backend = ntsb_perf.backend_slot()$$) AS t(x text)
+$f$;
 SELECT status FROM ntsb_perf.refresh('scratch_total');
 SELECT dblink_exec('writer', 'INSERT INTO rt.scratch VALUES (10)');
-SELECT x AS first_mark FROM dblink('writer', $$SELECT xid::text FROM ntsb_perf.refresh_change
-    WHERE source = 'rt.scratch'::regclass AND backend = ntsb_perf.backend_slot()$$) AS t(x text) \gset
+SELECT pg_temp.writer_mark() AS first_mark \gset
 SELECT dblink_exec('writer', 'INSERT INTO rt.scratch VALUES (11)');
 SELECT dblink_exec('writer', 'UPDATE rt.scratch SET n = n WHERE n = 11');
-SELECT x = :'first_mark' AS later_writes_kept_first_mark FROM dblink('writer', $$SELECT xid::text FROM ntsb_perf.refresh_change
-    WHERE source = 'rt.scratch'::regclass AND backend = ntsb_perf.backend_slot()$$) AS t(x text);
+SELECT pg_temp.writer_mark() = :'first_mark' AS later_writes_kept_first_mark;
 SELECT status, reason FROM ntsb_perf.refresh('scratch_total');
 SELECT n AS count_with_shortcut FROM scratch_total;
 -- ... and one in flight while a refresh takes its snapshot (it holds the tracking lock shared,
@@ -184,12 +186,10 @@ SELECT n AS count_with_shortcut FROM scratch_total;
 SELECT dblink_exec('writer', 'INSERT INTO rt.scratch VALUES (12)');
 SELECT status FROM ntsb_perf.refresh('scratch_total');
 SELECT dblink_exec('writer', 'INSERT INTO rt.scratch VALUES (13)');
-SELECT x AS mark13 FROM dblink('writer', $$SELECT xid::text FROM ntsb_perf.refresh_change
-    WHERE source = 'rt.scratch'::regclass AND backend = ntsb_perf.backend_slot()$$) AS t(x text) \gset
+SELECT pg_temp.writer_mark() AS mark13 \gset
 SELECT dblink_exec('writer', 'BEGIN');
 SELECT dblink_exec('writer', 'INSERT INTO rt.scratch VALUES (14)');
-SELECT x = :'mark13' AS in_flight_wrote_no_mark FROM dblink('writer', $$SELECT xid::text FROM ntsb_perf.refresh_change
-    WHERE source = 'rt.scratch'::regclass AND backend = ntsb_perf.backend_slot()$$) AS t(x text);
+SELECT pg_temp.writer_mark() = :'mark13' AS in_flight_wrote_no_mark;
 SELECT status, reason FROM ntsb_perf.refresh('scratch_total');
 SELECT dblink_exec('writer', 'COMMIT');
 SELECT status, reason FROM ntsb_perf.refresh('scratch_total');
