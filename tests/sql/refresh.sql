@@ -205,6 +205,15 @@ SELECT dblink_exec('writer', 'COMMIT');
 SELECT dblink_exec('writer', 'INSERT INTO rt.scratch VALUES (16)');
 SELECT status FROM ntsb_perf.refresh('scratch_total');
 SELECT n = (SELECT count(*) FROM scratch) AS view_matches_data FROM scratch_total;
+-- A writer that is neither owner nor superuser: its change is tracked like any other.
+CREATE ROLE refresh_writer;
+GRANT USAGE ON SCHEMA rt TO refresh_writer;
+GRANT INSERT ON scratch TO refresh_writer;
+SET ROLE refresh_writer;
+INSERT INTO scratch VALUES (17);
+RESET ROLE;
+SELECT status, reason FROM ntsb_perf.refresh('scratch_total');
+SELECT n = (SELECT count(*) FROM scratch) AS view_matches_data FROM scratch_total;
 -- A change not yet committed is not there to see: skipped; once committed, refreshed.
 SELECT dblink_exec('writer', 'BEGIN');
 SELECT dblink_exec('writer', 'INSERT INTO rt.scratch VALUES (3)');
@@ -294,3 +303,4 @@ SELECT dblink_disconnect('writer');
 RESET search_path;
 DROP SCHEMA rt CASCADE;
 DROP ROLE refresh_nobody;
+DROP ROLE refresh_writer;
