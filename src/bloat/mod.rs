@@ -258,18 +258,25 @@ fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64) {
                     // Read the page in place under the share lock (no copy), then let go of it.
                     let page =
                         std::slice::from_raw_parts(pg_sys::BufferGetPage(buf) as *const u8, BLCKSZ);
-                    let stats = bloat::classify_page(am, blk, page);
+                    // Most pages of a B-tree go straight into the sums; the rest are classified.
+                    let stats = if count && am == Am::Btree && acc.add_btree_leaf(blk, page) {
+                        None
+                    } else {
+                        Some(bloat::classify_page(am, blk, page))
+                    };
                     raw::UnlockReleaseBuffer(buf);
                     match blocks.next() {
                         Some(b) => ahead[head] = (b, pin(b)),
                         None => n_ahead -= 1,
                     }
                     head = (head + 1) % AHEAD;
-                    acc.current_block = blk;
-                    if count {
-                        acc.add(&stats);
-                    } else {
-                        acc.gin_pending_tuples += stats.gin_pending_tuples;
+                    if let Some(stats) = stats {
+                        acc.current_block = blk;
+                        if count {
+                            acc.add(&stats);
+                        } else {
+                            acc.gin_pending_tuples += stats.gin_pending_tuples;
+                        }
                     }
                 }
             })
