@@ -93,4 +93,6 @@ PY
 done
 psql_db -q -c "ALTER TABLE events ENABLE ALWAYS TRIGGER ntsb_perf_track_changes"
 psql_db -q -c "ALTER SYSTEM RESET fsync" -c "SELECT pg_reload_conf()" >/dev/null
+log "writer overhead without a client: server-side loop of committed single-row inserts (fsync off)"
+psql_db -v n=20000 -f "$ROOT/bench/writer_loop.sql"
 fi
