@@ -97,12 +97,6 @@ BEGIN
     END IF;
 END $$;
 
--- The second half of the tracking lock key of a table (its OID as a signed int).
-CREATE FUNCTION ntsb_perf._track_key(rel oid) RETURNS int
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT (CASE WHEN rel::bigint >= 2147483648 THEN rel::bigint - 4294967296 ELSE rel::bigint END)::int
-$$;
-
 -- Relations a view or materialized view reads, through views, materialized views included
 -- (walk), with their depth below `rel`.
 CREATE FUNCTION ntsb_perf._reads(rel regclass)
@@ -317,13 +311,7 @@ BEGIN
                     -- relying on marks older than this refresh) and the snapshot is taken,
                     -- before REFRESH starts, so every transaction visible in it is in what
                     -- REFRESH reads (its own snapshot is this one or newer).
-                    sure := true;
-                    FOR i IN 1 .. coalesce(array_length(srcs, 1), 0) LOOP
-                        IF NOT pg_try_advisory_xact_lock(1314148436, ntsb_perf._track_key(srcs[i])) THEN
-                            sure := false;
-                        END IF;
-                    END LOOP;
-                    PERFORM nextval('ntsb_perf.refresh_generation');
+                    sure := ntsb_perf._refresh_fence(srcs);
                     snap := pg_current_snapshot();
                     t0 := clock_timestamp();
                     IF conc THEN
@@ -499,8 +487,7 @@ CREATE VIEW ntsb_perf.refresh_status AS
 SELECT p.view, p.schedule, p.concurrent, p.skip_if_unchanged,
        lr.started_at AS last_refresh, lr.duration AS last_duration, lr.rows AS last_rows,
        ll.started_at AS last_run, ll.status AS last_status, ll.error AS last_error,
-       ntsb_perf.refresh_reason(p.view) IS NOT NULL AS sources_changed,
-       ntsb_perf.refresh_reason(p.view) AS refresh_reason,
+       rr.reason IS NOT NULL AS sources_changed, rr.reason AS refresh_reason,
        p.jobid, j.active AS job_active, j.last_start AS job_last_run, j.last_status AS job_last_status,
        j.last_message AS job_last_message
 FROM ntsb_perf.refresh_policy p
@@ -508,5 +495,6 @@ LEFT JOIN LATERAL (SELECT * FROM ntsb_perf.refresh_log l WHERE l.view = p.view A
                    ORDER BY l.started_at DESC LIMIT 1) lr ON true
 LEFT JOIN LATERAL (SELECT * FROM ntsb_perf.refresh_log l WHERE l.view = p.view
                    ORDER BY l.started_at DESC LIMIT 1) ll ON true
-LEFT JOIN LATERAL ntsb_perf._cron_job(p.jobid) j ON true;
+LEFT JOIN LATERAL ntsb_perf._cron_job(p.jobid) j ON true
+CROSS JOIN LATERAL (SELECT ntsb_perf.refresh_reason(p.view) AS reason OFFSET 0) rr;  -- OFFSET 0: evaluated once
 GRANT SELECT ON ntsb_perf.refresh_status TO PUBLIC;

@@ -76,8 +76,8 @@ fn cron_schedule_is_valid(schedule: &str) -> bool {
 }
 
 /// First half of the advisory-lock key a writer of a tracked table holds (shared, for its
-/// transaction) while it relies on an earlier change mark; `ntsb_perf._refresh` takes the same
-/// key exclusively (try, never wait) before it takes the snapshot of a refresh. 'NTPT'.
+/// transaction) while it relies on an earlier change mark; a refresh takes the same key
+/// exclusively ([`refresh_fence`]: try, never wait) before it takes its snapshot. 'NTPT'.
 const TRACK_LOCK_KEY: i32 = 0x4E54_5054;
 
 /// A change mark this backend committed for one table, and the refresh generation it read
@@ -205,23 +205,52 @@ fn track_change<'a>(
     Ok(None)
 }
 
-/// The OID and current value of `ntsb_perf.refresh_generation` (bumped by every refresh before
-/// it takes its snapshot).
-fn current_generation() -> Option<(pg_sys::Oid, i64)> {
+/// The OID of `ntsb_perf.refresh_generation` (bumped by every refresh before it takes its
+/// snapshot), None while the extension is being created or dropped.
+fn generation_seq() -> Option<pg_sys::Oid> {
     unsafe {
         let ns = pg_sys::get_namespace_oid(c"ntsb_perf".as_ptr(), true);
         if ns == pg_sys::InvalidOid {
             return None;
         }
         let seq = pg_sys::get_relname_relid(c"refresh_generation".as_ptr(), ns);
-        if seq == pg_sys::InvalidOid {
-            return None;
-        }
-        let v =
-            pgrx::direct_function_call::<i64>(pg_sys::pg_sequence_last_value, &[seq.into_datum()])
-                .unwrap_or(0);
-        Some((seq, v))
+        (seq != pg_sys::InvalidOid).then_some(seq)
     }
+}
+
+/// The OID and current value of the generation sequence.
+fn current_generation() -> Option<(pg_sys::Oid, i64)> {
+    let seq = generation_seq()?;
+    let v = unsafe {
+        pgrx::direct_function_call::<i64>(pg_sys::pg_sequence_last_value, &[seq.into_datum()])
+    }
+    .unwrap_or(0);
+    Some((seq, v))
+}
+
+/// The refresh side of the tracking protocol (see [`track_change`]), called by
+/// `ntsb_perf._refresh` right before it takes the snapshot of a refresh: tries (never waits) to
+/// take the tracking lock of every source exclusively, held to the end of the transaction, then
+/// bumps the generation so writers stop relying on marks older than this refresh. Returns
+/// whether every lock was free, i.e. whether no writer can be relying on an old mark while the
+/// snapshot is taken (false: the refresh is recorded as uncertain).
+#[pg_extern(volatile, parallel_unsafe, name = "_refresh_fence")]
+fn refresh_fence(sources: Vec<pg_sys::Oid>) -> bool {
+    let mut all_free = true;
+    for relid in sources {
+        let key2 = relid.to_u32() as i32;
+        let got = unsafe {
+            pgrx::direct_function_call::<bool>(
+                pg_sys::pg_try_advisory_xact_lock_int4,
+                &[TRACK_LOCK_KEY.into_datum(), key2.into_datum()],
+            )
+        };
+        all_free &= got.unwrap_or(false);
+    }
+    if let Some(seq) = generation_seq() {
+        unsafe { pgrx::direct_function_call::<i64>(pg_sys::nextval_oid, &[seq.into_datum()]) };
+    }
+    all_free
 }
 
 /// This backend's slot number (1 .. max_connections + workers): stable for the life of a
