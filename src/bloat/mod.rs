@@ -12,6 +12,8 @@ use pgrx::JsonB;
 
 use crate::spi_util::{fail, query_rows, req};
 
+mod parallel;
+
 /// A `regclass` argument that is only an OID: the relation is opened (and locked, table
 /// first) by the function itself.
 #[derive(Debug, Clone, Copy)]
@@ -55,7 +57,7 @@ unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for RegClass {
 const REPORT_LIST_SQL: &str = include_str!("../../sql/bloat/report_list.sql");
 
 /// What we know of the index once it is opened.
-struct Opened {
+pub(crate) struct Opened {
     rel: pg_sys::Relation,
     table: Option<pg_sys::Oid>,
     schema_name: String,
@@ -171,11 +173,13 @@ fn relkind_name(k: u8) -> &'static str {
     }
 }
 
-/// The three buffer-manager calls of the page loop, declared without pgrx's per-call error
-/// guard: the whole loop runs inside one `pg_guard_ffi_boundary` instead, so an ERROR raised by
-/// any of them (or by a cancel) still becomes a Rust panic and a clean transaction abort. Nothing
-/// in the loop owns memory that a longjmp out of it could skip freeing: the accumulator and the
-/// block list live outside the guarded closure.
+/// The PostgreSQL calls of the page loop, declared without pgrx's per-call error guard: the
+/// whole loop runs inside one `pg_guard_ffi_boundary` instead, so an ERROR raised by any of them
+/// (or by a cancel) longjmps straight to that boundary and becomes a Rust panic and a clean
+/// transaction abort there. Nothing inside may call a *guarded* function (pgrx's
+/// `check_for_interrupts!` does): its panic would have to unwind through the boundary's C frame,
+/// which aborts the whole server. Nothing in the loop owns memory that a longjmp out of it could
+/// skip freeing: the accumulator and the block list live outside the guarded closure.
 #[allow(non_snake_case)]
 mod raw {
     use pgrx::pg_sys::{
@@ -191,6 +195,7 @@ mod raw {
         ) -> Buffer;
         pub fn LockBuffer(buffer: Buffer, mode: std::ffi::c_int);
         pub fn UnlockReleaseBuffer(buffer: Buffer);
+        pub fn ProcessInterrupts();
     }
 }
 
@@ -211,21 +216,21 @@ fn prefetch_page(page: *const u8) {
     let _ = page;
 }
 
-/// Reads the index's pages (all, or `sample` of them) and accumulates their statistics, then
-/// closes the index and releases both locks.
-fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64) {
-    let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
-    let am = o.am;
-    let mut acc = BloatAccum {
-        spgist_text: o.spgist_text,
-        collect_samples: sample.is_some(),
-        ..Default::default()
-    };
-    let rel = o.rel;
+/// Reads `blocks` of `rel` through `strategy` and adds them to `acc` (`count` false: only the
+/// GIN metapage's pending totals). A few pages ahead: the next buffers are pinned (read if need
+/// be) and their headers and special spaces prefetched into the CPU cache while the current page
+/// is parsed, so a scan of an index resident in shared_buffers does not stall on every page. The
+/// loop runs under one error guard rather than one per call (see `raw`). Used by the leader and
+/// by parallel workers alike.
+pub(crate) fn read_pages(
+    rel: pg_sys::Relation,
+    am: Am,
+    strategy: pg_sys::BufferAccessStrategy,
+    blocks: &mut dyn Iterator<Item = u32>,
+    acc: &mut BloatAccum,
+    count: bool,
+) {
     unsafe {
-        let nblocks =
-            pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM);
-        let strategy = pg_sys::GetAccessStrategy(pg_sys::BufferAccessStrategyType::BAS_BULKREAD);
         let pin = |blk: u32| {
             let buf = raw::ReadBufferExtended(
                 rel,
@@ -237,12 +242,10 @@ fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64) {
             prefetch_page(pg_sys::BufferGetPage(buf) as *const u8);
             buf
         };
-        // A few pages ahead: the next buffers are pinned (read if need be) and their headers and
-        // special spaces prefetched into the CPU cache while the current page is parsed, so a
-        // scan of an index resident in shared_buffers does not stall on every page. The loop
-        // runs under one error guard rather than one per call (see `raw`).
-        let run = |blocks: &mut dyn Iterator<Item = u32>, acc: &mut BloatAccum, count: bool| {
-            pg_sys::ffi::pg_guard_ffi_boundary(|| {
+        let outcome = pg_sys::ffi::pg_guard_ffi_boundary(|| {
+            // A Rust panic (a bug in the page arithmetic) must not unwind through the
+            // boundary's C frame either: it is caught here and resumed outside.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let mut ahead = [(0u32, 0 as pg_sys::Buffer); AHEAD];
                 let mut n_ahead = 0;
                 for slot in ahead.iter_mut() {
@@ -252,7 +255,9 @@ fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64) {
                 }
                 let mut head = 0;
                 while n_ahead > 0 {
-                    pgrx::check_for_interrupts!();
+                    if std::ptr::read_volatile(&raw const pg_sys::InterruptPending) != 0 {
+                        raw::ProcessInterrupts();
+                    }
                     let (blk, buf) = ahead[head];
                     raw::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
                     // Read the page in place under the share lock (no copy), then let go of it.
@@ -279,17 +284,47 @@ fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64) {
                         }
                     }
                 }
-            })
-        };
+            }))
+        });
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+/// Reads the index's pages (all, or `sample` of them) and accumulates their statistics, then
+/// closes the index and releases both locks. Returns the sums, the index's size in blocks and
+/// the number of parallel workers that helped (exact scans of large indexes, see `parallel`).
+fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64, i32) {
+    let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+    let am = o.am;
+    let mut acc = BloatAccum {
+        spgist_text: o.spgist_text,
+        collect_samples: sample.is_some(),
+        ..Default::default()
+    };
+    let rel = o.rel;
+    let mut workers = 0;
+    unsafe {
+        let nblocks =
+            pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM);
+        let strategy = pg_sys::GetAccessStrategy(pg_sys::BufferAccessStrategyType::BAS_BULKREAD);
         match sample {
-            None => run(&mut (0..nblocks), &mut acc, true),
+            None => {
+                let planned = parallel::plan_workers(am, nblocks);
+                if planned > 0 {
+                    workers = parallel::scan_exact(o, nblocks, planned, strategy, &mut acc);
+                } else {
+                    read_pages(rel, am, strategy, &mut (0..nblocks), &mut acc, true);
+                }
+            }
             Some(k) => {
                 // GIN keeps its pending-list totals on the metapage: always read them.
                 if am == Am::Gin && nblocks > 0 {
-                    run(&mut std::iter::once(0), &mut acc, false);
+                    read_pages(rel, am, strategy, &mut std::iter::once(0), &mut acc, false);
                 }
                 let blocks = bloat::sample_blocks(nblocks, k, (*rel).rd_id.to_u32() as u64);
-                run(&mut blocks.into_iter(), &mut acc, true);
+                read_pages(rel, am, strategy, &mut blocks.into_iter(), &mut acc, true);
             }
         }
         pg_sys::FreeAccessStrategy(strategy);
@@ -297,7 +332,7 @@ fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64) {
         if let Some(t) = o.table {
             pg_sys::UnlockRelationOid(t, lock);
         }
-        (acc, nblocks as u64)
+        (acc, nblocks as u64, workers)
     }
 }
 
@@ -352,7 +387,7 @@ fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> BloatRow {
     };
     let m = open_checked(oid);
     let am = m.am;
-    let (acc, nblocks) = scan(&m, sample);
+    let (acc, nblocks, workers) = scan(&m, sample);
     let sampled = sample.is_some_and(|k| (k as u64) < nblocks);
     let ff = m.fillfactor.unwrap_or_else(|| am.default_fillfactor());
     let r = acc.finish(am, nblocks, ff, sampled);
@@ -368,6 +403,9 @@ fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> BloatRow {
         "fillfactor": ff,
         "meta_pages": r.meta_pages,
     });
+    if !sampled {
+        details["parallel_workers"] = workers.into();
+    }
     let obj = details.as_object_mut().unwrap();
     match am {
         Am::Gin => {

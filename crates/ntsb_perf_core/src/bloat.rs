@@ -45,6 +45,13 @@ impl Am {
         })
     }
 
+    /// Whether an exact scan's sums are only counters, so the index's pages can be split among
+    /// several processes and their [`BloatAccum::counters`] added up. GIN (posting-tree chains)
+    /// and hash (bytes per bucket) also keep per-page lists, which stay in one process.
+    pub fn counters_only(self) -> bool {
+        matches!(self, Am::Btree | Am::Gist | Am::Spgist | Am::Brin)
+    }
+
     /// Default fillfactor of the access method (what a build uses without a reloption).
     pub fn default_fillfactor(self) -> u32 {
         match self {
@@ -470,6 +477,46 @@ pub fn classify_page(am: Am, blkno: u32, bytes: &[u8]) -> PageStats {
     s
 }
 
+/// Calls `$m!` with every plain counter of [`BloatAccum`], once, so the list cannot drift.
+macro_rules! counters_fields {
+    ($m:ident) => {
+        $m!(
+            pages_read,
+            meta_pages,
+            leaf_pages,
+            internal_pages,
+            empty_pages,
+            deleted_pages,
+            pending_pages,
+            bitmap_pages,
+            revmap_pages,
+            overflow_pages,
+            posting_tree_pages,
+            corrupt_pages,
+            live_items,
+            dead_items,
+            pending_items,
+            free_bytes,
+            leaf_free,
+            leaf_usable,
+            fragments,
+            live_item_bytes,
+            high_key_bytes,
+            high_keys,
+            internal_item_bytes,
+            internal_items,
+            gin_pending_tuples,
+            posting_leaf_pages,
+            posting_leaf_bytes,
+            posting_leaf_free,
+            posting_trees
+        )
+    };
+}
+
+/// Number of plain counters in [`BloatAccum`] (see [`BloatAccum::counters`]).
+pub const COUNTERS: usize = 29;
+
 /// Sums over the pages read.
 #[derive(Debug, Clone, Default)]
 pub struct BloatAccum {
@@ -657,6 +704,38 @@ impl BloatAccum {
                 .push((usable.saturating_sub(free) as f64, usable as f64));
         }
         true
+    }
+
+    /// The plain sums as one array, to carry an accumulator to another process (parallel exact
+    /// scans). Lists (GIN posting chains, hash bucket bytes, samples) are not in it: see
+    /// [`Am::counters_only`].
+    pub fn counters(&self) -> [u64; COUNTERS] {
+        macro_rules! list {
+            ($($f:ident),*) => { [$(self.$f),*] };
+        }
+        counters_fields!(list)
+    }
+
+    /// Adds another accumulator's [`BloatAccum::counters`] to these sums.
+    pub fn add_counters(&mut self, c: &[u64; COUNTERS]) {
+        macro_rules! add {
+            ($($f:ident),*) => {{
+                let mut i = 0;
+                $( self.$f += c[i]; i += 1; )*
+                debug_assert_eq!(i, COUNTERS);
+            }};
+        }
+        counters_fields!(add)
+    }
+
+    /// Adds everything another accumulator gathered (over other pages of the same index).
+    pub fn merge(&mut self, o: &BloatAccum) {
+        self.add_counters(&o.counters());
+        self.posting_chain.extend_from_slice(&o.posting_chain);
+        for (b, v) in &o.hash_bucket_bytes {
+            *self.hash_bucket_bytes.entry(*b).or_default() += v;
+        }
+        self.leaf_samples.extend_from_slice(&o.leaf_samples);
     }
 
     /// Turns the sums into report figures. `total_pages` is the index's size in blocks; when
@@ -1295,6 +1374,124 @@ mod tests {
             classify_page(Am::Brin, 1, &brin).kind,
             Some(PageKind::Revmap)
         );
+    }
+
+    #[test]
+    fn counters_cover_every_sum() {
+        // Fails to compile when a field is added to BloatAccum: decide whether it is a plain
+        // counter (then list it in counters_fields!) or a list (then Am::counters_only).
+        let BloatAccum {
+            pages_read: _,
+            meta_pages: _,
+            leaf_pages: _,
+            internal_pages: _,
+            empty_pages: _,
+            deleted_pages: _,
+            pending_pages: _,
+            bitmap_pages: _,
+            revmap_pages: _,
+            overflow_pages: _,
+            posting_tree_pages: _,
+            corrupt_pages: _,
+            live_items: _,
+            dead_items: _,
+            pending_items: _,
+            free_bytes: _,
+            leaf_free: _,
+            leaf_usable: _,
+            fragments: _,
+            live_item_bytes: _,
+            high_key_bytes: _,
+            high_keys: _,
+            internal_item_bytes: _,
+            internal_items: _,
+            gin_pending_tuples: _,
+            posting_leaf_pages: _,
+            posting_leaf_bytes: _,
+            posting_leaf_free: _,
+            posting_trees: _,
+            posting_chain: _,
+            hash_bucket_bytes: _,
+            spgist_text: _,
+            current_block: _,
+            leaf_samples: _,
+            collect_samples: _,
+        } = BloatAccum::default();
+        let c: [u64; COUNTERS] = std::array::from_fn(|i| 1000 + i as u64);
+        let mut a = BloatAccum::default();
+        a.add_counters(&c);
+        a.add_counters(&c);
+        assert_eq!(a.counters(), std::array::from_fn(|i| 2 * c[i]));
+    }
+
+    #[test]
+    fn split_scan_adds_up_to_the_serial_one() {
+        // B-tree and GiST pages of every kind, in a shuffled order of blocks; the blocks are
+        // dealt to 3 participants in chunks (as a parallel exact scan does), each sums its
+        // own, and the counters added up must give the serial scan's figures exactly.
+        let mut bt = Vec::new();
+        for (i, flags) in [1u16, 1, 1 | 64, 2, 4, 16, 3, 1, 1, 1].iter().enumerate() {
+            let items: Vec<(usize, u8)> = (0..(i * 37 % 200))
+                .map(|k| {
+                    (
+                        16 + 8 * (k % 5),
+                        if k % 11 == 3 { LP_DEAD } else { LP_NORMAL },
+                    )
+                })
+                .collect();
+            bt.push(page(16, &items, &bt_special((i as u32 * 7) % 13, *flags)));
+        }
+        let mut gist = Vec::new();
+        for (i, flags) in [1u16, 17, 0, 2, 1, 1].iter().enumerate() {
+            let mut sp = vec![0u8; 16];
+            sp[12..14].copy_from_slice(&flags.to_le_bytes());
+            let items: Vec<(usize, u8)> = (0..(i * 29 % 120))
+                .map(|k| {
+                    (
+                        40 + 4 * (k % 3),
+                        if k % 7 == 1 { LP_DEAD } else { LP_NORMAL },
+                    )
+                })
+                .collect();
+            gist.push(page(16, &items, &sp));
+        }
+        for (am, kinds) in [(Am::Btree, &bt), (Am::Gist, &gist)] {
+            assert!(am.counters_only());
+            let n = 500u32;
+            let page_of = |blk: u32| &kinds[(blk as usize * 7 + blk as usize / 3) % kinds.len()];
+            let add = |acc: &mut BloatAccum, blk: u32| {
+                let b = page_of(blk);
+                if !(am == Am::Btree && acc.add_btree_leaf(blk, b)) {
+                    acc.current_block = blk;
+                    acc.add(&classify_page(am, blk, b));
+                }
+            };
+            let mut serial = BloatAccum::default();
+            (0..n).for_each(|blk| add(&mut serial, blk));
+            let mut parts = vec![BloatAccum::default(); 3];
+            let mut next = 0u32;
+            let mut turn = 0usize;
+            while next < n {
+                let chunk = next..(next + 16).min(n);
+                next = chunk.end;
+                turn = (turn * 5 + 1) % 3;
+                chunk.for_each(|blk| add(&mut parts[turn], blk));
+            }
+            let mut merged = BloatAccum::default();
+            for p in &parts {
+                merged.add_counters(&p.counters());
+            }
+            assert_eq!(merged.counters(), serial.counters());
+            assert_eq!(
+                format!("{:?}", merged.finish(am, n as u64, 90, false)),
+                format!("{:?}", serial.finish(am, n as u64, 90, false))
+            );
+            assert!(serial.fragments > 0 || am != Am::Btree);
+            let mut whole = BloatAccum::default();
+            parts.iter().for_each(|p| whole.merge(p));
+            assert_eq!(whole.counters(), serial.counters());
+        }
+        assert!(!Am::Gin.counters_only() && !Am::Hash.counters_only());
     }
 
     #[test]

@@ -1,0 +1,224 @@
+//! Parallel exact scans: the pages of a large index are shared between the calling backend and
+//! PostgreSQL parallel workers (the machinery parallel VACUUM and CREATE INDEX use), each reading
+//! through its own bulk-read ring under AccessShareLock, in chunks handed out by one shared
+//! counter. Each worker leaves its sums in shared memory; the leader adds them to its own.
+//!
+//! The number of workers follows `max_parallel_maintenance_workers` (0 turns this off) and the
+//! index's size; only access methods whose sums are plain counters take part
+//! ([`Am::counters_only`]: B-tree, GiST, SP-GiST, BRIN). A worker's ERROR (or a cancel) aborts
+//! the whole call, as in a parallel query.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use ntsb_perf_core::bloat::{Am, BloatAccum, COUNTERS};
+use pgrx::prelude::*;
+
+use super::{read_pages, Opened};
+
+/// Key of our shared state in the parallel context's table of contents.
+const KEY_SHARED: u64 = 0x4E54_5042_4C4F_4154;
+/// Blocks handed out at a time: long enough runs for the kernel's read-ahead, short enough that
+/// the participants finish together.
+const CHUNK: u64 = 64;
+/// An index of fewer blocks is read by one process: starting a worker costs a few
+/// milliseconds, about what reading this many pages from the OS cache costs.
+pub const MIN_PAGES_PER_WORKER: u32 = 8192;
+
+const ACCESS_METHODS: [Am; 6] = [Am::Btree, Am::Hash, Am::Gist, Am::Gin, Am::Spgist, Am::Brin];
+
+#[repr(C)]
+struct Shared {
+    index: pg_sys::Oid,
+    table: pg_sys::Oid,
+    am: u32,
+    spgist_text: u32,
+    nblocks: u64,
+    next: AtomicU64,
+    nslots: u32,
+}
+
+#[repr(C)]
+struct Slot {
+    done: AtomicU32,
+    counters: [u64; COUNTERS],
+}
+
+fn slots_offset() -> usize {
+    std::mem::size_of::<Shared>().next_multiple_of(std::mem::align_of::<Slot>())
+}
+
+unsafe fn slot<'a>(shared: *const Shared, i: usize) -> &'a mut Slot {
+    unsafe {
+        let base = (shared as *mut u8).add(slots_offset()) as *mut Slot;
+        &mut *base.add(i)
+    }
+}
+
+/// Blocks claimed from the shared counter, a chunk at a time.
+struct Chunks<'a> {
+    next: &'a AtomicU64,
+    nblocks: u64,
+    cur: u64,
+    end: u64,
+}
+
+impl<'a> Chunks<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        Chunks {
+            next: &shared.next,
+            nblocks: shared.nblocks,
+            cur: 0,
+            end: 0,
+        }
+    }
+}
+
+impl Iterator for Chunks<'_> {
+    type Item = u32;
+    fn next(&mut self) -> Option<u32> {
+        if self.cur == self.end {
+            // 64-bit, so that claims past the end can never wrap around to block 0.
+            let start = self.next.fetch_add(CHUNK, Ordering::Relaxed);
+            if start >= self.nblocks {
+                return None;
+            }
+            self.cur = start;
+            self.end = (start + CHUNK).min(self.nblocks);
+        }
+        let b = self.cur as u32;
+        self.cur += 1;
+        Some(b)
+    }
+}
+
+/// How many workers should help read an index of `nblocks` pages exactly: none for small
+/// indexes, for access methods with per-page lists, when parallelism is turned off or not
+/// possible here (already in parallel mode, e.g. inside a parallel query; no active snapshot);
+/// otherwise one per `MIN_PAGES_PER_WORKER` pages, tripling like PostgreSQL's own
+/// `compute_parallel_worker`, at most `max_parallel_maintenance_workers`.
+pub fn plan_workers(am: Am, nblocks: u32) -> i32 {
+    unsafe {
+        let max = pg_sys::max_parallel_maintenance_workers;
+        if max <= 0
+            || !am.counters_only()
+            || !pg_sys::IsUnderPostmaster
+            || pg_sys::IsInParallelMode()
+            || !pg_sys::ActiveSnapshotSet()
+        {
+            return 0;
+        }
+        let mut workers = 0;
+        let mut threshold = MIN_PAGES_PER_WORKER as u64;
+        while nblocks as u64 >= threshold && workers < max {
+            workers += 1;
+            threshold *= 3;
+        }
+        workers
+    }
+}
+
+/// Reads every page of the opened index with up to `nworkers` workers helping; returns how many
+/// were actually launched (fewer when the server has no free worker slot: the leader then reads
+/// their share itself).
+pub fn scan_exact(
+    o: &Opened,
+    nblocks: u32,
+    nworkers: i32,
+    strategy: pg_sys::BufferAccessStrategy,
+    acc: &mut BloatAccum,
+) -> i32 {
+    unsafe {
+        pg_sys::EnterParallelMode();
+        let pcxt = pg_sys::CreateParallelContext(
+            c"$libdir/ntsb_perf".as_ptr(),
+            c"ntsb_perf_bloat_worker".as_ptr(),
+            nworkers,
+        );
+        let size = slots_offset() + nworkers as usize * std::mem::size_of::<Slot>();
+        // shm_toc_estimate_chunk + shm_toc_estimate_keys
+        (*pcxt).estimator.space_for_chunks +=
+            size.next_multiple_of(pg_sys::ALIGNOF_BUFFER as usize);
+        (*pcxt).estimator.number_of_keys += 1;
+        pg_sys::InitializeParallelDSM(pcxt);
+        let shared = pg_sys::shm_toc_allocate((*pcxt).toc, size) as *mut Shared;
+        std::ptr::write_bytes(shared as *mut u8, 0, size);
+        std::ptr::write(
+            shared,
+            Shared {
+                index: (*o.rel).rd_id,
+                table: o.table.unwrap_or(pg_sys::InvalidOid),
+                am: ACCESS_METHODS.iter().position(|a| *a == o.am).unwrap_or(0) as u32,
+                spgist_text: o.spgist_text as u32,
+                nblocks: nblocks as u64,
+                next: AtomicU64::new(0),
+                nslots: nworkers as u32,
+            },
+        );
+        pg_sys::shm_toc_insert((*pcxt).toc, KEY_SHARED, shared as *mut std::ffi::c_void);
+        pg_sys::LaunchParallelWorkers(pcxt);
+        let launched = (*pcxt).nworkers_launched;
+        // The leader reads too, from the same counter.
+        read_pages(o.rel, o.am, strategy, &mut Chunks::new(&*shared), acc, true);
+        // Raises a worker's ERROR here, if one had any.
+        pg_sys::WaitForParallelWorkersToFinish(pcxt);
+        for i in 0..nworkers as usize {
+            let s = slot(shared, i);
+            if s.done.load(Ordering::Acquire) == 1 {
+                acc.add_counters(&s.counters);
+            }
+        }
+        let read = acc.pages_read;
+        pg_sys::DestroyParallelContext(pcxt);
+        pg_sys::ExitParallelMode();
+        if read != nblocks as u64 {
+            crate::spi_util::fail(
+                PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                format!("parallel scan read {read} of {nblocks} pages"),
+                Some("Retry with SET max_parallel_maintenance_workers = 0."),
+            );
+        }
+        launched
+    }
+}
+
+/// Entry point of a parallel worker (looked up by name by PostgreSQL's parallel machinery):
+/// opens the index like the leader did (table first, AccessShareLock; the worker is in the
+/// leader's lock group), reads the chunks it claims and leaves its sums in its slot.
+///
+/// # Safety
+/// Called only by PostgreSQL's `ParallelWorkerMain`, with the context `scan_exact` set up.
+#[pg_guard]
+#[no_mangle]
+pub unsafe extern "C-unwind" fn ntsb_perf_bloat_worker(
+    _seg: *mut pg_sys::dsm_segment,
+    toc: *mut pg_sys::shm_toc,
+) {
+    unsafe {
+        let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+        let shared = pg_sys::shm_toc_lookup(toc, KEY_SHARED, false) as *const Shared;
+        let sh = &*shared;
+        let n = pg_sys::ParallelWorkerNumber;
+        if n < 0 || n as u32 >= sh.nslots {
+            return;
+        }
+        if sh.table != pg_sys::InvalidOid {
+            pg_sys::LockRelationOid(sh.table, lock);
+        }
+        let rel = pg_sys::relation_open(sh.index, lock);
+        let am = ACCESS_METHODS[sh.am as usize];
+        let strategy = pg_sys::GetAccessStrategy(pg_sys::BufferAccessStrategyType::BAS_BULKREAD);
+        let mut acc = BloatAccum {
+            spgist_text: sh.spgist_text != 0,
+            ..Default::default()
+        };
+        read_pages(rel, am, strategy, &mut Chunks::new(sh), &mut acc, true);
+        let s = slot(shared, n as usize);
+        s.counters = acc.counters();
+        s.done.store(1, Ordering::Release);
+        pg_sys::FreeAccessStrategy(strategy);
+        pg_sys::relation_close(rel, lock);
+        if sh.table != pg_sys::InvalidOid {
+            pg_sys::UnlockRelationOid(sh.table, lock);
+        }
+    }
+}
