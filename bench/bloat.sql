@@ -1,5 +1,7 @@
 -- P1-P3: index_bloat() against its anchors, measured in this run (medians of interleaved
--- rounds). Expects the seed schema loaded with :rows generated events.
+-- rounds). Expects the seed schema loaded with :rows generated events. P1 and P2 run with the
+-- server's max_parallel_maintenance_workers (default 2: indexes of 64 MB and more are read by
+-- the backend and parallel workers); P1serial and P2serial repeat them with workers off.
 \set QUIET on
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgstattuple;
@@ -22,6 +24,20 @@ SELECT 'P2', 'index_bloat(idx_events_geom) exact / pg_prewarm(read)', round(q_ms
        round((q_ms / a_ms)::numeric, 3), '<= 1.5'
 FROM pg_temp.vs($$SELECT * FROM ntsb_perf.index_bloat('idx_events_geom')$$,
                 $$SELECT pg_prewarm('idx_events_geom', 'read')$$, :rounds);
+
+-- The same two with parallel workers turned off (one process, like pgstatindex), for reference.
+SET max_parallel_maintenance_workers = 0;
+INSERT INTO results
+SELECT 'P1serial', 'P1 with max_parallel_maintenance_workers = 0, for reference', round(q_ms::numeric, 1), round(a_ms::numeric, 1),
+       round((q_ms / a_ms)::numeric, 3), '(none)'
+FROM pg_temp.vs($$SELECT * FROM ntsb_perf.index_bloat('idx_events_event_date')$$,
+                $$SELECT * FROM pgstatindex('idx_events_event_date')$$, :rounds);
+INSERT INTO results
+SELECT 'P2serial', 'P2 with max_parallel_maintenance_workers = 0, for reference', round(q_ms::numeric, 1), round(a_ms::numeric, 1),
+       round((q_ms / a_ms)::numeric, 3), '(none)'
+FROM pg_temp.vs($$SELECT * FROM ntsb_perf.index_bloat('idx_events_geom')$$,
+                $$SELECT pg_prewarm('idx_events_geom', 'read')$$, :rounds);
+RESET max_parallel_maintenance_workers;
 
 -- Reference for P2: pgstattuple() (which also reads GiST through the buffer manager).
 INSERT INTO results
