@@ -231,6 +231,12 @@ SELECT abs(b.avg_leaf_density - s.avg_leaf_density) <= 0.01 AS density_equal,
        b.deleted_pages = s.deleted_pages AS deleted_equal, b.empty_pages = s.empty_pages AS empty_equal,
        (b.details->>'parallel_workers')::int > 0 AS parallel
 FROM ntsb_perf.index_bloat('big_btree') b, pgstatindex('big_btree') s;
+-- No worker slot free (max_parallel_workers = 0): the backend reads every chunk itself.
+SET max_parallel_workers = 0;
+SELECT (b.details->>'parallel_workers')::int AS workers, b.pages_read = b.total_pages AS read_all,
+       to_jsonb(b) - 'details' = (SELECT to_jsonb(s) - 'details' FROM ser s WHERE s.index_name = 'big_gist') AS same_figures
+FROM ntsb_perf.index_bloat('big_gist') b;
+RESET max_parallel_workers;
 -- Inside a parallel query (here the whole query runs in a worker) there are no nested workers:
 -- the scan is serial, with the same figures.
 SET force_parallel_mode = on;
