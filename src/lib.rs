@@ -25,6 +25,12 @@ mod spatial;
 mod spi_util;
 mod stats;
 
+/// Registers the extension's settings when the library is loaded.
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    bloat::register_gucs();
+}
+
 #[cfg(any(test, feature = "pg_test"))]
 mod pg_tests;
 

@@ -13,6 +13,7 @@ use pgrx::JsonB;
 use crate::spi_util::{fail, query_rows, req};
 
 mod parallel;
+pub use parallel::register_gucs;
 
 /// A `regclass` argument that is only an OID: the relation is opened (and locked, table
 /// first) by the function itself.
@@ -294,8 +295,9 @@ pub(crate) fn read_pages(
 
 /// Reads the index's pages (all, or `sample` of them) and accumulates their statistics, then
 /// closes the index and releases both locks. Returns the sums, the index's size in blocks and
-/// the number of parallel workers that helped (exact scans of large indexes, see `parallel`).
-fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64, i32) {
+/// the number of parallel workers that helped and the pages they read (exact scans of large
+/// indexes, see `parallel`).
+fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64, (i32, u64)) {
     let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
     let am = o.am;
     let mut acc = BloatAccum {
@@ -304,7 +306,7 @@ fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64, i32) {
         ..Default::default()
     };
     let rel = o.rel;
-    let mut workers = 0;
+    let mut workers = (0, 0);
     unsafe {
         let nblocks =
             pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM);
@@ -404,7 +406,8 @@ fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> BloatRow {
         "meta_pages": r.meta_pages,
     });
     if !sampled {
-        details["parallel_workers"] = workers.into();
+        details["parallel_workers"] = workers.0.into();
+        details["worker_pages"] = workers.1.into();
     }
     let obj = details.as_object_mut().unwrap();
     match am {

@@ -4,13 +4,15 @@
 //! counter. Each worker leaves its sums in shared memory; the leader adds them to its own.
 //!
 //! The number of workers follows `max_parallel_maintenance_workers` (0 turns this off) and the
-//! index's size; only access methods whose sums are plain counters take part
-//! ([`Am::counters_only`]: B-tree, GiST, SP-GiST, BRIN). A worker's ERROR (or a cancel) aborts
-//! the whole call, as in a parallel query.
+//! index's size (`ntsb_perf.bloat_parallel_min_pages` per worker, tripling). Every access method
+//! takes part: GIN and hash also keep lists (posting-tree chains, bytes per bucket), which the
+//! workers append to one shared array of at most one entry per page. A worker's ERROR (or a
+//! cancel) aborts the whole call, as in a parallel query.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use ntsb_perf_core::bloat::{Am, BloatAccum, COUNTERS};
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::prelude::*;
 
 use super::{read_pages, Opened};
@@ -20,9 +22,30 @@ const KEY_SHARED: u64 = 0x4E54_5042_4C4F_4154;
 /// Blocks handed out at a time: long enough runs for the kernel's read-ahead, short enough that
 /// the participants finish together.
 const CHUNK: u64 = 64;
-/// An index of fewer blocks is read by one process: starting a worker costs a few
-/// milliseconds, about what reading this many pages from the OS cache costs.
-pub const MIN_PAGES_PER_WORKER: u32 = 8192;
+/// Default of `ntsb_perf.bloat_parallel_min_pages`: an index of fewer blocks (64 MB) is read by
+/// one process. Starting a worker costs about 7 ms on the development machine (a parallel
+/// query's worker the same), what reading ~4,500 pages from the OS cache costs; below about
+/// twice that a worker gains too little to be worth a process.
+pub const MIN_PAGES_PER_WORKER: i32 = 8192;
+/// GIN and hash lists in shared memory are kept under this size (24 bytes a page: indexes of
+/// up to ~10 GB); larger ones are read by one process.
+const MAX_LIST_BYTES: u64 = 256 << 20;
+
+static MIN_PAGES: GucSetting<i32> = GucSetting::<i32>::new(MIN_PAGES_PER_WORKER);
+
+/// Registers `ntsb_perf.bloat_parallel_min_pages` (called from `_PG_init`).
+pub fn register_gucs() {
+    GucRegistry::define_int_guc(
+        c"ntsb_perf.bloat_parallel_min_pages",
+        c"Smallest index (in pages) an exact index_bloat scan shares with a parallel worker.",
+        c"One more worker at 3x, 9x, ... this size, at most max_parallel_maintenance_workers.",
+        &MIN_PAGES,
+        1,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_BLOCKS,
+    );
+}
 
 const ACCESS_METHODS: [Am; 6] = [Am::Btree, Am::Hash, Am::Gist, Am::Gin, Am::Spgist, Am::Brin];
 
@@ -35,6 +58,9 @@ struct Shared {
     nblocks: u64,
     next: AtomicU64,
     nslots: u32,
+    /// GIN/hash list entries: room for, and used.
+    list_cap: u64,
+    list_len: AtomicU64,
 }
 
 #[repr(C)]
@@ -51,6 +77,17 @@ unsafe fn slot<'a>(shared: *const Shared, i: usize) -> &'a mut Slot {
     unsafe {
         let base = (shared as *mut u8).add(slots_offset()) as *mut Slot;
         &mut *base.add(i)
+    }
+}
+
+/// The shared array of list entries, after the `nslots` slots.
+unsafe fn list<'a>(shared: *const Shared) -> &'a mut [[u64; 3]] {
+    unsafe {
+        let sh = &*shared;
+        let base = (shared as *mut u8)
+            .add(slots_offset() + sh.nslots as usize * std::mem::size_of::<Slot>())
+            as *mut [u64; 3];
+        std::slice::from_raw_parts_mut(base, sh.list_cap as usize)
     }
 }
 
@@ -92,23 +129,24 @@ impl Iterator for Chunks<'_> {
 }
 
 /// How many workers should help read an index of `nblocks` pages exactly: none for small
-/// indexes, for access methods with per-page lists, when parallelism is turned off or not
-/// possible here (already in parallel mode, e.g. inside a parallel query; no active snapshot);
-/// otherwise one per `MIN_PAGES_PER_WORKER` pages, tripling like PostgreSQL's own
-/// `compute_parallel_worker`, at most `max_parallel_maintenance_workers`.
+/// indexes, when parallelism is turned off or not possible here (already in parallel mode, e.g.
+/// inside a parallel query; no active snapshot), or for GIN/hash lists larger than
+/// `MAX_LIST_BYTES`; otherwise one from `ntsb_perf.bloat_parallel_min_pages` pages and one more
+/// each time the size triples, like PostgreSQL's own `compute_parallel_worker`, at most
+/// `max_parallel_maintenance_workers`.
 pub fn plan_workers(am: Am, nblocks: u32) -> i32 {
     unsafe {
         let max = pg_sys::max_parallel_maintenance_workers;
         if max <= 0
-            || !am.counters_only()
             || !pg_sys::IsUnderPostmaster
             || pg_sys::IsInParallelMode()
             || !pg_sys::ActiveSnapshotSet()
+            || (!am.counters_only() && list_cap(am, nblocks) * 24 > MAX_LIST_BYTES)
         {
             return 0;
         }
         let mut workers = 0;
-        let mut threshold = MIN_PAGES_PER_WORKER as u64;
+        let mut threshold = MIN_PAGES.get().max(1) as u64;
         while nblocks as u64 >= threshold && workers < max {
             workers += 1;
             threshold *= 3;
@@ -117,16 +155,25 @@ pub fn plan_workers(am: Am, nblocks: u32) -> i32 {
     }
 }
 
+/// Room for list entries: none for counters-only methods, else one per page.
+fn list_cap(am: Am, nblocks: u32) -> u64 {
+    if am.counters_only() {
+        0
+    } else {
+        nblocks as u64
+    }
+}
+
 /// Reads every page of the opened index with up to `nworkers` workers helping; returns how many
 /// were actually launched (fewer when the server has no free worker slot: the leader then reads
-/// their share itself).
+/// their share itself) and how many pages they read.
 pub fn scan_exact(
     o: &Opened,
     nblocks: u32,
     nworkers: i32,
     strategy: pg_sys::BufferAccessStrategy,
     acc: &mut BloatAccum,
-) -> i32 {
+) -> (i32, u64) {
     unsafe {
         pg_sys::EnterParallelMode();
         let pcxt = pg_sys::CreateParallelContext(
@@ -134,7 +181,10 @@ pub fn scan_exact(
             c"ntsb_perf_bloat_worker".as_ptr(),
             nworkers,
         );
-        let size = slots_offset() + nworkers as usize * std::mem::size_of::<Slot>();
+        let cap = list_cap(o.am, nblocks);
+        let size = slots_offset()
+            + nworkers as usize * std::mem::size_of::<Slot>()
+            + cap as usize * std::mem::size_of::<[u64; 3]>();
         // shm_toc_estimate_chunk + shm_toc_estimate_keys
         (*pcxt).estimator.space_for_chunks +=
             size.next_multiple_of(pg_sys::ALIGNOF_BUFFER as usize);
@@ -152,20 +202,31 @@ pub fn scan_exact(
                 nblocks: nblocks as u64,
                 next: AtomicU64::new(0),
                 nslots: nworkers as u32,
+                list_cap: cap,
+                list_len: AtomicU64::new(0),
             },
         );
         pg_sys::shm_toc_insert((*pcxt).toc, KEY_SHARED, shared as *mut std::ffi::c_void);
         pg_sys::LaunchParallelWorkers(pcxt);
         let launched = (*pcxt).nworkers_launched;
-        // The leader reads too, from the same counter.
-        read_pages(o.rel, o.am, strategy, &mut Chunks::new(&*shared), acc, true);
+        // The leader reads too, from the same counter, unless parallel_leader_participation is
+        // off (as parallel CREATE INDEX does) and some worker did start.
+        if launched == 0 || pg_sys::parallel_leader_participation {
+            read_pages(o.rel, o.am, strategy, &mut Chunks::new(&*shared), acc, true);
+        }
         // Raises a worker's ERROR here, if one had any.
         pg_sys::WaitForParallelWorkersToFinish(pcxt);
+        let own_pages = acc.pages_read;
         for i in 0..nworkers as usize {
             let s = slot(shared, i);
             if s.done.load(Ordering::Acquire) == 1 {
                 acc.add_counters(&s.counters);
             }
+        }
+        let worker_pages = acc.pages_read - own_pages;
+        let used = ((*shared).list_len.load(Ordering::Acquire)).min(cap) as usize;
+        for e in &list(shared)[..used] {
+            acc.add_list_entry(*e);
         }
         let read = acc.pages_read;
         pg_sys::DestroyParallelContext(pcxt);
@@ -177,7 +238,7 @@ pub fn scan_exact(
                 Some("Retry with SET max_parallel_maintenance_workers = 0."),
             );
         }
-        launched
+        (launched, worker_pages)
     }
 }
 
@@ -212,6 +273,21 @@ pub unsafe extern "C-unwind" fn ntsb_perf_bloat_worker(
             ..Default::default()
         };
         read_pages(rel, am, strategy, &mut Chunks::new(sh), &mut acc, true);
+        let entries = acc.list_entries();
+        if !entries.is_empty() {
+            let start = sh
+                .list_len
+                .fetch_add(entries.len() as u64, Ordering::AcqRel);
+            if start + entries.len() as u64 > sh.list_cap {
+                // Cannot happen (at most one entry per page read); fail rather than lose any.
+                crate::spi_util::fail(
+                    PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                    "parallel index_bloat: list entries exceed their shared array",
+                    None,
+                );
+            }
+            list(shared)[start as usize..start as usize + entries.len()].copy_from_slice(&entries);
+        }
         let s = slot(shared, n as usize);
         s.counters = acc.counters();
         s.done.store(1, Ordering::Release);

@@ -215,6 +215,11 @@ CREATE INDEX big_gist ON big USING gist (box(p, p)) WITH (fillfactor = 10);  -- 
 CREATE INDEX big_spgist ON big USING spgist (p) WITH (fillfactor = 10);
 DELETE FROM big WHERE n % 3 = 0;
 VACUUM big;
+-- Skewed keys (0..10, each twice as frequent as the one before): posting trees and hash
+-- overflow chains of very different sizes, so sizing each on its own matters
+-- (built after the delete).
+CREATE INDEX big_hash ON big USING hash ((floor(log(2, (1 + n % 1024)::numeric))::int));
+CREATE INDEX big_gin ON big USING gin ((ARRAY[floor(log(2, (1 + n % 1024)::numeric))::int, n])) WITH (fastupdate = off);
 SET max_parallel_maintenance_workers = 2;
 CREATE TEMP TABLE par AS SELECT * FROM ntsb_perf.index_bloat_report('public', 0) WHERE table_name = 'big';
 SET max_parallel_maintenance_workers = 0;
@@ -222,9 +227,25 @@ CREATE TEMP TABLE ser AS SELECT * FROM ntsb_perf.index_bloat_report('public', 0)
 SELECT p.index_name, p.total_pages >= 8192 AS large, (p.details->>'parallel_workers')::int AS par_workers,
        (s.details->>'parallel_workers')::int AS ser_workers, p.pages_read = p.total_pages AS read_all,
        to_jsonb(p) - 'details' = to_jsonb(s) - 'details' AS same_figures,
-       p.details - 'parallel_workers' = s.details - 'parallel_workers' AS same_details
+       p.details - 'parallel_workers' - 'worker_pages' = s.details - 'parallel_workers' - 'worker_pages' AS same_details
 FROM par p JOIN ser s USING (index_name) ORDER BY 1;
+-- Smaller indexes get workers too when ntsb_perf.bloat_parallel_min_pages (default 64MB) is
+-- lowered. With parallel_leader_participation off the workers read every page (the backend
+-- only adds up): every access method, GIN posting trees and hash buckets carried over.
+SHOW ntsb_perf.bloat_parallel_min_pages;
+SET ntsb_perf.bloat_parallel_min_pages = '2MB';
 SET max_parallel_maintenance_workers = 2;
+SET parallel_leader_participation = off;
+SELECT p.index_name, p.access_method, (p.details->>'parallel_workers')::int > 0 AS parallel,
+       (p.details->>'worker_pages')::bigint = p.total_pages AS workers_read_all,
+       to_jsonb(p) - 'details' = to_jsonb(s) - 'details' AS same_figures,
+       p.details - 'parallel_workers' - 'worker_pages' = s.details - 'parallel_workers' - 'worker_pages' AS same_details
+FROM ntsb_perf.index_bloat_report('public', 0) p JOIN ser s USING (index_name)
+WHERE p.table_name = 'big' ORDER BY 1;
+SELECT details->'posting_trees' AS posting_trees, details->'overflow_pages' AS overflow_pages
+FROM ser WHERE index_name IN ('big_gin', 'big_hash') ORDER BY index_name;
+RESET ntsb_perf.bloat_parallel_min_pages;
+RESET parallel_leader_participation;
 SELECT abs(b.avg_leaf_density - s.avg_leaf_density) <= 0.01 AS density_equal,
        abs(b.leaf_fragmentation - s.leaf_fragmentation) <= 0.01 AS fragmentation_equal,
        b.leaf_pages = s.leaf_pages AS leaves_equal, b.internal_pages = s.internal_pages AS internal_equal,

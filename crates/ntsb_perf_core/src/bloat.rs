@@ -45,9 +45,9 @@ impl Am {
         })
     }
 
-    /// Whether an exact scan's sums are only counters, so the index's pages can be split among
-    /// several processes and their [`BloatAccum::counters`] added up. GIN (posting-tree chains)
-    /// and hash (bytes per bucket) also keep per-page lists, which stay in one process.
+    /// Whether an exact scan's sums are only counters ([`BloatAccum::counters`]). GIN
+    /// (posting-tree chains) and hash (bytes per bucket) also keep lists, carried between
+    /// processes as [`BloatAccum::list_entries`], at most one entry per page read.
     pub fn counters_only(self) -> bool {
         matches!(self, Am::Btree | Am::Gist | Am::Spgist | Am::Brin)
     }
@@ -726,6 +726,33 @@ impl BloatAccum {
             }};
         }
         counters_fields!(add)
+    }
+
+    /// The lists of an exact scan as fixed-size entries, to carry them to another process: a
+    /// GIN posting-tree leaf `[0, block | right sibling << 32, bytes]`, a hash bucket's bytes
+    /// `[1, bucket, bytes]`. Never more entries than pages read.
+    pub fn list_entries(&self) -> Vec<[u64; 3]> {
+        let chain = self
+            .posting_chain
+            .iter()
+            .map(|&(b, r, n)| [0, b as u64 | (r as u64) << 32, n]);
+        let buckets = self
+            .hash_bucket_bytes
+            .iter()
+            .map(|(&b, &n)| [1, b as u64, n]);
+        chain.chain(buckets).collect()
+    }
+
+    /// Adds one entry of another accumulator's [`BloatAccum::list_entries`]; an entry of an
+    /// unknown kind is ignored.
+    pub fn add_list_entry(&mut self, e: [u64; 3]) {
+        match e[0] {
+            0 => self
+                .posting_chain
+                .push((e[1] as u32, (e[1] >> 32) as u32, e[2])),
+            1 => *self.hash_bucket_bytes.entry(e[1] as u32).or_default() += e[2],
+            _ => {}
+        }
     }
 
     /// Adds everything another accumulator gathered (over other pages of the same index).
@@ -1492,6 +1519,92 @@ mod tests {
             assert_eq!(whole.counters(), serial.counters());
         }
         assert!(!Am::Gin.counters_only() && !Am::Hash.counters_only());
+    }
+
+    #[test]
+    fn split_gin_and_hash_scans_carry_their_lists() {
+        // GIN: a metapage, entry leaves, posting-tree leaves chained by right siblings; hash:
+        // bucket and overflow pages of several buckets. Dealt to 3 participants in chunks, then
+        // counters and list entries carried over: the same result as one process.
+        let gin_posting = |right: u32, bytes: usize| {
+            let mut sp = [0u8; 8];
+            sp[0..4].copy_from_slice(&right.to_le_bytes());
+            sp[6..8].copy_from_slice(&3u16.to_le_bytes()); // data | leaf
+            let mut b = page(8, &[], &sp);
+            // data pages keep their size in pd_lower
+            b[12..14].copy_from_slice(&((PAGE_HEADER + 8 + bytes) as u16).to_le_bytes());
+            b
+        };
+        let hash_page = |bucket: u32, flags: u16, n: usize| {
+            let mut sp = vec![0u8; 16];
+            sp[8..12].copy_from_slice(&bucket.to_le_bytes());
+            sp[12..14].copy_from_slice(&flags.to_le_bytes());
+            let items: Vec<(usize, u8)> = (0..n).map(|_| (16, LP_NORMAL)).collect();
+            page(16, &items, &sp)
+        };
+        let n = 300u32;
+        for am in [Am::Gin, Am::Hash] {
+            let page_of = |blk: u32| -> Vec<u8> {
+                match am {
+                    Am::Gin if blk == 0 => page(8, &[], &[0, 0, 0, 0, 0, 0, 8, 0]),
+                    // a chain of posting leaves: blk -> blk + 3 -> ... ; last one rightmost
+                    Am::Gin if blk.is_multiple_of(2) => gin_posting(
+                        if blk + 3 < n { blk + 3 } else { u32::MAX },
+                        100 + blk as usize,
+                    ),
+                    Am::Gin => page(8, &[(24, LP_NORMAL); 12], &[0, 0, 0, 0, 0, 0, 2, 0]),
+                    _ if blk == 0 => page(16, &[], &{
+                        let mut sp = vec![0u8; 16];
+                        sp[12..14].copy_from_slice(&8u16.to_le_bytes());
+                        sp
+                    }),
+                    _ => hash_page(
+                        blk % 17,
+                        if blk.is_multiple_of(5) { 1 } else { 2 },
+                        (blk % 40) as usize,
+                    ),
+                }
+            };
+            let add = |acc: &mut BloatAccum, blk: u32| {
+                acc.current_block = blk;
+                acc.add(&classify_page(am, blk, &page_of(blk)));
+            };
+            let mut serial = BloatAccum::default();
+            (0..n).for_each(|blk| add(&mut serial, blk));
+            assert!(!serial.posting_chain.is_empty() || am == Am::Hash);
+            assert!(!serial.hash_bucket_bytes.is_empty() || am == Am::Gin);
+            let mut parts = vec![BloatAccum::default(); 3];
+            let mut next = 0u32;
+            let mut turn = 0usize;
+            while next < n {
+                let chunk = next..(next + 16).min(n);
+                next = chunk.end;
+                turn = (turn * 5 + 1) % 3;
+                chunk.for_each(|blk| add(&mut parts[turn], blk));
+            }
+            let mut merged = parts[0].clone();
+            let mut entries = 0;
+            for p in &parts[1..] {
+                merged.add_counters(&p.counters());
+                for e in p.list_entries() {
+                    merged.add_list_entry(e);
+                    entries += 1;
+                }
+                assert!(p.list_entries().len() as u64 <= p.pages_read);
+            }
+            assert!(entries > 0);
+            assert_eq!(merged.counters(), serial.counters());
+            assert_eq!(merged.hash_bucket_bytes, serial.hash_bucket_bytes);
+            let mut a = merged.posting_chain.clone();
+            let mut b = serial.posting_chain.clone();
+            a.sort_unstable();
+            b.sort_unstable();
+            assert_eq!(a, b);
+            assert_eq!(
+                format!("{:?}", merged.finish(am, n as u64, 90, false)),
+                format!("{:?}", serial.finish(am, n as u64, 90, false))
+            );
+        }
     }
 
     #[test]
