@@ -29,7 +29,7 @@ const CHUNK: u64 = 64;
 pub const MIN_PAGES_PER_WORKER: i32 = 8192;
 /// GIN and hash lists in shared memory are kept under this size (24 bytes a page: indexes of
 /// up to ~10 GB); larger ones are read by one process.
-const MAX_LIST_BYTES: u64 = 256 << 20;
+const MAX_LIST_BYTES: u64 = 32 << 20;
 
 static MIN_PAGES: GucSetting<i32> = GucSetting::<i32>::new(MIN_PAGES_PER_WORKER);
 
@@ -133,7 +133,7 @@ impl Iterator for Chunks<'_> {
 /// inside a parallel query; no active snapshot), or for GIN/hash lists larger than
 /// `MAX_LIST_BYTES`; otherwise one from `ntsb_perf.bloat_parallel_min_pages` pages and one more
 /// each time the size triples, like PostgreSQL's own `compute_parallel_worker`, at most
-/// `max_parallel_maintenance_workers`.
+/// `max_parallel_maintenance_workers` and one less than the CPUs available.
 pub fn plan_workers(am: Am, nblocks: u32) -> i32 {
     unsafe {
         let max = pg_sys::max_parallel_maintenance_workers;
@@ -145,6 +145,9 @@ pub fn plan_workers(am: Am, nblocks: u32) -> i32 {
         {
             return 0;
         }
+        // Never more processes than CPUs: pages come mostly from the OS cache, so a scan is
+        // CPU-bound and a third process on two cores only makes the others wait.
+        let max = max.min(cpus_for_workers());
         let mut workers = 0;
         let mut threshold = MIN_PAGES.get().max(1) as u64;
         while nblocks as u64 >= threshold && workers < max {
@@ -153,6 +156,14 @@ pub fn plan_workers(am: Am, nblocks: u32) -> i32 {
         }
         workers
     }
+}
+
+/// CPUs this server may use (affinity and cgroup quota included) minus the backend's own.
+fn cpus_for_workers() -> i32 {
+    static CPUS: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(1024) as i32) - 1
+    })
 }
 
 /// Room for list entries: none for counters-only methods, else one per page.
