@@ -313,7 +313,7 @@ fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64, (i32, u64)) {
         let strategy = pg_sys::GetAccessStrategy(pg_sys::BufferAccessStrategyType::BAS_BULKREAD);
         match sample {
             None => {
-                let planned = parallel::plan_workers(am, nblocks);
+                let planned = parallel::plan_workers(o, nblocks);
                 if planned > 0 {
                     workers = parallel::scan_exact(o, nblocks, planned, strategy, &mut acc);
                 } else {

@@ -128,16 +128,20 @@ impl Iterator for Chunks<'_> {
     }
 }
 
-/// How many workers should help read an index of `nblocks` pages exactly: none for small
-/// indexes, when parallelism is turned off or not possible here (already in parallel mode, e.g.
+/// How many workers should help read an index of `nblocks` pages exactly: none for small or
+/// temporary indexes, when parallelism is turned off or not possible here (already in parallel mode, e.g.
 /// inside a parallel query; no active snapshot), or for GIN/hash lists larger than
 /// `MAX_LIST_BYTES`; otherwise one from `ntsb_perf.bloat_parallel_min_pages` pages and one more
 /// each time the size triples, like PostgreSQL's own `compute_parallel_worker`, at most
 /// `max_parallel_maintenance_workers` and one less than the CPUs available.
-pub fn plan_workers(am: Am, nblocks: u32) -> i32 {
+pub fn plan_workers(o: &Opened, nblocks: u32) -> i32 {
+    let am = o.am;
     unsafe {
         let max = pg_sys::max_parallel_maintenance_workers;
+        // A temporary index lives in this backend's local buffers, out of the workers' reach.
+        let temp = (*(*o.rel).rd_rel).relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP;
         if max <= 0
+            || temp
             || !pg_sys::IsUnderPostmaster
             || pg_sys::IsInParallelMode()
             || !pg_sys::ActiveSnapshotSet()

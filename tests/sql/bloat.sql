@@ -259,6 +259,26 @@ SELECT (b.details->>'parallel_workers')::int AS workers, b.pages_read = b.total_
        to_jsonb(b) - 'details' = (SELECT to_jsonb(s) - 'details' FROM ser s WHERE s.index_name = 'big_gist') AS same_figures
 FROM ntsb_perf.index_bloat('big_gist') b;
 RESET max_parallel_workers;
+-- A temporary index lives in this backend's local buffers: always read by the backend alone.
+SET ntsb_perf.bloat_parallel_min_pages = 1;
+CREATE TEMP TABLE big_tmp AS SELECT n FROM big;
+CREATE INDEX big_tmp_n ON big_tmp (n);
+SELECT (details->>'parallel_workers')::int AS workers, pages_read = total_pages AS read_all,
+       live_items = (SELECT count(*) FROM big_tmp) AS all_items
+FROM ntsb_perf.index_bloat('big_tmp_n');
+DROP TABLE big_tmp;
+-- An index created in the same, still open transaction: the workers share its snapshot and see it.
+BEGIN;
+CREATE TABLE big_new AS SELECT n FROM big;
+CREATE INDEX big_new_n ON big_new (n);
+-- (the row count is taken first: a count(*) beside the call could run as a parallel query,
+-- inside which the scan stays in one process)
+SELECT count(*) AS big_new_rows FROM big_new \gset
+SELECT (details->>'parallel_workers')::int > 0 AS parallel, pages_read = total_pages AS read_all,
+       live_items = :big_new_rows AS all_items
+FROM ntsb_perf.index_bloat('big_new_n');
+ROLLBACK;
+RESET ntsb_perf.bloat_parallel_min_pages;
 -- Inside a parallel query (here the whole query runs in a worker) there are no nested workers:
 -- the scan is serial, with the same figures.
 SET force_parallel_mode = on;
