@@ -22,11 +22,12 @@ const KEY_SHARED: u64 = 0x4E54_5042_4C4F_4154;
 /// Blocks handed out at a time: long enough runs for the kernel's read-ahead, short enough that
 /// the participants finish together.
 const CHUNK: u64 = 64;
-/// Default of `ntsb_perf.bloat_parallel_min_pages`: an index of fewer blocks (64 MB) is read by
-/// one process. Starting a worker costs about 7 ms on the development machine (a parallel
-/// query's worker the same), what reading ~4,500 pages from the OS cache costs; below about
-/// twice that a worker gains too little to be worth a process.
-pub const MIN_PAGES_PER_WORKER: i32 = 8192;
+/// Default of `ntsb_perf.bloat_parallel_min_pages`: an index of fewer blocks (128 MB) is read by
+/// one process. A worker's whole life (start, attach, exit) costs 7-12 ms on the development
+/// machine (a parallel query's worker the same), during which the backend reads alone: measured
+/// there with one worker against one process, a 8,792-page B-tree was break-even (0.87-1.04),
+/// a 27,421-page one 0.61-0.74, a 48,329-page GiST 0.56-0.62.
+pub const MIN_PAGES_PER_WORKER: i32 = 16384;
 /// GIN and hash lists in shared memory are kept under this size (24 bytes a page: indexes of
 /// up to ~10 GB); larger ones are read by one process.
 const MAX_LIST_BYTES: u64 = 32 << 20;
