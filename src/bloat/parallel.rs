@@ -48,8 +48,6 @@ pub fn register_gucs() {
     );
 }
 
-const ACCESS_METHODS: [Am; 6] = [Am::Btree, Am::Hash, Am::Gist, Am::Gin, Am::Spgist, Am::Brin];
-
 #[repr(C)]
 struct Shared {
     index: pg_sys::Oid,
@@ -213,7 +211,7 @@ pub fn scan_exact(
             Shared {
                 index: (*o.rel).rd_id,
                 table: o.table.unwrap_or(pg_sys::InvalidOid),
-                am: ACCESS_METHODS.iter().position(|a| *a == o.am).unwrap_or(0) as u32,
+                am: Am::ALL.iter().position(|a| *a == o.am).unwrap_or(0) as u32,
                 spgist_text: o.spgist_text as u32,
                 nblocks: nblocks as u64,
                 next: AtomicU64::new(0),
@@ -282,7 +280,7 @@ pub unsafe extern "C-unwind" fn ntsb_perf_bloat_worker(
             pg_sys::LockRelationOid(sh.table, lock);
         }
         let rel = pg_sys::relation_open(sh.index, lock);
-        let am = ACCESS_METHODS[sh.am as usize];
+        let am = Am::ALL[sh.am as usize];
         let strategy = pg_sys::GetAccessStrategy(pg_sys::BufferAccessStrategyType::BAS_BULKREAD);
         let mut acc = BloatAccum {
             spgist_text: sh.spgist_text != 0,

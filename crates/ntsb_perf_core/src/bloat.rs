@@ -33,6 +33,9 @@ pub enum Am {
 }
 
 impl Am {
+    /// Every access method, in a fixed order (an index into it names one across processes).
+    pub const ALL: [Am; 6] = [Am::Btree, Am::Hash, Am::Gist, Am::Gin, Am::Spgist, Am::Brin];
+
     pub fn from_name(name: &str) -> Option<Am> {
         Some(match name {
             "btree" => Am::Btree,
@@ -1451,6 +1454,18 @@ mod tests {
         assert_eq!(a.counters(), std::array::from_fn(|i| 2 * c[i]));
     }
 
+    /// Deals blocks 0..n to the participants in chunks of 16, in an irregular order, the way a
+    /// parallel exact scan's shared counter hands them out.
+    fn deal_in_chunks(n: u32, parts: &mut [BloatAccum], add: impl Fn(&mut BloatAccum, u32)) {
+        let (mut next, mut turn) = (0u32, 0usize);
+        while next < n {
+            let chunk = next..(next + 16).min(n);
+            next = chunk.end;
+            turn = (turn * 5 + 1) % parts.len();
+            chunk.for_each(|blk| add(&mut parts[turn], blk));
+        }
+    }
+
     #[test]
     fn split_scan_adds_up_to_the_serial_one() {
         // B-tree and GiST pages of every kind, in a shuffled order of blocks; the blocks are
@@ -1496,14 +1511,7 @@ mod tests {
             let mut serial = BloatAccum::default();
             (0..n).for_each(|blk| add(&mut serial, blk));
             let mut parts = vec![BloatAccum::default(); 3];
-            let mut next = 0u32;
-            let mut turn = 0usize;
-            while next < n {
-                let chunk = next..(next + 16).min(n);
-                next = chunk.end;
-                turn = (turn * 5 + 1) % 3;
-                chunk.for_each(|blk| add(&mut parts[turn], blk));
-            }
+            deal_in_chunks(n, &mut parts, add);
             let mut merged = BloatAccum::default();
             for p in &parts {
                 merged.add_counters(&p.counters());
@@ -1574,14 +1582,7 @@ mod tests {
             assert!(!serial.posting_chain.is_empty() || am == Am::Hash);
             assert!(!serial.hash_bucket_bytes.is_empty() || am == Am::Gin);
             let mut parts = vec![BloatAccum::default(); 3];
-            let mut next = 0u32;
-            let mut turn = 0usize;
-            while next < n {
-                let chunk = next..(next + 16).min(n);
-                next = chunk.end;
-                turn = (turn * 5 + 1) % 3;
-                chunk.for_each(|blk| add(&mut parts[turn], blk));
-            }
+            deal_in_chunks(n, &mut parts, add);
             let mut merged = parts[0].clone();
             let mut entries = 0;
             for p in &parts[1..] {
