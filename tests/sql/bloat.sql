@@ -300,22 +300,10 @@ SELECT dblink_connect('scanner', format('host=%s port=%s dbname=%s user=%s',
        current_setting('unix_socket_directories'), current_setting('port'), current_database(), current_user));
 SELECT pid AS scanner_pid FROM dblink('scanner', 'SELECT pg_backend_pid()') AS t(pid int) \gset
 SELECT dblink_exec('scanner', 'SET ntsb_perf.bloat_parallel_min_pages = ''64MB''');
-SELECT dblink_exec('scanner', 'SET max_parallel_maintenance_workers = 0');
-SELECT dblink_send_query('scanner', 'SELECT count(*) FROM generate_series(1, 1000) r, LATERAL ntsb_perf.index_bloat(CASE WHEN r > 0 THEN ''big_gist''::regclass END) b');
-SELECT pg_sleep(0.5);
-SELECT pg_cancel_backend(:scanner_pid);
-SELECT count(*) AS rows_back FROM dblink_get_result('scanner', false) AS t(n bigint);
-SELECT dblink_error_message('scanner');
-SELECT count(*) AS drained FROM dblink_get_result('scanner', false) AS t(n bigint);
-SELECT x AS alive FROM dblink('scanner', 'SELECT 1') AS t(x int);
-SELECT dblink_exec('scanner', 'SET max_parallel_maintenance_workers = 2');
-SELECT dblink_send_query('scanner', 'SELECT count(*) FROM generate_series(1, 1000) r, LATERAL ntsb_perf.index_bloat(CASE WHEN r > 0 THEN ''big_gist''::regclass END) b');
-SELECT pg_sleep(0.5);
-SELECT pg_cancel_backend(:scanner_pid);
-SELECT count(*) AS rows_back FROM dblink_get_result('scanner', false) AS t(n bigint);
-SELECT dblink_error_message('scanner');
-SELECT count(*) AS drained FROM dblink_get_result('scanner', false) AS t(n bigint);
-SELECT x AS alive FROM dblink('scanner', 'SELECT 1') AS t(x int);
+\set workers 0
+\i sql/cancel_scan.inc
+\set workers 2
+\i sql/cancel_scan.inc
 SELECT dblink_disconnect('scanner');
 SET max_parallel_maintenance_workers = 0;
 RESET ntsb_perf.bloat_parallel_min_pages;
