@@ -17,6 +17,32 @@ SELECT 'P1', 'index_bloat(idx_events_event_date) exact / pgstatindex()', round(q
 FROM pg_temp.vs($$SELECT * FROM ntsb_perf.index_bloat('idx_events_event_date')$$,
                 $$SELECT * FROM pgstatindex('idx_events_event_date')$$, :rounds);
 
+-- P1 by index: the same ratio on every B-tree index of events, with the defaults (indexes of
+-- 128 MB and more get a parallel worker; smaller ones are read by one process).
+CREATE TEMP TABLE p1_by_index AS
+SELECT c.oid::regclass AS idx, pg_relation_size(c.oid) / 8192 AS pages
+FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam
+WHERE i.indrelid = 'events'::regclass AND am.amname = 'btree';
+ALTER TABLE p1_by_index ADD workers int, ADD ours_ms float8, ADD pgstatindex_ms float8;
+DO $$
+DECLARE r record; v record;
+BEGIN
+    FOR r IN SELECT * FROM p1_by_index LOOP
+        SELECT * INTO v FROM pg_temp.vs(
+            format('SELECT * FROM ntsb_perf.index_bloat(%L)', r.idx),
+            format('SELECT * FROM pgstatindex(%L)', r.idx), 7);
+        UPDATE p1_by_index SET ours_ms = v.q_ms, pgstatindex_ms = v.a_ms,
+               workers = (SELECT (details->>'parallel_workers')::int FROM ntsb_perf.index_bloat(r.idx))
+        WHERE idx = r.idx;
+    END LOOP;
+END $$;
+\set QUIET off
+SELECT 'P1' AS bench, idx AS index, pages, pg_size_pretty(pages * 8192) AS size, workers,
+       round(ours_ms::numeric, 1) AS ours_ms, round(pgstatindex_ms::numeric, 1) AS pgstatindex_ms,
+       round((ours_ms / pgstatindex_ms)::numeric, 3) AS ratio
+FROM p1_by_index ORDER BY pages;
+\set QUIET on
+
 -- P2: exact GiST scan vs reading the same pages with pg_prewarm(..., 'read').
 INSERT INTO results
 SELECT 'P2', 'index_bloat(idx_events_geom) exact / pg_prewarm(read)', round(q_ms::numeric, 1), round(a_ms::numeric, 1),

@@ -68,6 +68,7 @@ pub(crate) struct Opened {
     am: Am,
     fillfactor: Option<u32>,
     spgist_text: bool,
+    gist_insertion_build: bool,
 }
 
 fn cstr(p: *const std::ffi::c_char) -> String {
@@ -83,17 +84,14 @@ fn cstr(p: *const std::ffi::c_char) -> String {
 /// Checks that `oid` is an index we can read and opens it, taking AccessShareLock on its
 /// table first, then on the index (the order everybody else takes them in). Uses the
 /// syscache only (no SPI), so a sampled read of a few pages costs little more than the pages.
-/// Errors carry a real SQLSTATE.
-fn open_checked(oid: pg_sys::Oid) -> Opened {
+/// Errors carry a real SQLSTATE. `None`: there is no such relation (any more: an index dropped,
+/// or replaced by REINDEX CONCURRENTLY, while we waited for its lock is not an error here).
+fn open_checked(oid: pg_sys::Oid) -> Option<Opened> {
     let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
     unsafe {
         let relkind = pg_sys::get_rel_relkind(oid) as u8;
         if relkind == 0 {
-            fail(
-                PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
-                format!("relation with OID {} does not exist", oid.to_u32()),
-                None,
-            );
+            return None;
         }
         let schema_name = cstr(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(oid)));
         let index_name = cstr(pg_sys::get_rel_name(oid));
@@ -115,7 +113,13 @@ fn open_checked(oid: pg_sys::Oid) -> Opened {
         if let Some(t) = table {
             pg_sys::LockRelationOid(t, lock);
         }
-        let rel = pg_sys::relation_open(oid, lock);
+        let rel = pg_sys::try_relation_open(oid, lock);
+        if rel.is_null() {
+            if let Some(t) = table {
+                pg_sys::UnlockRelationOid(t, lock);
+            }
+            return None;
+        }
         let form = (*rel).rd_rel;
         if (*form).relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP && !(*rel).rd_islocaltemp {
             fail(
@@ -144,7 +148,18 @@ fn open_checked(oid: pg_sys::Oid) -> Opened {
         let spgist_text = am == Am::Spgist
             && !(*rel).rd_opcintype.is_null()
             && *(*rel).rd_opcintype == pg_sys::TEXTOID;
-        Opened {
+        // What a REINDEX of a GiST index would do (gistbuild): sort when every key column's
+        // opclass has a sortsupport function (support 11) and buffering is not forced on;
+        // otherwise insert tuple by tuple. GiSTOptions: varlena header, fillfactor, buffering
+        // (0 auto, 1 on, 2 off).
+        let gist_insertion_build = am == Am::Gist && {
+            let buffering_on = !opts.is_null() && *opts.add(2) == 1;
+            let nkeys = (*(*rel).rd_index).indnkeyatts as u16;
+            buffering_on
+                || (1..=nkeys)
+                    .any(|att| pg_sys::index_getprocid(rel, att as _, 11) == pg_sys::InvalidOid)
+        };
+        Some(Opened {
             rel,
             table,
             schema_name,
@@ -156,7 +171,8 @@ fn open_checked(oid: pg_sys::Oid) -> Opened {
             am,
             fillfactor,
             spgist_text,
-        }
+            gist_insertion_build,
+        })
     }
 }
 
@@ -281,7 +297,8 @@ pub(crate) fn read_pages(
                         if count {
                             acc.add(&stats);
                         } else {
-                            acc.gin_pending_tuples += stats.gin_pending_tuples;
+                            acc.gin_pending_tuples =
+                                acc.gin_pending_tuples.max(stats.gin_pending_tuples);
                         }
                     }
                 }
@@ -302,6 +319,7 @@ fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64, (i32, u64)) {
     let am = o.am;
     let mut acc = BloatAccum {
         spgist_text: o.spgist_text,
+        gist_insertion_build: o.gist_insertion_build,
         collect_samples: sample.is_some(),
         ..Default::default()
     };
@@ -377,7 +395,8 @@ fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
-fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> BloatRow {
+/// Measures one index; `None` when it does not exist (any more).
+fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> Option<BloatRow> {
     let sample = match sample_pages {
         None => None,
         Some(n) if n > 0 => Some(n as u32),
@@ -387,7 +406,7 @@ fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> BloatRow {
             Some("Pass NULL for an exact scan of every page."),
         ),
     };
-    let m = open_checked(oid);
+    let m = open_checked(oid)?;
     let am = m.am;
     let (acc, nblocks, workers) = scan(&m, sample);
     let sampled = sample.is_some_and(|k| (k as u64) < nblocks);
@@ -449,6 +468,16 @@ fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> BloatRow {
             obj.insert("overflow_pages".into(), r.overflow_pages.into());
             obj.insert("bitmap_pages".into(), r.bitmap_pages.into());
             obj.insert("unused_pages".into(), r.empty_pages.into());
+            // As pgstathashindex: free space of bucket, overflow and unused pages over the room
+            // for tuples of every page but the metapage and the bitmap pages.
+            let room = nblocks.saturating_sub(r.bitmap_pages + r.meta_pages)
+                * bloat::HASH_PAGE_SPACE as u64;
+            obj.insert(
+                "free_percent".into(),
+                (room > 0)
+                    .then(|| round2(100.0 * r.free_bytes as f64 / room as f64))
+                    .into(),
+            );
         }
         Am::Brin => {
             obj.insert("revmap_pages".into(), r.revmap_pages.into());
@@ -460,12 +489,21 @@ fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> BloatRow {
                     .into(),
             );
         }
+        Am::Gist => {
+            // How a rebuild would lay the index out, which sets expected_bytes.
+            let build = if m.gist_insertion_build {
+                "insertion"
+            } else {
+                "sorted"
+            };
+            obj.insert("fresh_build".into(), build.into());
+        }
         _ => {}
     }
     if r.corrupt_pages > 0 {
         obj.insert("corrupt_pages".into(), r.corrupt_pages.into());
     }
-    (
+    Some((
         m.schema_name,
         m.table_name,
         m.index_name,
@@ -491,7 +529,7 @@ fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> BloatRow {
         r.density_ci.map(|c| round2(c.0)),
         r.density_ci.map(|c| round2(c.1)),
         JsonB(details),
-    )
+    ))
 }
 
 /// Bloat of one index, from its pages. `sample_pages` NULL reads every page (exact); a number
@@ -544,7 +582,14 @@ fn index_bloat(
             Some("Pass an index name or OID, e.g. ntsb_perf.index_bloat('idx_events_geom')."),
         )
     };
-    TableIterator::new(std::iter::once(measure(index.0, sample_pages)))
+    let Some(row) = measure(index.0, sample_pages) else {
+        fail(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+            format!("relation with OID {} does not exist", index.0.to_u32()),
+            Some("It may have been dropped, or replaced by REINDEX CONCURRENTLY, since the call began."),
+        )
+    };
+    TableIterator::new(std::iter::once(row))
 }
 
 /// Bloat of every valid index (all access methods) of at least `min_bytes`, worst first
@@ -612,9 +657,10 @@ fn index_bloat_report(
     );
     let mut rows: Vec<BloatRow> = oids
         .into_iter()
-        // An index dropped since the list was read is skipped.
+        // An index dropped (or replaced by REINDEX CONCURRENTLY) since the list was read is
+        // skipped, also when that happens while we wait for its lock.
         .filter(|oid| unsafe { pg_sys::get_rel_relkind(*oid) } as u8 == b'i')
-        .map(|oid| measure(oid, sample_pages))
+        .filter_map(|oid| measure(oid, sample_pages))
         .collect();
     rows.sort_by(|a, b| {
         b.17.cmp(&a.17)

@@ -25,6 +25,10 @@ CREATE INDEX acc_btree_sev ON acc (sev);           -- deduplicated (4 distinct v
 CREATE INDEX acc_btree_ff70 ON acc (ev_id) WITH (fillfactor = 70);
 CREATE INDEX acc_gist_geom ON acc USING gist (geom);
 CREATE INDEX acc_gist_p ON acc USING gist (p);
+-- box has no sort support: a REINDEX inserts tuple by tuple (random order here).
+CREATE INDEX acc_gist_box ON acc USING gist (box(point(ST_X(geom), ST_Y(geom)), point(ST_X(geom), ST_Y(geom))));
+CREATE INDEX acc_btree_partial ON acc (n) WHERE sev = 'FATAL(1)';
+CREATE INDEX acc_btree_expr ON acc (lower(ev_id));
 CREATE INDEX acc_spgist_p ON acc USING spgist (p);
 CREATE INDEX acc_gin_tags ON acc USING gin (tags) WITH (fastupdate = off);
 CREATE INDEX acc_hash_n ON acc USING hash (n);
@@ -50,8 +54,27 @@ SELECT i.relname AS index_name,
        b.leaf_pages = s.leaf_pages AS leaves_equal, b.internal_pages = s.internal_pages AS internal_equal,
        b.empty_pages = s.empty_pages AS empty_equal, b.deleted_pages = s.deleted_pages AS deleted_equal
 FROM pg_class i, LATERAL ntsb_perf.index_bloat(i.oid) b, LATERAL pgstatindex(i.oid) s
-WHERE i.relname IN ('acc_pkey', 'acc_btree_n', 'acc_btree_sev', 'acc_btree_ff70');
+WHERE i.relname IN ('acc_pkey', 'acc_btree_n', 'acc_btree_sev', 'acc_btree_ff70', 'acc_btree_partial', 'acc_btree_expr');
 SELECT * FROM btree_vs_pgstatindex ORDER BY 1;
+-- How a rebuild would build each GiST index (this sets its expected size).
+SELECT index_name, details->>'fresh_build' AS fresh_build
+FROM ntsb_perf.index_bloat_report('public', 0) WHERE access_method = 'gist' ORDER BY 1;
+
+-- Fragmented, with deleted pages: keys arrive in random order (leaf splits scatter the leaves
+-- over the file), then a contiguous key range is deleted and vacuumed (its leaves become
+-- deleted pages). Both figures are non-zero and equal pgstatindex's.
+CREATE TABLE frag (n int);
+CREATE INDEX frag_n ON frag (n);
+INSERT INTO frag SELECT (random() * 1e6)::int FROM generate_series(1, 60000);
+DELETE FROM frag WHERE n BETWEEN 200000 AND 600000;
+VACUUM frag;
+SELECT b.leaf_fragmentation > 10 AS fragmented, b.deleted_pages > 10 AS has_deleted_pages,
+       abs(b.avg_leaf_density - s.avg_leaf_density) <= 0.01 AS density_equal,
+       abs(b.leaf_fragmentation - s.leaf_fragmentation) <= 0.01 AS fragmentation_equal,
+       b.leaf_pages = s.leaf_pages AS leaves_equal, b.internal_pages = s.internal_pages AS internal_equal,
+       b.deleted_pages = s.deleted_pages AS deleted_equal, b.empty_pages = s.empty_pages AS empty_equal
+FROM ntsb_perf.index_bloat('frag_n') b, pgstatindex('frag_n') s;
+DROP TABLE frag;
 
 -- Bloat on purpose: delete 70% of the rows at random, VACUUM.
 DELETE FROM acc WHERE random() < 0.7;
@@ -90,6 +113,14 @@ SELECT * FROM btree_vs_pgstatindex ORDER BY 1;
 SELECT index_name, bloat_ratio > 1.5 AS bloated, reclaimable_bytes > 0 AS reclaimable,
        avg_leaf_density < 60 OR access_method IN ('brin', 'hash') AS sparse
 FROM ntsb_perf.index_bloat_report('public', 0) WHERE table_name = 'acc' ORDER BY index_name;
+-- The report's own order is worst first: most reclaimable bytes, then highest ratio.
+SELECT count(*) AS rows, count(DISTINCT reclaimable_bytes) > 5 AS varied,
+       bool_and(prev_bytes IS NULL OR prev_bytes > reclaimable_bytes
+                OR (prev_bytes = reclaimable_bytes AND prev_ratio >= coalesce(bloat_ratio, -1))) AS worst_first
+FROM (SELECT reclaimable_bytes, bloat_ratio,
+             lag(reclaimable_bytes) OVER (ORDER BY ordinality) AS prev_bytes,
+             lag(coalesce(bloat_ratio, -1)) OVER (ORDER BY ordinality) AS prev_ratio
+      FROM ntsb_perf.index_bloat_report('public', 0) WITH ORDINALITY) r;
 
 -- Sampled estimates: pages_read as asked, interval around the estimate, close to exact.
 SELECT e.index_name, s.method, s.pages_read, s.density_ci_low <= s.avg_leaf_density
@@ -122,6 +153,55 @@ INSERT INTO tagged SELECT g, ARRAY[g % 10, g % 3] FROM generate_series(1, 2000) 
 SELECT (details->>'pending_pages')::int > 0 AS has_pending_pages,
        (details->>'pending_tuples')::int AS pending_tuples
 FROM ntsb_perf.index_bloat('tagged_gin');
+-- Equal to pgstatginindex's, also through the sampled path (the metapage is read for its
+-- totals and may also be in the sample: counted once).
+SELECT (b.details->>'pending_pages')::int = s.pending_pages AS pending_pages_equal,
+       (b.details->>'pending_tuples')::bigint = s.pending_tuples AS pending_tuples_equal,
+       (x.details->>'pending_tuples')::bigint = s.pending_tuples AS sampled_pending_tuples_equal,
+       x.pages_read = x.total_pages AS sample_read_all
+FROM ntsb_perf.index_bloat('tagged_gin') b, ntsb_perf.index_bloat('tagged_gin', 1000) x,
+     pgstatginindex('tagged_gin') s;
+
+-- Hash figures equal pgstathashindex's: skewed keys (overflow pages), items killed by index
+-- scans (dead), then VACUUM (overflow pages freed: unused).
+CREATE TABLE hs (k int);
+CREATE INDEX hs_k ON hs USING hash (k);
+INSERT INTO hs SELECT CASE WHEN g % 2 = 0 THEN g % 40 ELSE g END FROM generate_series(1, 80000) g;
+CREATE VIEW hash_vs_pgstathashindex AS
+SELECT (b.details->>'bucket_pages')::int = s.bucket_pages AS buckets_equal,
+       (b.details->>'overflow_pages')::int = s.overflow_pages AS overflow_equal,
+       (b.details->>'bitmap_pages')::int = s.bitmap_pages AS bitmap_equal,
+       (b.details->>'unused_pages')::int = s.unused_pages AS unused_equal,
+       b.live_items = s.live_items AS live_equal, b.dead_items = s.dead_items AS dead_equal,
+       abs((b.details->>'free_percent')::float8 - s.free_percent) <= 0.01 AS free_equal,
+       s.overflow_pages > 0 AS has_overflow, s.dead_items > 0 AS has_dead, s.unused_pages > 0 AS has_unused
+FROM ntsb_perf.index_bloat('hs_k') b, pgstathashindex('hs_k') s;
+SELECT * FROM hash_vs_pgstathashindex;
+DELETE FROM hs WHERE k < 40 AND random() < 0.8;
+SET enable_seqscan = off; SET enable_bitmapscan = off;
+SELECT sum((SELECT count(*) FROM hs WHERE k = i)) > 0 AS scanned FROM generate_series(0, 39) i;
+RESET enable_seqscan; RESET enable_bitmapscan;
+SELECT * FROM hash_vs_pgstathashindex;
+VACUUM hs;
+SELECT * FROM hash_vs_pgstathashindex;
+DROP TABLE hs CASCADE;
+
+-- BRIN page types equal pageinspect's, free space too (one range per heap page: several
+-- regular and revmap pages).
+CREATE TABLE br AS SELECT g AS n, repeat('x', 200) AS pad FROM generate_series(1, 100000) g;
+CREATE INDEX br_n ON br USING brin (n) WITH (pages_per_range = 1);
+SELECT (b.details->>'meta_pages')::int = p.meta AS meta_equal,
+       (b.details->>'revmap_pages')::int = p.revmap AS revmap_equal,
+       (b.details->>'regular_pages')::int = p.regular AS regular_equal,
+       b.free_bytes = p.free AS free_equal, p.revmap > 1 AND p.regular > 1 AS several
+FROM ntsb_perf.index_bloat('br_n') b,
+     (SELECT count(*) FILTER (WHERE t = 'meta') AS meta, count(*) FILTER (WHERE t = 'revmap') AS revmap,
+             count(*) FILTER (WHERE t = 'regular') AS regular,
+             sum(greatest(h.upper - h.lower - 4, 0)) FILTER (WHERE t = 'regular') AS free
+      FROM generate_series(0, pg_relation_size('br_n') / 8192 - 1) k,
+           LATERAL (SELECT brin_page_type(get_raw_page('br_n', k::int)) AS t) x,
+           LATERAL page_header(get_raw_page('br_n', k::int)) h) p;
+DROP TABLE br;
 
 -- Bad input: clear errors with real SQLSTATEs.
 \set VERBOSITY terse
@@ -178,6 +258,10 @@ SELECT * FROM ntsb_perf.index_bloat('acc_pkey');
 RESET ROLE;
 SET ROLE bloat_scanner;
 SELECT index_name, live_items > 0 AS ok FROM ntsb_perf.index_bloat('acc_pkey');
+-- The report lists every index to pg_stat_scan_tables members, also of tables they may not read.
+SELECT has_table_privilege('acc', 'SELECT') AS can_select_acc,
+       count(*) = (SELECT count(*) FROM pg_index WHERE indrelid = 'acc'::regclass) AS all_acc_indexes
+FROM ntsb_perf.index_bloat_report('public', 0) WHERE table_name = 'acc';
 RESET ROLE;
 DROP ROLE bloat_nobody;
 DROP ROLE bloat_scanner;
@@ -300,6 +384,33 @@ SELECT dblink_connect('scanner', format('host=%s port=%s dbname=%s user=%s',
        current_setting('unix_socket_directories'), current_setting('port'), current_database(), current_user));
 SELECT pid AS scanner_pid FROM dblink('scanner', 'SELECT pg_backend_pid()') AS t(pid int) \gset
 SELECT dblink_exec('scanner', 'SET ntsb_perf.bloat_parallel_min_pages = ''64MB''');
+-- While that backend scans, it holds only AccessShareLock on the table and the index, and
+-- an insert, an update and a VACUUM of the table go through under a 2 s lock_timeout.
+CREATE FUNCTION scan_lock_modes(p int) RETURNS text[] LANGUAGE plpgsql AS $$
+DECLARE modes text[];
+BEGIN
+    FOR i IN 1..600 LOOP
+        SELECT array_agg(DISTINCT mode ORDER BY mode) INTO modes FROM pg_locks
+        WHERE pid = p AND locktype = 'relation' AND relation IN ('big'::regclass, 'big_gist'::regclass)
+        HAVING bool_or(relation = 'big_gist'::regclass AND granted);
+        IF modes IS NOT NULL THEN RETURN modes; END IF;
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+    RETURN NULL;
+END $$;
+SELECT dblink_exec('scanner', 'SET max_parallel_maintenance_workers = 0');
+SELECT dblink_send_query('scanner', 'SELECT count(*) FROM generate_series(1, 1000) r, LATERAL ntsb_perf.index_bloat(CASE WHEN r > 0 THEN ''big_gist''::regclass END) b');
+SELECT scan_lock_modes(:scanner_pid) AS scanner_lock_modes;
+SET lock_timeout = '2s';
+INSERT INTO big VALUES (5, point(0, 0));
+UPDATE big SET p = point(1, 1) WHERE n = 5;
+VACUUM big;
+RESET lock_timeout;
+SELECT state = 'active' AND query LIKE '%big_gist%' AS scan_still_running
+FROM pg_stat_activity WHERE pid = :scanner_pid;
+SELECT pg_cancel_backend(:scanner_pid);
+SELECT count(*) AS rows_back FROM dblink_get_result('scanner', false) AS t(n bigint);
+SELECT count(*) AS drained FROM dblink_get_result('scanner', false) AS t(n bigint);
 \set workers 0
 \i sql/cancel_scan.inc
 \set workers 2
@@ -308,3 +419,49 @@ SELECT dblink_disconnect('scanner');
 SET max_parallel_maintenance_workers = 0;
 RESET ntsb_perf.bloat_parallel_min_pages;
 DROP TABLE big;
+
+-- An index dropped while the call waits for its table's lock: index_bloat raises 42P01 (not an
+-- internal error) and the report skips it.
+CREATE TABLE victim AS SELECT g AS n FROM generate_series(1, 1000) g;
+CREATE INDEX victim_n ON victim (n);
+CREATE INDEX victim_k ON victim ((n % 7));
+CREATE INDEX victim_m ON victim ((n % 11));
+CREATE FUNCTION try_bloat(idx oid) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM * FROM ntsb_perf.index_bloat(idx::regclass);
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE;
+END $$;
+CREATE FUNCTION wait_for_lock_wait(p int) RETURNS bool LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1..1000 LOOP
+        IF EXISTS (SELECT 1 FROM pg_locks WHERE pid = p AND NOT granted) THEN RETURN true; END IF;
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+    RETURN false;
+END $$;
+SELECT dblink_connect('locker', format('host=%s port=%s dbname=%s user=%s',
+       current_setting('unix_socket_directories'), current_setting('port'), current_database(), current_user));
+SELECT dblink_connect('waiter', format('host=%s port=%s dbname=%s user=%s',
+       current_setting('unix_socket_directories'), current_setting('port'), current_database(), current_user));
+SELECT pid AS waiter_pid FROM dblink('waiter', 'SELECT pg_backend_pid()') AS t(pid int) \gset
+SELECT 'victim_n'::regclass::oid AS victim_oid \gset
+SELECT dblink_exec('locker', 'BEGIN');
+SELECT dblink_exec('locker', 'LOCK TABLE victim IN ACCESS EXCLUSIVE MODE');
+SELECT dblink_send_query('waiter', format('SELECT try_bloat(%s)', :victim_oid));
+SELECT wait_for_lock_wait(:waiter_pid) AS waiting;
+SELECT dblink_exec('locker', 'DROP INDEX victim_n');
+SELECT dblink_exec('locker', 'COMMIT');
+SELECT * FROM dblink_get_result('waiter') AS t(sqlstate text);
+SELECT count(*) AS drained FROM dblink_get_result('waiter') AS t(sqlstate text);
+SELECT dblink_exec('locker', 'BEGIN');
+SELECT dblink_exec('locker', 'LOCK TABLE victim IN ACCESS EXCLUSIVE MODE');
+SELECT dblink_send_query('waiter', $q$SELECT string_agg(index_name, ',' ORDER BY index_name) FROM ntsb_perf.index_bloat_report('public', 0) WHERE table_name = 'victim'$q$);
+SELECT wait_for_lock_wait(:waiter_pid) AS waiting;
+SELECT dblink_exec('locker', 'DROP INDEX victim_m');
+SELECT dblink_exec('locker', 'COMMIT');
+SELECT * FROM dblink_get_result('waiter') AS t(measured text);
+SELECT dblink_disconnect('locker');
+SELECT dblink_disconnect('waiter');
+DROP TABLE victim;
