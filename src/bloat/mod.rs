@@ -69,6 +69,7 @@ pub(crate) struct Opened {
     fillfactor: Option<u32>,
     spgist_text: bool,
     gist_insertion_build: bool,
+    opclass_fn: String,
 }
 
 fn cstr(p: *const std::ffi::c_char) -> String {
@@ -159,6 +160,17 @@ fn open_checked(oid: pg_sys::Oid) -> Option<Opened> {
                 || (1..=nkeys)
                     .any(|att| pg_sys::index_getprocid(rel, att as _, 11) == pg_sys::InvalidOid)
         };
+        // The first key column's first support function names the operator class's rules.
+        let opclass_fn = if matches!(am, Am::Gist | Am::Spgist) {
+            let f = pg_sys::index_getprocid(rel, 1, 1);
+            if f == pg_sys::InvalidOid {
+                String::new()
+            } else {
+                cstr(pg_sys::get_func_name(f))
+            }
+        } else {
+            String::new()
+        };
         Some(Opened {
             rel,
             table,
@@ -172,6 +184,7 @@ fn open_checked(oid: pg_sys::Oid) -> Option<Opened> {
             fillfactor,
             spgist_text,
             gist_insertion_build,
+            opclass_fn,
         })
     }
 }
@@ -320,6 +333,7 @@ fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64, (i32, u64)) {
     let mut acc = BloatAccum {
         spgist_text: o.spgist_text,
         gist_insertion_build: o.gist_insertion_build,
+        opclass_fn: o.opclass_fn.clone(),
         collect_samples: sample.is_some(),
         ..Default::default()
     };
@@ -497,6 +511,20 @@ fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> Option<BloatRow> {
                 "sorted"
             };
             obj.insert("fresh_build".into(), build.into());
+            let fill = if m.gist_insertion_build {
+                bloat::opclass_fill(am, &m.opclass_fn)
+            } else {
+                bloat::GIST_FRESH_FILL
+            };
+            obj.insert("fresh_leaf_fill".into(), fill.into());
+        }
+        Am::Spgist => {
+            let fill = if m.spgist_text {
+                bloat::SPGIST_TEXT_FRESH_FILL
+            } else {
+                bloat::opclass_fill(am, &m.opclass_fn)
+            };
+            obj.insert("fresh_leaf_fill".into(), fill.into());
         }
         _ => {}
     }

@@ -56,9 +56,11 @@ SELECT i.relname AS index_name,
 FROM pg_class i, LATERAL ntsb_perf.index_bloat(i.oid) b, LATERAL pgstatindex(i.oid) s
 WHERE i.relname IN ('acc_pkey', 'acc_btree_n', 'acc_btree_sev', 'acc_btree_ff70', 'acc_btree_partial', 'acc_btree_expr');
 SELECT * FROM btree_vs_pgstatindex ORDER BY 1;
--- How a rebuild would build each GiST index (this sets its expected size).
-SELECT index_name, details->>'fresh_build' AS fresh_build
-FROM ntsb_perf.index_bloat_report('public', 0) WHERE access_method = 'gist' ORDER BY 1;
+-- How a rebuild would build each GiST index, and the leaf fill it is expected to reach (by
+-- operator class for GiST built by insertion and for SP-GiST): this sets the expected size.
+SELECT index_name, access_method, details->>'fresh_build' AS fresh_build,
+       details->>'fresh_leaf_fill' AS fresh_leaf_fill
+FROM ntsb_perf.index_bloat_report('public', 0) WHERE access_method IN ('gist', 'spgist') ORDER BY 1;
 
 -- Fragmented, with deleted pages: keys arrive in random order (leaf splits scatter the leaves
 -- over the file), then a contiguous key range is deleted and vacuumed (its leaves become
@@ -130,6 +132,14 @@ SELECT e.index_name, s.method, s.pages_read, s.density_ci_low <= s.avg_leaf_dens
 FROM ntsb_perf.index_bloat_report('public', 0) e,
      LATERAL ntsb_perf.index_bloat(e.index_name::regclass, 40) s
 WHERE e.table_name = 'acc' AND e.access_method IN ('btree', 'gist') ORDER BY 1;
+-- The 95% interval covers the exact density in most samples (9 indexes x 5 sample sizes; an
+-- interval computed too narrow or off-centre fails this).
+SELECT count(*) AS samples,
+       count(*) FILTER (WHERE s.density_ci_low <= e.avg_leaf_density
+                        AND e.avg_leaf_density <= s.density_ci_high) >= 0.8 * count(*) AS ci_covers_exact
+FROM ntsb_perf.index_bloat_report('public', 0) e, unnest(ARRAY[20, 30, 40, 60, 80]) k,
+     LATERAL ntsb_perf.index_bloat(e.index_name::regclass, k) s
+WHERE e.table_name = 'acc' AND e.access_method IN ('btree', 'gist') AND s.method = 'sampled';
 -- Asking for more pages than the index has reads each page once: an exact result.
 SELECT method, pages_read = total_pages AS all_pages FROM ntsb_perf.index_bloat('acc_brin_d', 100000);
 
