@@ -67,7 +67,6 @@ pub(crate) struct Opened {
     am_name: String,
     am: Am,
     fillfactor: Option<u32>,
-    spgist_text: bool,
     gist_insertion_build: bool,
     opclass_fn: String,
 }
@@ -146,9 +145,6 @@ fn open_checked(oid: pg_sys::Oid) -> Option<Opened> {
                 .map(|f| f as u32),
             _ => None,
         };
-        let spgist_text = am == Am::Spgist
-            && !(*rel).rd_opcintype.is_null()
-            && *(*rel).rd_opcintype == pg_sys::TEXTOID;
         // What a REINDEX of a GiST index would do (gistbuild): sort when every key column's
         // opclass has a sortsupport function (support 11) and buffering is not forced on;
         // otherwise insert tuple by tuple. GiSTOptions: varlena header, fillfactor, buffering
@@ -182,7 +178,6 @@ fn open_checked(oid: pg_sys::Oid) -> Option<Opened> {
             am_name,
             am,
             fillfactor,
-            spgist_text,
             gist_insertion_build,
             opclass_fn,
         })
@@ -331,7 +326,6 @@ fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64, (i32, u64)) {
     let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
     let am = o.am;
     let mut acc = BloatAccum {
-        spgist_text: o.spgist_text,
         gist_insertion_build: o.gist_insertion_build,
         opclass_fn: o.opclass_fn.clone(),
         collect_samples: sample.is_some(),
@@ -511,20 +505,10 @@ fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> Option<BloatRow> {
                 "sorted"
             };
             obj.insert("fresh_build".into(), build.into());
-            let fill = if m.gist_insertion_build {
-                bloat::opclass_fill(am, &m.opclass_fn)
-            } else {
-                bloat::GIST_FRESH_FILL
-            };
-            obj.insert("fresh_leaf_fill".into(), fill.into());
+            obj.insert("fresh_leaf_fill".into(), acc.fresh_leaf_fill(am).into());
         }
         Am::Spgist => {
-            let fill = if m.spgist_text {
-                bloat::SPGIST_TEXT_FRESH_FILL
-            } else {
-                bloat::opclass_fill(am, &m.opclass_fn)
-            };
-            obj.insert("fresh_leaf_fill".into(), fill.into());
+            obj.insert("fresh_leaf_fill".into(), acc.fresh_leaf_fill(am).into());
         }
         _ => {}
     }

@@ -53,7 +53,6 @@ struct Shared {
     index: pg_sys::Oid,
     table: pg_sys::Oid,
     am: u32,
-    spgist_text: u32,
     nblocks: u64,
     next: AtomicU64,
     nslots: u32,
@@ -212,7 +211,6 @@ pub fn scan_exact(
                 index: (*o.rel).rd_id,
                 table: o.table.unwrap_or(pg_sys::InvalidOid),
                 am: Am::ALL.iter().position(|a| *a == o.am).unwrap_or(0) as u32,
-                spgist_text: o.spgist_text as u32,
                 nblocks: nblocks as u64,
                 next: AtomicU64::new(0),
                 nslots: nworkers as u32,
@@ -282,10 +280,7 @@ pub unsafe extern "C-unwind" fn ntsb_perf_bloat_worker(
         let rel = pg_sys::relation_open(sh.index, lock);
         let am = Am::ALL[sh.am as usize];
         let strategy = pg_sys::GetAccessStrategy(pg_sys::BufferAccessStrategyType::BAS_BULKREAD);
-        let mut acc = BloatAccum {
-            spgist_text: sh.spgist_text != 0,
-            ..Default::default()
-        };
+        let mut acc = BloatAccum::default();
         read_pages(rel, am, strategy, &mut Chunks::new(sh), &mut acc, true);
         let entries = acc.list_entries();
         if !entries.is_empty() {

@@ -570,8 +570,6 @@ pub struct BloatAccum {
     pub posting_chain: Vec<(u32, u32, u64)>,
     /// Hash: live item bytes per bucket (bucket and overflow pages), when every page is read.
     pub hash_bucket_bytes: std::collections::BTreeMap<u32, u64>,
-    /// SP-GiST: the index uses the radix-tree text operator class.
-    pub spgist_text: bool,
     /// GiST: a rebuild would insert tuple by tuple (some key has no sort support, or
     /// `buffering = on`), not sort them.
     pub gist_insertion_build: bool,
@@ -952,32 +950,15 @@ pub fn expected_pages(am: Am, a: &BloatAccum, scale: f64, fillfactor: u32) -> u6
             1.0 + leaves + upper_levels(leaves, avg_downlink, usable - 16.0 - leave_free(70))
         }
         Am::Gist => {
-            // PostgreSQL 15's sorted GiST build (PostGIS geometry, point, ...) gathers four
-            // pages' worth of tuples at the fillfactor and lets picksplit spread them: fresh
-            // leaves end up ~68% full at fillfactor 90 (measured on points and geometries).
-            // Without sort support (box, range, inet, tsvector, btree_gist, ...) the build
-            // inserts tuple by tuple and picksplit decides: measured 45-86% depending on the
-            // opclass and on how the table's order follows the keys; 60% is the middle of
-            // the random-order cases, so such a ratio is an approximation (see README).
-            let fill = if a.gist_insertion_build {
-                opclass_fill(Am::Gist, &a.opclass_fn)
-            } else {
-                GIST_FRESH_FILL
-            };
-            let cap = usable_gist() * fill * fillfactor as f64 / 90.0;
+            // Leaves at the fresh fill (see `fresh_leaf_fill`), given for fillfactor 90.
+            let cap = usable_gist() * a.fresh_leaf_fill(am) * fillfactor as f64 / 90.0;
             let leaves = pages_for(bytes, cap).max(1.0);
             leaves + upper_levels(leaves, avg_downlink, cap)
         }
         Am::Spgist => {
-            // Insertion-built; fresh leaves hold live tuples for ~75% of their space at
-            // fillfactor 80 (the rest: placeholders, redirects and the fillfactor's slack),
-            // ~85% for the text radix tree.
-            let fill = if a.spgist_text {
-                SPGIST_TEXT_FRESH_FILL
-            } else {
-                opclass_fill(Am::Spgist, &a.opclass_fn)
-            };
-            let cap = (usable - 8.0) * fill * fillfactor as f64 / 80.0;
+            // Insertion-built; fresh leaves hold live tuples for part of their space at
+            // fillfactor 80 (the rest: placeholders, redirects and the fillfactor's slack).
+            let cap = (usable - 8.0) * a.fresh_leaf_fill(am) * fillfactor as f64 / 80.0;
             let leaves = pages_for(bytes, cap).max(1.0);
             3.0 + leaves + scaled_internal(a, leaves)
         }
@@ -1054,6 +1035,21 @@ pub fn expected_pages(am: Am, a: &BloatAccum, scale: f64, fillfactor: u32) -> u6
 pub const GIST_FRESH_FILL: f64 = 0.68;
 /// Leaf fill of a GiST built by insertion (no sort support), random table order.
 pub const GIST_INSERT_FRESH_FILL: f64 = 0.60;
+
+impl BloatAccum {
+    /// Share of a leaf page that live tuples fill in a fresh build, for the access methods
+    /// built by splitting: GiST (PostgreSQL 15's sorted build, which gathers four pages' worth
+    /// of tuples at the fillfactor and lets picksplit spread them, ~68% at fillfactor 90;
+    /// without sort support, by operator class) and SP-GiST (by operator class, at fillfactor
+    /// 80). 1.0 for the others, whose expected size is computed, not measured.
+    pub fn fresh_leaf_fill(&self, am: Am) -> f64 {
+        match am {
+            Am::Gist if !self.gist_insertion_build => GIST_FRESH_FILL,
+            Am::Gist | Am::Spgist => opclass_fill(am, &self.opclass_fn),
+            _ => 1.0,
+        }
+    }
+}
 /// Leaf fill of a fresh build by operator class, for the methods whose builds insert tuple by
 /// tuple and split by the operator class's own rules (insertion-built GiST, SP-GiST), keyed by
 /// the name of its first support function. Each was measured on one fresh build of 150,000
@@ -1069,6 +1065,8 @@ pub fn opclass_fill(am: Am, first_support_fn: &str) -> f64 {
         (Am::Spgist, "spg_kd_config") => 0.67,
         (Am::Spgist, "spg_range_quad_config") => 0.575,
         (Am::Spgist, "inet_spg_config") => 0.65,
+        // The radix tree of text_ops packs leaves tighter (prefixes move into inner tuples).
+        (Am::Spgist, "spg_text_config") => SPGIST_TEXT_FRESH_FILL,
         (Am::Spgist, _) => SPGIST_FRESH_FILL, // quad-tree points, boxes, polygons
         _ => 1.0,
     }
@@ -1166,6 +1164,10 @@ mod tests {
             SPGIST_FRESH_FILL
         );
         assert_eq!(opclass_fill(Am::Spgist, "spg_kd_config"), 0.67);
+        assert_eq!(
+            opclass_fill(Am::Spgist, "spg_text_config"),
+            SPGIST_TEXT_FRESH_FILL
+        );
         // A lower fill means more expected pages, so a lower ratio for the same index.
         let mut a = BloatAccum {
             live_item_bytes: 4_000_000,
@@ -1526,7 +1528,6 @@ mod tests {
             posting_trees: _,
             posting_chain: _,
             hash_bucket_bytes: _,
-            spgist_text: _,
             gist_insertion_build: _,
             opclass_fn: _,
             current_block: _,
