@@ -5,6 +5,9 @@ CREATE EXTENSION IF NOT EXISTS ntsb_perf;
 CREATE EXTENSION IF NOT EXISTS postgis;
 CREATE EXTENSION IF NOT EXISTS pgstattuple;
 CREATE EXTENSION IF NOT EXISTS dblink;
+-- How the other sessions of this test (dblink) connect back to this database.
+SELECT format('host=%s port=%s dbname=%s user=%s', current_setting('unix_socket_directories'),
+              current_setting('port'), current_database(), current_user) AS conninfo \gset
 SET client_min_messages = warning;
 SET max_parallel_maintenance_workers = 0;
 SELECT setseed(0.42);
@@ -238,8 +241,7 @@ SELECT * FROM ntsb_perf.index_bloat('acc_bloom');
 \echo sqlstate :LAST_ERROR_SQLSTATE
 DROP INDEX acc_bloom;
 -- Another session's temporary index.
-SELECT dblink_connect('other', format('host=%s port=%s dbname=%s user=%s',
-       current_setting('unix_socket_directories'), current_setting('port'), current_database(), current_user));
+SELECT dblink_connect('other', :'conninfo');
 SELECT dblink_exec('other', 'CREATE TEMP TABLE tmp_acc (n int); CREATE INDEX tmp_acc_n ON tmp_acc (n)');
 SELECT oid AS tmp_oid FROM pg_class WHERE relname = 'tmp_acc_n' \gset
 SELECT * FROM ntsb_perf.index_bloat(:tmp_oid);
@@ -277,10 +279,8 @@ DROP ROLE bloat_nobody;
 DROP ROLE bloat_scanner;
 
 -- A concurrent writer and VACUUM keep running while we scan (no lock conflict, no error).
-SELECT dblink_connect('writer', format('host=%s port=%s dbname=%s user=%s',
-       current_setting('unix_socket_directories'), current_setting('port'), current_database(), current_user));
-SELECT dblink_connect('vacuum', format('host=%s port=%s dbname=%s user=%s',
-       current_setting('unix_socket_directories'), current_setting('port'), current_database(), current_user));
+SELECT dblink_connect('writer', :'conninfo');
+SELECT dblink_connect('vacuum', :'conninfo');
 SELECT dblink_send_query('writer', $q$
     DO $$ BEGIN
         FOR i IN 1..40 LOOP
@@ -390,8 +390,7 @@ SELECT (details->>'parallel_workers')::int > 0 AS parallel, pages_read = total_p
 FROM ntsb_perf.index_bloat('big_gist');
 -- A cancel from another session, half a second into a long run of scans (so it lands in the
 -- page loop, serial and parallel): the statement stops with 57014 and that backend goes on.
-SELECT dblink_connect('scanner', format('host=%s port=%s dbname=%s user=%s',
-       current_setting('unix_socket_directories'), current_setting('port'), current_database(), current_user));
+SELECT dblink_connect('scanner', :'conninfo');
 SELECT pid AS scanner_pid FROM dblink('scanner', 'SELECT pg_backend_pid()') AS t(pid int) \gset
 SELECT dblink_exec('scanner', 'SET ntsb_perf.bloat_parallel_min_pages = ''64MB''');
 -- While that backend scans, it holds only AccessShareLock on the table and the index, and
@@ -451,10 +450,8 @@ BEGIN
     END LOOP;
     RETURN false;
 END $$;
-SELECT dblink_connect('locker', format('host=%s port=%s dbname=%s user=%s',
-       current_setting('unix_socket_directories'), current_setting('port'), current_database(), current_user));
-SELECT dblink_connect('waiter', format('host=%s port=%s dbname=%s user=%s',
-       current_setting('unix_socket_directories'), current_setting('port'), current_database(), current_user));
+SELECT dblink_connect('locker', :'conninfo');
+SELECT dblink_connect('waiter', :'conninfo');
 SELECT pid AS waiter_pid FROM dblink('waiter', 'SELECT pg_backend_pid()') AS t(pid int) \gset
 SELECT 'victim_n'::regclass::oid AS victim_oid \gset
 SELECT dblink_exec('locker', 'BEGIN');
