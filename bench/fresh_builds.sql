@@ -75,3 +75,29 @@ SELECT table_name, index_name, access_method, details->>'fresh_build' AS fresh_b
        bloat_ratio BETWEEN 0.95 AND 1.05 AS within_5pct
 FROM ntsb_perf.index_bloat_report('fresh', 0) WHERE table_name LIKE 'opc%'
 ORDER BY table_name, access_method, index_name;
+
+-- PostGIS SP-GiST (2-D, n-D, geography): fresh fill 0.81, the mean of four builds (uniform and
+-- clustered points, a sample of the events, small polygons). Here: points in other shapes and
+-- sizes, lines, and points in table order (fills less, as for the other operator classes).
+\set QUIET on
+SELECT setseed(0.3);
+CREATE TABLE fresh.pg_events AS
+SELECT geom FROM events WHERE geom IS NOT NULL ORDER BY random() LIMIT 30000;
+CREATE TABLE fresh.pg_world AS
+SELECT ST_SetSRID(ST_MakePoint(-180 + random() * 360, -60 + random() * 130), 4326) AS geom
+FROM generate_series(1, 200000);
+CREATE TABLE fresh.pg_lines AS
+SELECT ST_MakeLine(geom, ST_Translate(geom, random() * 0.5, random() * 0.5)) AS geom FROM fresh.pg_events;
+CREATE TABLE fresh.pg_ordered AS
+SELECT ST_SetSRID(ST_MakePoint(-125 + (g % 997) * 0.05, 25 + (g / 997) * 0.05), 4326) AS geom
+FROM generate_series(1, 150000) g;
+SELECT format($f$
+    CREATE INDEX ON fresh.%1$s USING spgist (geom);
+    CREATE INDEX ON fresh.%1$s USING spgist (geom spgist_geometry_ops_nd);
+    CREATE INDEX ON fresh.%1$s USING spgist ((geom::geography))$f$, x)
+FROM unnest(ARRAY['pg_events', 'pg_world', 'pg_lines', 'pg_ordered']) x \gexec
+\set QUIET off
+SELECT table_name, index_name, details->>'fresh_leaf_fill' AS fresh_leaf_fill, bloat_ratio,
+       bloat_ratio BETWEEN 0.95 AND 1.05 AS within_5pct
+FROM ntsb_perf.index_bloat_report('fresh', 0) WHERE table_name LIKE 'pg\_%'
+ORDER BY table_name, index_name;

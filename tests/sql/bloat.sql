@@ -33,6 +33,7 @@ CREATE INDEX acc_gist_box ON acc USING gist (box(point(ST_X(geom), ST_Y(geom)), 
 CREATE INDEX acc_btree_partial ON acc (n) WHERE sev = 'FATAL(1)';
 CREATE INDEX acc_btree_expr ON acc (lower(ev_id));
 CREATE INDEX acc_spgist_p ON acc USING spgist (p);
+CREATE INDEX acc_spgist_geom ON acc USING spgist (geom);   -- PostGIS 2-D quad tree
 CREATE INDEX acc_gin_tags ON acc USING gin (tags) WITH (fastupdate = off);
 CREATE INDEX acc_hash_n ON acc USING hash (n);
 CREATE INDEX acc_brin_d ON acc USING brin (d);

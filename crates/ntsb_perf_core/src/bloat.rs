@@ -1063,9 +1063,17 @@ pub fn opclass_fill(am: Am, first_support_fn: &str) -> f64 {
         (Am::Spgist, "spg_kd_config") => 0.67,
         (Am::Spgist, "spg_range_quad_config") => 0.575,
         (Am::Spgist, "inet_spg_config") => 0.65,
+        // PostGIS (2-D and n-D geometry, geography): the mean of four fresh builds (uniform and
+        // clustered points, a sample of the demo's events, small polygons).
+        (
+            Am::Spgist,
+            "geometry_spgist_config_2d"
+            | "geometry_spgist_config_nd"
+            | "geography_spgist_config_nd",
+        ) => 0.81,
         // The radix tree of text_ops packs leaves tighter (prefixes move into inner tuples).
         (Am::Spgist, "spg_text_config") => SPGIST_TEXT_FRESH_FILL,
-        (Am::Spgist, _) => SPGIST_FRESH_FILL, // quad-tree points, boxes, polygons
+        (Am::Spgist, _) => SPGIST_FRESH_FILL, // quad-tree points, boxes, polygons, PostGIS 3-D
         _ => 1.0,
     }
 }
@@ -1162,6 +1170,11 @@ mod tests {
             SPGIST_FRESH_FILL
         );
         assert_eq!(opclass_fill(Am::Spgist, "spg_kd_config"), 0.67);
+        assert_eq!(opclass_fill(Am::Spgist, "geometry_spgist_config_2d"), 0.81);
+        assert_eq!(
+            opclass_fill(Am::Spgist, "geometry_spgist_config_3d"),
+            SPGIST_FRESH_FILL
+        );
         assert_eq!(
             opclass_fill(Am::Spgist, "spg_text_config"),
             SPGIST_TEXT_FRESH_FILL
