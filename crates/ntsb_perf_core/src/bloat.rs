@@ -1159,26 +1159,18 @@ mod tests {
 
     #[test]
     fn opclass_fills() {
-        assert_eq!(opclass_fill(Am::Gist, "gbt_int4_consistent"), 0.68);
-        assert_eq!(opclass_fill(Am::Gist, "range_gist_consistent"), 0.53);
-        assert_eq!(
-            opclass_fill(Am::Gist, "gist_box_consistent"),
-            GIST_INSERT_FRESH_FILL
-        );
-        assert_eq!(
-            opclass_fill(Am::Spgist, "spg_quad_config"),
-            SPGIST_FRESH_FILL
-        );
-        assert_eq!(opclass_fill(Am::Spgist, "spg_kd_config"), 0.67);
-        assert_eq!(opclass_fill(Am::Spgist, "geometry_spgist_config_2d"), 0.81);
-        assert_eq!(
-            opclass_fill(Am::Spgist, "geometry_spgist_config_3d"),
-            SPGIST_FRESH_FILL
-        );
-        assert_eq!(
-            opclass_fill(Am::Spgist, "spg_text_config"),
-            SPGIST_TEXT_FRESH_FILL
-        );
+        for (am, support_fn, fill) in [
+            (Am::Gist, "gbt_int4_consistent", 0.68),
+            (Am::Gist, "range_gist_consistent", 0.53),
+            (Am::Gist, "gist_box_consistent", GIST_INSERT_FRESH_FILL),
+            (Am::Spgist, "spg_quad_config", SPGIST_FRESH_FILL),
+            (Am::Spgist, "spg_kd_config", 0.67),
+            (Am::Spgist, "geometry_spgist_config_2d", 0.81),
+            (Am::Spgist, "geometry_spgist_config_3d", SPGIST_FRESH_FILL),
+            (Am::Spgist, "spg_text_config", SPGIST_TEXT_FRESH_FILL),
+        ] {
+            assert_eq!(opclass_fill(am, support_fn), fill, "{support_fn}");
+        }
         // A lower fill means more expected pages, so a lower ratio for the same index.
         let mut a = BloatAccum {
             live_item_bytes: 4_000_000,
