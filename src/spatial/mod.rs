@@ -104,13 +104,17 @@ fn near_query(
         &format!(
             "SELECT $1::regclass::text,
                     format('%I', a.attname),
-                    format_type(a.atttypid, a.atttypmod),
+                    CASE WHEN t.typnamespace = 'pg_catalog'::regnamespace
+                         THEN format_type(a.atttypid, a.atttypmod)
+                         ELSE format('%I.%I', tn.nspname, t.typname) END,
                     a.atttypid = $3,
                     CASE WHEN a.atttypid = $3 AND a.atttypmod >= 0
                          THEN {p}.postgis_typmod_srid(a.atttypmod) END,
                     EXISTS (SELECT 1 FROM pg_attribute i WHERE i.attrelid = $1 AND i.attname = 'id'
                             AND i.attnum > 0 AND NOT i.attisdropped)
              FROM pg_attribute a
+             JOIN pg_type t ON t.oid = a.atttypid
+             JOIN pg_namespace tn ON tn.oid = t.typnamespace
              WHERE a.attrelid = $1 AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped"
         ),
         &[
@@ -218,13 +222,17 @@ fn accidents_near_plan(
     geom_column: default!(Option<String>, "'geom'"),
 ) -> JsonB {
     let q = near_query(source, lon, lat, radius_km, geom_column);
-    let plan = query_rows(&format!("EXPLAIN (FORMAT JSON) {}", q.sql), &q.args, |r| {
-        r.get::<pgrx::Json>(1)
+    // EXPLAIN is a utility statement: SPI refuses it in read-only mode, which pgrx uses for a
+    // select until the transaction has written something; so it goes through a mutable client.
+    let plan: Result<Option<pgrx::Json>, pgrx::spi::SpiError> = Spi::connect_mut(|client| {
+        client
+            .update(&format!("EXPLAIN (FORMAT JSON) {}", q.sql), None, &q.args)?
+            .first()
+            .get_one()
     });
     JsonB(
-        plan.into_iter()
+        plan.ok()
             .flatten()
-            .next()
             .map(|j| j.0)
             .unwrap_or(serde_json::Value::Null),
     )

@@ -37,7 +37,7 @@ fn stats_fail(e: StatsError, code: PgSqlErrorCode) -> ! {
 /// `AccidentStats::to_bytes` (a version byte, then fixed-width integers), and values stored by
 /// release 0.1.0 (CBOR) still read. Every value that comes in is validated.
 #[allow(non_camel_case_types)]
-#[derive(Debug, Clone, Copy, PostgresType)]
+#[derive(Debug, Clone, Copy, Default, PostgresType)]
 #[inoutfuncs]
 #[bikeshed_postgres_type_manually_impl_from_into_datum]
 pub struct accident_stats(AccidentStats);
@@ -128,12 +128,6 @@ unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for accident_stats {
                 None,
             )
         })
-    }
-}
-
-impl Default for accident_stats {
-    fn default() -> Self {
-        accident_stats(AccidentStats::default())
     }
 }
 

@@ -166,7 +166,12 @@ impl HotspotState {
     pub fn new(cell_km: f64, top_n: i32) -> Result<HotspotState, String> {
         if !(cell_km.is_finite() && (MIN_CELL_KM..=MAX_CELL_KM).contains(&cell_km)) {
             return Err(format!(
-                "cell_km must be between {MIN_CELL_KM} and {MAX_CELL_KM} km, not {cell_km}"
+                "cell_km must be between {MIN_CELL_KM} and {MAX_CELL_KM} km, not {}",
+                if cell_km != 0.0 && cell_km.abs() < 1e-4 || cell_km.abs() > 1e15 {
+                    format!("{cell_km:e}")
+                } else {
+                    cell_km.to_string()
+                }
             ));
         }
         if top_n < 1 {

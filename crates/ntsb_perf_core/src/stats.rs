@@ -31,7 +31,7 @@ pub enum StatsError {
 impl std::fmt::Display for StatsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StatsError::Overflow(what) => write!(f, "accident_stats: {what} out of range"),
+            StatsError::Overflow(what) => write!(f, "accident_stats: {what} is out of range"),
             StatsError::BadField { field, reason } => {
                 write!(f, "accident_stats field \"{field}\": {reason}")
             }
@@ -550,14 +550,17 @@ impl AccidentStats {
             Some(&Self::VERSION) => Self::from_bytes(b),
             Some(0xA0..=0xBF) => {
                 let form: StateForm = serde_cbor::from_slice(b).map_err(|e| {
-                    StatsError::Inconsistent(format!("unreadable stored state of release 0.1.0: {e}"))
+                    StatsError::Inconsistent(format!(
+                        "unreadable stored state of release 0.1.0: {e}"
+                    ))
                 })?;
                 let s = AccidentStats::from(&form);
                 s.validate()?;
                 Ok(s)
             }
             other => Err(StatsError::Inconsistent(format!(
-                "unknown stored format (first byte {other:?}; this release reads version {} and release 0.1.0's)",
+                "unknown stored format ({}; this release reads version {} and release 0.1.0's)",
+                other.map_or("no bytes".to_string(), |b| format!("first byte {b}")),
                 Self::VERSION
             ))),
         }
