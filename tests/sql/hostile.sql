@@ -159,12 +159,40 @@ BEGIN
     END LOOP;
 END
 $probe$;
+-- Every type of the extension read from malformed text in a table column (a NULL from an input
+-- function crashed the server there) and from literals.
+CREATE TEMP TABLE probe_text AS
+SELECT x FROM (VALUES ('garbage'), (''), ('{}'), ('[]'), ('null'), ('{"accidents": 1e400}'),
+                      (repeat('[', 10000)), (E'\\x01\\x02')) v(x);
+DO $types$
+DECLARE
+    t regtype;
+    x text;
+    st text;
+    msg text;
+BEGIN
+    FOR t IN SELECT oid::regtype FROM pg_type
+             WHERE typnamespace = 'ntsb_perf'::regnamespace AND typtype = 'b' AND typelem = 0 LOOP
+        FOR x IN SELECT probe_text.x FROM probe_text LOOP
+            BEGIN
+                EXECUTE format('SELECT x::%s FROM probe_text WHERE x = $1', t) USING x;
+                st := '00000'; msg := NULL;
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+            END;
+            INSERT INTO probe_results VALUES (t::text || ' input', left(x, 40), st, msg);
+        END LOOP;
+    END LOOP;
+END
+$types$;
 RESET statement_timeout;
 RESET lock_timeout;
 RESET ROLE;
 
 -- Every function was called, many times; none ended in XX000 (internal error).
-SELECT count(DISTINCT name) = (SELECT count(DISTINCT name) FROM probe_functions) AS every_function_called,
+SELECT count(DISTINCT name) FILTER (WHERE name LIKE '% input') AS types_read,
+       count(DISTINCT name) FILTER (WHERE name NOT LIKE '% input')
+       = (SELECT count(DISTINCT name) FROM probe_functions) AS every_function_called,
        count(*) > 2000 AS thousands_of_calls
 FROM probe_results;
 SELECT name AS not_called FROM probe_functions EXCEPT SELECT name FROM probe_results ORDER BY 1;
@@ -186,7 +214,7 @@ FROM regexp_split_to_table(pg_read_file(current_setting('data_directory') || '/.
 WHERE l ~ '(terminated by signal|was terminated by exception|PANIC:|server process .* exited with exit code [^0])';
 
 
-DROP TABLE probe_values, probe_functions, probe_results;
+DROP TABLE probe_values, probe_functions, probe_results, probe_text;
 DROP SCHEMA hostile CASCADE;
 DROP ROLE hostile_user;
 DROP ROLE hostile_other;
