@@ -1,0 +1,30 @@
+-- Records one rebuild (run by _reindex_finish, SECURITY DEFINER): the facts kept since its start,
+-- its outcome, the size and, after a successful rebuild, the fresh density, kept as the index's
+-- baseline. REINDEX CONCURRENTLY gives the index a new OID under the same name, so the index is
+-- found again by its (quoted, qualified) name. $1 index oid at the start, $2 index name,
+-- $3 table name, $4 started_at, $5 bytes_before, $6 predicted_reclaim, $7 density_before,
+-- $8 status, $9 sqlstate, $10 error, $11 triggered_by, $12 role oid, $13 statement.
+WITH now_index AS (
+    SELECT coalesce(pg_catalog.to_regclass($2)::oid, $1) AS oid
+), fresh AS (
+    SELECT b.avg_leaf_density, b.bloat_ratio, b.leaf_fragmentation
+    FROM now_index i, LATERAL ntsb_perf.index_bloat(i.oid::regclass) b
+    WHERE $8 = 'done'
+), baseline AS (
+    INSERT INTO ntsb_perf.reindex_baseline AS r (index_oid, density, bloat_ratio, fragmentation, measured_at)
+    SELECT i.oid, f.avg_leaf_density, f.bloat_ratio, f.leaf_fragmentation, pg_catalog.now()
+    FROM fresh f, now_index i
+    ON CONFLICT (index_oid) DO UPDATE
+        SET density = EXCLUDED.density, bloat_ratio = EXCLUDED.bloat_ratio,
+            fragmentation = EXCLUDED.fragmentation, measured_at = EXCLUDED.measured_at
+    RETURNING 1
+)
+INSERT INTO ntsb_perf.reindex_history
+    (index, index_name, table_name, started_at, duration, bytes_before, bytes_after, predicted_reclaim,
+     density_before, density_after, status, sqlstate, error, triggered_by, run_by, statement)
+SELECT i.oid::regclass, $2, $3, $4, pg_catalog.clock_timestamp() - $4, $5,
+       (SELECT pg_catalog.pg_relation_size(c.oid) FROM pg_catalog.pg_class c WHERE c.oid = i.oid),
+       $6, $7, (SELECT avg_leaf_density FROM fresh), $8, $9, $10, $11,
+       (SELECT rolname FROM pg_catalog.pg_roles WHERE oid = $12), $13
+FROM now_index i
+RETURNING id

@@ -1,0 +1,274 @@
+-- Auto-reindex: plan, history, baselines, the waiting procedures and the schedule. See README
+-- "Auto-reindex". The rebuild itself runs in a background worker (src/reindex/worker.rs).
+
+-- One row per rebuild (per partition for a partitioned index). Written only by
+-- ntsb_perf._reindex_finish (SECURITY DEFINER) from the run's own facts; readable by everyone.
+CREATE TABLE ntsb_perf.reindex_history (
+    id                bigserial PRIMARY KEY,
+    index             regclass,
+    index_name        text        NOT NULL,
+    table_name        text        NOT NULL,
+    started_at        timestamptz NOT NULL,
+    duration          interval    NOT NULL,
+    bytes_before      bigint      NOT NULL,
+    bytes_after       bigint,
+    predicted_reclaim bigint,
+    density_before    float8,
+    density_after     float8,
+    status            text        NOT NULL CHECK (status IN ('done', 'failed', 'cancelled', 'terminated')),
+    sqlstate          text,
+    error             text,
+    triggered_by      text        NOT NULL CHECK (triggered_by IN ('manual', 'auto', 'schedule')),
+    run_by            name        NOT NULL,
+    statement         text        NOT NULL
+);
+CREATE INDEX reindex_history_started_at ON ntsb_perf.reindex_history (started_at DESC);
+-- What each index measured right after its last successful rebuild: the plan compares with it.
+CREATE TABLE ntsb_perf.reindex_baseline (
+    index_oid     oid PRIMARY KEY,
+    density       float8,
+    bloat_ratio   float8,
+    fragmentation float8,
+    measured_at   timestamptz NOT NULL
+);
+REVOKE ALL ON ntsb_perf.reindex_history, ntsb_perf.reindex_baseline FROM PUBLIC;
+GRANT SELECT ON ntsb_perf.reindex_history, ntsb_perf.reindex_baseline TO PUBLIC;
+REVOKE ALL ON FUNCTION ntsb_perf._reindex_finish(integer, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ntsb_perf._reindex_finish(integer, text) TO PUBLIC;
+
+-- Candidates for a rebuild, most reclaimable first. With a baseline (the index's own figures
+-- right after its last rebuild) the thresholds apply relative to it: an index that is fresh at
+-- 69% density, or whose model ratio reads 1.4 fresh, is not rebuilt for that.
+CREATE FUNCTION ntsb_perf._reindex_plan(p_min_bloat_ratio float8, p_min_bytes bigint, p_max_leaf_density float8,
+                                        p_max_fragmentation float8, p_sample_pages integer, p_schema_name text)
+RETURNS TABLE (schema_name text, table_name text, index_name text, access_method text,
+               index_bytes bigint, expected_bytes bigint, reclaimable_bytes bigint, reclaimable_size text,
+               bloat_ratio float8, avg_leaf_density float8, leaf_fragmentation float8,
+               baseline_density float8, reason text, statement text, index_oid oid)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    not_owned bigint;
+BEGIN
+    IF p_min_bloat_ratio IS NULL OR p_min_bytes IS NULL OR p_max_leaf_density IS NULL OR p_max_fragmentation IS NULL THEN
+        RAISE EXCEPTION 'the thresholds must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT (p_min_bloat_ratio > 0 AND p_min_bloat_ratio < 'Infinity' AND p_min_bytes >= 0
+            AND p_max_leaf_density BETWEEN 0 AND 100 AND p_max_fragmentation BETWEEN 0 AND 100) THEN
+        RAISE EXCEPTION 'thresholds out of range: min_bloat_ratio > 0, min_bytes >= 0, max_leaf_density and max_fragmentation from 0 to 100'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- What the plan may rebuild: valid leaf indexes of every supported access method, at least
+    -- min_bytes, outside system and temporary schemas (the worker cannot see temporary tables).
+    CREATE TEMP TABLE IF NOT EXISTS ntsb_perf_plan_scope (oid oid, owned boolean) ON COMMIT DROP;
+    TRUNCATE ntsb_perf_plan_scope;
+    INSERT INTO ntsb_perf_plan_scope
+    SELECT c.oid, pg_has_role(c.relowner, 'USAGE')
+    FROM pg_index i
+    JOIN pg_class c     ON c.oid = i.indexrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_am am       ON am.oid = c.relam
+    WHERE i.indisvalid AND c.relkind = 'i' AND c.relpersistence <> 't'
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'
+      AND (p_schema_name IS NULL OR n.nspname = p_schema_name)
+      AND am.amname IN ('btree', 'hash', 'gist', 'gin', 'spgist', 'brin')
+      AND pg_relation_size(c.oid) >= p_min_bytes;
+    SELECT count(*) INTO not_owned FROM ntsb_perf_plan_scope WHERE NOT owned;
+    IF not_owned > 0 THEN
+        RAISE NOTICE 'skipped % index(es) of tables owned by other roles (only a table''s owner may rebuild its indexes)', not_owned;
+    END IF;
+    RETURN QUERY
+    WITH measured AS (
+        SELECT r.*, k.oid AS oid, b.density AS base_density, b.bloat_ratio AS base_ratio,
+               b.fragmentation AS base_fragmentation
+        FROM ntsb_perf_plan_scope k
+        CROSS JOIN LATERAL ntsb_perf.index_bloat(k.oid::regclass, p_sample_pages) r
+        LEFT JOIN ntsb_perf.reindex_baseline b ON b.index_oid = k.oid
+        WHERE k.owned
+    ), judged AS (
+        SELECT m.*,
+               concat_ws('; ',
+                   CASE WHEN m.bloat_ratio / coalesce(nullif(m.base_ratio, 0), 1) >= p_min_bloat_ratio
+                        THEN format('bloat ratio %s >= %s%s', round(m.bloat_ratio::numeric, 2), p_min_bloat_ratio,
+                                    CASE WHEN m.base_ratio IS NOT NULL
+                                         THEN format(' times its fresh %s', round(m.base_ratio::numeric, 2)) END) END,
+                   CASE WHEN m.avg_leaf_density < p_max_leaf_density
+                         AND (m.base_density IS NULL OR m.avg_leaf_density < m.base_density * 0.9)
+                        THEN format('leaf density %s%% < %s%%%s', round(m.avg_leaf_density::numeric, 1), p_max_leaf_density,
+                                    CASE WHEN m.base_density IS NOT NULL
+                                         THEN format(' and < 90%% of its fresh %s%%', round(m.base_density::numeric, 1)) END) END,
+                   CASE WHEN m.leaf_fragmentation > p_max_fragmentation
+                         AND (m.base_fragmentation IS NULL OR m.leaf_fragmentation > m.base_fragmentation + 10)
+                        THEN format('leaf fragmentation %s%% > %s%%', round(m.leaf_fragmentation::numeric, 1), p_max_fragmentation) END
+               ) AS why,
+               round(m.expected_bytes * coalesce(nullif(m.base_ratio, 0), 1))::bigint AS expected_fresh
+        FROM measured m
+    )
+    SELECT j.schema_name, j.table_name, j.index_name, j.access_method, j.index_bytes, j.expected_fresh,
+           greatest(j.index_bytes - j.expected_fresh, 0), pg_size_pretty(greatest(j.index_bytes - j.expected_fresh, 0)),
+           j.bloat_ratio, j.avg_leaf_density, j.leaf_fragmentation, j.base_density, j.why,
+           format('REINDEX INDEX CONCURRENTLY %I.%I', j.schema_name, j.index_name), j.oid
+    FROM judged j
+    WHERE j.why <> ''
+    ORDER BY 7 DESC, j.schema_name, j.index_name;
+END $$;
+
+CREATE FUNCTION ntsb_perf.reindex_plan(min_bloat_ratio float8 DEFAULT 1.3, min_bytes bigint DEFAULT 10485760,
+                                       max_leaf_density float8 DEFAULT 70, max_fragmentation float8 DEFAULT 30,
+                                       sample_pages integer DEFAULT NULL, schema_name text DEFAULT NULL)
+RETURNS TABLE (schema_name text, table_name text, index_name text, access_method text,
+               index_bytes bigint, expected_bytes bigint, reclaimable_bytes bigint, reclaimable_size text,
+               bloat_ratio float8, avg_leaf_density float8, leaf_fragmentation float8,
+               baseline_density float8, reason text, statement text, index_oid oid)
+LANGUAGE sql VOLATILE AS 'SELECT * FROM ntsb_perf._reindex_plan($1, $2, $3, $4, $5, $6)';
+
+-- Refuses to run inside a transaction block, before anything starts: the waiting procedures
+-- COMMIT between polls (a caller holding a snapshot would wait for itself).
+CREATE FUNCTION ntsb_perf._reindex_require_autocommit(what text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF ntsb_perf._reindex_in_block() THEN
+        RAISE EXCEPTION '% cannot run inside a transaction block', what
+            USING ERRCODE = 'active_sql_transaction',
+                  DETAIL = 'It waits for a concurrent rebuild and commits while it waits; inside BEGIN ... it would wait for its own snapshot.',
+                  HINT = format('CALL %s outside BEGIN/COMMIT (psql autocommit, or a pg_cron job).', what);
+    END IF;
+END $$;
+
+-- Rebuilds one leaf index through the worker and waits, committing between polls; says every
+-- few seconds what the rebuild waits for; gives up after max_wait of waiting on other sessions.
+-- Records the rebuild (history, baseline) and reports it; a failed rebuild's leftover is dropped
+-- (through the worker too) and its error is raised as the worker's own (same SQLSTATE, message,
+-- detail, hint) when raise_error.
+CREATE PROCEDURE ntsb_perf._reindex_one(idx regclass, conc boolean, max_wait interval, triggered text,
+                                        predicted bigint, density float8, raise_error boolean,
+                                        INOUT status text DEFAULT NULL)
+LANGUAGE plpgsql AS $$
+DECLARE
+    run int;
+    o record;
+    w record;
+    h record;
+    last_notice timestamptz := clock_timestamp();
+    last_poll timestamptz := clock_timestamp();
+    waited interval := '0';
+    cancelled text;
+    leftover regclass;
+    hid bigint;
+    base_name name := (SELECT relname FROM pg_class WHERE oid = idx);
+    tbl oid := (SELECT indrelid FROM pg_index WHERE indexrelid = idx);
+BEGIN
+    run := ntsb_perf._reindex_start(idx, conc, triggered, predicted, density);
+    COMMIT;
+    LOOP
+        SELECT * INTO o FROM ntsb_perf._reindex_poll(run);
+        EXIT WHEN o.phase IN ('done', 'failed', 'gone');
+        SELECT p.phase, p.current_locker_pid, a.xact_start, left(a.query, 200) AS query
+        INTO w
+        FROM pg_stat_progress_create_index p
+        LEFT JOIN pg_stat_activity a ON a.pid = p.current_locker_pid
+        WHERE p.pid = o.pid;
+        IF w.phase LIKE 'waiting for%' THEN
+            waited := waited + (clock_timestamp() - last_poll);
+            IF clock_timestamp() - last_notice >= interval '5 s' THEN
+                RAISE NOTICE 'rebuilding %: % (pid %, in a transaction since %: %)', idx, w.phase,
+                    w.current_locker_pid, w.xact_start, coalesce(w.query, '?');
+                last_notice := clock_timestamp();
+            END IF;
+            IF max_wait IS NOT NULL AND waited > max_wait AND cancelled IS NULL THEN
+                cancelled := format('gave up after waiting %s (max_wait %s) %s for pid %s: %s',
+                                    date_trunc('second', waited), max_wait, w.phase, w.current_locker_pid,
+                                    coalesce(w.query, '?'));
+                PERFORM ntsb_perf._reindex_cancel(run);
+            END IF;
+        END IF;
+        last_poll := clock_timestamp();
+        COMMIT;
+        PERFORM pg_sleep(0.05);
+        COMMIT;
+    END LOOP;
+    hid := ntsb_perf._reindex_finish(run, cancelled);
+    SELECT * INTO h FROM ntsb_perf.reindex_history WHERE id = hid;
+    COMMIT;
+    status := h.status;
+    IF h.status <> 'done' AND conc THEN
+        -- An interrupted REINDEX CONCURRENTLY leaves an invalid copy (<name>_ccnew) or, late in
+        -- its work, the invalid old index (<name>_ccold): drop ours through the worker as well.
+        FOR leftover IN
+            SELECT c.oid::regclass
+            FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+            WHERE NOT i.indisvalid AND i.indrelid = tbl
+              AND left(c.relname, length(base_name)) = base_name
+              AND substr(c.relname, length(base_name) + 1) ~ '^_cc(new|old)[0-9]*$'
+        LOOP
+            CALL ntsb_perf._reindex_drop(leftover);
+        END LOOP;
+    END IF;
+    RAISE NOTICE '% %: % (% -> % bytes) in %', h.statement, h.status, coalesce(h.error, 'ok'),
+        h.bytes_before, coalesce(h.bytes_after::text, '?'), date_trunc('milliseconds', h.duration);
+    IF h.status <> 'done' AND raise_error THEN
+        IF o.sqlstate IS NOT NULL AND h.status = 'failed' THEN
+            -- the worker's own error: same SQLSTATE, message, detail and hint
+            IF o.detail IS NOT NULL AND o.hint IS NOT NULL THEN
+                RAISE EXCEPTION USING ERRCODE = o.sqlstate, MESSAGE = o.message, DETAIL = o.detail, HINT = o.hint;
+            ELSIF o.detail IS NOT NULL THEN
+                RAISE EXCEPTION USING ERRCODE = o.sqlstate, MESSAGE = o.message, DETAIL = o.detail;
+            ELSIF o.hint IS NOT NULL THEN
+                RAISE EXCEPTION USING ERRCODE = o.sqlstate, MESSAGE = o.message, HINT = o.hint;
+            ELSE
+                RAISE EXCEPTION USING ERRCODE = o.sqlstate, MESSAGE = o.message;
+            END IF;
+        ELSIF h.status = 'cancelled' THEN
+            RAISE EXCEPTION 'rebuild of % cancelled: %', idx, h.error USING ERRCODE = 'query_canceled';
+        ELSE
+            RAISE EXCEPTION 'rebuild of % ended without a result: %', idx, h.error
+                USING ERRCODE = 'connection_failure', HINT = 'The worker was terminated or killed; the next auto_reindex drops what it left.';
+        END IF;
+    END IF;
+END $$;
+
+-- DROP INDEX CONCURRENTLY of an invalid leftover, through the worker (top level, as the caller).
+CREATE PROCEDURE ntsb_perf._reindex_drop(leftover regclass)
+LANGUAGE plpgsql AS $$
+DECLARE
+    run int;
+    o record;
+BEGIN
+    run := ntsb_perf._reindex_drop_start(leftover);
+    COMMIT;
+    LOOP
+        SELECT * INTO o FROM ntsb_perf._reindex_poll(run);
+        EXIT WHEN o.phase IN ('done', 'failed', 'gone');
+        COMMIT;
+        PERFORM pg_sleep(0.05);
+        COMMIT;
+    END LOOP;
+    PERFORM ntsb_perf._reindex_forget(run);
+    IF o.phase = 'done' THEN
+        RAISE NOTICE 'dropped the leftover %', leftover;
+    ELSE
+        RAISE WARNING 'could not drop the leftover %: %', leftover, coalesce(o.message, 'the worker exited');
+    END IF;
+END $$;
+
+-- Rebuilds one index (a partitioned index: each partition's index, one step each).
+CREATE PROCEDURE ntsb_perf.reindex_index(index regclass, "concurrently" boolean DEFAULT true,
+                                         max_wait interval DEFAULT NULL)
+LANGUAGE plpgsql AS $$
+DECLARE
+    leaf regclass;
+    st text;
+BEGIN
+    PERFORM ntsb_perf._reindex_require_autocommit('ntsb_perf.reindex_index');
+    IF index IS NULL OR "concurrently" IS NULL THEN
+        RAISE EXCEPTION 'index and concurrently must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF (SELECT relkind FROM pg_class WHERE oid = index) = 'I' THEN
+        FOR leaf IN SELECT t.relid FROM pg_partition_tree(index) t
+                    JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf AND c.relkind = 'i' ORDER BY t.relid::text LOOP
+            CALL ntsb_perf._reindex_one(leaf, "concurrently", max_wait, 'manual', NULL, NULL, true, st);
+        END LOOP;
+        RETURN;
+    END IF;
+    CALL ntsb_perf._reindex_one(index, "concurrently", max_wait, 'manual', NULL, NULL, true, st);
+END $$;

@@ -1,0 +1,302 @@
+//! Auto-reindex: the plan (from the bloat measurements), and `REINDEX INDEX CONCURRENTLY` run
+//! from inside the database by a dynamic background worker ([`worker`]), with history and
+//! per-index baselines. The waiting side (`reindex_index`, `auto_reindex`) is PL/pgSQL
+//! procedures in `sql/reindex/reindex.sql` that COMMIT while they poll: a caller that held a
+//! snapshot while REINDEX CONCURRENTLY waits for older snapshots would wait for itself.
+
+mod worker;
+
+use pgrx::prelude::*;
+
+use crate::bloat::RegClass;
+use crate::spi_util::{fail, query_rows, req};
+
+/// Facts of one rebuild, kept from its start to its record in `reindex_history`.
+struct Started {
+    run: i32,
+    index: pg_sys::Oid,
+    index_name: String,
+    table_name: String,
+    bytes_before: i64,
+    started_at: TimestampWithTimeZone,
+    triggered_by: String,
+    predicted_reclaim: Option<i64>,
+    density_before: Option<f64>,
+    user: pg_sys::Oid,
+    statement: String,
+}
+
+thread_local! {
+    static STARTED: std::cell::RefCell<Vec<Started>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether the caller is inside a transaction block (BEGIN ... ): the waiting procedures refuse
+/// to start there, since their COMMITs would fail and a wait there could never end.
+#[pg_extern(volatile)]
+fn _reindex_in_block() -> bool {
+    // SAFETY: reads the transaction state of this backend.
+    unsafe { pg_sys::IsTransactionBlock() }
+}
+
+/// Starts the worker for one index (leaf index, not a partitioned one) and returns the run
+/// number. Everything a user can get wrong is checked first, before any worker starts.
+#[pg_extern(volatile)]
+fn _reindex_start(
+    index: Option<RegClass>,
+    concurrently: Option<bool>,
+    triggered_by: Option<String>,
+    predicted_reclaim: Option<i64>,
+    density_before: Option<f64>,
+) -> i32 {
+    let Some(index) = index else {
+        fail(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "index must not be NULL",
+            None,
+        )
+    };
+    let concurrently = concurrently.unwrap_or(true);
+    let triggered_by = triggered_by.unwrap_or_else(|| "manual".into());
+    if !["manual", "auto", "schedule"].contains(&triggered_by.as_str()) {
+        fail(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "triggered_by is manual, auto or schedule",
+            None,
+        );
+    }
+    let facts = query_rows(
+        "SELECT c.relkind::text, format('%I.%I', n.nspname, c.relname), i.indrelid::regclass::text,
+                pg_relation_size(c.oid), c.relpersistence::text,
+                (SELECT rolcanlogin FROM pg_roles WHERE oid = $2), current_user::text
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         LEFT JOIN pg_index i ON i.indexrelid = c.oid
+         WHERE c.oid = $1",
+        // SAFETY: reads the current user id.
+        &[index.into(), unsafe { pg_sys::GetUserId() }.into()],
+        |r| {
+            Ok((
+                req::<String>(r, 1)?,
+                req::<String>(r, 2)?,
+                r.get::<String>(3)?.unwrap_or_default(),
+                req::<i64>(r, 4)?,
+                req::<String>(r, 5)?,
+                r.get::<bool>(6)?.unwrap_or(false),
+                req::<String>(r, 7)?,
+            ))
+        },
+    );
+    let Some((relkind, qname, table, bytes, persistence, can_login, user)) =
+        facts.into_iter().next()
+    else {
+        fail(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+            format!("relation with OID {} does not exist", index.0.to_u32()),
+            None,
+        )
+    };
+    if relkind == "I" {
+        fail(
+            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+            format!("{qname} is a partitioned index: rebuild it partition by partition"),
+            Some("CALL ntsb_perf.reindex_index(...) does this for a partitioned index."),
+        );
+    }
+    if relkind != "i" {
+        fail(
+            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+            format!("{qname} is not an index"),
+            None,
+        );
+    }
+    if persistence == "t" {
+        fail(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("{qname} is an index of a temporary table: the worker cannot see it"),
+            Some("REINDEX INDEX it in this session."),
+        );
+    }
+    if !can_login {
+        fail(
+            PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+            format!("role \"{user}\" may not log in, so no worker can connect as it"),
+            Some("Rebuild as a role with LOGIN (the worker connects as the calling role, never as another)."),
+        );
+    }
+    let statement = format!(
+        "REINDEX INDEX {}{qname}",
+        if concurrently { "CONCURRENTLY " } else { "" }
+    );
+    let started_at = Spi::get_one::<TimestampWithTimeZone>("SELECT clock_timestamp()")
+        .ok()
+        .flatten()
+        .unwrap_or_else(TimestampWithTimeZone::positive_infinity);
+    let run = worker::start(&statement);
+    STARTED.with(|s| {
+        s.borrow_mut().push(Started {
+            run,
+            index: index.0,
+            index_name: qname,
+            table_name: table,
+            bytes_before: bytes,
+            started_at,
+            triggered_by,
+            predicted_reclaim,
+            density_before,
+            // SAFETY: reads the current user id.
+            user: unsafe { pg_sys::GetUserId() },
+            statement,
+        })
+    });
+    run
+}
+
+/// Where a run is: `phase` starting / running / done / failed / gone (the worker exited without
+/// an outcome: terminated or killed), the worker's pid while it runs, and its error.
+#[pg_extern(volatile)]
+#[allow(clippy::type_complexity)]
+fn _reindex_poll(
+    run: i32,
+) -> TableIterator<
+    'static,
+    (
+        name!(phase, String),
+        name!(pid, Option<i32>),
+        name!(sqlstate, Option<String>),
+        name!(message, Option<String>),
+        name!(detail, Option<String>),
+        name!(hint, Option<String>),
+    ),
+> {
+    let o = worker::poll(run);
+    let phase = match o.phase {
+        worker::Phase::Done => "done",
+        worker::Phase::Failed => "failed",
+        _ if o.exited => "gone",
+        worker::Phase::Starting => "starting",
+        worker::Phase::Running => "running",
+    };
+    TableIterator::once((
+        phase.to_string(),
+        o.pid,
+        o.sqlstate,
+        o.message,
+        o.detail,
+        o.hint,
+    ))
+}
+
+/// Cancels the run's statement (as pg_cancel_backend would).
+#[pg_extern(volatile)]
+fn _reindex_cancel(run: i32) -> bool {
+    worker::cancel(run)
+}
+
+/// Ends a run and records it in `reindex_history` from its own facts (nothing the caller passes
+/// now), with `status` done / failed / cancelled / terminated; after a successful rebuild the fresh
+/// index is measured and kept as the index's baseline. Returns the history row's id.
+/// SECURITY DEFINER: the history and the baselines are written only here.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn _reindex_finish(run: i32, cancelled_because: Option<String>) -> i64 {
+    let o = worker::poll(run);
+    let facts = STARTED.with(|s| {
+        let mut s = s.borrow_mut();
+        s.iter()
+            .position(|f| f.run == run)
+            .map(|i| s.swap_remove(i))
+    });
+    worker::finish(run);
+    let Some(f) = facts else {
+        fail(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("no rebuild {run} was started by this session"),
+            None,
+        )
+    };
+    let status = match o.phase {
+        worker::Phase::Done => "done",
+        worker::Phase::Failed
+            if o.sqlstate.as_deref() == Some("57014") && cancelled_because.is_some() =>
+        {
+            "cancelled"
+        }
+        worker::Phase::Failed => "failed",
+        _ => "terminated",
+    };
+    let error = match (status, &o.message, &cancelled_because) {
+        ("cancelled", _, Some(why)) => Some(why.clone()),
+        ("terminated", _, _) => {
+            Some("the worker exited before it reported (terminated or killed)".to_string())
+        }
+        (_, m, _) => m.clone(),
+    };
+    Spi::get_one_with_args::<i64>(
+        include_str!("../../sql/reindex/record.sql"),
+        &[
+            f.index.into(),
+            f.index_name.into(),
+            f.table_name.into(),
+            f.started_at.into(),
+            f.bytes_before.into(),
+            f.predicted_reclaim.into(),
+            f.density_before.into(),
+            status.into(),
+            o.sqlstate.into(),
+            error.into(),
+            f.triggered_by.into(),
+            f.user.into(),
+            f.statement.into(),
+        ],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| {
+        fail(
+            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            "the rebuild could not be recorded",
+            None,
+        )
+    })
+}
+
+extension_sql_file!(
+    "../../sql/reindex/reindex.sql",
+    name = "reindex",
+    requires = [
+        "bloat_grants",
+        _reindex_in_block,
+        _reindex_drop_start,
+        _reindex_forget,
+        _reindex_start,
+        _reindex_poll,
+        _reindex_cancel,
+        _reindex_finish
+    ]
+);
+
+/// Starts the worker for `DROP INDEX CONCURRENTLY` of an invalid index (an interrupted
+/// rebuild's leftover), as the caller.
+#[pg_extern(volatile)]
+fn _reindex_drop_start(index: RegClass) -> i32 {
+    let name = query_rows(
+        "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_index i
+         JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE i.indexrelid = $1 AND NOT i.indisvalid AND c.relpersistence <> 't'",
+        &[index.into()],
+        |r| req::<String>(r, 1),
+    );
+    let Some(name) = name.into_iter().next() else {
+        fail(
+            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+            "only an invalid index (a leftover of an interrupted rebuild) is dropped this way",
+            None,
+        )
+    };
+    worker::start(&format!("DROP INDEX CONCURRENTLY {name}"))
+}
+
+/// Ends a run without recording it (for the leftover drops).
+#[pg_extern(volatile)]
+fn _reindex_forget(run: i32) {
+    worker::finish(run);
+}
