@@ -201,7 +201,7 @@ BEGIN
               AND left(c.relname, length(base_name)) = base_name
               AND substr(c.relname, length(base_name) + 1) ~ '^_cc(new|old)[0-9]*$'
         LOOP
-            CALL ntsb_perf._reindex_drop(leftover);
+            CALL ntsb_perf._reindex_drop(leftover, max_wait);
         END LOOP;
     END IF;
     RAISE NOTICE '% %: % (% -> % bytes) in %', h.statement, h.status, coalesce(h.error, 'ok'),
@@ -228,26 +228,36 @@ BEGIN
 END $$;
 
 -- DROP INDEX CONCURRENTLY of an invalid leftover, through the worker (top level, as the caller).
-CREATE PROCEDURE ntsb_perf._reindex_drop(leftover regclass)
+-- It waits for the transactions that use the table; after max_wait (30 s when NULL) it gives up
+-- and leaves the leftover to the next auto_reindex, with a warning.
+CREATE PROCEDURE ntsb_perf._reindex_drop(leftover regclass, max_wait interval DEFAULT NULL)
 LANGUAGE plpgsql AS $$
 DECLARE
     run int;
     o record;
+    t0 timestamptz := clock_timestamp();
+    gave_up boolean := false;
+    name text := leftover::text;
 BEGIN
     run := ntsb_perf._reindex_drop_start(leftover);
     COMMIT;
     LOOP
         SELECT * INTO o FROM ntsb_perf._reindex_poll(run);
         EXIT WHEN o.phase IN ('done', 'failed', 'gone');
+        IF NOT gave_up AND clock_timestamp() - t0 > coalesce(max_wait, interval '30 s') THEN
+            gave_up := true;
+            PERFORM ntsb_perf._reindex_cancel(run);
+        END IF;
         COMMIT;
         PERFORM pg_sleep(0.05);
         COMMIT;
     END LOOP;
     PERFORM ntsb_perf._reindex_forget(run);
     IF o.phase = 'done' THEN
-        RAISE NOTICE 'dropped the leftover %', leftover;
+        RAISE NOTICE 'dropped the leftover %', name;
     ELSE
-        RAISE WARNING 'could not drop the leftover %: %', leftover, coalesce(o.message, 'the worker exited');
+        RAISE WARNING 'could not drop the leftover % now (%): the next auto_reindex drops it', name,
+            CASE WHEN gave_up THEN 'other transactions still use its table' ELSE coalesce(o.message, 'the worker exited') END;
     END IF;
 END $$;
 
@@ -272,3 +282,164 @@ BEGIN
     END IF;
     CALL ntsb_perf._reindex_one(index, "concurrently", max_wait, 'manual', NULL, NULL, true, st);
 END $$;
+
+-- Plans, then (not dry run) rebuilds one index at a time, most reclaimable first, starting no new
+-- rebuild after max_runtime. Drops the leftovers of earlier interrupted rebuilds first. One run
+-- at a time per database; a failed rebuild is recorded and the run goes on.
+CREATE PROCEDURE ntsb_perf.auto_reindex(dry_run boolean DEFAULT true, min_bloat_ratio float8 DEFAULT 1.3,
+                                        min_bytes bigint DEFAULT 10485760, max_leaf_density float8 DEFAULT 70,
+                                        max_fragmentation float8 DEFAULT 30, sample_pages integer DEFAULT NULL,
+                                        schema_name text DEFAULT NULL, max_runtime interval DEFAULT NULL,
+                                        max_wait interval DEFAULT NULL)
+LANGUAGE plpgsql AS $$
+DECLARE
+    started timestamptz := clock_timestamp();
+    trig text := CASE WHEN current_setting('application_name') = 'pg_cron' THEN 'schedule' ELSE 'auto' END;
+    p record;
+    l regclass;
+    n int := 0;
+    done int := 0;
+    failed int := 0;
+    st text;
+    holder int;
+BEGIN
+    PERFORM ntsb_perf._reindex_require_autocommit('ntsb_perf.auto_reindex');
+    IF dry_run IS NULL THEN
+        RAISE EXCEPTION 'dry_run must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF max_runtime < interval '0' OR max_wait < interval '0' THEN
+        RAISE EXCEPTION 'max_runtime and max_wait must not be negative' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- One run per database: a session advisory lock ('NTRX', 1), held across the commits (one
+    -- left by an earlier run of this session that ended in an error is taken over).
+    IF NOT EXISTS (SELECT 1 FROM pg_locks l2 WHERE l2.locktype = 'advisory' AND l2.classid = 1314149976
+                   AND l2.objid = 1 AND l2.pid = pg_backend_pid() AND l2.granted)
+       AND NOT pg_try_advisory_lock(1314149976, 1) THEN
+        SELECT l2.pid INTO holder FROM pg_locks l2
+        WHERE l2.locktype = 'advisory' AND l2.classid = 1314149976 AND l2.objid = 1 AND l2.granted
+          AND l2.database = (SELECT oid FROM pg_database WHERE datname = current_database());
+        RAISE NOTICE 'another auto_reindex is running in database % (pid %): not starting a second one',
+            current_database(), coalesce(holder::text, '?');
+        RETURN;
+    END IF;
+    -- Leftovers of interrupted rebuilds (invalid *_ccnew / *_ccold no longer being built).
+    FOR l IN
+        SELECT c.oid::regclass
+        FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace ns ON ns.oid = c.relnamespace
+        WHERE NOT i.indisvalid AND c.relname ~ '_cc(new|old)[0-9]*$' AND c.relpersistence <> 't'
+          AND pg_has_role(c.relowner, 'USAGE')
+          AND (auto_reindex.schema_name IS NULL OR ns.nspname = auto_reindex.schema_name)
+          AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index pr WHERE pr.relid = i.indrelid)
+        ORDER BY 1::text
+    LOOP
+        IF dry_run THEN
+            RAISE NOTICE 'would drop the leftover % (DROP INDEX CONCURRENTLY)', l;
+        ELSE
+            CALL ntsb_perf._reindex_drop(l, max_wait);
+        END IF;
+    END LOOP;
+    IF to_regclass('pg_temp.ntsb_perf_auto_plan') IS NULL THEN
+        CREATE TEMP TABLE ntsb_perf_auto_plan AS SELECT * FROM ntsb_perf.reindex_plan() WITH NO DATA;
+    END IF;
+    TRUNCATE ntsb_perf_auto_plan;
+    INSERT INTO ntsb_perf_auto_plan
+    SELECT * FROM ntsb_perf.reindex_plan(min_bloat_ratio, min_bytes, max_leaf_density, max_fragmentation,
+                                         sample_pages, schema_name);
+    COMMIT;
+    FOR p IN SELECT * FROM ntsb_perf_auto_plan ORDER BY reclaimable_bytes DESC, schema_name, index_name LOOP
+        n := n + 1;
+        IF dry_run THEN
+            RAISE NOTICE '%. % (% reclaimable of %): %', n, p.statement, p.reclaimable_size,
+                pg_size_pretty(p.index_bytes), p.reason;
+            CONTINUE;
+        END IF;
+        IF max_runtime IS NOT NULL AND clock_timestamp() - started >= max_runtime THEN
+            RAISE NOTICE 'max_runtime % reached: % rebuild(s) left for the next run',
+                max_runtime, (SELECT count(*) FROM ntsb_perf_auto_plan) - n + 1;
+            EXIT;
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = p.index_oid AND relkind = 'i') THEN
+            RAISE NOTICE '% was dropped since the plan was made: skipped', p.index_name;
+            CONTINUE;
+        END IF;
+        CALL ntsb_perf._reindex_one(p.index_oid::regclass, true, max_wait, trig, p.reclaimable_bytes,
+                                    p.avg_leaf_density, false, st);
+        IF st = 'done' THEN done := done + 1; ELSE failed := failed + 1; END IF;
+    END LOOP;
+    IF dry_run THEN
+        RAISE NOTICE 'dry run: % index(es) would be rebuilt; nothing was changed', n;
+    ELSE
+        RAISE NOTICE 'auto_reindex: % rebuilt, % failed (see ntsb_perf.reindex_history)', done, failed;
+    END IF;
+    PERFORM pg_advisory_unlock(1314149976, 1);
+END $$;
+
+-- One pg_cron job per database and role that runs auto_reindex; checked now.
+CREATE FUNCTION ntsb_perf.schedule_auto_reindex(schedule text, dry_run boolean DEFAULT false,
+                                                min_bloat_ratio float8 DEFAULT 1.3, min_bytes bigint DEFAULT 10485760,
+                                                max_leaf_density float8 DEFAULT 70, max_fragmentation float8 DEFAULT 30,
+                                                sample_pages integer DEFAULT NULL, schema_name text DEFAULT NULL,
+                                                max_runtime interval DEFAULT NULL, max_wait interval DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    cmd text;
+    id bigint;
+BEGIN
+    IF schedule IS NULL OR dry_run IS NULL THEN
+        RAISE EXCEPTION 'schedule and dry_run must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM ntsb_perf.parse_cron(schedule);
+    -- the thresholds are checked by planning nothing with them now
+    PERFORM 1 FROM ntsb_perf.reindex_plan(min_bloat_ratio, min_bytes, max_leaf_density, max_fragmentation,
+                                          sample_pages, '') LIMIT 0;
+    IF max_runtime < interval '0' OR max_wait < interval '0' THEN
+        RAISE EXCEPTION 'max_runtime and max_wait must not be negative' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM ntsb_perf._require_pg_cron();
+    IF NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = current_user) THEN
+        RAISE EXCEPTION 'role "%" may not log in: pg_cron could not run the job as it', current_user
+            USING ERRCODE = 'invalid_authorization_specification';
+    END IF;
+    -- Every value goes in as a quoted literal of its type.
+    cmd := format('CALL ntsb_perf.auto_reindex(dry_run => %L::boolean, min_bloat_ratio => %L::float8, '
+                  'min_bytes => %L::bigint, max_leaf_density => %L::float8, max_fragmentation => %L::float8, '
+                  'sample_pages => %L::integer, schema_name => %L::text, max_runtime => %L::interval, '
+                  'max_wait => %L::interval)',
+                  dry_run, min_bloat_ratio, min_bytes, max_leaf_density, max_fragmentation, sample_pages,
+                  schema_name, max_runtime, max_wait);
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id
+        USING 'ntsb_perf auto_reindex ' || current_database(), schedule, cmd;
+    RETURN id;
+END $$;
+
+-- Removes this role's auto_reindex job of this database (false, with a notice, when there is none).
+CREATE FUNCTION ntsb_perf.unschedule_auto_reindex() RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM ntsb_perf._require_pg_cron();
+    EXECUTE 'SELECT jobid FROM cron.job WHERE jobname = $1 AND username = current_user'
+        INTO id USING 'ntsb_perf auto_reindex ' || current_database();
+    IF id IS NULL THEN
+        RAISE NOTICE 'no auto_reindex job is scheduled in database % for role %', current_database(), current_user;
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT cron.unschedule($1)' USING id;
+    RETURN true;
+END $$;
+
+-- What is being rebuilt right now: the worker's statement, its phase, and whom it waits for.
+CREATE VIEW ntsb_perf.reindex_status AS
+SELECT a.pid, a.usename AS run_by, a.query AS statement, a.query_start AS started_at,
+       clock_timestamp() - a.query_start AS running_for, p.phase, p.relid::regclass AS table_name,
+       p.index_relid::regclass AS index_being_built, p.blocks_done, p.blocks_total, p.tuples_done,
+       p.tuples_total, p.lockers_total, p.lockers_done, p.current_locker_pid AS waiting_for_pid,
+       w.usename AS waiting_for_user, w.xact_start AS waiting_for_xact_start, w.state AS waiting_for_state,
+       w.query AS waiting_for_query
+FROM pg_stat_activity a
+LEFT JOIN pg_stat_progress_create_index p ON p.pid = a.pid
+LEFT JOIN pg_stat_activity w ON w.pid = p.current_locker_pid AND p.current_locker_pid <> 0
+WHERE a.backend_type = 'ntsb_perf reindex';
+GRANT SELECT ON ntsb_perf.reindex_status TO PUBLIC;

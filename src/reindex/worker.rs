@@ -137,6 +137,7 @@ pub fn start(statement: &str) -> i32 {
             None,
         );
     }
+    ensure_abort_callback();
     let size = std::mem::size_of::<Slot>();
     // SAFETY: dsm_create returns a new mapped segment of `size` bytes (or raises an ERROR through
     // pgrx's guard); dsm_pin_mapping keeps it mapped until this backend detaches it, across the
@@ -211,6 +212,38 @@ pub fn start(statement: &str) -> i32 {
         )
     });
     run
+}
+
+/// Ends every run of this backend (terminates the workers, unmaps the segments): called when a
+/// transaction of the caller aborts (a cancel, statement_timeout, an error, or the backend being
+/// terminated), so that no rebuild goes on after the caller has stopped waiting for it.
+fn abandon_all() {
+    let runs: Vec<Run> = RUNS.with(|r| r.borrow_mut().drain().map(|(_, run)| run).collect());
+    for r in runs {
+        // SAFETY: the handle and segment are this backend's and are not used again.
+        unsafe {
+            pg_sys::TerminateBackgroundWorker(r.handle);
+            pg_sys::dsm_detach(r.segment);
+        }
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+    if event == pg_sys::XactEvent::XACT_EVENT_ABORT {
+        abandon_all();
+    }
+}
+
+thread_local! {
+    static CALLBACK_REGISTERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn ensure_abort_callback() {
+    if !CALLBACK_REGISTERED.with(|c| c.replace(true)) {
+        // SAFETY: registers a callback that lives for the backend (a static function).
+        unsafe { pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut()) };
+    }
 }
 
 fn with_run<R>(run: i32, f: impl FnOnce(&Run) -> R) -> R {

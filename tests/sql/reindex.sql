@@ -1,0 +1,294 @@
+-- Auto-reindex (issue 14): the plan against index_bloat, dry run, rebuilds through the background
+-- worker as the calling role (amcheck after each), the worker's errors forwarded as they are,
+-- refusals before any worker starts, waits that give up cleanly, a terminated worker, a cancelled
+-- caller, leftovers dropped, partitions, baselines, one run per database, and the pg_cron schedule
+-- with a real run. Output that holds pids, times or sizes is turned into booleans.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS amcheck;
+CREATE EXTENSION IF NOT EXISTS dblink;
+CREATE ROLE ri_owner LOGIN;
+CREATE ROLE ri_other LOGIN;
+CREATE ROLE ri_nologin NOLOGIN;
+GRANT pg_stat_scan_tables TO ri_owner, ri_other, ri_nologin;
+CREATE SCHEMA ri AUTHORIZATION ri_owner;
+GRANT USAGE ON SCHEMA ri TO ri_other, ri_nologin;
+SELECT format('host=%s port=%s dbname=%s user=postgres', current_setting('unix_socket_directories'),
+              current_setting('port'), current_database()) AS conninfo \gset
+SET ROLE ri_owner;
+CREATE TABLE ri.flags (fail boolean);
+INSERT INTO ri.flags VALUES (false);
+-- An index expression that fails on demand (it lies about being immutable: test only).
+CREATE FUNCTION ri.check_v(v text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF (SELECT fail FROM ri.flags) THEN RAISE EXCEPTION 'induced failure' USING ERRCODE = 'P0001'; END IF;
+    RETURN v;
+END $$;
+CREATE TABLE ri.t (id int PRIMARY KEY, v text, b box);
+INSERT INTO ri.t SELECT g, md5(g::text), box(point(g, g), point(g + 1, g + 1)) FROM generate_series(1, 60000) g;
+CREATE INDEX t_v ON ri.t (v);
+CREATE INDEX t_b ON ri.t USING gist (b);
+CREATE INDEX t_expr ON ri.t (ri.check_v(v));
+DELETE FROM ri.t WHERE id % 10 <> 0;
+VACUUM ri.t;
+RESET ROLE;
+
+-- The plan: candidates with their reason and statement, most reclaimable first; its figures are
+-- index_bloat's.
+SET ROLE ri_owner;
+CREATE TEMP TABLE plan1 AS SELECT * FROM ntsb_perf.reindex_plan(min_bytes => 100000, schema_name => 'ri');
+SELECT index_name, access_method, reason ~ '^bloat ratio [0-9.]+ >= 1.3; leaf density' AS reason_named, statement
+FROM plan1 ORDER BY reclaimable_bytes DESC, index_name;
+SELECT bool_and(p.bloat_ratio = b.bloat_ratio AND p.reclaimable_bytes = b.reclaimable_bytes
+                AND p.avg_leaf_density IS NOT DISTINCT FROM b.avg_leaf_density) AS figures_are_index_bloats
+FROM plan1 p, LATERAL ntsb_perf.index_bloat(p.index_oid::regclass) b;
+-- Another role sees no candidate of ri_owner's tables, and is told how many it skipped.
+SET ROLE ri_other;
+SET client_min_messages = notice;
+SELECT count(*) AS others_candidates FROM ntsb_perf.reindex_plan(min_bytes => 100000, schema_name => 'ri');
+SET client_min_messages = warning;
+SET ROLE ri_owner;
+\set VERBOSITY terse
+SELECT * FROM ntsb_perf.reindex_plan(min_bloat_ratio => 0);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT * FROM ntsb_perf.reindex_plan(max_leaf_density => NULL);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+
+-- Dry run: what it would do, in order; nothing changes.
+SELECT count(*) AS history_before FROM ntsb_perf.reindex_history;
+SET client_min_messages = notice;
+CALL ntsb_perf.auto_reindex(min_bytes => 100000, schema_name => 'ri');
+SET client_min_messages = warning;
+SELECT count(*) AS history_after_dry_run FROM ntsb_perf.reindex_history;
+
+-- Refusals before any worker starts.
+\set VERBOSITY terse
+BEGIN;
+CALL ntsb_perf.reindex_index('ri.t_v');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+ROLLBACK;
+CALL ntsb_perf.reindex_index(NULL);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+CALL ntsb_perf.reindex_index('ri.t');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SET ROLE ri_nologin;
+CALL ntsb_perf.reindex_index('ri.t_v');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+-- The worker runs as the caller: PostgreSQL's own ownership check, its own error.
+SET ROLE ri_other;
+CALL ntsb_perf.reindex_index('ri.t_v');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+RESET ROLE;
+\set VERBOSITY default
+SELECT status, sqlstate, error, run_by, triggered_by FROM ntsb_perf.reindex_history ORDER BY id;
+-- Nobody writes the history or the baselines but the rebuild itself.
+SET ROLE ri_other;
+\set VERBOSITY terse
+INSERT INTO ntsb_perf.reindex_history (index_name, table_name, started_at, duration, bytes_before, status,
+                                       triggered_by, run_by, statement)
+VALUES ('x', 'x', now(), '0', 0, 'done', 'manual', 'postgres', 'x');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+DELETE FROM ntsb_perf.reindex_baseline;
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT ntsb_perf._reindex_finish(1, NULL);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+RESET ROLE;
+
+-- A real run: every candidate rebuilt one at a time; a failing one (its expression raises) is
+-- recorded with the worker's error and the run goes on.
+UPDATE ri.flags SET fail = true;
+SET ROLE ri_owner;
+CALL ntsb_perf.auto_reindex(dry_run => false, min_bytes => 100000, schema_name => 'ri');
+RESET ROLE;
+UPDATE ri.flags SET fail = false;
+SELECT h.index_name, h.status, h.sqlstate, h.error, h.triggered_by, h.run_by,
+       h.bytes_after < h.bytes_before AS smaller,
+       abs((h.bytes_before - h.bytes_after) - h.predicted_reclaim) <= 0.1 * h.predicted_reclaim AS reclaim_as_predicted,
+       h.density_after > h.density_before AS denser
+FROM ntsb_perf.reindex_history h WHERE h.triggered_by = 'auto' ORDER BY h.id;
+SELECT bt_index_check('ri.t_v', true) IS NULL AS t_v_checks, bt_index_check('ri.t_pkey', true) IS NULL AS pkey_checks;
+-- GiST (no amcheck in 15): an index scan returns what a sequential scan returns.
+SET enable_seqscan = off; SET enable_bitmapscan = off;
+SELECT count(*) AS via_index FROM ri.t WHERE b && box(point(0, 0), point(30000, 30000));
+RESET enable_seqscan; RESET enable_bitmapscan;
+SET enable_indexscan = off; SET enable_bitmapscan = off;
+SELECT count(*) AS via_seqscan FROM ri.t WHERE b && box(point(0, 0), point(30000, 30000));
+RESET enable_indexscan; RESET enable_bitmapscan;
+-- The failed rebuild left no invalid index behind; every index is valid.
+SELECT count(*) AS invalid_indexes FROM pg_index WHERE indrelid = 'ri.t'::regclass AND NOT indisvalid;
+-- Baselines: right after a rebuild nothing is a candidate again, not even with thresholds the
+-- fresh figures meet (a fresh GiST is below 99% density).
+SELECT count(*) AS baselines FROM ntsb_perf.reindex_baseline b JOIN pg_class c ON c.oid = b.index_oid
+WHERE c.relnamespace = 'ri'::regnamespace;
+SET ROLE ri_owner;
+SELECT index_name FROM ntsb_perf.reindex_plan(min_bytes => 100000, max_leaf_density => 99, schema_name => 'ri')
+WHERE index_name <> 't_expr' ORDER BY 1;
+CREATE INDEX t_b_fresh ON ri.t USING gist (b);
+SELECT index_name, reason FROM ntsb_perf.reindex_plan(min_bytes => 0, min_bloat_ratio => 100, max_leaf_density => 99,
+                                                     schema_name => 'ri') WHERE index_name = 't_b_fresh';
+CALL ntsb_perf.reindex_index('ri.t_b_fresh');
+SELECT count(*) AS t_b_fresh_after_baseline FROM ntsb_perf.reindex_plan(min_bytes => 0, min_bloat_ratio => 100,
+       max_leaf_density => 99, schema_name => 'ri') WHERE index_name = 't_b_fresh';
+RESET ROLE;
+
+-- lock_timeout of the caller applies in the worker: another session holds a conflicting lock.
+SELECT dblink_connect('holder', :'conninfo');
+SELECT dblink_exec('holder', 'BEGIN');
+SELECT dblink_exec('holder', 'LOCK TABLE ri.t IN SHARE UPDATE EXCLUSIVE MODE');
+SET ROLE ri_owner;
+SET lock_timeout = '200ms';
+\set VERBOSITY terse
+CALL ntsb_perf.reindex_index('ri.t_v');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+RESET lock_timeout;
+RESET ROLE;
+SELECT dblink_exec('holder', 'COMMIT');
+
+-- An old snapshot elsewhere: the rebuild waits for it; max_wait gives up, cancels the worker,
+-- drops its leftover, and the history says why.
+SELECT dblink_exec('holder', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
+SELECT n > 0 AS holder_has_snapshot FROM dblink('holder', 'SELECT count(*) FROM pg_class') AS x(n bigint);
+SET ROLE ri_owner;
+\set VERBOSITY sqlstate
+CALL ntsb_perf.reindex_index('ri.t_v', max_wait => '1 s');
+\set VERBOSITY default
+RESET ROLE;
+SELECT status, sqlstate, error ~ '^gave up after waiting .* waiting for old snapshots for pid [0-9]+: SELECT count' AS says_why
+FROM ntsb_perf.reindex_history ORDER BY id DESC LIMIT 1;
+SELECT count(*) AS invalid_indexes FROM pg_index WHERE indrelid = 'ri.t'::regclass AND NOT indisvalid;
+-- While it waits, reindex_status shows the phase and whom it waits for (seen from another session).
+SELECT dblink_connect('watch', :'conninfo');
+SELECT dblink_send_query('watch', $q$
+    DO $w$ BEGIN
+        FOR i IN 1 .. 400 LOOP
+            EXIT WHEN EXISTS (SELECT 1 FROM ntsb_perf.reindex_status WHERE phase LIKE 'waiting for%');
+            PERFORM pg_sleep(0.025);
+        END LOOP;
+    END $w$;
+    CREATE TABLE ri.status_seen AS SELECT statement, phase, waiting_for_pid IS NOT NULL AS knows_pid,
+        waiting_for_query, waiting_for_xact_start IS NOT NULL AS knows_since FROM ntsb_perf.reindex_status;
+    $q$);
+SET ROLE ri_owner;
+\set VERBOSITY sqlstate
+CALL ntsb_perf.reindex_index('ri.t_v', max_wait => '2 s');
+\set VERBOSITY default
+RESET ROLE;
+SELECT * FROM dblink_get_result('watch') AS r(x text);
+SELECT * FROM ri.status_seen;
+-- A worker terminated mid-rebuild (pg_terminate_backend from another session): the caller says
+-- so, the history records it, nothing is lost, no invalid index stays.
+SELECT dblink_send_query('watch', $q$
+    DO $w$ DECLARE p int; BEGIN
+        FOR i IN 1 .. 400 LOOP
+            SELECT pid INTO p FROM ntsb_perf.reindex_status WHERE phase LIKE 'waiting for%';
+            EXIT WHEN p IS NOT NULL;
+            PERFORM pg_sleep(0.025);
+        END LOOP;
+        PERFORM pg_terminate_backend(p);
+    END $w$ $q$);
+SET ROLE ri_owner;
+\set VERBOSITY sqlstate
+CALL ntsb_perf.reindex_index('ri.t_v');
+\set VERBOSITY default
+RESET ROLE;
+SELECT * FROM dblink_get_result('watch') AS r(x text);
+SELECT status, error FROM ntsb_perf.reindex_history ORDER BY id DESC LIMIT 1;
+SELECT count(*) AS rows_kept FROM ri.t;
+-- The caller cancelled while it waits (pg_cancel_backend): the worker is stopped with it, and
+-- the next auto_reindex drops what it left.
+SELECT pg_backend_pid() AS me \gset
+SELECT dblink_send_query('watch', format($q$
+    DO $w$ BEGIN
+        FOR i IN 1 .. 400 LOOP
+            EXIT WHEN EXISTS (SELECT 1 FROM ntsb_perf.reindex_status WHERE phase LIKE 'waiting for%%');
+            PERFORM pg_sleep(0.025);
+        END LOOP;
+        PERFORM pg_cancel_backend(%s);
+    END $w$ $q$, :me));
+SET ROLE ri_owner;
+\set VERBOSITY sqlstate
+CALL ntsb_perf.reindex_index('ri.t_v');
+\set VERBOSITY default
+RESET ROLE;
+SELECT * FROM dblink_get_result('watch') AS r(x text);
+SELECT dblink_exec('holder', 'COMMIT');
+DO $$ BEGIN  -- the worker goes away with its caller
+    FOR i IN 1 .. 200 LOOP
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'ntsb_perf reindex');
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END $$;
+SELECT count(*) AS workers_left FROM pg_stat_activity WHERE backend_type = 'ntsb_perf reindex';
+SELECT count(*) > 0 AS leftover_before FROM pg_index WHERE indrelid = 'ri.t'::regclass AND NOT indisvalid;
+SET ROLE ri_owner;
+CALL ntsb_perf.auto_reindex(dry_run => false, min_bytes => 100000, schema_name => 'ri');
+RESET ROLE;
+SELECT count(*) AS invalid_after_auto_reindex FROM pg_index WHERE indrelid = 'ri.t'::regclass AND NOT indisvalid;
+
+-- One auto_reindex per database: a second one says so at once and does nothing.
+SELECT dblink_exec('holder', 'SELECT pg_advisory_lock(1314149976, 1)');
+SELECT count(*) AS history_rows FROM ntsb_perf.reindex_history \gset
+SET ROLE ri_owner;
+SET client_min_messages = notice;
+\set VERBOSITY terse
+CALL ntsb_perf.auto_reindex(dry_run => false, min_bytes => 0, schema_name => 'ri');
+\set VERBOSITY default
+SET client_min_messages = warning;
+RESET ROLE;
+SELECT count(*) = :history_rows AS nothing_rebuilt FROM ntsb_perf.reindex_history;
+SELECT dblink_exec('holder', 'SELECT pg_advisory_unlock(1314149976, 1)');
+
+-- Partitioned index: each partition's index is a step of its own.
+SET ROLE ri_owner;
+CREATE TABLE ri.p (id int, v text) PARTITION BY RANGE (id);
+CREATE TABLE ri.p1 PARTITION OF ri.p FOR VALUES FROM (0) TO (1000);
+CREATE TABLE ri.p2 PARTITION OF ri.p FOR VALUES FROM (1000) TO (2000);
+INSERT INTO ri.p SELECT g, md5(g::text) FROM generate_series(0, 1999) g;
+CREATE INDEX p_v ON ri.p (v);
+CALL ntsb_perf.reindex_index('ri.p_v');
+RESET ROLE;
+SELECT index_name, table_name, status FROM ntsb_perf.reindex_history WHERE table_name LIKE 'ri.p%' ORDER BY id;
+
+-- The schedule: one pg_cron job that runs auto_reindex with the values given (as literals),
+-- checked now; a real run appears in the history as 'schedule'.
+SET ROLE ri_owner;
+\set VERBOSITY terse
+SELECT ntsb_perf.schedule_auto_reindex('61 * * * *');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT ntsb_perf.schedule_auto_reindex('* * * * *', max_leaf_density => 101);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+DELETE FROM ri.t WHERE id % 20 = 0;
+VACUUM ri.t;
+SELECT ntsb_perf.schedule_auto_reindex('* * * * *', min_bytes => 0, schema_name => 'ri',
+                                       max_wait => '30 s') > 0 AS scheduled;
+SELECT jobname = 'ntsb_perf auto_reindex ' || current_database() AS job_named, schedule, command, username
+FROM cron.job WHERE jobname LIKE 'ntsb_perf auto_reindex%';
+RESET ROLE;
+DO $$ BEGIN  -- pg_cron runs it within a minute or so
+    FOR i IN 1 .. 300 LOOP
+        EXIT WHEN EXISTS (SELECT 1 FROM ntsb_perf.reindex_history WHERE triggered_by = 'schedule');
+        COMMIT;
+        PERFORM pg_sleep(0.5);
+    END LOOP;
+END $$;
+SELECT count(*) > 0 AS scheduled_run_recorded, bool_and(run_by = 'ri_owner') AS as_its_owner
+FROM ntsb_perf.reindex_history WHERE triggered_by = 'schedule';
+SET ROLE ri_owner;
+SELECT ntsb_perf.unschedule_auto_reindex() AS removed;
+SET client_min_messages = notice;
+SELECT ntsb_perf.unschedule_auto_reindex() AS removed_again;
+SET client_min_messages = warning;
+RESET ROLE;
+
+SELECT dblink_disconnect('holder');
+SELECT dblink_disconnect('watch');
+DROP SCHEMA ri CASCADE;
+DELETE FROM ntsb_perf.reindex_history;
+DELETE FROM ntsb_perf.reindex_baseline;
+DROP ROLE ri_owner;
+DROP ROLE ri_other;
+DROP ROLE ri_nologin;
