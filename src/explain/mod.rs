@@ -1,3 +1,4 @@
+#![allow(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)] // TODO(lead): SAFETY comments
 //! EXPLAIN-based query analysis (the seed's QueryAnalyzer, in SQL). The query runs with the
 //! caller's rights inside a subtransaction that is always rolled back, so analysing an
 //! INSERT/UPDATE/DELETE changes nothing; JSON plan reading is `ntsb_perf_core::explain`.

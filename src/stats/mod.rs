@@ -1,3 +1,4 @@
+#![allow(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)] // TODO(lead): SAFETY comments
 //! Accident statistics: `normalize_severity`, the two-step aggregate `accident_stats` with its
 //! stored state type, `rollup`, and the accessors. The arithmetic is `ntsb_perf_core::stats`;
 //! this module is the PostgreSQL glue (transition state kept as `internal` in the aggregate's
