@@ -385,10 +385,14 @@ fn leaf_or_inner(mut s: PageStats, leaf: bool) -> PageStats {
 fn count_items(p: &Page, skip_first: bool, dead_of: impl Fn(&Page, &ItemId) -> bool) -> PageStats {
     let mut s = PageStats::default();
     let first = if skip_first { 2 } else { 1 };
+    let mut stored = 0;
     for i in first..=p.n_items() {
         let Some(it) = p.item(i) else { break };
         if !p.item_ok(&it) {
             return corrupt();
+        }
+        if matches!(it.flags, LP_NORMAL | LP_DEAD) {
+            stored += maxalign(it.len);
         }
         match it.flags {
             LP_NORMAL if !dead_of(p, &it) => {
@@ -398,6 +402,10 @@ fn count_items(p: &Page, skip_first: bool, dead_of: impl Fn(&Page, &ItemId) -> b
             LP_UNUSED => {}
             _ => s.dead_items += 1,
         }
+    }
+    // Tuples do not overlap: together they fit between pd_upper and pd_special.
+    if stored > p.special().saturating_sub(p.upper()) {
+        return corrupt();
     }
     s
 }
@@ -416,6 +424,7 @@ fn count_items_fast(p: &Page, skip_first: bool) -> PageStats {
     };
     let (upper, special) = (p.upper() as u32, p.special() as u32);
     let (mut normal, mut unused, mut bytes, mut bad) = (0u64, 0u64, 0u64, 0u32);
+    let mut stored = 0u64;
     for c in lps.chunks_exact(ITEM_ID) {
         let raw = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
         let flags = (raw >> 15) & 3;
@@ -426,11 +435,13 @@ fn count_items_fast(p: &Page, skip_first: bool) -> PageStats {
         let misplaced =
             u32::from(off < upper) | u32::from(off + len > special) | u32::from(off % 8 != 0);
         bad |= (has_storage & misplaced) | (is_normal & u32::from(len == 0));
+        stored += u64::from(has_storage) * ((len as u64 + 7) & !7);
         normal += u64::from(is_normal);
         unused += u64::from(flags == LP_UNUSED as u32);
         bytes += u64::from(is_normal) * (((len as u64 + 7) & !7) + ITEM_ID as u64);
     }
-    if bad != 0 {
+    // Tuples do not overlap: together they fit between pd_upper and pd_special.
+    if bad != 0 || stored > u64::from(special - upper) {
         return corrupt();
     }
     PageStats {
@@ -1155,11 +1166,13 @@ pub fn ratio_ci(samples: &[(f64, f64)], total: u64, n_read: u64) -> Option<(f64,
 }
 
 /// Pages needed to hold `bytes` when each page takes at most `capacity` bytes.
+/// (A capacity under one byte, e.g. from an extreme fillfactor, counts as one byte: the result
+/// stays finite.)
 fn pages_for(bytes: f64, capacity: f64) -> f64 {
-    if bytes <= 0.0 {
+    if bytes.is_nan() || bytes <= 0.0 {
         0.0
     } else {
-        (bytes / capacity).ceil()
+        (bytes / capacity.max(1.0)).ceil()
     }
 }
 
@@ -1167,7 +1180,11 @@ fn pages_for(bytes: f64, capacity: f64) -> f64 {
 /// `downlink_bytes` each, on pages holding `capacity` bytes.
 fn upper_levels(mut children: f64, downlink_bytes: f64, capacity: f64) -> f64 {
     let per_page = (capacity / downlink_bytes).floor().max(2.0);
+    if !children.is_finite() || !per_page.is_finite() {
+        return 0.0;
+    }
     let mut total = 0.0;
+    // At least halves each round: ends within ~1024 rounds even for f64::MAX children.
     while children > 1.0 {
         let level = (children / per_page).ceil();
         total += level;
@@ -1350,20 +1367,24 @@ fn scaled_internal(a: &BloatAccum, expected_leaves: f64) -> f64 {
     (a.internal_pages as f64 * expected_leaves / a.leaf_pages as f64).round()
 }
 
-/// Data bytes of each posting tree, from its leaves' right-sibling chains.
+/// Data bytes of each posting tree, from its leaves' right-sibling chains. Each leaf is counted
+/// at most once, so damaged chains (cycles, chains running into each other) cost O(leaves).
 pub fn posting_tree_sizes(chain: &[(u32, u32, u64)]) -> Vec<u64> {
     use std::collections::{HashMap, HashSet};
     let next: HashMap<u32, (u32, u64)> = chain.iter().map(|&(b, r, n)| (b, (r, n))).collect();
     let pointed: HashSet<u32> = chain.iter().map(|c| c.1).collect();
+    let mut visited: HashSet<u32> = HashSet::with_capacity(next.len());
     let mut sizes = Vec::new();
     for &(start, _, _) in chain.iter().filter(|c| !pointed.contains(&c.0)) {
-        let (mut blk, mut total, mut steps) = (start, 0u64, 0usize);
+        let (mut blk, mut total) = (start, 0u64);
+        if visited.contains(&start) {
+            continue; // the same leaf listed twice
+        }
         while let Some(&(r, n)) = next.get(&blk) {
-            total = total.saturating_add(n);
-            steps += 1;
-            if steps > chain.len() {
-                break; // a cycle would be corruption; do not loop forever
+            if !visited.insert(blk) {
+                break; // a cycle, or another tree's leaves: corruption; stop here
             }
+            total = total.saturating_add(n);
             blk = r;
         }
         sizes.push(total);
@@ -1404,6 +1425,9 @@ pub fn sample_blocks(n: u32, k: u32, seed: u64) -> Vec<u32> {
     }
     chosen.into_iter().collect()
 }
+
+#[cfg(test)]
+mod fuzz;
 
 #[cfg(test)]
 mod tests {
