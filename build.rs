@@ -97,6 +97,7 @@ fn main() {
         ("GIN_COMPRESSED", l::GIN_COMPRESSED as u64),
         // hash
         ("MAXALIGN(sizeof(HashPageOpaqueData))", l::HASH_SPECIAL_SIZE as u64),
+        ("offsetof(HashPageOpaqueData, hasho_nextblkno)", l::HASH_NEXT as u64),
         ("offsetof(HashPageOpaqueData, hasho_bucket)", l::HASH_BUCKET as u64),
         ("offsetof(HashPageOpaqueData, hasho_flag)", l::HASH_FLAG as u64),
         ("offsetof(HashPageOpaqueData, hasho_page_id)", l::HASH_PAGE_ID_OFF as u64),

@@ -89,6 +89,7 @@ pub mod layout {
 
     /// `HashPageOpaqueData`: size, offsets of hasho_bucket, hasho_flag, hasho_page_id.
     pub const HASH_SPECIAL_SIZE: usize = 16;
+    pub const HASH_NEXT: usize = 4;
     pub const HASH_BUCKET: usize = 8;
     pub const HASH_FLAG: usize = 12;
     pub const HASH_PAGE_ID_OFF: usize = 14;
@@ -346,6 +347,9 @@ pub struct PageStats {
     /// Hash bucket or overflow page: the bucket it belongs to.
     pub hash_bucket: Option<u32>,
     pub hash_overflow: bool,
+    /// Hash: part of a bucket chain of two or more pages (an overflow page, or a bucket page
+    /// with an overflow page after it).
+    pub hash_chained: bool,
     /// GIN metapage: pending pages and heap tuples waiting in the pending list.
     pub gin_pending_pages: u64,
     pub gin_pending_tuples: u64,
@@ -705,6 +709,7 @@ pub fn classify_page(am: Am, blkno: u32, bytes: &[u8]) -> PageStats {
             s = count_items_fast(&p, false);
             s.kind = Some(PageKind::Leaf);
             s.hash_overflow = page_type == LH_OVERFLOW_PAGE;
+            s.hash_chained = s.hash_overflow || u32s(HASH_NEXT) != u32::MAX;
             s.hash_bucket = Some(u32s(HASH_BUCKET));
         }
         Am::Brin => {
@@ -770,13 +775,15 @@ macro_rules! counters_fields {
             posting_leaf_pages,
             posting_leaf_bytes,
             posting_leaf_free,
-            posting_trees
+            posting_trees,
+            hash_chain_bytes,
+            hash_chained_buckets
         )
     };
 }
 
 /// Number of plain counters in [`BloatAccum`] (see [`BloatAccum::counters`]).
-pub const COUNTERS: usize = 29;
+pub const COUNTERS: usize = 31;
 
 /// Sums over the pages read.
 #[derive(Debug, Clone, Default)]
@@ -811,6 +818,11 @@ pub struct BloatAccum {
     pub posting_leaf_bytes: u64,
     pub posting_leaf_free: u64,
     pub posting_trees: u64,
+    /// Hash: live item bytes on pages of bucket chains (see [`PageStats::hash_chained`]), and
+    /// bucket pages that start such a chain: what a sampled scan sizes the overflow pages of a
+    /// fresh build from.
+    pub hash_chain_bytes: u64,
+    pub hash_chained_buckets: u64,
     /// GIN posting-tree leaves as (block, right sibling, data bytes), to rebuild each tree's
     /// size when every page was read.
     pub posting_chain: Vec<(u32, u32, u64)>,
@@ -866,6 +878,10 @@ impl BloatAccum {
                 }
                 if s.hash_overflow {
                     self.overflow_pages += 1;
+                }
+                if s.hash_chained {
+                    self.hash_chain_bytes += s.live_item_bytes;
+                    self.hash_chained_buckets += u64::from(!s.hash_overflow);
                 }
                 if let Some(b) = s.hash_bucket {
                     *self.hash_bucket_bytes.entry(b).or_default() += s.live_item_bytes;
@@ -1277,13 +1293,20 @@ pub fn expected_pages(am: Am, a: &BloatAccum, scale: f64, fillfactor: u32) -> u6
             let buckets = hash_total_buckets((tuples / ffactor).ceil().max(2.0) as u64) as f64;
             let cap = usable - 16.0;
             let overflow = if scale == 1.0 && !a.hash_bucket_bytes.is_empty() {
-                a.hash_bucket_bytes
+                fresh_bucket_bytes(&a.hash_bucket_bytes, buckets as u64)
                     .values()
                     .map(|&b| (pages_for(b as f64, cap) - 1.0).max(0.0))
                     .sum()
             } else {
+                // Sampled: duplicates pile into some buckets. The bytes on the sampled pages of
+                // bucket chains, at full pages, plus half a page for the last page of each
+                // chain (at least two pages a chain); the other buckets one page each.
                 let per_bucket = bytes / buckets;
-                buckets * (pages_for(per_bucket, cap) - 1.0).max(0.0)
+                let uniform = buckets * (pages_for(per_bucket, cap) - 1.0).max(0.0);
+                let chained = (a.hash_chained_buckets as f64 * scale).min(buckets);
+                let chain_pages =
+                    (a.hash_chain_bytes as f64 * scale / cap + 0.5 * chained).max(2.0 * chained);
+                uniform.max(chain_pages - chained)
             };
             2.0 + buckets + overflow
         }
@@ -1392,11 +1415,50 @@ pub fn posting_tree_sizes(chain: &[(u32, u32, u64)]) -> Vec<u64> {
     sizes
 }
 
-/// Buckets a hash index allocates for `wanted` buckets: PostgreSQL grows the bucket array in
-/// split points (doubling, in four phases from 2^10 buckets on).
+/// Live bytes per bucket of a fresh hash build of `fresh` buckets, from the bytes per bucket of
+/// the index as it is (bucket number to bytes). A key's bucket keeps the low bits of its hash
+/// code up to the index's `lowmask`, so when the fresh build's `highmask` is within them (a
+/// fresh build of at most about half the buckets: after many deletions) every bucket lands on
+/// one fresh bucket, as `_hash_hashkey2bucket` computes it; otherwise (where a fresh build would
+/// split buckets, which needs the hash codes) the buckets are kept as they are.
+pub fn fresh_bucket_bytes(
+    current: &std::collections::BTreeMap<u32, u64>,
+    fresh: u64,
+) -> std::collections::BTreeMap<u64, u64> {
+    // _hash_init: maxbucket = n - 1, highmask = pg_nextpower2_32(n + 1) - 1, lowmask = highmask >> 1
+    let masks = |n: u64| {
+        let high = n
+            .saturating_add(1)
+            .checked_next_power_of_two()
+            .unwrap_or(1 << 63)
+            - 1;
+        (n.saturating_sub(1), high, high >> 1)
+    };
+    let now = current.keys().next_back().map_or(0, |&m| m as u64 + 1);
+    let (_, _, low_now) = masks(now);
+    let (max_f, high_f, low_f) = masks(fresh.max(2));
+    let mut out = std::collections::BTreeMap::new();
+    for (&b, &n) in current {
+        let mut fb = b as u64;
+        if high_f <= low_now {
+            fb &= high_f;
+            if fb > max_f {
+                fb &= low_f;
+            }
+        }
+        let e = out.entry(fb).or_insert(0u64);
+        *e = e.saturating_add(n);
+    }
+    out
+}
+
+/// Buckets a hash index allocates for `wanted` buckets (`_hash_get_totalbuckets` of
+/// `_hash_spareindex`): PostgreSQL grows the bucket array in split points, doubling up to 512
+/// buckets, then each doubling in four phases (`HASH_SPLITPOINT_GROUPS_WITH_ONE_PHASE` = 10:
+/// 640, 768, 896, 1024, 1280, ...).
 pub fn hash_total_buckets(wanted: u64) -> u64 {
     let wanted = wanted.max(2);
-    if wanted <= 1024 {
+    if wanted <= 512 {
         return wanted.next_power_of_two();
     }
     let group = 63 - (wanted - 1).leading_zeros() as u64; // 2^group < wanted <= 2^(group+1)
@@ -1819,6 +1881,8 @@ mod tests {
             posting_leaf_bytes: _,
             posting_leaf_free: _,
             posting_trees: _,
+            hash_chain_bytes: _,
+            hash_chained_buckets: _,
             posting_chain: _,
             hash_bucket_bytes: _,
             gist_insertion_build: _,
@@ -1998,8 +2062,29 @@ mod tests {
     }
 
     #[test]
+    fn hash_buckets_fold_into_a_smaller_fresh_build() {
+        // 768 buckets now (highmask 1023, lowmask 511); a fresh build of 256 (highmask 511,
+        // lowmask 255): bucket b goes to b & 511, then & 255 when above 255.
+        let now: std::collections::BTreeMap<u32, u64> =
+            (0..768).map(|b| (b, 10 + b as u64)).collect();
+        let fresh = fresh_bucket_bytes(&now, 256);
+        assert_eq!(fresh.len(), 256);
+        assert_eq!(fresh.values().sum::<u64>(), now.values().sum::<u64>());
+        // fresh bucket 5 gets 5, 261 (=5+256, > 255 after & 511), 517 (& 511 = 5)
+        assert_eq!(fresh[&5], (10 + 5) + (10 + 261) + (10 + 517));
+        // a fresh build as large or larger keeps the buckets
+        assert_eq!(fresh_bucket_bytes(&now, 768).len(), 768);
+        assert_eq!(fresh_bucket_bytes(&now, 4096).len(), 768);
+    }
+
+    #[test]
     fn hash_buckets_follow_split_points() {
         assert_eq!(hash_total_buckets(3), 4);
+        assert_eq!(hash_total_buckets(512), 512);
+        // _hash_spareindex(652) = 11, _hash_get_totalbuckets(11) = 768 (was taken as 1024)
+        assert_eq!(hash_total_buckets(513), 640);
+        assert_eq!(hash_total_buckets(652), 768);
+        assert_eq!(hash_total_buckets(897), 1024);
         assert_eq!(hash_total_buckets(1024), 1024);
         assert_eq!(hash_total_buckets(1025), 1280);
         assert_eq!(hash_total_buckets(1281), 1536);
