@@ -58,8 +58,10 @@ SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.refresh_log_id_seq', '');
 -- or remove a mark). Policy, state and log rows are written only for views the role owns
 -- (row-level security, checked against the view's owner); a policy row must name the pg_cron
 -- job schedule_refresh creates for that view and role (trigger _check_policy), and a log row
--- records who inserted it (trigger _log_run_by). Every function here runs with
--- search_path = pg_catalog, pg_temp: nothing a caller puts on search_path is resolved by them.
+-- records who inserted it (trigger _log_run_by). Every entry point, trigger, SECURITY DEFINER
+-- function and the row-level-security check runs with search_path = pg_catalog, pg_temp, so
+-- nothing a caller puts on search_path is resolved by them; the small SQL helpers they call
+-- (inlined into their plans) and the per-view helpers run under that same path.
 CREATE FUNCTION ntsb_perf._owns(rel regclass) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT coalesce((SELECT pg_has_role(c.relowner, 'USAGE') FROM pg_class c WHERE c.oid = rel), false)
@@ -116,7 +118,7 @@ BEGIN
 END $$;
 
 CREATE FUNCTION ntsb_perf._job_command(v oid) RETURNS text
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql IMMUTABLE AS $$
     SELECT format('SELECT ntsb_perf._scheduled_refresh(%s)', v)
 $$;
 
@@ -179,7 +181,7 @@ CREATE TRIGGER check_policy BEFORE INSERT OR UPDATE ON ntsb_perf.refresh_policy
 -- (walk), with their depth below `rel`.
 CREATE FUNCTION ntsb_perf._reads(rel regclass)
 RETURNS TABLE (relid oid, relkind "char", depth int)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE AS $$
     WITH RECURSIVE walk(relid, relkind, depth) AS (
         SELECT rel::oid, (SELECT c.relkind FROM pg_class c WHERE c.oid = rel), 0
         UNION ALL
@@ -199,7 +201,7 @@ $$;
 -- materialized views each one reads. (No rows for NULL.)
 CREATE FUNCTION ntsb_perf.refresh_plan(view regclass)
 RETURNS TABLE (step int, view regclass, reads regclass[])
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE AS $$
     SELECT row_number() OVER (ORDER BY m.depth DESC, m.relid)::int, m.relid::regclass,
            ARRAY(SELECT r.relid::regclass FROM ntsb_perf._reads(m.relid::regclass) r
                  WHERE r.relkind = 'm' ORDER BY r.relid)
@@ -212,7 +214,7 @@ $$;
 -- materialized views, with all their partitions and inheritance children.
 CREATE FUNCTION ntsb_perf.refresh_sources(view regclass)
 RETURNS SETOF regclass
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE AS $$
     WITH RECURSIVE t(relid) AS (
         SELECT r.relid FROM ntsb_perf._reads($1) r WHERE r.relkind IN ('r', 'p', 'f')
         UNION
@@ -231,7 +233,7 @@ $$;
 --              on the normal path).
 CREATE FUNCTION ntsb_perf._tracking_triggers(tbl oid, kind text)
 RETURNS TABLE (oid oid, row_version xid, tgenabled "char")
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE AS $$
     SELECT t.oid, t.xmin, t.tgenabled FROM pg_trigger t
     WHERE t.tgrelid = tbl AND t.tgfoid = 'ntsb_perf.track_change()'::regprocedure
       AND t.tgqual IS NULL AND t.tgattr = ''::int2vector
@@ -245,7 +247,7 @@ $$;
 -- trigger dropped and re-created, disabled or re-enabled changes the fingerprint (OID, row
 -- version), so changes made while it was missing are never trusted away.
 CREATE FUNCTION ntsb_perf._tracking(sources oid[], OUT fingerprint text, OUT untracked regclass)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE AS $$
     WITH t AS (
         SELECT s, c.relkind,
                (SELECT string_agg(g.oid::text || '.' || g.row_version::text || '.' || g.tgenabled::text, '/' ORDER BY g.oid)
@@ -267,7 +269,7 @@ $$;
 -- non-immutable function its query calls (directly, through an operator or a cast, or in a
 -- view it reads), CURRENT_DATE and the like, a sequence or TABLESAMPLE, as text; else NULL.
 CREATE FUNCTION ntsb_perf._volatile_reason(view regclass) RETURNS text
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN x.relid = $1::oid THEN format('it calls %s', x.what)
                 ELSE format('%s, which it reads, calls %s', x.relid::regclass, x.what) END
     FROM (SELECT r.relid, r.depth, ntsb_perf._nondeterminism(r.relid) AS what
@@ -283,7 +285,7 @@ $$;
 -- refresh through ntsb_perf. Exact: a change committed before this is called is either in the
 -- view already (visible in the snapshot of its last refresh) or reported here.
 CREATE FUNCTION ntsb_perf.refresh_reason(view regclass) RETURNS text
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE AS $$
 #variable_conflict use_column
 DECLARE
     v regclass := $1;
@@ -326,10 +328,10 @@ END $$;
 
 -- Whether anything `view` reads changed since its last refresh (refresh_reason IS NOT NULL).
 CREATE FUNCTION ntsb_perf.sources_changed(view regclass) RETURNS boolean
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$ SELECT ntsb_perf.refresh_reason($1) IS NOT NULL $$;
+LANGUAGE sql STABLE AS $$ SELECT ntsb_perf.refresh_reason($1) IS NOT NULL $$;
 
 CREATE FUNCTION ntsb_perf._relkind_name(k "char") RETURNS text
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE k WHEN 'r' THEN 'a table' WHEN 'p' THEN 'a partitioned table' WHEN 'v' THEN 'a view'
                   WHEN 'i' THEN 'an index' WHEN 'I' THEN 'a partitioned index' WHEN 'S' THEN 'a sequence'
                   WHEN 'f' THEN 'a foreign table' WHEN 'c' THEN 'a composite type'
@@ -337,7 +339,7 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 -- Raises the errors every entry point shares: NULL, not a materialized view, not the owner.
 CREATE FUNCTION ntsb_perf._check_matview(v regclass, what text) RETURNS void
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE AS $$
 DECLARE k "char";
 BEGIN
     IF v IS NULL THEN
@@ -359,14 +361,14 @@ END $$;
 -- Whether REFRESH ... CONCURRENTLY can run on `v`: a valid unique index without predicate and
 -- on plain columns only, as PostgreSQL requires.
 CREATE FUNCTION ntsb_perf._has_refresh_key(v regclass) RETURNS boolean
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE AS $$
     SELECT EXISTS (SELECT 1 FROM pg_index i
                    WHERE i.indrelid = v AND i.indisunique AND i.indimmediate AND i.indisvalid
                      AND i.indpred IS NULL AND i.indexprs IS NULL)
 $$;
 
 CREATE FUNCTION ntsb_perf._lock_key(v regclass) RETURNS bigint
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$ SELECT (x'4e545342'::bigint << 32) | v::oid::bigint $$;
+LANGUAGE sql IMMUTABLE AS $$ SELECT (x'4e545342'::bigint << 32) | v::oid::bigint $$;
 
 -- Refreshes `view` after every materialized view it reads, each only when something it reads
 -- changed since its last refresh (unless force, or its policy has skip_if_unchanged off).
@@ -707,7 +709,8 @@ END $$;
 
 -- DROP of a materialized view (or of a table, or a schema with them) removes its policy, its
 -- pg_cron job, its state and log rows, and the tables' change marks, in the dropping
--- transaction. Enabled ALWAYS (also under session_replication_role = replica).
+-- transaction. Enabled ALWAYS (also under session_replication_role = replica). It never makes a
+-- DROP fail (a failed cleanup is a warning; the job's next run cleans up then).
 CREATE FUNCTION ntsb_perf._on_sql_drop() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE d record; job bigint;
@@ -715,10 +718,15 @@ BEGIN
     FOR d IN SELECT o.objid, o.object_identity FROM pg_event_trigger_dropped_objects() o
              WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0
                AND o.object_type IN ('table', 'materialized view') LOOP
-        job := ntsb_perf._forget(d.objid);
-        IF job IS NOT NULL THEN
-            RAISE NOTICE 'ntsb_perf: removed the refresh policy and pg_cron job % of dropped materialized view %', job, d.object_identity;
-        END IF;
+        BEGIN
+            job := ntsb_perf._forget(d.objid);
+            IF job IS NOT NULL THEN
+                RAISE NOTICE 'ntsb_perf: removed the refresh policy and pg_cron job % of dropped materialized view %', job, d.object_identity;
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            -- Never make a DROP fail: the job's next run cleans up instead.
+            RAISE WARNING 'ntsb_perf: could not clean up after dropped %: % (SQLSTATE %)', d.object_identity, SQLERRM, SQLSTATE;
+        END;
     END LOOP;
 END $$;
 CREATE EVENT TRIGGER ntsb_perf_forget_dropped ON sql_drop EXECUTE FUNCTION ntsb_perf._on_sql_drop();
