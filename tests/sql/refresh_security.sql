@@ -264,6 +264,17 @@ SET ROLE rs_owner;
 SELECT view, job_active, last_status FROM ntsb_perf.refresh_status ORDER BY view::text;
 RESET ROLE;
 
+-- The only SECURITY DEFINER functions (cleanup after a DROP) run with a fixed search_path, do
+-- nothing for a relation that exists, and the event trigger's cannot be called directly.
+SELECT proname, proconfig FROM pg_proc
+WHERE pronamespace = 'ntsb_perf'::regnamespace AND prosecdef ORDER BY proname;
+SET ROLE rs_nobody;
+SELECT ntsb_perf._forget('rs.t_total'::regclass::oid, true) AS removed_job;
+SELECT ntsb_perf._on_sql_drop();
+\echo sqlstate :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT count(*) AS t_total_policy_kept FROM ntsb_perf.refresh_policy WHERE view = 'rs.t_total'::regclass;
+
 -- NULL into every refresh function.
 SELECT count(*) AS plan_rows FROM ntsb_perf.refresh_plan(NULL);
 SELECT count(*) AS source_rows FROM ntsb_perf.refresh_sources(NULL);
