@@ -7,7 +7,7 @@ CREATE TABLE ntsb_perf.refresh_policy (
     schedule          text        NOT NULL,
     concurrent    boolean     NOT NULL,
     skip_if_unchanged boolean     NOT NULL,
-    jobid             bigint,
+    jobid             bigint      UNIQUE,
     job_name          text        NOT NULL,
     created_by        name        NOT NULL DEFAULT current_user,
     created_at        timestamptz NOT NULL DEFAULT now(),
@@ -102,8 +102,10 @@ CREATE TRIGGER run_by BEFORE INSERT ON ntsb_perf.refresh_log
 
 -- The pg_cron job of a policy: its name, 'ntsb_perf refresh <view OID> <schema>.<view>' cut to
 -- 63 bytes (pg_cron's jobname is a name) at a character boundary; the OID keeps names of live
--- views apart however long their names are. Its command refreshes the view by OID (renaming
--- the view does not break it; a run that finds the view dropped cleans up).
+-- views apart however long their names are. Its command names the job's own id: the run
+-- refreshes the view whose policy holds that job (a rename, or a dump and restore of both
+-- pg_cron's jobs and the policies, does not break it; a run that finds the view dropped, or no
+-- policy for it, cleans up).
 CREATE FUNCTION ntsb_perf._job_name(v regclass) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE n text;
@@ -117,15 +119,15 @@ BEGIN
     RETURN n;
 END $$;
 
-CREATE FUNCTION ntsb_perf._job_command(v oid) RETURNS text
+CREATE FUNCTION ntsb_perf._job_command(job bigint) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT format('SELECT ntsb_perf._scheduled_refresh(%s)', v)
+    SELECT format('SELECT ntsb_perf._scheduled_refresh(%s)', job)
 $$;
 
--- Whether pg_cron job `job` is the one ntsb_perf created for view `v` as role `username`: that
--- job id, name, command and owner (and schedule, when given). Read with the caller's rights: a
--- role sees only its own jobs (pg_cron's row-level security), a superuser all of them.
-CREATE FUNCTION ntsb_perf._job_ok(job bigint, jname text, v oid, username name, sched text DEFAULT NULL)
+-- Whether pg_cron job `job` is one ntsb_perf created as role `username`: that job id, name,
+-- command (which names the job id) and owner (and schedule, when given). Read with the caller's
+-- rights: a role sees only its own jobs (pg_cron's row-level security), a superuser all of them.
+CREATE FUNCTION ntsb_perf._job_ok(job bigint, jname text, username name, sched text DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE ok boolean;
@@ -135,7 +137,7 @@ BEGIN
     END IF;
     EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job j WHERE j.jobid = $1 AND j.jobname = $2 AND j.command = $3
                             AND j.username = $4 AND ($5 IS NULL OR j.schedule = $5))'
-        INTO ok USING job, jname, ntsb_perf._job_command(v), username, sched;
+        INTO ok USING job, jname, ntsb_perf._job_command(job), username, sched;
     RETURN ok;
 END $$;
 
@@ -167,7 +169,7 @@ BEGIN
     END IF;
     NEW.updated_at := now();
     IF (NEW.created_by <> current_user AND NOT su)
-       OR NOT ntsb_perf._job_ok(NEW.jobid, NEW.job_name, NEW.view, NEW.created_by, NEW.schedule) THEN
+       OR NOT ntsb_perf._job_ok(NEW.jobid, NEW.job_name, NEW.created_by, NEW.schedule) THEN
         RAISE EXCEPTION 'a refresh policy must name the pg_cron job ntsb_perf.schedule_refresh created for it'
             USING ERRCODE = 'insufficient_privilege',
                   HINT = 'Use ntsb_perf.schedule_refresh and ntsb_perf.unschedule_refresh.';
@@ -604,10 +606,10 @@ BEGIN
     -- One schedule_refresh per view at a time (the same lock refresh() takes).
     PERFORM pg_advisory_xact_lock(ntsb_perf._lock_key(v));
     SELECT * INTO pol FROM ntsb_perf.refresh_policy p WHERE p.view = v;
-    IF FOUND AND ntsb_perf._job_ok(pol.jobid, pol.job_name, v, pol.created_by) THEN
+    IF FOUND AND ntsb_perf._job_ok(pol.jobid, pol.job_name, pol.created_by) THEN
         -- The policy's own job: change its schedule in place.
         IF pol.created_by = current_user THEN
-            EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING pol.job_name, sched, ntsb_perf._job_command(v);
+            EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING pol.job_name, sched, ntsb_perf._job_command(pol.jobid);
         ELSIF su THEN
             EXECUTE 'SELECT cron.alter_job($1, schedule => $2)' USING pol.jobid, sched;
             id := pol.jobid;
@@ -633,7 +635,13 @@ BEGIN
                 USING ERRCODE = 'duplicate_object',
                       HINT = format('Remove it (SELECT cron.unschedule(%s)) if it is not needed, then schedule again.', other);
         END IF;
-        EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING jname, sched, ntsb_perf._job_command(v);
+        -- (The command names the job id, known once the job exists: created, then given its
+        -- command under the same name and owner, which pg_cron applies to the same job.)
+        EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING jname, sched, 'SELECT 1';
+        EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO other USING jname, sched, ntsb_perf._job_command(id);
+        IF other IS DISTINCT FROM id THEN
+            RAISE EXCEPTION 'pg_cron did not update job % in place', id USING ERRCODE = 'internal_error';
+        END IF;
     END IF;
     INSERT INTO ntsb_perf.refresh_policy AS p (view, schedule, concurrent, skip_if_unchanged, jobid, job_name, created_by)
     VALUES (v, sched, conc, skip, id, jname, owner)
@@ -661,7 +669,7 @@ BEGIN
         RAISE NOTICE 'no refresh is scheduled for %', v;
         RETURN false;
     END IF;
-    IF ntsb_perf._job_ok(pol.jobid, pol.job_name, v, pol.created_by) THEN
+    IF ntsb_perf._job_ok(pol.jobid, pol.job_name, pol.created_by) THEN
         IF pol.created_by <> current_user AND NOT su THEN
             RAISE EXCEPTION 'the refresh of % is scheduled by role %', v, pol.created_by
                 USING ERRCODE = 'insufficient_privilege',
@@ -690,7 +698,7 @@ BEGIN
     DELETE FROM ntsb_perf.refresh_change WHERE source = rel;
     FOR pol IN DELETE FROM ntsb_perf.refresh_policy p WHERE p.view = rel RETURNING * LOOP
         had := true;
-        IF ntsb_perf._job_ok(pol.jobid, pol.job_name, rel, pol.created_by) THEN
+        IF ntsb_perf._job_ok(pol.jobid, pol.job_name, pol.created_by) THEN
             EXECUTE 'SELECT cron.unschedule($1)' USING pol.jobid;
             job := pol.jobid;
         END IF;
@@ -732,22 +740,37 @@ END $$;
 CREATE EVENT TRIGGER ntsb_perf_forget_dropped ON sql_drop EXECUTE FUNCTION ntsb_perf._on_sql_drop();
 ALTER EVENT TRIGGER ntsb_perf_forget_dropped ENABLE ALWAYS;
 
--- What a pg_cron job of ntsb_perf runs: refresh the view with OID `view`; a run that finds the
--- view gone (its DROP did not clean up, e.g. the event trigger was disabled) removes its policy
--- and this job, logs that, and says so in a warning. Returns the number of views considered.
-CREATE FUNCTION ntsb_perf._scheduled_refresh(view oid) RETURNS bigint
+-- What a pg_cron job of ntsb_perf runs: refresh the view whose policy holds job `job`. A run
+-- that finds that view gone (its DROP did not clean up, e.g. the event trigger was disabled)
+-- removes its policy and this job, logs that, and says so in a warning; a run that finds no
+-- policy holding it (e.g. after DROP EXTENSION ntsb_perf and CREATE EXTENSION again) removes
+-- this job, if it is the caller's and still runs exactly this. Returns the number of views
+-- considered.
+CREATE FUNCTION ntsb_perf._scheduled_refresh(job bigint) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE job bigint;
+DECLARE v oid; removed bigint;
 BEGIN
-    IF view IS NULL THEN
-        RAISE EXCEPTION 'view must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    IF job IS NULL THEN
+        RAISE EXCEPTION 'job must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = view) THEN
-        job := ntsb_perf._forget(view, true);
-        RAISE WARNING 'ntsb_perf: materialized view % no longer exists: removed its refresh policy and pg_cron job %', view, job;
+    SELECT p.view::oid INTO v FROM ntsb_perf.refresh_policy p WHERE p.jobid = job;
+    IF NOT FOUND THEN
+        IF ntsb_perf._cron_readable() THEN
+            EXECUTE 'SELECT j.jobid FROM cron.job j WHERE j.jobid = $1 AND j.username = current_user AND j.command = $2'
+                INTO removed USING job, ntsb_perf._job_command(job);
+            IF removed IS NOT NULL THEN
+                EXECUTE 'SELECT cron.unschedule($1)' USING job;
+                RAISE WARNING 'ntsb_perf: no refresh policy holds pg_cron job %: removed the job', job;
+            END IF;
+        END IF;
         RETURN 0;
     END IF;
-    RETURN (SELECT count(*) FROM ntsb_perf.refresh(view::regclass));
+    IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = v) THEN
+        removed := ntsb_perf._forget(v, true);
+        RAISE WARNING 'ntsb_perf: materialized view % no longer exists: removed its refresh policy and pg_cron job %', v, removed;
+        RETURN 0;
+    END IF;
+    RETURN (SELECT count(*) FROM ntsb_perf.refresh(v::regclass));
 END $$;
 
 -- The pg_cron side of a job, as pg_cron shows it to the caller (nothing when pg_cron is not

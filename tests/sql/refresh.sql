@@ -104,7 +104,7 @@ SELECT * FROM ntsb_perf.refresh_sources('accident_stats_by_year');
 -- Scheduling: validates, puts the change trigger on events, creates one job.
 SELECT ntsb_perf.schedule_refresh('accident_stats_by_year', '0 3 * * *') AS jobid \gset
 SELECT jobname = 'ntsb_perf refresh ' || 'accident_stats_by_year'::regclass::oid || ' rt.accident_stats_by_year' AS jobname_ok,
-       schedule, command = format('SELECT ntsb_perf._scheduled_refresh(%s)', 'accident_stats_by_year'::regclass::oid) AS command_ok
+       schedule, command = format('SELECT ntsb_perf._scheduled_refresh(%s)', jobid) AS command_ok
 FROM cron.job WHERE jobid = :jobid;
 SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'events'::regclass AND NOT tgisinternal;
 -- Again for the same view: the same job, updated; one policy.

@@ -129,6 +129,16 @@ SELECT ntsb_perf.schedule_refresh('other', '@daily');
 \set VERBOSITY terse
 SELECT schedule, command FROM cron.job WHERE jobid = :squatter;
 SELECT cron.unschedule(:squatter);
+-- A job run that finds no policy holding its job removes that job, if it runs exactly
+-- ntsb_perf's command for it; any other job given to it is left alone.
+SELECT cron.schedule('orphan', '@daily', 'SELECT 1') AS orphan \gset
+SELECT cron.schedule('orphan', '@daily', ntsb_perf._job_command(:orphan)) = :orphan AS same_job;
+\set VERBOSITY sqlstate
+SELECT ntsb_perf._scheduled_refresh(:orphan) AS views;
+SELECT ntsb_perf._scheduled_refresh(:victim_job) AS views;
+\set VERBOSITY terse
+SELECT (SELECT count(*) FROM cron.job WHERE jobid = :orphan) AS orphan_jobs,
+       (SELECT count(*) FROM cron.job WHERE jobid = :victim_job) AS victim_jobs;
 SELECT cron.unschedule(:victim_job);
 
 -- Two views whose 63-byte names share a 60-byte prefix (and one with multibyte characters at
@@ -142,7 +152,7 @@ SELECT ntsb_perf.schedule_refresh('"long_name_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 SELECT ntsb_perf.schedule_refresh('"long_ééééééééééééééééééééééééééééé"', '@daily', false) AS long3 \gset
 SELECT :long1 <> :long2 AS two_jobs, count(*) AS jobs, count(DISTINCT jobname) AS names,
        bool_and(octet_length(jobname) <= 63) AS names_fit,
-       bool_and(command = ntsb_perf._job_command(p.view)) AS each_refreshes_its_view
+       bool_and(command = ntsb_perf._job_command(j.jobid)) AS each_runs_its_policy
 FROM cron.job j JOIN ntsb_perf.refresh_policy p ON p.jobid = j.jobid
 WHERE j.jobid IN (:long1, :long2, :long3);
 SELECT octet_length(jobname) BETWEEN 62 AND 63 AS cut_at_a_character,
