@@ -287,7 +287,7 @@ $$;
 -- refresh through ntsb_perf. Exact: a change committed before this is called is either in the
 -- view already (visible in the snapshot of its last refresh) or reported here.
 CREATE FUNCTION ntsb_perf.refresh_reason(view regclass) RETURNS text
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE STRICT AS $$
 #variable_conflict use_column
 DECLARE
     v regclass := $1;
@@ -330,7 +330,7 @@ END $$;
 
 -- Whether anything `view` reads changed since its last refresh (refresh_reason IS NOT NULL).
 CREATE FUNCTION ntsb_perf.sources_changed(view regclass) RETURNS boolean
-LANGUAGE sql STABLE AS $$ SELECT ntsb_perf.refresh_reason($1) IS NOT NULL $$;
+LANGUAGE sql STABLE STRICT AS $$ SELECT ntsb_perf.refresh_reason($1) IS NOT NULL $$;
 
 CREATE FUNCTION ntsb_perf._relkind_name(k "char") RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
@@ -348,6 +348,9 @@ BEGIN
         RAISE EXCEPTION 'view must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     SELECT relkind INTO k FROM pg_class WHERE oid = v;
+    IF k IS NULL THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', v::oid USING ERRCODE = 'undefined_table';
+    END IF;
     IF k IS DISTINCT FROM 'm' THEN
         RAISE EXCEPTION '% is %, not a materialized view', v, ntsb_perf._relkind_name(k)
             USING ERRCODE = 'wrong_object_type',

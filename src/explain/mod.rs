@@ -1,4 +1,3 @@
-#![allow(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)] // TODO(lead): SAFETY comments
 //! EXPLAIN-based query analysis (the seed's QueryAnalyzer, in SQL). The query runs with the
 //! caller's rights inside a subtransaction that is always rolled back, so analysing an
 //! INSERT/UPDATE/DELETE changes nothing; JSON plan reading is `ntsb_perf_core::explain`.
@@ -10,11 +9,38 @@ use pgrx::JsonB;
 use crate::spi_util::fail;
 
 // PostgreSQL's timeout API (utils/timeout.h), which pgrx does not bind. STATEMENT_TIMEOUT is the
-// fourth TimeoutId in PostgreSQL 13-17.
+// fourth TimeoutId in PostgreSQL 13-17; TimestampTz is microseconds (i64).
 const STATEMENT_TIMEOUT: u32 = 3;
+// SAFETY (of the declarations): these are the signatures of utils/timeout.h in PostgreSQL 13-17.
 unsafe extern "C-unwind" {
     fn enable_timeout_after(id: u32, delay_ms: std::ffi::c_int);
+    fn enable_timeout_at(id: u32, fin_time: i64);
     fn disable_timeout(id: u32, keep_indicator: bool);
+    fn get_timeout_active(id: u32) -> bool;
+    fn get_timeout_finish_time(id: u32) -> i64;
+}
+
+/// When the session's statement timeout fires (None when it is not armed).
+fn session_deadline() -> Option<i64> {
+    // SAFETY: the timeout module's getters only read its static table; guarded all the same.
+    unsafe {
+        pg_sys::ffi::pg_guard_ffi_boundary(|| {
+            get_timeout_active(STATEMENT_TIMEOUT)
+                .then(|| get_timeout_finish_time(STATEMENT_TIMEOUT))
+        })
+    }
+}
+
+/// The timeout the analysed statement runs under: `timeout_ms`, or what is left of the
+/// session's statement timeout when that is sooner (at least 1 ms).
+fn effective_timeout_ms(timeout_ms: i32, deadline: Option<i64>) -> std::ffi::c_int {
+    let Some(deadline) = deadline else {
+        return timeout_ms;
+    };
+    // SAFETY: GetCurrentTimestamp reads the clock.
+    let now = unsafe { pg_sys::GetCurrentTimestamp() };
+    let left_ms = (deadline.saturating_sub(now) / 1000).clamp(1, i32::MAX as i64) as i32;
+    timeout_ms.min(left_ms)
 }
 
 /// Refuses anything but exactly one SELECT/INSERT/UPDATE/DELETE/MERGE/VALUES statement.
@@ -26,6 +52,9 @@ fn check_one_statement(query: &str) {
             None,
         )
     });
+    // SAFETY: raw_parser gets a NUL-terminated copy of the query (guarded: a syntax error is its
+    // own ERROR); the list it returns is non-empty when its length is 1, so its first element is
+    // a RawStmt whose stmt is a parse node.
     unsafe {
         // Syntax errors are raised here by the parser itself (42601).
         let list = pg_sys::raw_parser(cquery.as_ptr(), pg_sys::RawParseMode::RAW_PARSE_DEFAULT);
@@ -61,13 +90,16 @@ fn explain_sql(query: &str, analyze: bool) -> String {
     }
 }
 
-/// Restores the statement timeout the session had (re-armed in full if one is set).
-unsafe fn restore_timeout() {
+/// Restores the statement timeout the session had: armed again for the same moment.
+///
+/// # Safety
+/// Called where an ERROR may be raised (inside a pgrx-guarded function).
+unsafe fn restore_timeout(deadline: Option<i64>) {
+    // SAFETY: the timeout module's setters, behind pgrx's FFI guard.
     unsafe {
         pg_sys::ffi::pg_guard_ffi_boundary(|| disable_timeout(STATEMENT_TIMEOUT, false));
-        if pg_sys::StatementTimeout > 0 {
-            let t = pg_sys::StatementTimeout;
-            pg_sys::ffi::pg_guard_ffi_boundary(|| enable_timeout_after(STATEMENT_TIMEOUT, t));
+        if let Some(at) = deadline {
+            pg_sys::ffi::pg_guard_ffi_boundary(|| enable_timeout_at(STATEMENT_TIMEOUT, at));
         }
     }
 }
@@ -77,6 +109,11 @@ unsafe fn restore_timeout() {
 fn run_explain(query: &str, analyze: bool, timeout_ms: i32) -> String {
     check_one_statement(query);
     let sql = explain_sql(query, analyze);
+    let deadline = session_deadline();
+    let timeout_ms = effective_timeout_ms(timeout_ms, deadline);
+    // SAFETY: the subtransaction is begun and always rolled back on this same path (also when
+    // the statement raises: catch_others rolls back before rethrowing), and the memory context
+    // and resource owner are restored to the caller's after each.
     unsafe {
         let old_ctx = pg_sys::CurrentMemoryContext;
         let old_owner = pg_sys::CurrentResourceOwner;
@@ -86,7 +123,7 @@ fn run_explain(query: &str, analyze: bool, timeout_ms: i32) -> String {
             pg_sys::RollbackAndReleaseCurrentSubTransaction();
             pg_sys::CurrentMemoryContext = old_ctx;
             pg_sys::CurrentResourceOwner = old_owner;
-            restore_timeout();
+            restore_timeout(deadline);
         };
         pg_sys::ffi::pg_guard_ffi_boundary(|| enable_timeout_after(STATEMENT_TIMEOUT, timeout_ms));
         let result = PgTryBuilder::new(|| {

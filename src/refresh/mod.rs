@@ -1,4 +1,3 @@
-#![allow(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)] // TODO(lead): SAFETY comments
 //! Materialized-view refresh scheduling with pg_cron: dependency order, skip when no source
 //! changed (exactly), status and log.
 //!
@@ -105,6 +104,7 @@ thread_local! {
 }
 
 fn local_xid() -> u32 {
+    // SAFETY: MyProc is this backend's PGPROC, set up before any SQL runs.
     unsafe {
         #[cfg(not(feature = "pg17"))]
         {
@@ -147,6 +147,7 @@ fn track_change(trigger: &pgrx::PgTrigger<'_>) {
             None,
         ),
     };
+    // SAFETY: reads this backend's current subtransaction id.
     let here = (local_xid(), unsafe { pg_sys::GetCurrentSubTransactionId() });
     let done = TRACK.with(|t| {
         let mut t = t.borrow_mut();
@@ -160,6 +161,7 @@ fn track_change(trigger: &pgrx::PgTrigger<'_>) {
         return;
     }
     let key2 = relid.to_u32() as i32;
+    // SAFETY: a plain int4/int4 SQL function called with two int4 datums.
     let locked = unsafe {
         pgrx::direct_function_call::<bool>(
             pg_sys::pg_try_advisory_xact_lock_shared_int4,
@@ -184,10 +186,13 @@ fn track_change(trigger: &pgrx::PgTrigger<'_>) {
         // once it has committed (a subtransaction could still roll it back).
         // (The callback checks the transaction id: after PREPARE TRANSACTION it would run at
         // the next commit of this backend, which must not count.)
+        // SAFETY: reads this backend's transaction nesting level.
         let nest = unsafe { pg_sys::GetCurrentTransactionNestLevel() };
         if let (Some((seq, g)), 1) = (generation, nest) {
+            // SAFETY: this transaction's id (assigned: it has written a change mark).
             let x0 = unsafe { pg_sys::GetTopFullTransactionId() }.value;
             pgrx::register_xact_callback(pgrx::PgXactCallbackEvent::Commit, move || {
+                // SAFETY: reads the committing transaction's id (no assignment).
                 if unsafe { pg_sys::GetTopFullTransactionIdIfAny() }.value != x0 {
                     return;
                 }
@@ -347,6 +352,7 @@ fn generation_seq() -> Option<pg_sys::Oid> {
 /// The OID and current value of the generation sequence.
 fn current_generation() -> Option<(pg_sys::Oid, i64)> {
     let seq = generation_seq()?;
+    // SAFETY: pg_sequence_last_value takes the OID of an existing sequence (just looked up).
     let v = unsafe {
         pgrx::direct_function_call::<i64>(pg_sys::pg_sequence_last_value, &[seq.into_datum()])
     }
@@ -361,10 +367,12 @@ fn current_generation() -> Option<(pg_sys::Oid, i64)> {
 /// whether every lock was free, i.e. whether no writer can be relying on an old mark while the
 /// snapshot is taken (false: the refresh is recorded as uncertain).
 #[pg_extern(volatile, parallel_unsafe, name = "_refresh_fence")]
-fn refresh_fence(sources: Vec<pg_sys::Oid>) -> bool {
+fn refresh_fence(sources: Vec<Option<pg_sys::Oid>>) -> bool {
     let mut all_free = true;
-    for relid in sources {
+    // A NULL element names no table: nothing to fence.
+    for relid in sources.into_iter().flatten() {
         let key2 = relid.to_u32() as i32;
+        // SAFETY: a plain int4/int4 SQL function called with two int4 datums.
         let got = unsafe {
             pgrx::direct_function_call::<bool>(
                 pg_sys::pg_try_advisory_xact_lock_int4,
@@ -374,6 +382,7 @@ fn refresh_fence(sources: Vec<pg_sys::Oid>) -> bool {
         all_free &= got.unwrap_or(false);
     }
     if let Some(seq) = generation_seq() {
+        // SAFETY: nextval_oid takes the OID of an existing sequence (just looked up).
         unsafe { pgrx::direct_function_call::<i64>(pg_sys::nextval_oid, &[seq.into_datum()]) };
     }
     all_free
@@ -510,6 +519,7 @@ fn nondeterminism(rel: pg_sys::Oid) -> Option<String> {
 /// table stays bounded.
 #[pg_extern(volatile, parallel_restricted)]
 fn backend_slot() -> i32 {
+    // SAFETY: reads this backend's slot number, set at backend start.
     unsafe { pg_sys::MyBackendId }
 }
 

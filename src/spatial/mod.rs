@@ -1,7 +1,7 @@
-#![allow(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)] // TODO(lead): SAFETY comments
 //! Spatial queries on PostGIS geometry: true-distance radius search that uses the GiST index.
 
 use ntsb_perf_core::geo::search_boxes;
+use ntsb_perf_core::hotspots::{is_lon_lat_srid, HotspotError};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -25,6 +25,39 @@ pub fn require_postgis(function: &str) {
             ),
             Some("CREATE EXTENSION postgis;"),
         );
+    }
+}
+
+/// PostGIS as installed in this database: its schema (quoted) and its own geometry type, found
+/// through the extension's members, not by a name on the search_path.
+pub struct Postgis {
+    pub schema: String,
+    pub geometry: pg_sys::Oid,
+}
+
+pub fn postgis(function: &str) -> Postgis {
+    let found = query_rows(
+        "SELECT quote_ident(n.nspname), t.oid
+         FROM pg_extension e
+         JOIN pg_namespace n ON n.oid = e.extnamespace
+         JOIN pg_depend d ON d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid
+                         AND d.deptype = 'e' AND d.classid = 'pg_type'::regclass
+         JOIN pg_type t ON t.oid = d.objid AND t.typname = 'geometry'
+                       AND t.typnamespace = e.extnamespace
+         WHERE e.extname = 'postgis'",
+        &[],
+        |r| Ok((req::<String>(r, 1)?, req::<pg_sys::Oid>(r, 2)?)),
+    );
+    match found.into_iter().next() {
+        Some((schema, geometry)) => Postgis { schema, geometry },
+        None => {
+            require_postgis(function);
+            fail(
+                PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+                "the postgis extension has no geometry type",
+                None,
+            )
+        }
     }
 }
 
@@ -64,44 +97,59 @@ fn near_query(
             None,
         );
     }
-    require_postgis("accidents_near");
+    let pg = postgis("accidents_near");
+    let p = &pg.schema;
     let geom_column = geom_column.unwrap_or_else(|| "geom".to_string());
     let meta = query_rows(
-        "SELECT $1::regclass::text,
-                format('%I', a.attname),
-                t.typname::text,
-                CASE WHEN t.typname = 'geometry' AND a.atttypmod >= 0
-                     THEN postgis_typmod_srid(a.atttypmod) END,
-                EXISTS (SELECT 1 FROM pg_attribute i WHERE i.attrelid = $1 AND i.attname = 'id'
-                        AND i.attnum > 0 AND NOT i.attisdropped)
-         FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-         WHERE a.attrelid = $1 AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped",
-        &[source.into(), geom_column.clone().into()],
+        &format!(
+            "SELECT $1::regclass::text,
+                    format('%I', a.attname),
+                    CASE WHEN t.typnamespace = 'pg_catalog'::regnamespace
+                         THEN format_type(a.atttypid, a.atttypmod)
+                         ELSE format('%I.%I', tn.nspname, t.typname) END,
+                    a.atttypid = $3,
+                    CASE WHEN a.atttypid = $3 AND a.atttypmod >= 0
+                         THEN {p}.postgis_typmod_srid(a.atttypmod) END,
+                    EXISTS (SELECT 1 FROM pg_attribute i WHERE i.attrelid = $1 AND i.attname = 'id'
+                            AND i.attnum > 0 AND NOT i.attisdropped)
+             FROM pg_attribute a
+             JOIN pg_type t ON t.oid = a.atttypid
+             JOIN pg_namespace tn ON tn.oid = t.typnamespace
+             WHERE a.attrelid = $1 AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped"
+        ),
+        &[
+            source.into(),
+            geom_column.clone().into(),
+            pg.geometry.into(),
+        ],
         |r| {
             Ok((
                 req::<String>(r, 1)?,
                 req::<String>(r, 2)?,
                 req::<String>(r, 3)?,
-                r.get::<i32>(4)?,
-                req::<bool>(r, 5)?,
+                req::<bool>(r, 4)?,
+                r.get::<i32>(5)?,
+                req::<bool>(r, 6)?,
             ))
         },
     );
-    let Some((rel, col, typ, srid, has_id)) = meta.into_iter().next() else {
+    let Some((rel, col, typ, is_geometry, srid, has_id)) = meta.into_iter().next() else {
         fail(
             PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
             format!("the source has no column \"{geom_column}\""),
             Some("Name the geometry column with geom_column => '...'."),
         )
     };
-    if typ != "geometry" {
+    if !is_geometry {
         fail(
             PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
-            format!("column \"{geom_column}\" of {rel} is of type {typ}, not geometry"),
+            format!(
+                "column \"{geom_column}\" of {rel} is of type {typ}, not PostGIS's geometry ({p}.geometry)"
+            ),
             None,
         );
     }
-    if let Some(srid) = srid.filter(|s| *s != 0 && *s != 4326) {
+    if let Some(srid) = srid.filter(|s| !is_lon_lat_srid(*s)) {
         fail(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             format!("column \"{geom_column}\" of {rel} has SRID {srid}; accidents_near works on longitude/latitude (SRID 4326)"),
@@ -121,7 +169,7 @@ fn near_query(
     for (xmin, ymin, xmax, ymax) in search_boxes(lon, lat, radius_m) {
         let n = args.len();
         boxes.push(format!(
-            "{col} && ST_MakeEnvelope(${}, ${}, ${}, ${}, 4326)",
+            "s.{col} OPERATOR({p}.&&) {p}.ST_MakeEnvelope(${}, ${}, ${}, ${}, 4326)",
             n + 1,
             n + 2,
             n + 3,
@@ -129,12 +177,14 @@ fn near_query(
         ));
         args.extend([xmin.into(), ymin.into(), xmax.into(), ymax.into()]);
     }
-    // rel and col are quoted by PostgreSQL (regclass text, format('%I')); values are bound.
+    // rel, col and PostGIS's schema are quoted by PostgreSQL (regclass text, format('%I'),
+    // quote_ident); every PostGIS object is schema-qualified, so nothing on the search_path can
+    // stand in for it; values are bound.
     let sql = format!(
-        "SELECT s.id::bigint AS id, ST_Distance(s.{col}::geography, p.pt) AS distance_m
+        "SELECT s.id::bigint AS id, {p}.ST_Distance(s.{col}::{p}.geography, q.pt) AS distance_m
          FROM {rel} s,
-              (SELECT ST_SetSRID(ST_MakePoint($1, $2), 4326)::geography AS pt) p
-         WHERE ({}) AND ST_DWithin(s.{col}::geography, p.pt, $3)
+              (SELECT {p}.ST_SetSRID({p}.ST_MakePoint($1, $2), 4326)::{p}.geography AS pt) q
+         WHERE ({}) AND {p}.ST_DWithin(s.{col}::{p}.geography, q.pt, $3)
          ORDER BY distance_m, id",
         boxes.join(" OR ")
     );
@@ -172,13 +222,17 @@ fn accidents_near_plan(
     geom_column: default!(Option<String>, "'geom'"),
 ) -> JsonB {
     let q = near_query(source, lon, lat, radius_km, geom_column);
-    let plan = query_rows(&format!("EXPLAIN (FORMAT JSON) {}", q.sql), &q.args, |r| {
-        r.get::<pgrx::Json>(1)
+    // EXPLAIN is a utility statement: SPI refuses it in read-only mode, which pgrx uses for a
+    // select until the transaction has written something; so it goes through a mutable client.
+    let plan: Result<Option<pgrx::Json>, pgrx::spi::SpiError> = Spi::connect_mut(|client| {
+        client
+            .update(&format!("EXPLAIN (FORMAT JSON) {}", q.sql), None, &q.args)?
+            .first()
+            .get_one()
     });
     JsonB(
-        plan.into_iter()
+        plan.ok()
             .flatten()
-            .next()
             .map(|j| j.0)
             .unwrap_or(serde_json::Value::Null),
     )
@@ -196,40 +250,67 @@ struct HotState {
     asewkb: pg_sys::Oid,
 }
 
-fn asewkb_oid(type_oid: pg_sys::Oid) -> pg_sys::Oid {
-    let type_name = unsafe { std::ffi::CStr::from_ptr(pg_sys::format_type_be(type_oid)) }
+fn qualified_type_name(type_oid: pg_sys::Oid) -> String {
+    // SAFETY: format_type_be_qualified returns a palloc'd NUL-terminated string for any OID
+    // (it raises an ERROR, through pgrx's guard, for one that is no type).
+    unsafe { std::ffi::CStr::from_ptr(pg_sys::format_type_be_qualified(type_oid)) }
         .to_string_lossy()
-        .into_owned();
-    if type_name != "geometry" {
+        .into_owned()
+}
+
+/// The extension an object belongs to (InvalidOid if none).
+fn extension_of(class: pg_sys::Oid, object: pg_sys::Oid) -> pg_sys::Oid {
+    // SAFETY: a catalog scan of pg_depend by (classid, objid); no pointer is passed.
+    unsafe { pg_sys::getExtensionOfObject(class, object) }
+}
+
+/// OID of PostGIS's own `ST_AsEWKB(geometry)` for the aggregate's argument type, checked to be
+/// the postgis extension's geometry type and function (by their pg_depend membership and
+/// return type, not their names), found without SPI (parallel workers run this too).
+fn asewkb_oid(type_oid: pg_sys::Oid) -> pg_sys::Oid {
+    // SAFETY: looks pg_extension up by a NUL-terminated literal name; missing_ok.
+    let postgis = unsafe { pg_sys::get_extension_oid(c"postgis".as_ptr(), true) };
+    if postgis == pg_sys::InvalidOid {
         require_postgis("accident_hotspots");
+    }
+    let qualified = qualified_type_name(type_oid);
+    let schema = qualified.strip_suffix(".geometry");
+    if schema.is_none() || extension_of(pg_sys::TypeRelationId, type_oid) != postgis {
         fail(
             PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
-            format!("accident_hotspots takes a PostGIS geometry, not {type_name}"),
-            None,
+            format!("accident_hotspots takes PostGIS's geometry, not {qualified}"),
+            Some("Pass a column of the postgis extension's geometry type."),
         );
     }
-    // PostGIS's ST_AsEWKB in the schema of this geometry type, found without SPI (parallel
-    // workers run this too).
-    let qualified = unsafe { std::ffi::CStr::from_ptr(pg_sys::format_type_be_qualified(type_oid)) }
-        .to_string_lossy()
-        .into_owned();
-    let signature = match qualified.rsplit_once('.') {
-        Some((schema, _)) => format!("{schema}.st_asewkb({qualified})"),
-        None => "st_asewkb(geometry)".to_string(),
-    };
-    unsafe {
+    // Both names come from the catalog, quoted as identifiers by format_type_be_qualified.
+    let signature = format!("{}.st_asewkb({qualified})", schema.unwrap_or_default());
+    // SAFETY: to_regprocedure takes a text datum and returns NULL (None) for no such function.
+    let f = unsafe {
         pgrx::direct_function_call::<pg_sys::Oid>(
             pg_sys::to_regprocedure,
             &[signature.as_str().into_datum()],
         )
     }
-    .unwrap_or_else(|| {
+    .unwrap_or(pg_sys::InvalidOid);
+    let returns = if f == pg_sys::InvalidOid {
+        pg_sys::InvalidOid
+    } else {
+        // SAFETY: get_func_rettype reads pg_proc by the OID to_regprocedure just found.
+        unsafe { pg_sys::get_func_rettype(f) }
+    };
+    if f == pg_sys::InvalidOid
+        || extension_of(pg_sys::ProcedureRelationId, f) != postgis
+        || returns != pg_sys::BYTEAOID
+    {
         fail(
             PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
-            format!("PostGIS function {signature} not found"),
-            Some("CREATE EXTENSION postgis;"),
-        )
-    })
+            format!(
+                "PostGIS function {signature} returning bytea not found in the postgis extension"
+            ),
+            Some("ALTER EXTENSION postgis UPDATE; or reinstall PostGIS."),
+        );
+    }
+    f
 }
 
 fn hot_state_mut(
@@ -244,12 +325,14 @@ fn hot_state_mut(
             .unwrap_or_else(|e| fail(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, e, None));
         let asewkb = geom_type.map(asewkb_oid).unwrap_or(pg_sys::InvalidOid);
         let ctx = agg_context(fcinfo);
+        // SAFETY: ctx is the calling aggregate's live memory context (agg_context checked it).
         unsafe {
             PgMemoryContexts::For(ctx).switch_to(|_| {
                 *state = Internal::new(HotState { core, asewkb });
             });
         }
     }
+    // SAFETY: this aggregate's internal states are always HotState values.
     let s = unsafe { state.get_mut::<HotState>() }.expect("initialized above");
     if s.asewkb == pg_sys::InvalidOid {
         if let Some(t) = geom_type {
@@ -275,13 +358,27 @@ fn hotspots_add(
         cell_km.unwrap_or(25.0),
         top_n.unwrap_or(20),
     );
+    // SAFETY: s.asewkb is PostGIS's ST_AsEWKB(geometry) returning bytea (checked by
+    // asewkb_oid for this argument type), called on a non-NULL geometry datum; its result is a
+    // bytea varlena, read by Vec<u8>'s FromDatum.
     let ewkb: Option<Vec<u8>> = geom.map(|g| unsafe {
         let d = pg_sys::OidFunctionCall1Coll(s.asewkb, pg_sys::InvalidOid, g.datum());
         Vec::<u8>::from_datum(d, false).unwrap_or_default()
     });
     s.core
         .add(ewkb.as_deref(), fatal)
-        .unwrap_or_else(|e| fail(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, e, None));
+        .unwrap_or_else(|e| match e {
+            HotspotError::Srid(_) => fail(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                e.to_string(),
+                Some("Pass ST_Transform(geom, 4326): cells are laid out on longitude/latitude."),
+            ),
+            HotspotError::Malformed(_) => fail(
+                PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
+                e.to_string(),
+                None,
+            ),
+        });
     state
 }
 
@@ -326,6 +423,7 @@ fn accident_hotspots_combine(
 ) -> Option<Internal> {
     let b_core = b
         .as_ref()
+        // SAFETY: this aggregate's internal states are always HotState values.
         .and_then(|b| unsafe { b.get::<HotState>() })
         .map(|h| h.core.clone());
     match (a, b_core) {
@@ -334,6 +432,7 @@ fn accident_hotspots_combine(
             let mut a = a.unwrap_or_default();
             if !a.initialized() {
                 let ctx = agg_context(fcinfo);
+                // SAFETY: ctx is the calling aggregate's live memory context (agg_context checked it).
                 unsafe {
                     PgMemoryContexts::For(ctx).switch_to(|_| {
                         a = Internal::new(HotState {
@@ -343,6 +442,7 @@ fn accident_hotspots_combine(
                     });
                 }
             }
+            // SAFETY: this aggregate's internal states are always HotState values.
             let s = unsafe { a.get_mut::<HotState>() }.expect("initialized");
             if let Some(b_core) = b_core {
                 s.core.merge(&b_core);
@@ -354,6 +454,7 @@ fn accident_hotspots_combine(
 
 #[pg_extern(immutable, parallel_safe, strict)]
 fn accident_hotspots_serialize(state: Internal) -> Vec<u8> {
+    // SAFETY: this aggregate's internal states are always HotState values.
     unsafe { state.get::<HotState>() }
         .map(|h| h.core.to_bytes())
         .unwrap_or_else(|| HotspotState::default().to_bytes())
@@ -373,6 +474,7 @@ fn accident_hotspots_deserialize(
         )
     });
     let ctx = agg_context(fcinfo);
+    // SAFETY: ctx is the calling aggregate's live memory context (agg_context checked it).
     unsafe {
         PgMemoryContexts::For(ctx).switch_to(|_| {
             Internal::new(HotState {
@@ -387,6 +489,7 @@ fn accident_hotspots_deserialize(
 fn accident_hotspots_final(state: Option<Internal>) -> Option<JsonB> {
     let h = state
         .as_ref()
+        // SAFETY: this aggregate's internal states are always HotState values.
         .and_then(|s| unsafe { s.get::<HotState>() })?;
     let c = &h.core;
     let cells: Vec<serde_json::Value> = c
@@ -407,6 +510,7 @@ fn accident_hotspots_final(state: Option<Internal>) -> Option<JsonB> {
         "skipped_null": c.skipped_null,
         "skipped_empty": c.skipped_empty,
         "skipped_not_point": c.skipped_not_point,
+        "skipped_invalid": c.skipped_invalid,
     })))
 }
 

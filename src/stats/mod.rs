@@ -1,14 +1,13 @@
-#![allow(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)] // TODO(lead): SAFETY comments
 //! Accident statistics: `normalize_severity`, the two-step aggregate `accident_stats` with its
 //! stored state type, `rollup`, and the accessors. The arithmetic is `ntsb_perf_core::stats`;
 //! this module is the PostgreSQL glue (transition state kept as `internal` in the aggregate's
 //! memory context, with combine/serialize/deserialize so that both aggregates run in parallel).
 
 use ntsb_perf_core::severity;
-use ntsb_perf_core::stats::{AccidentStats, Counter};
+use ntsb_perf_core::stats::{AccidentStats, StatsError};
+use pgrx::inoutfuncs::InOutFuncs;
 use pgrx::prelude::*;
 use pgrx::{Internal, JsonB, PgMemoryContexts};
-use serde::{Deserialize, Serialize};
 
 use crate::spi_util::{agg_context, fail};
 
@@ -23,76 +22,112 @@ fn normalize_severity(severity: Option<&str>) -> &'static str {
     severity::classify(severity).code()
 }
 
-/// One column's exact sums as stored (sum of squares split in two 64-bit halves).
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-struct StoredCounter {
-    known: u64,
-    sum: i64,
-    sum_sq_hi: i64,
-    sum_sq_lo: u64,
-}
-
-impl From<&Counter> for StoredCounter {
-    fn from(c: &Counter) -> Self {
-        StoredCounter {
-            known: c.known,
-            sum: c.sum,
-            sum_sq_hi: (c.sum_sq >> 64) as i64,
-            sum_sq_lo: c.sum_sq as u64,
-        }
-    }
-}
-
-impl From<&StoredCounter> for Counter {
-    fn from(c: &StoredCounter) -> Self {
-        Counter {
-            known: c.known,
-            sum: c.sum,
-            sum_sq: ((c.sum_sq_hi as i128) << 64) | c.sum_sq_lo as i128,
-        }
-    }
+/// Raises a state error: 22003 for a count or sum out of range, else `code` (22P02 for text
+/// input, 22P03 for stored or serialized bytes).
+fn stats_fail(e: StatsError, code: PgSqlErrorCode) -> ! {
+    let code = match e {
+        StatsError::Overflow(_) => PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+        _ => code,
+    };
+    fail(code, e.to_string(), None)
 }
 
 /// The stored state of `accident_stats` (what a materialized view keeps per group, and what
-/// `rollup` combines). Its text form is JSON.
+/// `rollup` combines). Its text form is JSON (as in release 0.1.0); its stored form is
+/// `AccidentStats::to_bytes` (a version byte, then fixed-width integers), and values stored by
+/// release 0.1.0 (CBOR) still read. Every value that comes in is validated.
 #[allow(non_camel_case_types)]
-#[derive(Debug, Clone, Serialize, Deserialize, PostgresType)]
-pub struct accident_stats {
-    accidents: u64,
-    /// FATL, SERS, MINR, NONE, UNKN
-    by_severity: [u64; 5],
-    fatalities: StoredCounter,
-    serious: StoredCounter,
-    minor: StoredCounter,
-    uninjured: StoredCounter,
-    injuries_known: u64,
+#[derive(Debug, Clone, Copy, Default, PostgresType)]
+#[inoutfuncs]
+#[bikeshed_postgres_type_manually_impl_from_into_datum]
+pub struct accident_stats(AccidentStats);
+
+impl InOutFuncs for accident_stats {
+    fn input(input: &core::ffi::CStr) -> Self {
+        let text = input.to_str().unwrap_or_else(|_| {
+            fail(
+                PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
+                "accident_stats: input is not valid UTF-8",
+                None,
+            )
+        });
+        accident_stats(
+            AccidentStats::from_json(text).unwrap_or_else(|e| {
+                stats_fail(e, PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION)
+            }),
+        )
+    }
+
+    fn output(&self, buffer: &mut pgrx::StringInfo) {
+        buffer.push_str(&self.0.to_json());
+    }
 }
 
-impl From<&AccidentStats> for accident_stats {
-    fn from(s: &AccidentStats) -> Self {
-        accident_stats {
-            accidents: s.accidents,
-            by_severity: s.by_severity,
-            fatalities: (&s.fatalities).into(),
-            serious: (&s.serious).into(),
-            minor: (&s.minor).into(),
-            uninjured: (&s.uninjured).into(),
-            injuries_known: s.injuries_known,
+impl IntoDatum for accident_stats {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        self.0.to_bytes().into_datum()
+    }
+
+    fn type_oid() -> pg_sys::Oid {
+        pgrx::wrappers::rust_regtypein::<Self>()
+    }
+}
+
+impl FromDatum for accident_stats {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        typoid: pg_sys::Oid,
+    ) -> Option<Self> {
+        // SAFETY: the caller passes a datum of this type (a varlena) or is_null; `&[u8]`'s
+        // FromDatum detoasts it and reads exactly its payload.
+        let bytes = unsafe { <&[u8]>::from_polymorphic_datum(datum, is_null, typoid) }?;
+        Some(accident_stats(
+            AccidentStats::from_stored(bytes).unwrap_or_else(|e| {
+                stats_fail(e, PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION)
+            }),
+        ))
+    }
+}
+
+// SAFETY: box_into returns either NULL or a datum of this type built by into_datum.
+unsafe impl pgrx::callconv::BoxRet for accident_stats {
+    unsafe fn box_into<'fcx>(
+        self,
+        fcinfo: &mut pgrx::callconv::FcInfo<'fcx>,
+    ) -> pgrx::datum::Datum<'fcx> {
+        match self.into_datum() {
+            None => fcinfo.return_null(),
+            // SAFETY: a freshly palloc'd varlena of this type, returned to the caller.
+            Some(datum) => unsafe { fcinfo.return_raw_datum(datum) },
         }
     }
 }
 
-impl From<&accident_stats> for AccidentStats {
-    fn from(s: &accident_stats) -> Self {
-        AccidentStats {
-            accidents: s.accidents,
-            by_severity: s.by_severity,
-            fatalities: (&s.fatalities).into(),
-            serious: (&s.serious).into(),
-            minor: (&s.minor).into(),
-            uninjured: (&s.uninjured).into(),
-            injuries_known: s.injuries_known,
-        }
+// SAFETY: `As` owns its data (decoded out of the datum), so it outlives nothing it borrows.
+unsafe impl pgrx::datum::UnboxDatum for accident_stats {
+    type As<'dat> = Self;
+    unsafe fn unbox<'dat>(datum: pgrx::datum::Datum<'dat>) -> Self::As<'dat>
+    where
+        Self: 'dat,
+    {
+        // SAFETY: pgrx unboxes only non-NULL datums of this type here.
+        unsafe { <Self as FromDatum>::from_datum(datum.sans_lifetime(), false) }.unwrap_or_default()
+    }
+}
+
+// SAFETY: the argument is decoded through FromDatum, which checks the bytes it reads.
+unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for accident_stats {
+    unsafe fn unbox_arg_unchecked(arg: pgrx::callconv::Arg<'_, 'fcx>) -> Self {
+        let index = arg.index();
+        // SAFETY: the argument is of this type (the function's SQL signature says so).
+        unsafe { arg.unbox_arg_using_from_datum() }.unwrap_or_else(|| {
+            fail(
+                PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                format!("argument {index} must not be NULL"),
+                None,
+            )
+        })
     }
 }
 
@@ -100,12 +135,16 @@ impl From<&accident_stats> for AccidentStats {
 fn state_mut(state: &mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &mut AccidentStats {
     if !state.initialized() {
         let ctx = agg_context(fcinfo);
+        // SAFETY: ctx is the calling aggregate's live memory context (agg_context checked it),
+        // where the transition state must live.
         unsafe {
             PgMemoryContexts::For(ctx).switch_to(|_| {
                 *state = Internal::new(AccidentStats::default());
             });
         }
     }
+    // SAFETY: this aggregate's internal state is always an AccidentStats (made just above or by
+    // an earlier call of the same aggregate's functions).
     unsafe { state.get_mut::<AccidentStats>() }.expect("initialized above")
 }
 
@@ -120,7 +159,9 @@ fn accident_stats_trans(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
     let mut state = state.unwrap_or_default();
-    state_mut(&mut state, fcinfo).add(severity, fatalities, serious, minor, uninjured);
+    state_mut(&mut state, fcinfo)
+        .add(severity, fatalities, serious, minor, uninjured)
+        .unwrap_or_else(|e| stats_fail(e, PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE));
     state
 }
 
@@ -133,7 +174,8 @@ fn accident_stats_rollup_trans(
     let mut state = state.unwrap_or_default();
     let s = state_mut(&mut state, fcinfo);
     if let Some(v) = value {
-        s.merge(&AccidentStats::from(&v));
+        s.merge(&v.0)
+            .unwrap_or_else(|e| stats_fail(e, PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE));
     }
     state
 }
@@ -146,6 +188,7 @@ fn accident_stats_combine(
 ) -> Option<Internal> {
     let b_state = b
         .as_ref()
+        // SAFETY: the combine function's states are this aggregate's AccidentStats.
         .and_then(|b| unsafe { b.get::<AccidentStats>() })
         .copied();
     match (a, b_state) {
@@ -154,7 +197,9 @@ fn accident_stats_combine(
             let mut a = a.unwrap_or_default();
             let s = state_mut(&mut a, fcinfo);
             if let Some(b_state) = b_state {
-                s.merge(&b_state);
+                s.merge(&b_state).unwrap_or_else(|e| {
+                    stats_fail(e, PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE)
+                });
             }
             Some(a)
         }
@@ -163,6 +208,7 @@ fn accident_stats_combine(
 
 #[pg_extern(immutable, parallel_safe, strict)]
 fn accident_stats_serialize(state: Internal) -> Vec<u8> {
+    // SAFETY: the serialize function's state is this aggregate's AccidentStats.
     unsafe { state.get::<AccidentStats>() }
         .copied()
         .unwrap_or_default()
@@ -175,14 +221,10 @@ fn accident_stats_deserialize(
     _unused: Internal,
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
-    let decoded = AccidentStats::from_bytes(&bytes).unwrap_or_else(|e| {
-        fail(
-            PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
-            e,
-            None,
-        )
-    });
+    let decoded = AccidentStats::from_bytes(&bytes)
+        .unwrap_or_else(|e| stats_fail(e, PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION));
     let ctx = agg_context(fcinfo);
+    // SAFETY: ctx is the calling aggregate's live memory context (agg_context checked it).
     unsafe { PgMemoryContexts::For(ctx).switch_to(|_| Internal::new(decoded)) }
 }
 
@@ -190,9 +232,10 @@ fn accident_stats_deserialize(
 fn accident_stats_final(state: Option<Internal>) -> Option<accident_stats> {
     let s = state
         .as_ref()
+        // SAFETY: the final function's state is this aggregate's AccidentStats.
         .and_then(|s| unsafe { s.get::<AccidentStats>() })?;
     // An empty group has no statistics.
-    (s.accidents > 0).then(|| accident_stats::from(s))
+    (s.accidents > 0).then_some(accident_stats(*s))
 }
 
 extension_sql!(
@@ -232,65 +275,62 @@ COMMENT ON AGGREGATE ntsb_perf.rollup(ntsb_perf.accident_stats) IS
     ]
 );
 
-fn core(s: &accident_stats) -> AccidentStats {
-    AccidentStats::from(s)
-}
-
 /// Number of accidents in the state.
 #[pg_extern(immutable, parallel_safe)]
 fn accidents(s: accident_stats) -> i64 {
-    s.accidents as i64
+    // validated: at most i64::MAX
+    s.0.accidents as i64
 }
 
 /// Accidents whose severity normalises to FATL.
 #[pg_extern(immutable, parallel_safe)]
 fn fatal_accidents(s: accident_stats) -> i64 {
-    core(&s).fatal_accidents() as i64
+    s.0.fatal_accidents() as i64
 }
 
 /// Sum of the known fatality counts (NULL when none is known).
 #[pg_extern(immutable, parallel_safe)]
 fn fatalities(s: accident_stats) -> Option<i64> {
-    core(&s).fatalities.total()
+    s.0.fatalities.total()
 }
 
 #[pg_extern(immutable, parallel_safe)]
 fn serious_injuries(s: accident_stats) -> Option<i64> {
-    core(&s).serious.total()
+    s.0.serious.total()
 }
 
 #[pg_extern(immutable, parallel_safe)]
 fn minor_injuries(s: accident_stats) -> Option<i64> {
-    core(&s).minor.total()
+    s.0.minor.total()
 }
 
 #[pg_extern(immutable, parallel_safe)]
 fn uninjured(s: accident_stats) -> Option<i64> {
-    core(&s).uninjured.total()
+    s.0.uninjured.total()
 }
 
 /// Fatal accidents / accidents.
 #[pg_extern(immutable, parallel_safe)]
 fn fatal_rate(s: accident_stats) -> Option<f64> {
-    core(&s).fatal_rate()
+    s.0.fatal_rate()
 }
 
 /// (serious + minor injuries) per accident whose injury counts are known.
 #[pg_extern(immutable, parallel_safe)]
 fn injuries_per_accident(s: accident_stats) -> Option<f64> {
-    core(&s).injuries_per_accident()
+    s.0.injuries_per_accident()
 }
 
 /// Mean fatalities per accident (over accidents whose count is known).
 #[pg_extern(immutable, parallel_safe)]
 fn fatalities_mean(s: accident_stats) -> Option<f64> {
-    core(&s).fatalities.mean()
+    s.0.fatalities.mean()
 }
 
 /// Sample variance of fatalities per accident, exact-integer based.
 #[pg_extern(immutable, parallel_safe)]
 fn fatalities_variance(s: accident_stats) -> Option<f64> {
-    core(&s).fatalities.variance()
+    s.0.fatalities.variance()
 }
 
 /// Accidents per normalised severity code, e.g. {"FATL": 12, "NONE": 80, ...}.
@@ -298,7 +338,7 @@ fn fatalities_variance(s: accident_stats) -> Option<f64> {
 fn severity_counts(s: accident_stats) -> JsonB {
     let map: serde_json::Map<String, serde_json::Value> = severity::CODES
         .iter()
-        .zip(s.by_severity)
+        .zip(s.0.by_severity)
         .map(|(c, n)| (c.to_string(), n.into()))
         .collect();
     JsonB(serde_json::Value::Object(map))
@@ -346,6 +386,19 @@ fn create_accident_stats_view(
             None,
         );
     }
+    // PostgreSQL would cut a longer name to 63 bytes (NAMEDATALEN - 1) and create another view
+    // than the one asked for.
+    if view_name.len() >= pg_sys::NAMEDATALEN as usize {
+        fail(
+            PgSqlErrorCode::ERRCODE_NAME_TOO_LONG,
+            format!(
+                "view_name is {} bytes long; names are at most {} bytes",
+                view_name.len(),
+                pg_sys::NAMEDATALEN - 1
+            ),
+            None,
+        );
+    }
     let missing: Vec<String> = crate::spi_util::query_rows(
         "SELECT c FROM unnest($2::text[]) c
          WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
@@ -376,7 +429,7 @@ fn create_accident_stats_view(
     let statements: Vec<String> = crate::spi_util::query_rows(
         "SELECT stmt FROM (
             SELECT 1 AS step, format($f$CREATE MATERIALIZED VIEW %1$I.%2$I AS
-                SELECT date_trunc('month', event_date)::date AS month, aircraft_category,
+                SELECT pg_catalog.date_trunc('month', event_date::timestamp)::date AS month, aircraft_category,
                        ntsb_perf.accident_stats(injury_severity, total_fatalities, total_injuries,
                                                 NULL, total_uninjured) AS stats
                 FROM %3$s GROUP BY 1, 2$f$, n.nspname, $2::text, $1::regclass) AS stmt
@@ -405,11 +458,17 @@ fn create_accident_stats_view(
     Spi::get_one_with_args::<String>(
         "SELECT c.oid::regclass::text FROM pg_class c
          WHERE c.relname = $2 AND c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = $1)",
-        &[source.into(), view_name.into()],
+        &[source.into(), view_name.clone().into()],
     )
     .ok()
     .flatten()
-    .unwrap_or_default()
+    .unwrap_or_else(|| {
+        fail(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+            format!("the view \"{view_name}\" was not found after it was created"),
+            None,
+        )
+    })
 }
 
 fn relation_name(r: crate::bloat::RegClass) -> String {

@@ -26,6 +26,12 @@ SET statement_timeout = '10s';
 SELECT * FROM ntsb_perf.explain_query('SELECT pg_sleep(5)', true, 200);
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SHOW statement_timeout;
+-- A shorter session statement_timeout wins over timeout_ms (it used to be replaced by it: the
+-- 3 s sleep ran to the end under a 1 s session timeout).
+SET statement_timeout = '1s';
+SELECT execution_ms FROM ntsb_perf.explain_query('SELECT pg_sleep(3)');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SHOW statement_timeout;
 RESET statement_timeout;
 -- Bad input.
 SELECT * FROM ntsb_perf.explain_query('SELECT 1; SELECT 2');

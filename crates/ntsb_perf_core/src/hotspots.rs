@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::io::Cursor;
 
-use postgis::ewkb::{EwkbRead, GeometryT, Point};
+use postgis::ewkb::{EwkbRead, Point};
 
 /// Authalic radius of the WGS84 ellipsoid, km.
 pub const EARTH_RADIUS_KM: f64 = 6371.0072;
@@ -41,21 +41,105 @@ pub enum PointRead {
     NotAPoint,
 }
 
-pub fn read_point(ewkb: &[u8]) -> Result<PointRead, String> {
-    let g = GeometryT::<Point>::read_ewkb(&mut Cursor::new(ewkb))
-        .map_err(|e| format!("not a valid EWKB geometry: {e:?}"))?;
-    Ok(match g {
-        GeometryT::Point(p) if p.x.is_nan() || p.y.is_nan() => PointRead::Empty,
-        GeometryT::Point(p) => PointRead::Point {
+/// Why one value stops the aggregate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HotspotError {
+    /// A point in a coordinate system that is not longitude/latitude.
+    Srid(i32),
+    /// Bytes that are not EWKB.
+    Malformed(String),
+}
+
+impl std::fmt::Display for HotspotError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HotspotError::Srid(s) => write!(
+                f,
+                "geometry has SRID {s}; accident_hotspots needs longitude/latitude (SRID 4326)"
+            ),
+            HotspotError::Malformed(e) => write!(f, "not a valid EWKB geometry: {e}"),
+        }
+    }
+}
+
+/// The SRIDs read as longitude/latitude in degrees: WGS 84, and 0 (unknown) as PostGIS's default.
+pub fn is_lon_lat_srid(srid: i32) -> bool {
+    srid == 4326 || srid == 0
+}
+
+/// Whether a lon/lat pair is a place on Earth (degrees).
+pub fn is_valid_lon_lat(lon: f64, lat: f64) -> bool {
+    (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)
+}
+
+/// The EWKB header: base geometry type (1 point, 2 line, 3 polygon, 4-7 multi/collection,
+/// 8-17 curves, surfaces, TIN, triangle), and where the body starts. Only the header is trusted
+/// to be readable: every other type is classified by its header and first count, never parsed,
+/// so no geometry type the reader does not know can stop the aggregate.
+fn header(ewkb: &[u8]) -> Result<(u32, usize, bool), HotspotError> {
+    let bad = |what: &str| HotspotError::Malformed(what.to_string());
+    let little = match ewkb.first() {
+        Some(0) => false,
+        Some(1) => true,
+        _ => return Err(bad("no byte-order mark")),
+    };
+    let u32_at = |at: usize| -> Result<u32, HotspotError> {
+        let b: [u8; 4] = ewkb
+            .get(at..at + 4)
+            .and_then(|s| s.try_into().ok())
+            .ok_or_else(|| bad("truncated"))?;
+        Ok(if little {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
+    };
+    let ty = u32_at(1)?;
+    let has_srid = ty & 0x2000_0000 != 0;
+    // EWKB flags in the high bits; ISO WKB adds 1000/2000/3000 for Z/M/ZM.
+    let base = (ty & 0x0FFF_FFFF) % 1000;
+    Ok((base, if has_srid { 9 } else { 5 }, little))
+}
+
+pub fn read_point(ewkb: &[u8]) -> Result<PointRead, HotspotError> {
+    let (base, body, little) = header(ewkb)?;
+    if base != 1 {
+        // Every other type starts its body with a count (points, rings, parts): 0 is EMPTY.
+        let count = ewkb
+            .get(body..body + 4)
+            .and_then(|s| <[u8; 4]>::try_from(s).ok())
+            .map(|b| {
+                if little {
+                    u32::from_le_bytes(b)
+                } else {
+                    u32::from_be_bytes(b)
+                }
+            })
+            .ok_or_else(|| HotspotError::Malformed("truncated".into()))?;
+        return Ok(if count == 0 && matches!(base, 4 | 7) {
+            PointRead::Empty
+        } else {
+            PointRead::NotAPoint
+        });
+    }
+    let p = Point::read_ewkb(&mut Cursor::new(ewkb))
+        .map_err(|e| HotspotError::Malformed(format!("{e:?}")))?;
+    Ok(if p.x.is_nan() || p.y.is_nan() {
+        PointRead::Empty
+    } else {
+        PointRead::Point {
             lon: p.x,
             lat: p.y,
             srid: p.srid,
-        },
-        GeometryT::MultiPoint(m) if m.points.is_empty() => PointRead::Empty,
-        GeometryT::GeometryCollection(c) if c.geometries.is_empty() => PointRead::Empty,
-        _ => PointRead::NotAPoint,
+        }
     })
 }
+
+/// Smallest cell: 10 m (finer than the coordinates of the NTSB data, and far above the point
+/// where cell numbers would stop being exact).
+pub const MIN_CELL_KM: f64 = 0.01;
+/// Largest cell: half the Earth's circumference.
+pub const MAX_CELL_KM: f64 = 20_000.0;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HotspotState {
@@ -66,6 +150,8 @@ pub struct HotspotState {
     pub skipped_null: u64,
     pub skipped_empty: u64,
     pub skipped_not_point: u64,
+    /// Points outside longitude -180..180 / latitude -90..90 (or not finite).
+    pub skipped_invalid: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -78,9 +164,14 @@ pub struct Hotspot {
 
 impl HotspotState {
     pub fn new(cell_km: f64, top_n: i32) -> Result<HotspotState, String> {
-        if !(cell_km.is_finite() && cell_km > 0.0 && cell_km <= 20_000.0) {
+        if !(cell_km.is_finite() && (MIN_CELL_KM..=MAX_CELL_KM).contains(&cell_km)) {
             return Err(format!(
-                "cell_km must be between 0 and 20000 km, not {cell_km}"
+                "cell_km must be between {MIN_CELL_KM} and {MAX_CELL_KM} km, not {}",
+                if cell_km != 0.0 && cell_km.abs() < 1e-4 || cell_km.abs() > 1e15 {
+                    format!("{cell_km:e}")
+                } else {
+                    cell_km.to_string()
+                }
             ));
         }
         if top_n < 1 {
@@ -94,7 +185,7 @@ impl HotspotState {
     }
 
     /// Adds one accident; `ewkb` None is a NULL geometry.
-    pub fn add(&mut self, ewkb: Option<&[u8]>, fatal: Option<bool>) -> Result<(), String> {
+    pub fn add(&mut self, ewkb: Option<&[u8]>, fatal: Option<bool>) -> Result<(), HotspotError> {
         let Some(ewkb) = ewkb else {
             self.skipped_null += 1;
             return Ok(());
@@ -102,12 +193,13 @@ impl HotspotState {
         match read_point(ewkb)? {
             PointRead::Empty => self.skipped_empty += 1,
             PointRead::NotAPoint => self.skipped_not_point += 1,
-            PointRead::Point { lon, lat, srid } => {
-                if let Some(s) = srid.filter(|s| *s != 4326 && *s != 0) {
-                    return Err(format!(
-                        "geometry has SRID {s}; accident_hotspots needs longitude/latitude (SRID 4326): pass ST_Transform(geom, 4326)"
-                    ));
-                }
+            PointRead::Point { srid: Some(s), .. } if !is_lon_lat_srid(s) => {
+                return Err(HotspotError::Srid(s));
+            }
+            PointRead::Point { lon, lat, .. } if !is_valid_lon_lat(lon, lat) => {
+                self.skipped_invalid += 1;
+            }
+            PointRead::Point { lon, lat, .. } => {
                 let e = self
                     .cells
                     .entry(cell_of(lon, lat, self.cell_km))
@@ -132,6 +224,7 @@ impl HotspotState {
         self.skipped_null += o.skipped_null;
         self.skipped_empty += o.skipped_empty;
         self.skipped_not_point += o.skipped_not_point;
+        self.skipped_invalid += o.skipped_invalid;
     }
 
     /// The `top_n` densest cells, most accidents first (ties: more fatal, then west to east).
@@ -158,14 +251,18 @@ impl HotspotState {
             .collect()
     }
 
+    /// Header: cell_km, top_n, the four skip counters, the number of cells; then the cells.
+    const HEADER: usize = 8 + 4 + 4 * 8 + 8;
+
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(48 + self.cells.len() * 32);
+        let mut b = Vec::with_capacity(Self::HEADER + self.cells.len() * 32);
         b.extend_from_slice(&self.cell_km.to_le_bytes());
         b.extend_from_slice(&self.top_n.to_le_bytes());
         for v in [
             self.skipped_null,
             self.skipped_empty,
             self.skipped_not_point,
+            self.skipped_invalid,
         ] {
             b.extend_from_slice(&v.to_le_bytes());
         }
@@ -182,18 +279,27 @@ impl HotspotState {
         let bad = || "not an accident_hotspots state".to_string();
         let u64_at = |at: usize| -> Result<u64, String> {
             b.get(at..at + 8)
-                .map(|s| u64::from_le_bytes(s.try_into().unwrap()))
+                .and_then(|s| s.try_into().ok())
+                .map(u64::from_le_bytes)
                 .ok_or_else(bad)
         };
         let cell_km = f64::from_bits(u64_at(0)?);
-        let top_n = i32::from_le_bytes(b.get(8..12).ok_or_else(bad)?.try_into().unwrap());
-        let n = u64_at(36)? as usize;
-        if n.checked_mul(32).and_then(|x| x.checked_add(44)) != Some(b.len()) {
+        let top_n = b
+            .get(8..12)
+            .and_then(|s| s.try_into().ok())
+            .map(i32::from_le_bytes)
+            .ok_or_else(bad)?;
+        let n = u64_at(44)?;
+        let expected = usize::try_from(n)
+            .ok()
+            .and_then(|n| n.checked_mul(32))
+            .and_then(|x| x.checked_add(Self::HEADER));
+        if expected != Some(b.len()) {
             return Err(bad());
         }
-        let mut cells = HashMap::with_capacity(n);
-        for i in 0..n {
-            let at = 44 + i * 32;
+        let mut cells = HashMap::with_capacity(n as usize);
+        for i in 0..n as usize {
+            let at = Self::HEADER + i * 32;
             cells.insert(
                 (u64_at(at)? as i64, u64_at(at + 8)? as i64),
                 (u64_at(at + 16)?, u64_at(at + 24)?),
@@ -206,6 +312,7 @@ impl HotspotState {
             skipped_null: u64_at(12)?,
             skipped_empty: u64_at(20)?,
             skipped_not_point: u64_at(28)?,
+            skipped_invalid: u64_at(36)?,
         })
     }
 }
@@ -295,5 +402,151 @@ mod tests {
         assert_eq!(empty, whole);
         assert!(HotspotState::new(0.0, 5).is_err());
         assert!(HotspotState::new(5.0, 0).is_err());
+    }
+    fn ewkb_typed(ty: u32, srid: Option<i32>, body: &[u8], little: bool) -> Vec<u8> {
+        let mut b = vec![u8::from(little)];
+        let ty = ty | if srid.is_some() { 0x2000_0000 } else { 0 };
+        let put = |b: &mut Vec<u8>, v: u32| {
+            b.extend_from_slice(&if little {
+                v.to_le_bytes()
+            } else {
+                v.to_be_bytes()
+            })
+        };
+        put(&mut b, ty);
+        if let Some(s) = srid {
+            put(&mut b, s as u32);
+        }
+        b.extend_from_slice(body);
+        b
+    }
+
+    #[test]
+    fn places_off_the_earth_are_skipped_and_counted() {
+        let mut s = HotspotState::new(25.0, 10).unwrap();
+        s.add(Some(&ewkb_point(10.0, 80.0, Some(4326))), None)
+            .unwrap();
+        for (lon, lat) in [
+            (10.0, 100.0),
+            (500.0, 100.0),
+            (-12_467_783.0, 3_970_000.0), // web mercator metres with SRID 0
+            (f64::INFINITY, 0.0),
+            (0.0, -90.000_001),
+        ] {
+            s.add(Some(&ewkb_point(lon, lat, Some(0))), None).unwrap();
+        }
+        assert_eq!(s.skipped_invalid, 5);
+        assert_eq!(
+            s.cells.len(),
+            1,
+            "POINT(10 100) is not in the cell of POINT(10 80)"
+        );
+        let top = s.top();
+        assert_eq!(top[0].accidents, 1);
+        assert!(top.iter().all(|t| is_valid_lon_lat(t.lon, t.lat)));
+        assert_eq!(
+            s.add(
+                Some(&ewkb_point(-12_467_783.0, 3_970_000.0, Some(3857))),
+                None
+            ),
+            Err(HotspotError::Srid(3857))
+        );
+        // the poles and the antimeridian are places
+        s.add(Some(&ewkb_point(180.0, 90.0, None)), None).unwrap();
+        s.add(Some(&ewkb_point(-180.0, -90.0, None)), None).unwrap();
+        assert_eq!(s.skipped_invalid, 5);
+    }
+
+    #[test]
+    fn cell_size_is_bounded() {
+        for bad in [1e-300, 0.0, -1.0, 0.009, 20_000.1, f64::NAN, f64::INFINITY] {
+            assert!(HotspotState::new(bad, 5).is_err(), "{bad}");
+        }
+        assert!(HotspotState::new(MIN_CELL_KM, 5).is_ok());
+        assert!(HotspotState::new(MAX_CELL_KM, 5).is_ok());
+        // at the smallest cell, points 20 m apart stay apart, anywhere on Earth
+        let mut s = HotspotState::new(MIN_CELL_KM, 10).unwrap();
+        s.add(Some(&ewkb_point(179.9, 0.0, None)), None).unwrap();
+        s.add(Some(&ewkb_point(179.9002, 0.0, None)), None).unwrap();
+        assert_eq!(s.cells.len(), 2);
+    }
+
+    #[test]
+    fn every_geometry_type_is_classified_without_parsing() {
+        let mut s = HotspotState::new(25.0, 10).unwrap();
+        let one = 1u32.to_le_bytes();
+        let zero = 0u32.to_le_bytes();
+        // linestring, polygon, multi*, collection, circularstring, compoundcurve, curvepolygon,
+        // multicurve, multisurface, polyhedralsurface, TIN, triangle; with and without SRID,
+        // ISO Z/M codes and the EWKB Z flag
+        for ty in [
+            2,
+            3,
+            4,
+            5,
+            6,
+            7,
+            8,
+            9,
+            10,
+            11,
+            12,
+            15,
+            16,
+            17,
+            1017,
+            2008,
+            3016,
+            0x8000_0011,
+        ] {
+            let mut body = one.to_vec();
+            body.extend_from_slice(&[0xAB; 40]); // contents that are never read
+            s.add(Some(&ewkb_typed(ty, Some(4326), &body, true)), None)
+                .unwrap();
+            s.add(Some(&ewkb_typed(ty, None, &body, false)), None)
+                .unwrap();
+        }
+        assert_eq!(s.skipped_not_point, 36);
+        s.add(Some(&ewkb_typed(4, Some(4326), &zero, true)), None)
+            .unwrap();
+        s.add(Some(&ewkb_typed(7, None, &zero, false)), None)
+            .unwrap();
+        assert_eq!(s.skipped_empty, 2);
+        // a big-endian point and an ISO Z point read as points
+        let mut xyz = Vec::new();
+        for v in [-112.07f64, 33.45, 400.0] {
+            xyz.extend_from_slice(&v.to_be_bytes());
+        }
+        s.add(
+            Some(&ewkb_typed(0x8000_0001, Some(4326), &xyz, false)),
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.cells.len(), 1);
+        // truncated bytes are an error, not a panic
+        for cut in 0..ewkb_point(1.0, 2.0, Some(4326)).len() {
+            let b = ewkb_point(1.0, 2.0, Some(4326));
+            assert!(read_point(&b[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut s = HotspotState::new(25.0, 10).unwrap();
+        for _ in 0..20_000 {
+            let len = (next() % 48) as usize;
+            let mut b: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            if let Some(first) = b.first_mut() {
+                *first &= 1;
+            }
+            let _ = s.add(Some(&b), None);
+        }
     }
 }

@@ -4,9 +4,72 @@
 //! Everything is kept as exact integers (sums and sums of squares), so merging states in any
 //! order, in parallel workers or by rolling up stored monthly states, gives bit-for-bit the same
 //! figures as one pass over the raw rows; the variance is computed from the exact integers at the
-//! end (`(n·Σx² − (Σx)²) / (n·(n−1))`), which is also numerically stable.
+//! end (`(n·Σx² − (Σx)²) / (n·(n−1))`, in 256-bit arithmetic), which is also numerically stable.
+//!
+//! Every addition is checked ([`StatsError::Overflow`] instead of wrapping), and a state that
+//! arrives from outside (text input, a stored value, a parallel worker's bytes) is validated
+//! ([`AccidentStats::validate`]): no count beyond `i64::MAX` (the SQL accessors return bigint),
+//! severity counts that add up to the accident count, and sums that some set of `integer` values
+//! could really have produced.
 
 use crate::severity::{classify, Severity};
+
+/// The largest count a state may hold: the SQL accessors return `bigint`.
+pub const MAX_COUNT: u64 = i64::MAX as u64;
+
+/// Why a state could not be built, combined or read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatsError {
+    /// A count or sum would leave its range (SQLSTATE 22003).
+    Overflow(String),
+    /// A field is missing, of the wrong kind or out of range (the field is named).
+    BadField { field: String, reason: String },
+    /// The fields do not describe any set of rows (e.g. severity counts that do not add up).
+    Inconsistent(String),
+}
+
+impl std::fmt::Display for StatsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StatsError::Overflow(what) => write!(f, "accident_stats: {what} is out of range"),
+            StatsError::BadField { field, reason } => {
+                write!(f, "accident_stats field \"{field}\": {reason}")
+            }
+            StatsError::Inconsistent(why) => write!(f, "not a consistent accident_stats: {why}"),
+        }
+    }
+}
+
+fn add_count(a: u64, b: u64, what: &str) -> Result<u64, StatsError> {
+    a.checked_add(b)
+        .filter(|v| *v <= MAX_COUNT)
+        .ok_or_else(|| StatsError::Overflow(format!("{what} (more than {MAX_COUNT})")))
+}
+
+/// `a · b` of two non-negative 128-bit numbers as a 256-bit (high, low) pair.
+fn mul_wide(a: u128, b: u128) -> (u128, u128) {
+    let mask = u64::MAX as u128;
+    let (a1, a0) = (a >> 64, a & mask);
+    let (b1, b0) = (b >> 64, b & mask);
+    let p00 = a0 * b0;
+    let p01 = a0 * b1;
+    let p10 = a1 * b0;
+    let p11 = a1 * b1;
+    let mid = (p00 >> 64) + (p01 & mask) + (p10 & mask);
+    let lo = (p00 & mask) | (mid << 64);
+    let hi = p11 + (p01 >> 64) + (p10 >> 64) + (mid >> 64);
+    (hi, lo)
+}
+
+/// `a − b` of 256-bit pairs, `a ≥ b`.
+fn sub_wide(a: (u128, u128), b: (u128, u128)) -> (u128, u128) {
+    let (lo, borrow) = a.1.overflowing_sub(b.1);
+    (a.0 - b.0 - u128::from(borrow), lo)
+}
+
+fn wide_to_f64(v: (u128, u128)) -> f64 {
+    v.0 as f64 * 2f64.powi(128) + v.1 as f64
+}
 
 /// Exact running sums of one nullable integer column.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -18,17 +81,36 @@ pub struct Counter {
 }
 
 impl Counter {
-    pub fn add(&mut self, v: Option<i32>) {
+    pub fn add(&mut self, v: Option<i32>, what: &str) -> Result<(), StatsError> {
         if let Some(x) = v {
-            self.known += 1;
-            self.sum += x as i64;
-            self.sum_sq += (x as i128) * (x as i128);
+            let known = add_count(self.known, 1, what)?;
+            let sum = self
+                .sum
+                .checked_add(x as i64)
+                .ok_or_else(|| StatsError::Overflow(format!("sum of {what}")))?;
+            // x² ≤ 2^62 and known ≤ 2^63: below 2^125 in a valid state, checked all the same.
+            let sum_sq = self
+                .sum_sq
+                .checked_add((x as i128) * (x as i128))
+                .ok_or_else(|| StatsError::Overflow(format!("sum of squares of {what}")))?;
+            self.sum_sq = sum_sq;
+            self.known = known;
+            self.sum = sum;
         }
+        Ok(())
     }
-    pub fn merge(&mut self, o: &Counter) {
-        self.known += o.known;
-        self.sum += o.sum;
-        self.sum_sq += o.sum_sq;
+    pub fn merge(&mut self, o: &Counter, what: &str) -> Result<(), StatsError> {
+        let known = add_count(self.known, o.known, what)?;
+        let sum = self
+            .sum
+            .checked_add(o.sum)
+            .ok_or_else(|| StatsError::Overflow(format!("sum of {what}")))?;
+        let sum_sq = self
+            .sum_sq
+            .checked_add(o.sum_sq)
+            .ok_or_else(|| StatsError::Overflow(format!("sum of squares of {what}")))?;
+        *self = Counter { known, sum, sum_sq };
+        Ok(())
     }
     /// Sum over the known values; None when none is known.
     pub fn total(&self) -> Option<i64> {
@@ -37,14 +119,51 @@ impl Counter {
     pub fn mean(&self) -> Option<f64> {
         (self.known > 0).then(|| self.sum as f64 / self.known as f64)
     }
+    /// n·Σx² − (Σx)² ≥ 0, exactly (256-bit).
+    fn spread(&self) -> Option<(u128, u128)> {
+        let a = mul_wide(self.known as u128, u128::try_from(self.sum_sq).ok()?);
+        let b = mul_wide(
+            self.sum.unsigned_abs() as u128,
+            self.sum.unsigned_abs() as u128,
+        );
+        (a >= b).then(|| sub_wide(a, b))
+    }
     /// Sample variance; None below two known values.
     pub fn variance(&self) -> Option<f64> {
         if self.known < 2 {
             return None;
         }
+        let n = self.known as f64;
+        Some(wide_to_f64(self.spread()?) / (n * (n - 1.0)))
+    }
+    /// Whether some multiset of `known` 32-bit integers has this sum and sum of squares
+    /// (as far as the cheap, necessary conditions tell).
+    fn validate(&self, what: &str) -> Result<(), StatsError> {
+        let bad = |reason: String| StatsError::Inconsistent(format!("{what}: {reason}"));
+        if self.known > MAX_COUNT {
+            return Err(StatsError::Overflow(format!("{what} count")));
+        }
         let n = self.known as i128;
-        let num = n * self.sum_sq - (self.sum as i128) * (self.sum as i128);
-        Some(num as f64 / (n * (n - 1)) as f64)
+        if self.known == 0 && (self.sum != 0 || self.sum_sq != 0) {
+            return Err(bad("a sum without any known value".into()));
+        }
+        // |x| ≤ 2^31 and x² ≤ 2^62 for every integer value.
+        if (self.sum as i128).abs() > n << 31 {
+            return Err(bad(
+                "the sum is larger than its count of integers allows".into()
+            ));
+        }
+        if self.sum_sq < 0 || self.sum_sq > n << 62 {
+            return Err(bad(
+                "the sum of squares is out of range for its count".into()
+            ));
+        }
+        if self.spread().is_none() {
+            return Err(bad(
+                "the sum of squares is smaller than the sum allows (negative variance)".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -61,6 +180,9 @@ pub struct AccidentStats {
     pub injuries_known: u64,
 }
 
+/// Names of the four counters, as the text form spells them.
+pub const COUNTERS: [&str; 4] = ["fatalities", "serious", "minor", "uninjured"];
+
 impl AccidentStats {
     pub fn add(
         &mut self,
@@ -69,28 +191,83 @@ impl AccidentStats {
         serious: Option<i32>,
         minor: Option<i32>,
         uninjured: Option<i32>,
-    ) {
-        self.accidents += 1;
-        self.by_severity[classify(severity) as usize] += 1;
-        self.fatalities.add(fatalities);
-        self.serious.add(serious);
-        self.minor.add(minor);
-        self.uninjured.add(uninjured);
+    ) -> Result<(), StatsError> {
+        // Work on a copy so that a failed addition leaves the state as it was.
+        let mut s = *self;
+        s.accidents = add_count(s.accidents, 1, "accidents")?;
+        let k = classify(severity) as usize;
+        s.by_severity[k] = add_count(s.by_severity[k], 1, "accidents")?;
+        s.fatalities.add(fatalities, COUNTERS[0])?;
+        s.serious.add(serious, COUNTERS[1])?;
+        s.minor.add(minor, COUNTERS[2])?;
+        s.uninjured.add(uninjured, COUNTERS[3])?;
         if serious.is_some() || minor.is_some() {
-            self.injuries_known += 1;
+            s.injuries_known = add_count(s.injuries_known, 1, "injuries_known")?;
         }
+        *self = s;
+        Ok(())
     }
 
-    pub fn merge(&mut self, o: &AccidentStats) {
-        self.accidents += o.accidents;
-        for (a, b) in self.by_severity.iter_mut().zip(o.by_severity) {
-            *a += b;
+    pub fn merge(&mut self, o: &AccidentStats) -> Result<(), StatsError> {
+        let mut s = *self;
+        s.accidents = add_count(s.accidents, o.accidents, "accidents")?;
+        for (a, b) in s.by_severity.iter_mut().zip(o.by_severity) {
+            *a = add_count(*a, b, "accidents")?;
         }
-        self.fatalities.merge(&o.fatalities);
-        self.serious.merge(&o.serious);
-        self.minor.merge(&o.minor);
-        self.uninjured.merge(&o.uninjured);
-        self.injuries_known += o.injuries_known;
+        s.fatalities.merge(&o.fatalities, COUNTERS[0])?;
+        s.serious.merge(&o.serious, COUNTERS[1])?;
+        s.minor.merge(&o.minor, COUNTERS[2])?;
+        s.uninjured.merge(&o.uninjured, COUNTERS[3])?;
+        s.injuries_known = add_count(s.injuries_known, o.injuries_known, "injuries_known")?;
+        *self = s;
+        Ok(())
+    }
+
+    /// Checks that the state describes some set of rows: what every state that arrives from
+    /// outside (text, stored bytes, a worker) must pass before any figure is read from it.
+    pub fn validate(&self) -> Result<(), StatsError> {
+        if self.accidents > MAX_COUNT {
+            return Err(StatsError::BadField {
+                field: "accidents".into(),
+                reason: format!("{} is more than {MAX_COUNT}", self.accidents),
+            });
+        }
+        let by_severity: u128 = self.by_severity.iter().map(|c| *c as u128).sum();
+        if by_severity != self.accidents as u128 {
+            return Err(StatsError::Inconsistent(format!(
+                "the severity counts add up to {by_severity}, not to the {} accidents",
+                self.accidents
+            )));
+        }
+        for (c, name) in self.counters().into_iter().zip(COUNTERS) {
+            if c.known > self.accidents {
+                return Err(StatsError::Inconsistent(format!(
+                    "{} known {name} values for {} accidents",
+                    c.known, self.accidents
+                )));
+            }
+            c.validate(name)?;
+        }
+        let (s, m) = (self.serious.known, self.minor.known);
+        if self.injuries_known > self.accidents
+            || self.injuries_known < s.max(m)
+            || self.injuries_known as u128 > s as u128 + m as u128
+        {
+            return Err(StatsError::Inconsistent(format!(
+                "injuries_known {} does not fit {s} known serious and {m} known minor counts of {} accidents",
+                self.injuries_known, self.accidents
+            )));
+        }
+        Ok(())
+    }
+
+    fn counters(&self) -> [&Counter; 4] {
+        [
+            &self.fatalities,
+            &self.serious,
+            &self.minor,
+            &self.uninjured,
+        ]
     }
 
     pub fn fatal_accidents(&self) -> u64 {
@@ -104,14 +281,17 @@ impl AccidentStats {
 
     /// (serious + minor injuries) per accident whose injury counts are known.
     pub fn injuries_per_accident(&self) -> Option<f64> {
-        (self.injuries_known > 0)
-            .then(|| (self.serious.sum + self.minor.sum) as f64 / self.injuries_known as f64)
+        (self.injuries_known > 0).then(|| {
+            (self.serious.sum as i128 + self.minor.sum as i128) as f64 / self.injuries_known as f64
+        })
     }
 
-    const VERSION: u8 = 1;
-    const BYTES: usize = 1 + 8 + 5 * 8 + 4 * (8 + 8 + 16) + 8;
+    /// First byte of the encoding: the format version. A later release reads this one by it.
+    pub const VERSION: u8 = 1;
+    pub const BYTES: usize = 1 + 8 + 5 * 8 + 4 * (8 + 8 + 16) + 8;
 
-    /// Compact little-endian encoding (the aggregate's serialized state).
+    /// Compact little-endian encoding, version byte first: the stored form of the SQL type and
+    /// the aggregate's serialized state.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut b = Vec::with_capacity(Self::BYTES);
         b.push(Self::VERSION);
@@ -119,12 +299,7 @@ impl AccidentStats {
         for c in self.by_severity {
             b.extend_from_slice(&c.to_le_bytes());
         }
-        for c in [
-            &self.fatalities,
-            &self.serious,
-            &self.minor,
-            &self.uninjured,
-        ] {
+        for c in self.counters() {
             b.extend_from_slice(&c.known.to_le_bytes());
             b.extend_from_slice(&c.sum.to_le_bytes());
             b.extend_from_slice(&c.sum_sq.to_le_bytes());
@@ -133,43 +308,262 @@ impl AccidentStats {
         b
     }
 
-    pub fn from_bytes(b: &[u8]) -> Result<AccidentStats, String> {
+    /// Reads [`to_bytes`](Self::to_bytes)'s encoding and validates it.
+    pub fn from_bytes(b: &[u8]) -> Result<AccidentStats, StatsError> {
         if b.len() != Self::BYTES || b[0] != Self::VERSION {
-            return Err(format!(
-                "not an accident_stats state ({} bytes, version {:?})",
+            return Err(StatsError::Inconsistent(format!(
+                "not an accident_stats state of version {} ({} bytes, version byte {:?})",
+                Self::VERSION,
                 b.len(),
                 b.first()
-            ));
+            )));
         }
-        let mut at = 1;
-        let mut u64_ = || {
-            let v = u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
-            at += 8;
-            v
-        };
-        let accidents = u64_();
+        let mut words = b[1..].chunks_exact(8).map(|w| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(w);
+            u64::from_le_bytes(a)
+        });
+        // BYTES fixes the number of words: every next() below has one.
+        let mut next = || words.next().unwrap_or_default();
+        let accidents = next();
         let mut by_severity = [0u64; 5];
         for c in by_severity.iter_mut() {
-            *c = u64_();
+            *c = next();
         }
         let mut counters = [Counter::default(); 4];
         for c in counters.iter_mut() {
-            c.known = u64_();
-            c.sum = u64_() as i64;
-            let lo = u64_() as u128;
-            let hi = u64_() as u128;
+            c.known = next();
+            c.sum = next() as i64;
+            let lo = next() as u128;
+            let hi = next() as u128;
             c.sum_sq = (lo | (hi << 64)) as i128;
         }
-        let injuries_known = u64_();
-        Ok(AccidentStats {
+        let s = AccidentStats {
             accidents,
             by_severity,
             fatalities: counters[0],
             serious: counters[1],
             minor: counters[2],
             uninjured: counters[3],
-            injuries_known,
-        })
+            injuries_known: next(),
+        };
+        s.validate()?;
+        Ok(s)
+    }
+}
+
+// ---- the SQL type's text form (JSON) and the stored form of release 0.1.0 (CBOR) ----
+
+/// One counter as the text form (and release 0.1.0's stored form) spells it: the sum of squares
+/// split in two 64-bit halves.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+struct CounterForm {
+    known: u64,
+    sum: i64,
+    sum_sq_hi: i64,
+    sum_sq_lo: u64,
+}
+
+/// The text form's layout; the field order is the output's.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct StateForm {
+    accidents: u64,
+    /// FATL, SERS, MINR, NONE, UNKN
+    by_severity: [u64; 5],
+    fatalities: CounterForm,
+    serious: CounterForm,
+    minor: CounterForm,
+    uninjured: CounterForm,
+    injuries_known: u64,
+}
+
+impl From<&Counter> for CounterForm {
+    fn from(c: &Counter) -> Self {
+        CounterForm {
+            known: c.known,
+            sum: c.sum,
+            sum_sq_hi: (c.sum_sq >> 64) as i64,
+            sum_sq_lo: c.sum_sq as u64,
+        }
+    }
+}
+
+impl From<&CounterForm> for Counter {
+    fn from(c: &CounterForm) -> Self {
+        Counter {
+            known: c.known,
+            sum: c.sum,
+            sum_sq: ((c.sum_sq_hi as i128) << 64) | c.sum_sq_lo as i128,
+        }
+    }
+}
+
+impl From<&AccidentStats> for StateForm {
+    fn from(s: &AccidentStats) -> Self {
+        StateForm {
+            accidents: s.accidents,
+            by_severity: s.by_severity,
+            fatalities: (&s.fatalities).into(),
+            serious: (&s.serious).into(),
+            minor: (&s.minor).into(),
+            uninjured: (&s.uninjured).into(),
+            injuries_known: s.injuries_known,
+        }
+    }
+}
+
+impl From<&StateForm> for AccidentStats {
+    fn from(s: &StateForm) -> Self {
+        AccidentStats {
+            accidents: s.accidents,
+            by_severity: s.by_severity,
+            fatalities: (&s.fatalities).into(),
+            serious: (&s.serious).into(),
+            minor: (&s.minor).into(),
+            uninjured: (&s.uninjured).into(),
+            injuries_known: s.injuries_known,
+        }
+    }
+}
+
+fn bad_field(field: &str, reason: impl Into<String>) -> StatsError {
+    StatsError::BadField {
+        field: field.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// The object's members, each named once, no others.
+fn members<'a>(
+    v: &'a serde_json::Value,
+    path: &str,
+    names: &[&str],
+) -> Result<Vec<&'a serde_json::Value>, StatsError> {
+    let obj = v.as_object().ok_or_else(|| {
+        bad_field(
+            if path.is_empty() { "(state)" } else { path },
+            "expected a JSON object",
+        )
+    })?;
+    let full = |n: &str| {
+        if path.is_empty() {
+            n.to_string()
+        } else {
+            format!("{path}.{n}")
+        }
+    };
+    if let Some(extra) = obj.keys().find(|k| !names.contains(&k.as_str())) {
+        return Err(bad_field(&full(extra), "unknown field"));
+    }
+    names
+        .iter()
+        .map(|n| obj.get(*n).ok_or_else(|| bad_field(&full(n), "missing")))
+        .collect()
+}
+
+fn count_of(v: &serde_json::Value, field: &str) -> Result<u64, StatsError> {
+    match v.as_u64() {
+        Some(c) if c <= MAX_COUNT => Ok(c),
+        Some(c) => Err(StatsError::Overflow(format!(
+            "field \"{field}\" = {c} (more than {MAX_COUNT})"
+        ))),
+        None if v.as_i64().is_some() => Err(bad_field(field, format!("{v} is negative"))),
+        None => Err(bad_field(
+            field,
+            format!("{v} is not a whole number from 0 to {MAX_COUNT}"),
+        )),
+    }
+}
+
+fn i64_of(v: &serde_json::Value, field: &str) -> Result<i64, StatsError> {
+    v.as_i64()
+        .ok_or_else(|| bad_field(field, format!("{v} is not a 64-bit integer")))
+}
+
+impl AccidentStats {
+    /// The text form: JSON, as release 0.1.0 wrote it (so dumps and old text round-trip).
+    pub fn to_json(&self) -> String {
+        // Serialising plain integers into a String cannot fail.
+        serde_json::to_string(&StateForm::from(self)).unwrap_or_default()
+    }
+
+    /// Parses the text form; every malformed, missing, unknown or out-of-range field is named,
+    /// and the state must pass [`validate`](Self::validate).
+    pub fn from_json(text: &str) -> Result<AccidentStats, StatsError> {
+        let v: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| bad_field("(state)", format!("not valid JSON: {e}")))?;
+        let top = [
+            "accidents",
+            "by_severity",
+            "fatalities",
+            "serious",
+            "minor",
+            "uninjured",
+            "injuries_known",
+        ];
+        let m = members(&v, "", &top)?;
+        let mut s = AccidentStats {
+            accidents: count_of(m[0], "accidents")?,
+            ..Default::default()
+        };
+        let sev = m[1].as_array().filter(|a| a.len() == 5).ok_or_else(|| {
+            bad_field(
+                "by_severity",
+                "expected an array of 5 counts (FATL, SERS, MINR, NONE, UNKN)",
+            )
+        })?;
+        for (i, c) in sev.iter().enumerate() {
+            s.by_severity[i] = count_of(c, &format!("by_severity[{i}]"))?;
+        }
+        let names = ["known", "sum", "sum_sq_hi", "sum_sq_lo"];
+        for (k, counter) in COUNTERS.iter().enumerate() {
+            let f = members(m[2 + k], counter, &names)?;
+            let form = CounterForm {
+                known: count_of(f[0], &format!("{counter}.known"))?,
+                sum: i64_of(f[1], &format!("{counter}.sum"))?,
+                sum_sq_hi: i64_of(f[2], &format!("{counter}.sum_sq_hi"))?,
+                sum_sq_lo: f[3].as_u64().ok_or_else(|| {
+                    bad_field(
+                        &format!("{counter}.sum_sq_lo"),
+                        format!("{} is not an unsigned 64-bit integer", f[3]),
+                    )
+                })?,
+            };
+            let c = Counter::from(&form);
+            match k {
+                0 => s.fatalities = c,
+                1 => s.serious = c,
+                2 => s.minor = c,
+                _ => s.uninjured = c,
+            }
+        }
+        s.injuries_known = count_of(m[6], "injuries_known")?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Reads a stored value: this release's encoding (version byte first) or release 0.1.0's
+    /// (CBOR of the text form's fields, which starts with a map header 0xA0-0xBF and so never
+    /// with a version byte). Validated either way.
+    pub fn from_stored(b: &[u8]) -> Result<AccidentStats, StatsError> {
+        match b.first() {
+            Some(&Self::VERSION) => Self::from_bytes(b),
+            Some(0xA0..=0xBF) => {
+                let form: StateForm = serde_cbor::from_slice(b).map_err(|e| {
+                    StatsError::Inconsistent(format!(
+                        "unreadable stored state of release 0.1.0: {e}"
+                    ))
+                })?;
+                let s = AccidentStats::from(&form);
+                s.validate()?;
+                Ok(s)
+            }
+            other => Err(StatsError::Inconsistent(format!(
+                "unknown stored format ({}; this release reads version {} and release 0.1.0's)",
+                other.map_or("no bytes".to_string(), |b| format!("first byte {b}")),
+                Self::VERSION
+            ))),
+        }
     }
 }
 
@@ -199,7 +593,7 @@ mod tests {
     fn fold(rows: &[Row]) -> AccidentStats {
         let mut s = AccidentStats::default();
         for r in rows {
-            s.add(r.0, r.1, r.2, r.3, r.4);
+            s.add(r.0, r.1, r.2, r.3, r.4).unwrap();
         }
         s
     }
@@ -221,6 +615,7 @@ mod tests {
         let m = 7.0 / 3.0;
         let var = ((2.0 - m) * (2.0f64 - m) + (5.0 - m) * (5.0 - m) + (0.0 - m) * (0.0 - m)) / 2.0;
         assert!((s.fatalities.variance().unwrap() - var).abs() < 1e-12);
+        assert_eq!(s.validate(), Ok(()));
     }
 
     #[test]
@@ -230,6 +625,7 @@ mod tests {
         assert_eq!(s.fatalities.total(), None);
         assert_eq!(s.fatalities.variance(), None);
         assert_eq!(s.injuries_per_accident(), None);
+        assert_eq!(s.validate(), Ok(()));
     }
 
     #[test]
@@ -238,10 +634,10 @@ mod tests {
         let whole = fold(&rows);
         for cut in 0..=rows.len() {
             let mut a = fold(&rows[..cut]);
-            a.merge(&fold(&rows[cut..]));
+            a.merge(&fold(&rows[cut..])).unwrap();
             assert_eq!(a, whole, "cut at {cut}");
             let mut b = fold(&rows[cut..]);
-            b.merge(&fold(&rows[..cut]));
+            b.merge(&fold(&rows[..cut])).unwrap();
             assert_eq!(b, whole, "reversed cut at {cut}");
         }
     }
@@ -250,20 +646,217 @@ mod tests {
     fn bytes_round_trip_and_reject_garbage() {
         let s = fold(&sample());
         let b = s.to_bytes();
+        assert_eq!(b[0], AccidentStats::VERSION);
         assert_eq!(AccidentStats::from_bytes(&b).unwrap(), s);
-        let mut big = AccidentStats::default();
-        big.fatalities.sum_sq = i128::MAX / 3;
-        assert_eq!(AccidentStats::from_bytes(&big.to_bytes()).unwrap(), big);
         assert!(AccidentStats::from_bytes(&b[1..]).is_err());
         assert!(AccidentStats::from_bytes(&[]).is_err());
+        let mut other_version = b.clone();
+        other_version[0] = 2;
+        assert!(AccidentStats::from_bytes(&other_version).is_err());
+        // a forged count in otherwise valid bytes: severity counts no longer add up
+        let mut forged = b.clone();
+        forged[1..9].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(
+            AccidentStats::from_bytes(&forged),
+            Err(StatsError::BadField { .. })
+        ));
+        forged[1..9].copy_from_slice(&7u64.to_le_bytes());
+        assert!(matches!(
+            AccidentStats::from_bytes(&forged),
+            Err(StatsError::Inconsistent(_))
+        ));
     }
 
     #[test]
     fn variance_is_stable_for_large_offsets() {
         let mut c = Counter::default();
         for x in [1_000_000_000, 1_000_000_001, 1_000_000_002] {
-            c.add(Some(x));
+            c.add(Some(x), "x").unwrap();
         }
         assert_eq!(c.variance(), Some(1.0));
+    }
+
+    #[test]
+    fn additions_are_checked_not_wrapped() {
+        // 2^63 - 1 accidents: one more does not fit a bigint
+        let mut s = AccidentStats {
+            accidents: MAX_COUNT,
+            by_severity: [0, 0, 0, 0, MAX_COUNT],
+            ..Default::default()
+        };
+        assert_eq!(s.validate(), Ok(()));
+        let before = s;
+        assert!(matches!(
+            s.add(None, None, None, None, None),
+            Err(StatsError::Overflow(_))
+        ));
+        assert_eq!(s, before, "a failed addition changes nothing");
+        let mut twice = s;
+        assert!(matches!(twice.merge(&s), Err(StatsError::Overflow(_))));
+        // fatalities summing past i64::MAX
+        let big = Counter {
+            known: 1 << 32,
+            sum: i64::MAX,
+            sum_sq: (i64::MAX as i128) << 31,
+        };
+        assert_eq!(big.validate("fatalities"), Ok(()));
+        let mut c = big;
+        assert!(matches!(
+            c.merge(&big, "fatalities"),
+            Err(StatsError::Overflow(_))
+        ));
+        let mut c = Counter {
+            known: 1,
+            sum: i64::MAX - 1,
+            sum_sq: 0,
+        };
+        assert!(c.add(Some(2), "fatalities").is_err());
+        assert_eq!(c.sum, i64::MAX - 1);
+    }
+
+    #[test]
+    fn validation_rejects_impossible_states() {
+        let good = fold(&sample());
+        let bad = |f: &dyn Fn(&mut AccidentStats)| {
+            let mut s = good;
+            f(&mut s);
+            s.validate()
+        };
+        assert!(
+            bad(&|s| s.by_severity[0] += 1).is_err(),
+            "counts must add up"
+        );
+        assert!(
+            bad(&|s| s.fatalities.known = 7).is_err(),
+            "known <= accidents"
+        );
+        assert!(
+            bad(&|s| s.fatalities.sum_sq = -1).is_err(),
+            "no negative squares"
+        );
+        assert!(
+            bad(&|s| s.fatalities.sum_sq = 1).is_err(),
+            "no negative variance"
+        );
+        assert!(
+            bad(&|s| s.fatalities.sum = 3 << 31).is_err(),
+            "sum within count * 2^31"
+        );
+        assert!(
+            bad(&|s| {
+                s.minor = Counter::default();
+                s.injuries_known = 5;
+            })
+            .is_err(),
+            "injuries_known <= serious + minor known"
+        );
+        assert!(
+            bad(&|s| s.injuries_known = 2).is_err(),
+            "injuries_known >= serious known"
+        );
+        let mut none_known = AccidentStats::default();
+        none_known.add(None, None, None, None, None).unwrap();
+        none_known.uninjured.sum = 1;
+        assert!(none_known.validate().is_err(), "a sum without values");
+        // every state built by additions is valid, its variance never negative
+        for x in [i32::MIN, -1, 0, 1, i32::MAX] {
+            let mut s = AccidentStats::default();
+            s.add(Some("FATAL"), Some(x), Some(x), Some(x), Some(x))
+                .unwrap();
+            s.add(Some("MINOR"), Some(i32::MAX), None, Some(x), None)
+                .unwrap();
+            assert_eq!(s.validate(), Ok(()), "{x}");
+            assert!(s.fatalities.variance().unwrap() >= 0.0);
+            assert!(s.fatal_rate().unwrap() <= 1.0);
+        }
+    }
+
+    #[test]
+    fn wide_arithmetic() {
+        assert_eq!(mul_wide(u128::MAX, u128::MAX), (u128::MAX - 1, 1));
+        assert_eq!(mul_wide(1 << 64, 1 << 64), (1, 0));
+        assert_eq!(mul_wide(12345, 678), (0, 12345 * 678));
+        assert_eq!(sub_wide((1, 0), (0, 1)), (0, u128::MAX));
+        // the variance of a huge counter no longer overflows: n = 2^62 values of 2^31 - 1
+        let x = i32::MAX as i128;
+        let c = Counter {
+            known: 1 << 62,
+            sum: i64::MAX,
+            sum_sq: (1i128 << 62) * x * x,
+        };
+        // sum is not n*x here (it would overflow i64), so the spread is large but valid
+        assert!(c.variance().unwrap() > 0.0);
+        let same = Counter {
+            known: 1 << 31,
+            sum: (1i64 << 31) * x as i64,
+            sum_sq: (1i128 << 31) * x * x,
+        };
+        assert_eq!(same.variance(), Some(0.0));
+    }
+    #[test]
+    fn text_form_round_trips_and_names_the_bad_field() {
+        let s = fold(&sample());
+        let text = s.to_json();
+        assert!(text.starts_with(
+            "{\"accidents\":6,\"by_severity\":[2,1,0,2,1],\"fatalities\":{\"known\":3"
+        ));
+        assert_eq!(AccidentStats::from_json(&text), Ok(s));
+        let field_of = |t: &str| match AccidentStats::from_json(t) {
+            Err(StatsError::BadField { field, .. }) => field,
+            other => panic!("{t}: {other:?}"),
+        };
+        assert_eq!(field_of("garbage"), "(state)");
+        assert_eq!(field_of("[1]"), "(state)");
+        assert_eq!(
+            field_of(&text.replace("\"accidents\":6", "\"accidents\":-6")),
+            "accidents"
+        );
+        assert_eq!(
+            field_of(&text.replace("\"accidents\":6", "\"accidents\":\"6\"")),
+            "accidents"
+        );
+        assert_eq!(field_of(&text.replace("\"accidents\":6,", "")), "accidents");
+        assert_eq!(
+            field_of(&text.replace("\"accidents\":6", "\"accidents\":6,\"x\":1")),
+            "x"
+        );
+        assert_eq!(
+            field_of(&text.replace("[2,1,0,2,1]", "[2,1,0,2]")),
+            "by_severity"
+        );
+        assert_eq!(
+            field_of(&text.replace("[2,1,0,2,1]", "[2,1,0,2,1.5]")),
+            "by_severity[4]"
+        );
+        assert_eq!(
+            field_of(&text.replacen("\"known\":3", "\"known\":null", 1)),
+            "fatalities.known"
+        );
+        assert!(matches!(
+            AccidentStats::from_json(
+                &text.replace("\"accidents\":6", "\"accidents\":18446744073709551615")
+            ),
+            Err(StatsError::Overflow(_))
+        ));
+        assert!(matches!(
+            AccidentStats::from_json(&text.replace("\"accidents\":6", "\"accidents\":5")),
+            Err(StatsError::Inconsistent(_))
+        ));
+    }
+
+    #[test]
+    fn stored_forms_of_both_releases_read() {
+        let s = fold(&sample());
+        // release 0.1.0 stored the text form's fields as CBOR (pgrx's default for a serde type)
+        let legacy = serde_cbor::to_vec(&StateForm::from(&s)).unwrap();
+        assert_eq!(legacy[0], 0xA7, "a map of seven fields");
+        assert_eq!(AccidentStats::from_stored(&legacy), Ok(s));
+        assert_eq!(AccidentStats::from_stored(&s.to_bytes()), Ok(s));
+        assert!(AccidentStats::from_stored(&legacy[..legacy.len() - 3]).is_err());
+        assert!(AccidentStats::from_stored(&[]).is_err());
+        assert!(AccidentStats::from_stored(&[9, 9, 9]).is_err());
+        let mut forged = StateForm::from(&s);
+        forged.accidents = u64::MAX;
+        assert!(AccidentStats::from_stored(&serde_cbor::to_vec(&forged).unwrap()).is_err());
     }
 }
