@@ -9,7 +9,7 @@ CREATE TEMP TABLE results (bench text, what text, ours_ms numeric, anchor_ms num
 SELECT ntsb_perf.create_accident_stats_view('events', 'bench_refresh_by_month') IS NOT NULL AS created \gset
 -- A view on the view: refresh() walks the dependency chain and checks both.
 CREATE MATERIALIZED VIEW bench_refresh_by_year AS
-    SELECT date_trunc('year', month)::date AS year, aircraft_category, ntsb_perf.rollup(stats) AS stats
+    SELECT date_trunc('year', month::timestamp)::date AS year, aircraft_category, ntsb_perf.rollup(stats) AS stats
     FROM bench_refresh_by_month GROUP BY 1, 2;
 CREATE UNIQUE INDEX ON bench_refresh_by_year (year, aircraft_category);
 -- Puts the change-tracking trigger on events (pg_cron may be absent from this database: the

@@ -4,7 +4,7 @@
 SET client_min_messages = warning;
 SELECT ntsb_perf.create_accident_stats_view() AS monthly_view;
 CREATE MATERIALIZED VIEW accident_stats_by_year AS
-    SELECT date_trunc('year', month)::date AS year, ntsb_perf.rollup(stats) AS stats
+    SELECT date_trunc('year', month::timestamp)::date AS year, ntsb_perf.rollup(stats) AS stats
     FROM accident_stats_by_month GROUP BY 1;
 CREATE UNIQUE INDEX ON accident_stats_by_year (year);
 \echo '== ntsb_perf.schedule_refresh(''accident_stats_by_year'', ''*/15 * * * *'') =='

@@ -39,6 +39,7 @@ shared_preload_libraries = 'pg_cron'
 cron.database_name = '$crondb'
 max_worker_processes = 16
 fsync = off
+wal_level = logical
 CONF
     fi
     as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null

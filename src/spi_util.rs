@@ -46,6 +46,8 @@ pub fn req<T: FromDatum + IntoDatum + Default>(
 /// function is called outside an aggregate.
 pub fn agg_context(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::MemoryContext {
     let mut ctx = std::ptr::null_mut();
+    // SAFETY: `fcinfo` is the calling function's own call info (pgrx hands it over); the call is
+    // a guarded FFI call that only reads it and writes `ctx`.
     if unsafe { pg_sys::AggCheckCallContext(fcinfo, &mut ctx) } == 0 {
         fail(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,

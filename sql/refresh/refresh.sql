@@ -7,7 +7,7 @@ CREATE TABLE ntsb_perf.refresh_policy (
     schedule          text        NOT NULL,
     concurrent    boolean     NOT NULL,
     skip_if_unchanged boolean     NOT NULL,
-    jobid             bigint,
+    jobid             bigint      UNIQUE,
     job_name          text        NOT NULL,
     created_by        name        NOT NULL DEFAULT current_user,
     created_at        timestamptz NOT NULL DEFAULT now(),
@@ -26,7 +26,7 @@ CREATE TABLE ntsb_perf.refresh_state (
 );
 
 -- Change marks: for each tracked table and backend slot, the last transaction of that backend
--- that wrote the table. Written through the statement trigger ntsb_perf.track_change().
+-- that wrote the table. Written only by the tracking triggers (ntsb_perf.track_change, in Rust).
 CREATE TABLE ntsb_perf.refresh_change (
     source  oid  NOT NULL,
     backend int  NOT NULL,
@@ -53,11 +53,17 @@ SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.refresh_policy', '');
 SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.refresh_log', '');
 SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.refresh_log_id_seq', '');
 
--- Who may do what: everybody reads; policies, state and log rows are written only for views the
--- role owns (row-level security, checked against the view's owner); any writer of a tracked
--- table records its own change marks.
+-- Who may do what. Everybody reads. Change marks are written only by the tracking trigger
+-- (ntsb_perf.track_change, in Rust, as the owner of refresh_change: no role can forge, move back
+-- or remove a mark). Policy, state and log rows are written only for views the role owns
+-- (row-level security, checked against the view's owner); a policy row must name the pg_cron
+-- job schedule_refresh creates for that view and role (trigger _check_policy), and a log row
+-- records who inserted it (trigger _log_run_by). Every entry point, trigger, SECURITY DEFINER
+-- function and the row-level-security check runs with search_path = pg_catalog, pg_temp, so
+-- nothing a caller puts on search_path is resolved by them; the small SQL helpers they call
+-- (inlined into their plans) and the per-view helpers run under that same path.
 CREATE FUNCTION ntsb_perf._owns(rel regclass) RETURNS boolean
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT coalesce((SELECT pg_has_role(c.relowner, 'USAGE') FROM pg_class c WHERE c.oid = rel), false)
 $$;
 ALTER TABLE ntsb_perf.refresh_policy ENABLE ROW LEVEL SECURITY;
@@ -72,30 +78,106 @@ CREATE POLICY owner_writes ON ntsb_perf.refresh_log FOR INSERT WITH CHECK (ntsb_
 GRANT SELECT, INSERT, UPDATE, DELETE ON ntsb_perf.refresh_policy, ntsb_perf.refresh_state TO PUBLIC;
 GRANT SELECT, INSERT ON ntsb_perf.refresh_log TO PUBLIC;
 GRANT USAGE ON SEQUENCE ntsb_perf.refresh_log_id_seq TO PUBLIC;
-GRANT SELECT, INSERT, UPDATE ON ntsb_perf.refresh_change TO PUBLIC;
+GRANT SELECT ON ntsb_perf.refresh_change TO PUBLIC;
 
 -- Bumped by every refresh, under the exclusive tracking lock of its sources, before it takes
 -- its snapshot; the tracking trigger (ntsb_perf.track_change, in Rust) reads it to know whether
--- a change mark it committed earlier can still be relied on.
+-- a change mark it committed earlier can still be relied on. (Anyone may bump it: that only
+-- makes writers write their marks again.)
 CREATE SEQUENCE ntsb_perf.refresh_generation;
 GRANT USAGE, SELECT ON SEQUENCE ntsb_perf.refresh_generation TO PUBLIC;
 
--- Writes this backend's change mark for `source` in the writer's transaction (called by the
--- tracking trigger when it cannot rely on an earlier mark). The backend's row exists after its
--- first write: one HOT update (no index change), none when this transaction already wrote it.
-CREATE FUNCTION ntsb_perf._mark_change(tbl oid) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    me int := ntsb_perf.backend_slot();
-    x xid8 := pg_current_xact_id();
+-- refresh_log.run_by is the role that inserted the row (only a superuser, i.e. ntsb_perf's own
+-- cleanup of a dropped view, may name another: the session user of the job that found it gone).
+CREATE FUNCTION ntsb_perf._log_run_by() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    UPDATE ntsb_perf.refresh_change c SET xid = x WHERE c.source = $1 AND c.backend = me AND c.xid <> x;
-    IF NOT FOUND AND NOT EXISTS (SELECT FROM ntsb_perf.refresh_change c
-                                 WHERE c.source = $1 AND c.backend = me) THEN
-        INSERT INTO ntsb_perf.refresh_change AS c (source, backend, xid) VALUES ($1, me, x)
-        ON CONFLICT (source, backend) DO UPDATE SET xid = EXCLUDED.xid;
+    IF NEW.run_by IS NULL OR NOT coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user), false) THEN
+        NEW.run_by := current_user;
     END IF;
+    RETURN NEW;
 END $$;
+CREATE TRIGGER run_by BEFORE INSERT ON ntsb_perf.refresh_log
+    FOR EACH ROW EXECUTE FUNCTION ntsb_perf._log_run_by();
+
+-- The pg_cron job of a policy: its name, 'ntsb_perf refresh <view OID> <schema>.<view>' cut to
+-- 63 bytes (pg_cron's jobname is a name) at a character boundary; the OID keeps names of live
+-- views apart however long their names are. Its command names the job's own id: the run
+-- refreshes the view whose policy holds that job (a rename, or a dump and restore of both
+-- pg_cron's jobs and the policies, does not break it; a run that finds the view dropped, or no
+-- policy for it, cleans up).
+CREATE FUNCTION ntsb_perf._job_name(v regclass) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE n text;
+BEGIN
+    n := 'ntsb_perf refresh ' || v::oid::text || ' ' ||
+         (SELECT format('%I.%I', ns.nspname, c.relname)
+          FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE c.oid = v);
+    WHILE octet_length(n) > 63 LOOP
+        n := left(n, -1);
+    END LOOP;
+    RETURN n;
+END $$;
+
+CREATE FUNCTION ntsb_perf._job_command(job bigint) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT format('SELECT ntsb_perf._scheduled_refresh(%s)', job)
+$$;
+
+-- Whether pg_cron job `job` is one ntsb_perf created as role `username`: that job id, name,
+-- command (which names the job id) and owner (and schedule, when given). Read with the caller's
+-- rights: a role sees only its own jobs (pg_cron's row-level security), a superuser all of them.
+CREATE FUNCTION ntsb_perf._job_ok(job bigint, jname text, username name, sched text DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE ok boolean;
+BEGIN
+    IF job IS NULL OR NOT ntsb_perf._cron_readable() THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job j WHERE j.jobid = $1 AND j.jobname = $2 AND j.command = $3
+                            AND j.username = $4 AND ($5 IS NULL OR j.schedule = $5))'
+        INTO ok USING job, jname, ntsb_perf._job_command(job), username, sched;
+    RETURN ok;
+END $$;
+
+-- Whether this role can read pg_cron's tables here (pg_cron installed, USAGE on its schema).
+CREATE FUNCTION ntsb_perf._cron_readable() RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE ns oid := (SELECT n.oid FROM pg_namespace n WHERE n.nspname = 'cron');
+BEGIN
+    -- (In this order: naming a table of a schema without USAGE on it is itself an error.)
+    IF ns IS NULL OR NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron')
+       OR NOT has_schema_privilege(ns, 'USAGE') THEN
+        RETURN false;
+    END IF;
+    RETURN has_table_privilege('cron.job', 'SELECT') AND has_table_privilege('cron.job_run_details', 'SELECT');
+END $$;
+
+-- A policy row is what schedule_refresh wrote: it names the pg_cron job ntsb_perf created for
+-- this view, owned by the role in created_by (the caller, unless the caller is a superuser),
+-- with the policy's schedule; created_at/updated_at are set here.
+CREATE FUNCTION ntsb_perf._check_policy() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE su boolean := coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user), false);
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        NEW.created_by := coalesce(NEW.created_by, current_user);
+        NEW.created_at := now();
+    ELSE
+        NEW.created_at := OLD.created_at;
+    END IF;
+    NEW.updated_at := now();
+    IF (NEW.created_by <> current_user AND NOT su)
+       OR NOT ntsb_perf._job_ok(NEW.jobid, NEW.job_name, NEW.created_by, NEW.schedule) THEN
+        RAISE EXCEPTION 'a refresh policy must name the pg_cron job ntsb_perf.schedule_refresh created for it'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Use ntsb_perf.schedule_refresh and ntsb_perf.unschedule_refresh.';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER check_policy BEFORE INSERT OR UPDATE ON ntsb_perf.refresh_policy
+    FOR EACH ROW EXECUTE FUNCTION ntsb_perf._check_policy();
 
 -- Relations a view or materialized view reads, through views, materialized views included
 -- (walk), with their depth below `rel`.
@@ -118,14 +200,14 @@ $$;
 
 -- The refresh order for `view`: every materialized view it reads (directly, through views, or
 -- through other materialized views), deepest first, then the view itself; `reads` lists the
--- materialized views each one reads.
+-- materialized views each one reads. (No rows for NULL.)
 CREATE FUNCTION ntsb_perf.refresh_plan(view regclass)
 RETURNS TABLE (step int, view regclass, reads regclass[])
 LANGUAGE sql STABLE AS $$
     SELECT row_number() OVER (ORDER BY m.depth DESC, m.relid)::int, m.relid::regclass,
            ARRAY(SELECT r.relid::regclass FROM ntsb_perf._reads(m.relid::regclass) r
                  WHERE r.relkind = 'm' ORDER BY r.relid)
-    FROM (SELECT $1::oid AS relid, 0 AS depth
+    FROM (SELECT $1::oid AS relid, 0 AS depth WHERE $1 IS NOT NULL
           UNION ALL
           SELECT r.relid, r.depth FROM ntsb_perf._reads($1) r WHERE r.relkind = 'm') m
 $$;
@@ -143,31 +225,76 @@ LANGUAGE sql STABLE AS $$
     SELECT relid::regclass FROM t ORDER BY relid
 $$;
 
+-- ntsb_perf's tracking triggers are recognised by what they are, never by name: the function
+-- ntsb_perf.track_change(), no WHEN clause, no column list, and
+--   statement: BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE FOR EACH STATEMENT (tgtype 62),
+--              enabled ALWAYS (it must fire in a logical-replication apply worker too, for
+--              TRUNCATE and the initial table copy);
+--   replica:   AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW (tgtype 29), enabled REPLICA or
+--              ALWAYS (the apply worker fires row triggers only; enabled REPLICA it never fires
+--              on the normal path).
+CREATE FUNCTION ntsb_perf._tracking_triggers(tbl oid, kind text)
+RETURNS TABLE (oid oid, row_version xid, tgenabled "char")
+LANGUAGE sql STABLE AS $$
+    SELECT t.oid, t.xmin, t.tgenabled FROM pg_trigger t
+    WHERE t.tgrelid = tbl AND t.tgfoid = 'ntsb_perf.track_change()'::regprocedure
+      AND t.tgqual IS NULL AND t.tgattr = ''::int2vector
+      AND ((kind = 'statement' AND t.tgtype = 62 AND t.tgenabled = 'A')
+        OR (kind = 'replica' AND t.tgtype = 29 AND t.tgenabled IN ('R', 'A')))
+$$;
+
 -- Fingerprint of the tracking triggers of `sources` (NULL and the first untracked table when
--- one has no enabled trigger: its changes cannot be known). A trigger dropped and re-created,
--- disabled or re-enabled changes the fingerprint (OID, row version), so changes made while it
--- was missing are never trusted away.
+-- one lacks them: its changes cannot be known). Every table needs the statement trigger, plain
+-- tables and partitions the replica row trigger too; foreign tables are never tracked. A
+-- trigger dropped and re-created, disabled or re-enabled changes the fingerprint (OID, row
+-- version), so changes made while it was missing are never trusted away.
 CREATE FUNCTION ntsb_perf._tracking(sources oid[], OUT fingerprint text, OUT untracked regclass)
 LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN bool_or(t.oid IS NULL OR t.tgenabled = 'D') THEN NULL
-                ELSE coalesce(string_agg(s::text || ':' || t.oid::text || ':' || t.xmin::text || ':' || t.tgenabled::text,
-                                         ',' ORDER BY s), '') END,
-           (array_agg(s::regclass ORDER BY s) FILTER (WHERE t.oid IS NULL OR t.tgenabled = 'D'))[1]
-    FROM unnest(sources) s
-    LEFT JOIN pg_trigger t ON t.tgrelid = s AND t.tgname = 'ntsb_perf_track_changes'
+    WITH t AS (
+        SELECT s, c.relkind,
+               (SELECT string_agg(g.oid::text || '.' || g.row_version::text || '.' || g.tgenabled::text, '/' ORDER BY g.oid)
+                FROM ntsb_perf._tracking_triggers(s, 'statement') g) AS stmt,
+               (SELECT string_agg(g.oid::text || '.' || g.row_version::text || '.' || g.tgenabled::text, '/' ORDER BY g.oid)
+                FROM ntsb_perf._tracking_triggers(s, 'replica') g) AS rep
+        FROM unnest(sources) s LEFT JOIN pg_class c ON c.oid = s
+    ), u AS (
+        SELECT *, (relkind IS NULL OR relkind = 'f' OR stmt IS NULL OR (relkind = 'r' AND rep IS NULL)) AS missing
+        FROM t
+    )
+    SELECT CASE WHEN bool_or(missing) THEN NULL
+                ELSE coalesce(string_agg(s::text || ':' || stmt || coalesce(':' || rep, ''), ',' ORDER BY s), '') END,
+           (array_agg(s::regclass ORDER BY s) FILTER (WHERE missing))[1]
+    FROM u
+$$;
+
+-- Whether the contents of `view` can change while the tables it reads do not: the first
+-- non-immutable function its query calls (directly, through an operator or a cast, or in a
+-- view it reads), CURRENT_DATE and the like, a sequence or TABLESAMPLE, as text; else NULL.
+CREATE FUNCTION ntsb_perf._volatile_reason(view regclass) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN x.relid = $1::oid THEN format('it calls %s', x.what)
+                ELSE format('%s, which it reads, calls %s', x.relid::regclass, x.what) END
+    FROM (SELECT r.relid, r.depth, ntsb_perf._nondeterminism(r.relid) AS what
+          FROM (SELECT $1::oid AS relid, 0 AS depth
+                UNION ALL
+                SELECT w.relid, w.depth FROM ntsb_perf._reads($1) w WHERE w.relkind IN ('v', 'm')) r) x
+    WHERE x.what IS NOT NULL
+    ORDER BY x.depth, x.relid
+    LIMIT 1
 $$;
 
 -- Why `view` must be refreshed now, or NULL when nothing it reads has changed since its last
 -- refresh through ntsb_perf. Exact: a change committed before this is called is either in the
 -- view already (visible in the snapshot of its last refresh) or reported here.
 CREATE FUNCTION ntsb_perf.refresh_reason(view regclass) RETURNS text
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE STRICT AS $$
 #variable_conflict use_column
 DECLARE
     v regclass := $1;
     st record;
     tr record;
     srcs oid[];
+    vol text;
 BEGIN
     IF NOT (SELECT relispopulated FROM pg_class WHERE oid = v) THEN
         RETURN 'not populated';
@@ -175,6 +302,10 @@ BEGIN
     SELECT * INTO st FROM ntsb_perf.refresh_state s WHERE s.view = v;
     IF NOT FOUND THEN
         RETURN 'no earlier refresh through ntsb_perf';
+    END IF;
+    vol := ntsb_perf._volatile_reason(v);
+    IF vol IS NOT NULL THEN
+        RETURN vol;
     END IF;
     srcs := ARRAY(SELECT s::oid FROM ntsb_perf.refresh_sources(v) s);
     IF srcs IS DISTINCT FROM st.sources THEN
@@ -199,7 +330,7 @@ END $$;
 
 -- Whether anything `view` reads changed since its last refresh (refresh_reason IS NOT NULL).
 CREATE FUNCTION ntsb_perf.sources_changed(view regclass) RETURNS boolean
-LANGUAGE sql STABLE AS $$ SELECT ntsb_perf.refresh_reason($1) IS NOT NULL $$;
+LANGUAGE sql STABLE STRICT AS $$ SELECT ntsb_perf.refresh_reason($1) IS NOT NULL $$;
 
 CREATE FUNCTION ntsb_perf._relkind_name(k "char") RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
@@ -208,7 +339,6 @@ LANGUAGE sql IMMUTABLE AS $$
                   WHEN 'f' THEN 'a foreign table' WHEN 'c' THEN 'a composite type'
                   WHEN 't' THEN 'a TOAST table' ELSE 'not a materialized view' END
 $$;
-
 -- Raises the errors every entry point shares: NULL, not a materialized view, not the owner.
 CREATE FUNCTION ntsb_perf._check_matview(v regclass, what text) RETURNS void
 LANGUAGE plpgsql STABLE AS $$
@@ -218,6 +348,9 @@ BEGIN
         RAISE EXCEPTION 'view must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     SELECT relkind INTO k FROM pg_class WHERE oid = v;
+    IF k IS NULL THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', v::oid USING ERRCODE = 'undefined_table';
+    END IF;
     IF k IS DISTINCT FROM 'm' THEN
         RAISE EXCEPTION '% is %, not a materialized view', v, ntsb_perf._relkind_name(k)
             USING ERRCODE = 'wrong_object_type',
@@ -250,7 +383,7 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT (x'4e545342'::bigint << 32) | v::oid::bigint
 CREATE FUNCTION ntsb_perf._refresh(target_view regclass, force_refresh boolean)
 RETURNS TABLE (view regclass, status text, duration_ms double precision, rows bigint,
                reason text, error text, concurrent boolean)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     target regclass := $1;
@@ -352,41 +485,77 @@ END $$;
 CREATE FUNCTION ntsb_perf.refresh(view regclass, force boolean DEFAULT false)
 RETURNS TABLE (view regclass, status text, duration_ms double precision, rows bigint,
                reason text, error text, concurrent boolean)
-LANGUAGE sql AS $$ SELECT * FROM ntsb_perf._refresh($1, $2) $$;
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$ SELECT * FROM ntsb_perf._refresh($1, $2) $$;
 
--- Puts a statement trigger on every table `view` reads (where missing), so its changes are
--- recorded. Needs the TRIGGER privilege on each; owners also get it enabled ALWAYS (so it fires
--- under session_replication_role = replica, e.g. for logical replication).
+-- Puts ntsb_perf's tracking triggers on every table `view` reads (where missing), so all its
+-- changes are recorded, logical replication's included: the statement trigger
+-- ntsb_perf_track_changes enabled ALWAYS and, on plain tables and partitions, the row trigger
+-- ntsb_perf_track_replica enabled REPLICA (see _tracking_triggers). Enabling a trigger ALWAYS or
+-- REPLICA needs the table's owner, so a table still lacking them must be owned by the caller.
 CREATE FUNCTION ntsb_perf._ensure_tracking(view regclass) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE s regclass; qn text;
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE s regclass; k "char"; qn text; need_stmt boolean; need_rep boolean;
 BEGIN
     FOR s IN SELECT * FROM ntsb_perf.refresh_sources(view) LOOP
-        IF (SELECT relkind FROM pg_class WHERE oid = s) = 'f' THEN
+        k := (SELECT relkind FROM pg_class WHERE oid = s);
+        IF k = 'f' THEN
             RAISE NOTICE '% reads foreign table %: its changes cannot be tracked, so it is refreshed every time', view, s;
             CONTINUE;
         END IF;
-        IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = s AND tgname = 'ntsb_perf_track_changes') THEN
+        need_stmt := NOT EXISTS (SELECT 1 FROM ntsb_perf._tracking_triggers(s, 'statement'));
+        need_rep := k = 'r' AND NOT EXISTS (SELECT 1 FROM ntsb_perf._tracking_triggers(s, 'replica'));
+        IF NOT (need_stmt OR need_rep) THEN
             CONTINUE;
         END IF;
-        IF NOT has_table_privilege(s, 'TRIGGER') THEN
+        IF NOT ntsb_perf._owns(s) THEN
             RAISE EXCEPTION 'permission denied to track changes of table %', s
                 USING ERRCODE = 'insufficient_privilege',
-                      DETAIL = format('skip_if_unchanged needs a statement trigger on every table %s reads.', view),
-                      HINT = format('GRANT TRIGGER ON %s TO %I (as its owner), or pass skip_if_unchanged => false.', s, current_user);
+                      DETAIL = format('skip_if_unchanged needs ntsb_perf''s tracking triggers on every table %s reads, '
+                                      'enabled for logical replication too, which only the owner of %s can set up.', view, s),
+                      HINT = format('The owner of %s can run ntsb_perf.schedule_refresh once for a view on it, '
+                                    'or pass skip_if_unchanged => false.', s);
         END IF;
         qn := (SELECT format('%I.%I', ns.nspname, c.relname) FROM pg_class c
                JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE c.oid = s);
-        EXECUTE format('CREATE TRIGGER ntsb_perf_track_changes BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
-                       'FOR EACH STATEMENT EXECUTE FUNCTION ntsb_perf.track_change()', qn);
-        IF ntsb_perf._owns(s) THEN
-            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER ntsb_perf_track_changes', qn);
+        IF need_stmt THEN
+            IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s AND t.tgname = 'ntsb_perf_track_changes') THEN
+                IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s AND t.tgname = 'ntsb_perf_track_changes'
+                           AND t.tgfoid = 'ntsb_perf.track_change()'::regprocedure AND t.tgtype = 62
+                           AND t.tgqual IS NULL AND t.tgattr = ''::int2vector) THEN
+                    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER ntsb_perf_track_changes', qn);
+                ELSE
+                    RAISE EXCEPTION 'table % has a trigger named ntsb_perf_track_changes that is not ntsb_perf''s change tracking', s
+                        USING ERRCODE = 'duplicate_object',
+                              HINT = format('Drop or rename that trigger (DROP TRIGGER ntsb_perf_track_changes ON %s), then schedule again.', qn);
+                END IF;
+            ELSE
+                EXECUTE format('CREATE TRIGGER ntsb_perf_track_changes BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
+                               'FOR EACH STATEMENT EXECUTE FUNCTION ntsb_perf.track_change()', qn);
+                EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER ntsb_perf_track_changes', qn);
+            END IF;
+        END IF;
+        IF need_rep THEN
+            IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s AND t.tgname = 'ntsb_perf_track_replica') THEN
+                IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s AND t.tgname = 'ntsb_perf_track_replica'
+                           AND t.tgfoid = 'ntsb_perf.track_change()'::regprocedure AND t.tgtype = 29
+                           AND t.tgqual IS NULL AND t.tgattr = ''::int2vector) THEN
+                    EXECUTE format('ALTER TABLE %s ENABLE REPLICA TRIGGER ntsb_perf_track_replica', qn);
+                ELSE
+                    RAISE EXCEPTION 'table % has a trigger named ntsb_perf_track_replica that is not ntsb_perf''s change tracking', s
+                        USING ERRCODE = 'duplicate_object',
+                              HINT = format('Drop or rename that trigger (DROP TRIGGER ntsb_perf_track_replica ON %s), then schedule again.', qn);
+                END IF;
+            ELSE
+                EXECUTE format('CREATE TRIGGER ntsb_perf_track_replica AFTER INSERT OR UPDATE OR DELETE ON %s '
+                               'FOR EACH ROW EXECUTE FUNCTION ntsb_perf.track_change()', qn);
+                EXECUTE format('ALTER TABLE %s ENABLE REPLICA TRIGGER ntsb_perf_track_replica', qn);
+            END IF;
         END IF;
     END LOOP;
 END $$;
 
 CREATE FUNCTION ntsb_perf._require_pg_cron() RETURNS void
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
         RAISE EXCEPTION 'pg_cron is not installed in database %', current_database()
@@ -395,22 +564,31 @@ BEGIN
                                 'in postgresql.conf, restart PostgreSQL, then run CREATE EXTENSION pg_cron.',
                                 current_database());
     END IF;
+    IF NOT ntsb_perf._cron_readable() THEN
+        RAISE EXCEPTION 'permission denied for schema cron'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = format('Scheduling runs cron.schedule as the caller: GRANT USAGE ON SCHEMA cron TO %I.', current_user);
+    END IF;
 END $$;
 
 -- Schedules `view` to be refreshed by pg_cron (through ntsb_perf.refresh). Everything is checked
--- now. Called again for the same view, it updates the policy and the same job.
+-- now. Called again for the same view, it updates the policy and the same job. Job identity is
+-- the job id the policy holds, and only while that job is still the one ntsb_perf created (same
+-- name, command and owner): a job ntsb_perf did not create is never adopted or changed.
 CREATE FUNCTION ntsb_perf.schedule_refresh(view regclass, schedule text, "concurrently" boolean DEFAULT true,
                                            skip_if_unchanged boolean DEFAULT true)
 RETURNS bigint
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v regclass := $1;
     sched text := $2;
     conc boolean := $3;
     skip boolean := $4;
-    qname text;
+    su boolean := coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user), false);
+    pol record;
     jname text;
-    cmd text;
+    owner name := current_user;
+    other bigint;
     id bigint;
 BEGIN
     PERFORM ntsb_perf._check_matview(v, 'ntsb_perf.schedule_refresh');
@@ -428,51 +606,185 @@ BEGIN
     IF skip THEN
         PERFORM ntsb_perf._ensure_tracking(v);
     END IF;
-    qname := (SELECT format('%I.%I', ns.nspname, c.relname)
-              FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE c.oid = v);
-    jname := coalesce((SELECT job_name FROM ntsb_perf.refresh_policy p WHERE p.view = v),
-                      'ntsb_perf refresh ' || qname);
-    cmd := format('SELECT count(*) FROM ntsb_perf.refresh(%L::regclass)', qname);
-    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING jname, sched, cmd;
-    INSERT INTO ntsb_perf.refresh_policy AS p (view, schedule, concurrent, skip_if_unchanged, jobid, job_name)
-    VALUES (v, sched, conc, skip, id, jname)
+    -- One schedule_refresh per view at a time (the same lock refresh() takes).
+    PERFORM pg_advisory_xact_lock(ntsb_perf._lock_key(v));
+    SELECT * INTO pol FROM ntsb_perf.refresh_policy p WHERE p.view = v;
+    IF FOUND AND ntsb_perf._job_ok(pol.jobid, pol.job_name, pol.created_by) THEN
+        -- The policy's own job: change its schedule in place.
+        IF pol.created_by = current_user THEN
+            EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING pol.job_name, sched, ntsb_perf._job_command(pol.jobid);
+        ELSIF su THEN
+            EXECUTE 'SELECT cron.alter_job($1, schedule => $2)' USING pol.jobid, sched;
+            id := pol.jobid;
+        ELSE
+            RAISE EXCEPTION 'the refresh of % is scheduled by role %', v, pol.created_by
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = format('Only %I (or a superuser) can change or remove its pg_cron job.', pol.created_by);
+        END IF;
+        IF id IS DISTINCT FROM pol.jobid THEN
+            RAISE EXCEPTION 'pg_cron did not update job % in place', pol.jobid USING ERRCODE = 'internal_error';
+        END IF;
+        jname := pol.job_name;
+        owner := pol.created_by;
+    ELSE
+        -- No policy, or its job is gone or no longer ntsb_perf's: a new job (the old one, if
+        -- any, is left alone). pg_cron's cron.schedule(name, ...) would take over a job of the
+        -- same name and owner, so such a job must not exist.
+        jname := ntsb_perf._job_name(v);
+        EXECUTE 'SELECT min(j.jobid) FROM cron.job j WHERE j.jobname = $1 AND j.username = current_user'
+            INTO other USING jname;
+        IF other IS NOT NULL THEN
+            RAISE EXCEPTION 'a pg_cron job named "%" already exists (job %), and this refresh policy did not create it', jname, other
+                USING ERRCODE = 'duplicate_object',
+                      HINT = format('Remove it (SELECT cron.unschedule(%s)) if it is not needed, then schedule again.', other);
+        END IF;
+        -- (The command names the job id, known once the job exists: created, then given its
+        -- command under the same name and owner, which pg_cron applies to the same job.)
+        EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING jname, sched, 'SELECT 1';
+        EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO other USING jname, sched, ntsb_perf._job_command(id);
+        IF other IS DISTINCT FROM id THEN
+            RAISE EXCEPTION 'pg_cron did not update job % in place', id USING ERRCODE = 'internal_error';
+        END IF;
+    END IF;
+    INSERT INTO ntsb_perf.refresh_policy AS p (view, schedule, concurrent, skip_if_unchanged, jobid, job_name, created_by)
+    VALUES (v, sched, conc, skip, id, jname, owner)
     ON CONFLICT ON CONSTRAINT refresh_policy_pkey DO UPDATE
         SET schedule = EXCLUDED.schedule, concurrent = EXCLUDED.concurrent,
-            skip_if_unchanged = EXCLUDED.skip_if_unchanged, jobid = EXCLUDED.jobid, updated_at = now();
+            skip_if_unchanged = EXCLUDED.skip_if_unchanged, jobid = EXCLUDED.jobid,
+            job_name = EXCLUDED.job_name, created_by = EXCLUDED.created_by;
     RETURN id;
 END $$;
 
 -- Removes the policy and the pg_cron job of `view` (false, with a notice, when it had none).
+-- The job is removed only while it is still the one ntsb_perf created for the policy.
 -- Tracking triggers stay (other views or manual refresh() calls may rely on them).
 CREATE FUNCTION ntsb_perf.unschedule_refresh(view regclass) RETURNS boolean
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v regclass := $1;
+    su boolean := coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user), false);
     pol record;
 BEGIN
     PERFORM ntsb_perf._check_matview(v, 'ntsb_perf.unschedule_refresh');
+    PERFORM pg_advisory_xact_lock(ntsb_perf._lock_key(v));
     SELECT * INTO pol FROM ntsb_perf.refresh_policy p WHERE p.view = v;
     IF NOT FOUND THEN
         RAISE NOTICE 'no refresh is scheduled for %', v;
         RETURN false;
     END IF;
-    IF pol.jobid IS NOT NULL AND to_regclass('cron.job') IS NOT NULL THEN
-        IF EXISTS (SELECT 1 FROM cron.job j WHERE j.jobid = pol.jobid) THEN
-            PERFORM cron.unschedule(pol.jobid);
+    IF ntsb_perf._job_ok(pol.jobid, pol.job_name, pol.created_by) THEN
+        IF pol.created_by <> current_user AND NOT su THEN
+            RAISE EXCEPTION 'the refresh of % is scheduled by role %', v, pol.created_by
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = format('Only %I (or a superuser) can change or remove its pg_cron job.', pol.created_by);
         END IF;
+        EXECUTE 'SELECT cron.unschedule($1)' USING pol.jobid;
+    ELSE
+        RAISE NOTICE 'pg_cron job % of % is gone or no longer ntsb_perf''s: left alone', pol.jobid, v;
     END IF;
     DELETE FROM ntsb_perf.refresh_policy p WHERE p.view = v;
     RETURN true;
 END $$;
 
--- The pg_cron side of a job (nothing when pg_cron is not installed).
+-- Forgets everything ntsb_perf keeps for the relation `rel`, once it no longer exists: its
+-- policy (and the policy's pg_cron job, while it is still ntsb_perf's), refresh state, log rows
+-- and change marks; with `log_it`, a removed policy leaves one log row (status 'dropped',
+-- run_by the session user). Anyone may call it: it does nothing for a relation that exists.
+-- Returns the removed job's id (NULL: none).
+CREATE FUNCTION ntsb_perf._forget(rel oid, log_it boolean DEFAULT false) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE pol record; job bigint; had boolean := false;
+BEGIN
+    IF rel IS NULL OR EXISTS (SELECT 1 FROM pg_class WHERE oid = rel) THEN
+        RETURN NULL;
+    END IF;
+    DELETE FROM ntsb_perf.refresh_change WHERE source = rel;
+    FOR pol IN DELETE FROM ntsb_perf.refresh_policy p WHERE p.view = rel RETURNING * LOOP
+        had := true;
+        IF ntsb_perf._job_ok(pol.jobid, pol.job_name, pol.created_by) THEN
+            EXECUTE 'SELECT cron.unschedule($1)' USING pol.jobid;
+            job := pol.jobid;
+        END IF;
+    END LOOP;
+    DELETE FROM ntsb_perf.refresh_state s WHERE s.view = rel;
+    DELETE FROM ntsb_perf.refresh_log l WHERE l.view = rel;
+    IF had AND coalesce(log_it, false) THEN
+        INSERT INTO ntsb_perf.refresh_log (view, started_at, duration, status, reason, run_by)
+        VALUES (rel::regclass, clock_timestamp(), '0'::interval, 'dropped',
+                format('the materialized view no longer exists: its policy and pg_cron job %s were removed',
+                       coalesce(job::text, '(none left)')),
+                session_user);
+    END IF;
+    RETURN job;
+END $$;
+
+-- DROP of a materialized view (or of a table, or a schema with them) removes its policy, its
+-- pg_cron job, its state and log rows, and the tables' change marks, in the dropping
+-- transaction. Enabled ALWAYS (also under session_replication_role = replica). It never makes a
+-- DROP fail (a failed cleanup is a warning; the job's next run cleans up then).
+CREATE FUNCTION ntsb_perf._on_sql_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE d record; job bigint;
+BEGIN
+    FOR d IN SELECT o.objid, o.object_identity FROM pg_event_trigger_dropped_objects() o
+             WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0
+               AND o.object_type IN ('table', 'materialized view') LOOP
+        BEGIN
+            job := ntsb_perf._forget(d.objid);
+            IF job IS NOT NULL THEN
+                RAISE NOTICE 'ntsb_perf: removed the refresh policy and pg_cron job % of dropped materialized view %', job, d.object_identity;
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            -- Never make a DROP fail: the job's next run cleans up instead.
+            RAISE WARNING 'ntsb_perf: could not clean up after dropped %: % (SQLSTATE %)', d.object_identity, SQLERRM, SQLSTATE;
+        END;
+    END LOOP;
+END $$;
+CREATE EVENT TRIGGER ntsb_perf_forget_dropped ON sql_drop EXECUTE FUNCTION ntsb_perf._on_sql_drop();
+ALTER EVENT TRIGGER ntsb_perf_forget_dropped ENABLE ALWAYS;
+
+-- What a pg_cron job of ntsb_perf runs: refresh the view whose policy holds job `job`. A run
+-- that finds that view gone (its DROP did not clean up, e.g. the event trigger was disabled)
+-- removes its policy and this job, logs that, and says so in a warning; a run that finds no
+-- policy holding it (e.g. after DROP EXTENSION ntsb_perf and CREATE EXTENSION again) removes
+-- this job, if it is the caller's and still runs exactly this. Returns the number of views
+-- considered.
+CREATE FUNCTION ntsb_perf._scheduled_refresh(job bigint) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE v oid; removed bigint;
+BEGIN
+    IF job IS NULL THEN
+        RAISE EXCEPTION 'job must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT p.view::oid INTO v FROM ntsb_perf.refresh_policy p WHERE p.jobid = job;
+    IF NOT FOUND THEN
+        IF ntsb_perf._cron_readable() THEN
+            EXECUTE 'SELECT j.jobid FROM cron.job j WHERE j.jobid = $1 AND j.username = current_user AND j.command = $2'
+                INTO removed USING job, ntsb_perf._job_command(job);
+            IF removed IS NOT NULL THEN
+                EXECUTE 'SELECT cron.unschedule($1)' USING job;
+                RAISE WARNING 'ntsb_perf: no refresh policy holds pg_cron job %: removed the job', job;
+            END IF;
+        END IF;
+        RETURN 0;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = v) THEN
+        removed := ntsb_perf._forget(v, true);
+        RAISE WARNING 'ntsb_perf: materialized view % no longer exists: removed its refresh policy and pg_cron job %', v, removed;
+        RETURN 0;
+    END IF;
+    RETURN (SELECT count(*) FROM ntsb_perf.refresh(v::regclass));
+END $$;
+
+-- The pg_cron side of a job, as pg_cron shows it to the caller (nothing when pg_cron is not
+-- installed, the caller may not read its schema, or pg_cron hides that job from the caller).
 CREATE FUNCTION ntsb_perf._cron_job(job bigint,
     OUT active boolean, OUT last_start timestamptz, OUT last_end timestamptz, OUT last_status text,
     OUT last_message text)
 RETURNS SETOF record
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF job IS NULL OR to_regclass('cron.job_run_details') IS NULL THEN
+    IF job IS NULL OR NOT ntsb_perf._cron_readable() THEN
         RETURN;
     END IF;
     RETURN QUERY EXECUTE

@@ -12,6 +12,7 @@ use pgrx::JsonB;
 
 use crate::spi_util::{fail, query_rows, req};
 
+mod layout_check;
 mod parallel;
 pub use parallel::register_gucs;
 
@@ -26,6 +27,8 @@ impl FromDatum for RegClass {
         is_null: bool,
         typoid: pg_sys::Oid,
     ) -> Option<Self> {
+        // SAFETY: a regclass datum is an Oid by value; the caller vouches for datum/is_null
+        // as this function's own contract requires.
         unsafe { pg_sys::Oid::from_polymorphic_datum(datum, is_null, typoid) }.map(RegClass)
     }
 }
@@ -41,9 +44,12 @@ impl IntoDatum for RegClass {
 
 pgrx::impl_sql_translatable!(RegClass, "regclass");
 
+// SAFETY: RegClass is unboxed exactly like the Oid it wraps (FromDatum above), which is what
+// ArgAbi requires: the value read matches the argument's SQL type, regclass.
 unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for RegClass {
     unsafe fn unbox_arg_unchecked(arg: pgrx::callconv::Arg<'_, 'fcx>) -> Self {
         let index = arg.index();
+        // SAFETY: the argument is a regclass (the SQL signature pgrx generated for it).
         unsafe { arg.unbox_arg_using_from_datum() }
             .unwrap_or_else(|| panic!("argument {index} must not be null"))
     }
@@ -51,15 +57,66 @@ unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for RegClass {
     unsafe fn unbox_nullable_arg(
         arg: pgrx::callconv::Arg<'_, 'fcx>,
     ) -> pgrx::nullable::Nullable<Self> {
+        // SAFETY: as above; a NULL comes back as Nullable::Null.
         unsafe { arg.unbox_arg_using_from_datum() }.into()
     }
 }
 
 const REPORT_LIST_SQL: &str = include_str!("../../sql/bloat/report_list.sql");
 
+/// An open index relation and the AccessShareLock held on its table: both released when the
+/// guard is dropped, on every path. While an ERROR unwinds (a Rust panic) nothing is called:
+/// the transaction's abort releases the relcache reference and the locks itself, and calling
+/// into PostgreSQL then could raise a second ERROR inside the first.
+pub(crate) struct RelGuard {
+    rel: pg_sys::Relation,
+    table: Option<pg_sys::Oid>,
+}
+
+impl RelGuard {
+    const LOCK: pg_sys::LOCKMODE = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+
+    /// Opens index `oid` (AccessShareLock), whose table `table` this backend has already locked
+    /// with AccessShareLock; the guard takes over that table lock. `None` (and the table lock
+    /// released) when the index does not exist (any more).
+    fn open(oid: pg_sys::Oid, table: Option<pg_sys::Oid>) -> Option<RelGuard> {
+        // SAFETY: try_relation_open is a pgrx-guarded FFI call (an ERROR becomes a Rust panic);
+        // it returns NULL for a missing relation, which is checked.
+        let rel = unsafe { pg_sys::try_relation_open(oid, Self::LOCK) };
+        if rel.is_null() {
+            if let Some(t) = table {
+                // SAFETY: guarded FFI call; the lock was taken by this backend.
+                unsafe { pg_sys::UnlockRelationOid(t, Self::LOCK) };
+            }
+            return None;
+        }
+        Some(RelGuard { rel, table })
+    }
+
+    pub(crate) fn rel(&self) -> pg_sys::Relation {
+        self.rel
+    }
+}
+
+impl Drop for RelGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        // SAFETY: `rel` was opened by `open` with LOCK and not closed since (the guard is the
+        // only owner); the table lock was taken with LOCK by this backend. Guarded FFI calls.
+        unsafe {
+            pg_sys::relation_close(self.rel, Self::LOCK);
+            if let Some(t) = self.table {
+                pg_sys::UnlockRelationOid(t, Self::LOCK);
+            }
+        }
+    }
+}
+
 /// What we know of the index once it is opened.
 pub(crate) struct Opened {
-    rel: pg_sys::Relation,
+    rel: RelGuard,
     table: Option<pg_sys::Oid>,
     schema_name: String,
     table_name: String,
@@ -75,6 +132,7 @@ fn cstr(p: *const std::ffi::c_char) -> String {
     if p.is_null() {
         String::new()
     } else {
+        // SAFETY: callers pass NUL-terminated strings from the catalog caches (or NULL).
         unsafe { std::ffi::CStr::from_ptr(p) }
             .to_string_lossy()
             .into_owned()
@@ -88,6 +146,11 @@ fn cstr(p: *const std::ffi::c_char) -> String {
 /// or replaced by REINDEX CONCURRENTLY, while we waited for its lock is not an error here).
 fn open_checked(oid: pg_sys::Oid) -> Option<Opened> {
     let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+    // SAFETY: every pg_sys call here is a pgrx-guarded FFI call (an ERROR becomes a Rust panic
+    // and a clean abort); the pointers dereferenced (rel, rd_rel, rd_index, rd_options) belong to
+    // the relation opened and held by the guard for the whole block, and rd_options (checked for
+    // NULL) is the access method's parsed options struct, which starts with the varlena header
+    // and the int fillfactor (GiST's then the int buffering mode).
     unsafe {
         let relkind = pg_sys::get_rel_relkind(oid) as u8;
         if relkind == 0 {
@@ -113,13 +176,8 @@ fn open_checked(oid: pg_sys::Oid) -> Option<Opened> {
         if let Some(t) = table {
             pg_sys::LockRelationOid(t, lock);
         }
-        let rel = pg_sys::try_relation_open(oid, lock);
-        if rel.is_null() {
-            if let Some(t) = table {
-                pg_sys::UnlockRelationOid(t, lock);
-            }
-            return None;
-        }
+        let guard = RelGuard::open(oid, table)?;
+        let rel = guard.rel();
         let form = (*rel).rd_rel;
         if (*form).relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP && !(*rel).rd_islocaltemp {
             fail(
@@ -168,7 +226,7 @@ fn open_checked(oid: pg_sys::Oid) -> Option<Opened> {
             String::new()
         };
         Some(Opened {
-            rel,
+            rel: guard,
             table,
             schema_name,
             table_name: table
@@ -229,6 +287,8 @@ mod raw {
 /// ahead and prefetching their headers into the CPU cache was measured (1, 2 and 4 pages ahead,
 /// index resident in shared_buffers or not) and gained nothing. The loop runs under one error
 /// guard rather than one per call (see `raw`). Used by the leader and by parallel workers alike.
+/// Stops at the first page the parser rejects and returns its block (the caller raises
+/// [`corrupted`] once no buffer is held).
 pub(crate) fn read_pages(
     rel: pg_sys::Relation,
     am: Am,
@@ -236,7 +296,14 @@ pub(crate) fn read_pages(
     blocks: &mut dyn Iterator<Item = u32>,
     acc: &mut BloatAccum,
     count: bool,
-) {
+) -> Option<u32> {
+    let mut corrupt_block = None;
+    // SAFETY: pg_guard_ffi_boundary turns an ERROR (longjmp) raised by the raw, unguarded calls
+    // inside into a Rust panic outside it; nothing inside calls a guarded function, and
+    // catch_unwind keeps a Rust panic from unwinding through the boundary's C frame. `rel` is an
+    // open index (caller's guard). Each buffer is pinned and share-locked before its page is
+    // read, and the page slice (BLCKSZ bytes, the server's page size: see layout_check) does not
+    // outlive UnlockReleaseBuffer. InterruptPending is a plain sig_atomic_t read volatile.
     unsafe {
         let outcome = pg_sys::ffi::pg_guard_ffi_boundary(|| {
             // A Rust panic (a bug in the page arithmetic) must not unwind through the
@@ -265,6 +332,10 @@ pub(crate) fn read_pages(
                     };
                     raw::UnlockReleaseBuffer(buf);
                     if let Some(stats) = stats {
+                        if stats.corrupt {
+                            corrupt_block = Some(blk);
+                            break;
+                        }
                         acc.current_block = blk;
                         if count {
                             acc.add(&stats);
@@ -280,14 +351,27 @@ pub(crate) fn read_pages(
             std::panic::resume_unwind(panic);
         }
     }
+    corrupt_block
 }
 
-/// Reads the index's pages (all, or `sample` of them) and accumulates their statistics, then
-/// closes the index and releases both locks. Returns the sums, the index's size in blocks and
-/// the number of parallel workers that helped and the pages they read (exact scans of large
-/// indexes, see `parallel`).
+/// Raises ERRCODE_INDEX_CORRUPTED (XX002, as PostgreSQL's own access methods do for a page
+/// they cannot read) naming the index and the block.
+pub(crate) fn corrupted(rel: pg_sys::Relation, blk: u32) -> ! {
+    // SAFETY: `rel` is an open relation (caller's guard); rd_rel->relname is its NUL-terminated
+    // name.
+    let name = cstr(unsafe { (*(*rel).rd_rel).relname.data.as_ptr() });
+    fail(
+        PgSqlErrorCode::ERRCODE_INDEX_CORRUPTED,
+        format!("index \"{name}\" contains corrupted page at block {blk}"),
+        Some("Please REINDEX it."),
+    )
+}
+
+/// Reads the index's pages (all, or `sample` of them) and accumulates their statistics.
+/// Returns the sums, the index's size in blocks and the number of parallel workers that helped
+/// and the pages they read (exact scans of large indexes, see `parallel`). A page the parser
+/// rejects raises [`corrupted`].
 fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64, (i32, u64)) {
-    let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
     let am = o.am;
     let mut acc = BloatAccum {
         gist_insertion_build: o.gist_insertion_build,
@@ -295,37 +379,46 @@ fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64, (i32, u64)) {
         collect_samples: sample.is_some(),
         ..Default::default()
     };
-    let rel = o.rel;
+    let rel = o.rel.rel();
     let mut workers = (0, 0);
-    unsafe {
+    // SAFETY: guarded FFI calls on the open index `rel`; the strategy is freed once, after the
+    // last read that uses it.
+    let (nblocks, corrupt) = unsafe {
         let nblocks =
             pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM);
         let strategy = pg_sys::GetAccessStrategy(pg_sys::BufferAccessStrategyType::BAS_BULKREAD);
-        match sample {
+        let corrupt = match sample {
             None => {
                 let planned = parallel::plan_workers(o, nblocks);
                 if planned > 0 {
-                    workers = parallel::scan_exact(o, nblocks, planned, strategy, &mut acc);
+                    let (launched, pages, corrupt) =
+                        parallel::scan_exact(o, nblocks, planned, strategy, &mut acc);
+                    workers = (launched, pages);
+                    corrupt
                 } else {
-                    read_pages(rel, am, strategy, &mut (0..nblocks), &mut acc, true);
+                    read_pages(rel, am, strategy, &mut (0..nblocks), &mut acc, true)
                 }
             }
             Some(k) => {
                 // GIN keeps its pending-list totals on the metapage: always read them.
-                if am == Am::Gin && nblocks > 0 {
-                    read_pages(rel, am, strategy, &mut std::iter::once(0), &mut acc, false);
-                }
-                let blocks = bloat::sample_blocks(nblocks, k, (*rel).rd_id.to_u32() as u64);
-                read_pages(rel, am, strategy, &mut blocks.into_iter(), &mut acc, true);
+                let meta = if am == Am::Gin && nblocks > 0 {
+                    read_pages(rel, am, strategy, &mut std::iter::once(0), &mut acc, false)
+                } else {
+                    None
+                };
+                meta.or_else(|| {
+                    let blocks = bloat::sample_blocks(nblocks, k, (*rel).rd_id.to_u32() as u64);
+                    read_pages(rel, am, strategy, &mut blocks.into_iter(), &mut acc, true)
+                })
             }
-        }
+        };
         pg_sys::FreeAccessStrategy(strategy);
-        pg_sys::relation_close(rel, lock);
-        if let Some(t) = o.table {
-            pg_sys::UnlockRelationOid(t, lock);
-        }
-        (acc, nblocks as u64, workers)
+        (nblocks, corrupt)
+    };
+    if let Some(blk) = corrupt {
+        corrupted(rel, blk);
     }
+    (acc, nblocks as u64, workers)
 }
 
 type BloatRow = (
@@ -357,6 +450,7 @@ type BloatRow = (
 );
 
 fn pretty(bytes: i64) -> String {
+    // SAFETY: pg_size_pretty takes one int8 argument, which is what is passed.
     unsafe {
         pgrx::direct_function_call::<String>(pg_sys::pg_size_pretty, &[bytes.into_datum()])
             .unwrap_or_default()
@@ -384,13 +478,6 @@ fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> Option<BloatRow> {
     let sampled = sample.is_some_and(|k| (k as u64) < nblocks);
     let ff = m.fillfactor.unwrap_or_else(|| am.default_fillfactor());
     let r = acc.finish(am, nblocks, ff, sampled);
-    if r.corrupt_pages > 0 {
-        pgrx::warning!(
-            "index \"{}\" has {} page(s) with an inconsistent header; they were skipped",
-            m.index_name,
-            r.corrupt_pages
-        );
-    }
     let index_bytes = (nblocks * BLCKSZ as u64) as i64;
     let mut details = serde_json::json!({
         "fillfactor": ff,
@@ -435,7 +522,7 @@ fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> Option<BloatRow> {
         Am::Hash => {
             obj.insert(
                 "bucket_pages".into(),
-                (r.leaf_pages - r.overflow_pages).into(),
+                r.leaf_pages.saturating_sub(r.overflow_pages).into(),
             );
             obj.insert("overflow_pages".into(), r.overflow_pages.into());
             obj.insert("bitmap_pages".into(), r.bitmap_pages.into());
@@ -475,9 +562,6 @@ fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> Option<BloatRow> {
             obj.insert("fresh_leaf_fill".into(), acc.fresh_leaf_fill(am).into());
         }
         _ => {}
-    }
-    if r.corrupt_pages > 0 {
-        obj.insert("corrupt_pages".into(), r.corrupt_pages.into());
     }
     Some((
         m.schema_name,
@@ -635,6 +719,7 @@ fn index_bloat_report(
         .into_iter()
         // An index dropped (or replaced by REINDEX CONCURRENTLY) since the list was read is
         // skipped, also when that happens while we wait for its lock.
+        // SAFETY: guarded FFI call; any OID is a valid argument (0 for a missing relation).
         .filter(|oid| unsafe { pg_sys::get_rel_relkind(*oid) } as u8 == b'i')
         .filter_map(|oid| measure(oid, sample_pages))
         .collect();

@@ -15,7 +15,7 @@ use ntsb_perf_core::bloat::{Am, BloatAccum, COUNTERS};
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::prelude::*;
 
-use super::{read_pages, Opened};
+use super::{corrupted, read_pages, Opened, RelGuard};
 
 /// Key of our shared state in the parallel context's table of contents.
 const KEY_SHARED: u64 = 0x4E54_5042_4C4F_4154;
@@ -71,21 +71,36 @@ fn slots_offset() -> usize {
     std::mem::size_of::<Shared>().next_multiple_of(std::mem::align_of::<Slot>())
 }
 
-unsafe fn slot<'a>(shared: *const Shared, i: usize) -> &'a mut Slot {
+// The shared segment is read and written by several processes at once, so no `&mut` to any
+// part of it is ever made: each participant writes its own slot and its own claimed range of
+// the list through raw pointers, and the leader reads them only after every worker has exited.
+
+/// Slot `i` (one per worker).
+///
+/// # Safety
+/// `shared` points to a segment laid out by `scan_exact` and `i < nslots`.
+unsafe fn slot_ptr(shared: *const Shared, i: usize) -> *mut Slot {
+    // SAFETY: the slots follow the header at slots_offset(), `i` is in bounds (caller).
     unsafe {
-        let base = (shared as *mut u8).add(slots_offset()) as *mut Slot;
-        &mut *base.add(i)
+        (shared as *mut u8)
+            .add(slots_offset())
+            .cast::<Slot>()
+            .add(i)
     }
 }
 
-/// The shared array of list entries, after the `nslots` slots.
-unsafe fn list<'a>(shared: *const Shared) -> &'a mut [[u64; 3]] {
+/// First entry of the shared list, after the `nslots` slots (`list_cap` entries of room).
+///
+/// # Safety
+/// `shared` points to a segment laid out by `scan_exact`.
+unsafe fn list_ptr(shared: *const Shared) -> *mut [u64; 3] {
+    // SAFETY: the list follows the slots inside the segment (see scan_exact's size); nslots is
+    // written before any worker starts and never changes.
     unsafe {
-        let sh = &*shared;
-        let base = (shared as *mut u8)
-            .add(slots_offset() + sh.nslots as usize * std::mem::size_of::<Slot>())
-            as *mut [u64; 3];
-        std::slice::from_raw_parts_mut(base, sh.list_cap as usize)
+        let nslots = (*shared).nslots as usize;
+        (shared as *mut u8)
+            .add(slots_offset() + nslots * std::mem::size_of::<Slot>())
+            .cast::<[u64; 3]>()
     }
 }
 
@@ -134,10 +149,12 @@ impl Iterator for Chunks<'_> {
 /// `max_parallel_maintenance_workers` and one less than the CPUs available.
 pub fn plan_workers(o: &Opened, nblocks: u32) -> i32 {
     let am = o.am;
+    // SAFETY: reads of the server's settings (plain globals of this backend) and of the open
+    // index's pg_class row; the calls are guarded FFI calls without side effects.
     unsafe {
         let max = pg_sys::max_parallel_maintenance_workers;
         // A temporary index lives in this backend's local buffers, out of the workers' reach.
-        let temp = (*(*o.rel).rd_rel).relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP;
+        let temp = (*(*o.rel.rel()).rd_rel).relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP;
         if max <= 0
             || temp
             || !pg_sys::IsUnderPostmaster
@@ -179,14 +196,22 @@ fn list_cap(am: Am, nblocks: u32) -> u64 {
 
 /// Reads every page of the opened index with up to `nworkers` workers helping; returns how many
 /// were actually launched (fewer when the server has no free worker slot: the leader then reads
-/// their share itself) and how many pages they read.
+/// their share itself), how many pages they read, and the first corrupt block the leader met (a
+/// worker that meets one raises the error itself, which WaitForParallelWorkersToFinish re-raises
+/// here).
 pub fn scan_exact(
     o: &Opened,
     nblocks: u32,
     nworkers: i32,
     strategy: pg_sys::BufferAccessStrategy,
     acc: &mut BloatAccum,
-) -> (i32, u64) {
+) -> (i32, u64, Option<u32>) {
+    let rel = o.rel.rel();
+    // SAFETY: the parallel context is created, used and destroyed here, inside parallel mode
+    // (guarded FFI calls). The segment is allocated with `size` bytes for the header, `nworkers`
+    // slots and `cap` list entries, zeroed, and its header written before any worker starts; it
+    // is only accessed through raw pointers and shared references to atomics (see slot_ptr) and
+    // lives until DestroyParallelContext, after the last access.
     unsafe {
         pg_sys::EnterParallelMode();
         let pcxt = pg_sys::CreateParallelContext(
@@ -208,7 +233,7 @@ pub fn scan_exact(
         std::ptr::write(
             shared,
             Shared {
-                index: (*o.rel).rd_id,
+                index: (*rel).rd_id,
                 table: o.table.unwrap_or(pg_sys::InvalidOid),
                 am: Am::ALL.iter().position(|a| *a == o.am).unwrap_or(0) as u32,
                 nblocks: nblocks as u64,
@@ -221,36 +246,45 @@ pub fn scan_exact(
         pg_sys::shm_toc_insert((*pcxt).toc, KEY_SHARED, shared as *mut std::ffi::c_void);
         pg_sys::LaunchParallelWorkers(pcxt);
         let launched = (*pcxt).nworkers_launched;
+        let sh = &*shared;
         // The leader reads too, from the same counter, unless parallel_leader_participation is
         // off (as parallel CREATE INDEX does) and some worker did start.
+        let mut corrupt = None;
         if launched == 0 || pg_sys::parallel_leader_participation {
-            read_pages(o.rel, o.am, strategy, &mut Chunks::new(&*shared), acc, true);
+            corrupt = read_pages(rel, o.am, strategy, &mut Chunks::new(sh), acc, true);
+            if corrupt.is_some() {
+                // No participant claims another chunk.
+                sh.next.store(u64::MAX / 2, Ordering::Relaxed);
+            }
         }
         // Raises a worker's ERROR here, if one had any.
         pg_sys::WaitForParallelWorkersToFinish(pcxt);
         let own_pages = acc.pages_read;
         for i in 0..nworkers as usize {
-            let s = slot(shared, i);
-            if s.done.load(Ordering::Acquire) == 1 {
-                acc.add_counters(&s.counters);
+            let s = slot_ptr(shared, i);
+            if (*s).done.load(Ordering::Acquire) == 1 {
+                // Every worker has exited: nothing writes the slot any more.
+                let counters = std::ptr::read(&raw const (*s).counters);
+                acc.add_counters(&counters);
             }
         }
         let worker_pages = acc.pages_read - own_pages;
-        let used = ((*shared).list_len.load(Ordering::Acquire)).min(cap) as usize;
-        for e in &list(shared)[..used] {
-            acc.add_list_entry(*e);
+        let used = sh.list_len.load(Ordering::Acquire).min(cap) as usize;
+        let list = list_ptr(shared);
+        for i in 0..used {
+            acc.add_list_entry(std::ptr::read(list.add(i)));
         }
         let read = acc.pages_read;
         pg_sys::DestroyParallelContext(pcxt);
         pg_sys::ExitParallelMode();
-        if read != nblocks as u64 {
+        if corrupt.is_none() && read != nblocks as u64 {
             crate::spi_util::fail(
                 PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
                 format!("parallel scan read {read} of {nblocks} pages"),
                 Some("Retry with SET max_parallel_maintenance_workers = 0."),
             );
         }
-        (launched, worker_pages)
+        (launched, worker_pages, corrupt)
     }
 }
 
@@ -266,22 +300,39 @@ pub unsafe extern "C-unwind" fn ntsb_perf_bloat_worker(
     _seg: *mut pg_sys::dsm_segment,
     toc: *mut pg_sys::shm_toc,
 ) {
+    // SAFETY: the segment was laid out and initialised by scan_exact before this worker was
+    // launched, and outlives it. This worker writes only its own slot (`n`, unique per worker)
+    // and the list range it claimed with fetch_add, through raw pointers; other fields are read
+    // through a shared reference (atomics, or values written before launch).
     unsafe {
-        let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
         let shared = pg_sys::shm_toc_lookup(toc, KEY_SHARED, false) as *const Shared;
         let sh = &*shared;
         let n = pg_sys::ParallelWorkerNumber;
         if n < 0 || n as u32 >= sh.nslots {
             return;
         }
-        if sh.table != pg_sys::InvalidOid {
-            pg_sys::LockRelationOid(sh.table, lock);
+        let table = Some(sh.table).filter(|t| *t != pg_sys::InvalidOid);
+        if let Some(t) = table {
+            pg_sys::LockRelationOid(t, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
         }
-        let rel = pg_sys::relation_open(sh.index, lock);
-        let am = Am::ALL[sh.am as usize];
+        let Some(guard) = RelGuard::open(sh.index, table) else {
+            // Cannot happen: the leader holds a lock on the index. Fail rather than miss pages.
+            crate::spi_util::fail(
+                PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+                "parallel index_bloat: the index is gone",
+                None,
+            );
+        };
+        let rel = guard.rel();
+        let am = Am::ALL[(sh.am as usize).min(Am::ALL.len() - 1)];
         let strategy = pg_sys::GetAccessStrategy(pg_sys::BufferAccessStrategyType::BAS_BULKREAD);
         let mut acc = BloatAccum::default();
-        read_pages(rel, am, strategy, &mut Chunks::new(sh), &mut acc, true);
+        let corrupt = read_pages(rel, am, strategy, &mut Chunks::new(sh), &mut acc, true);
+        pg_sys::FreeAccessStrategy(strategy);
+        if let Some(blk) = corrupt {
+            sh.next.store(u64::MAX / 2, Ordering::Relaxed);
+            corrupted(rel, blk);
+        }
         let entries = acc.list_entries();
         if !entries.is_empty() {
             let start = sh
@@ -295,15 +346,16 @@ pub unsafe extern "C-unwind" fn ntsb_perf_bloat_worker(
                     None,
                 );
             }
-            list(shared)[start as usize..start as usize + entries.len()].copy_from_slice(&entries);
+            // The range start..start + len is this worker's alone (fetch_add) and in bounds.
+            std::ptr::copy_nonoverlapping(
+                entries.as_ptr(),
+                list_ptr(shared).add(start as usize),
+                entries.len(),
+            );
         }
-        let s = slot(shared, n as usize);
-        s.counters = acc.counters();
-        s.done.store(1, Ordering::Release);
-        pg_sys::FreeAccessStrategy(strategy);
-        pg_sys::relation_close(rel, lock);
-        if sh.table != pg_sys::InvalidOid {
-            pg_sys::UnlockRelationOid(sh.table, lock);
-        }
+        let s = slot_ptr(shared, n as usize);
+        std::ptr::write(&raw mut (*s).counters, acc.counters());
+        (*s).done.store(1, Ordering::Release);
+        drop(guard);
     }
 }

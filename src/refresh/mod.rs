@@ -11,6 +11,7 @@ use ntsb_perf_core::cron;
 use pgrx::prelude::*;
 
 use crate::spi_util::fail;
+use pgrx::PgTryBuilder;
 
 fn bits(mask: u64, first: i32, count: i32) -> Vec<i32> {
     (0..count)
@@ -103,6 +104,7 @@ thread_local! {
 }
 
 fn local_xid() -> u32 {
+    // SAFETY: MyProc is this backend's PGPROC, set up before any SQL runs.
     unsafe {
         #[cfg(not(feature = "pg17"))]
         {
@@ -128,13 +130,24 @@ fn local_xid() -> u32 {
 ///   exclusively, so it either waits for nothing (it only tries) and is recorded as uncertain,
 ///   or finds this transaction finished and in its snapshot;
 /// - otherwise (first write of the backend since the last refresh, or a refresh holds the lock)
-///   it writes the mark (`ntsb_perf._mark_change`), one row per table and backend, in the
-///   writer's transaction: it commits or rolls back with the change.
-#[pg_trigger]
-fn track_change<'a>(
-    trigger: &'a pgrx::PgTrigger<'a>,
-) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, pgrx::PgTriggerError> {
-    let relid = trigger.relid()?;
+///   it writes the mark ([`write_mark`]), one row per table and backend, in the writer's
+///   transaction: it commits or rolls back with the change.
+///
+/// It runs as the statement trigger `ntsb_perf_track_changes` and, on tables a subscription may
+/// write, as the row trigger `ntsb_perf_track_replica` (AFTER ROW, enabled REPLICA only: the
+/// logical-replication apply worker fires row triggers only, and only REPLICA/ALWAYS ones; on
+/// the normal path it never fires). PostgreSQL refuses to call a trigger function other than as
+/// a trigger, and the table is always the one being written.
+fn track_change(trigger: &pgrx::PgTrigger<'_>) {
+    let relid = match trigger.relid() {
+        Ok(relid) => relid,
+        Err(e) => fail(
+            PgSqlErrorCode::ERRCODE_TRIGGERED_ACTION_EXCEPTION,
+            format!("ntsb_perf.track_change: {e}"),
+            None,
+        ),
+    };
+    // SAFETY: reads this backend's current subtransaction id.
     let here = (local_xid(), unsafe { pg_sys::GetCurrentSubTransactionId() });
     let done = TRACK.with(|t| {
         let mut t = t.borrow_mut();
@@ -145,9 +158,10 @@ fn track_change<'a>(
         t.handled.contains(&relid)
     });
     if done {
-        return Ok(None);
+        return;
     }
     let key2 = relid.to_u32() as i32;
+    // SAFETY: a plain int4/int4 SQL function called with two int4 datums.
     let locked = unsafe {
         pgrx::direct_function_call::<bool>(
             pg_sys::pg_try_advisory_xact_lock_shared_int4,
@@ -167,25 +181,18 @@ fn track_change<'a>(
     };
     if !reuse {
         TRACK.with(|t| t.borrow_mut().marks.remove(&relid));
-        Spi::run_with_args(
-            "SELECT ntsb_perf._mark_change($1)",
-            &[pgrx::datum::DatumWithOid::from(relid)],
-        )
-        .unwrap_or_else(|e| {
-            fail(
-                PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-                format!("ntsb_perf: recording a change failed: {e}"),
-                None,
-            )
-        });
+        write_mark(relid);
         // Only a mark written at the top level, under the lock, can be relied on, and only
         // once it has committed (a subtransaction could still roll it back).
         // (The callback checks the transaction id: after PREPARE TRANSACTION it would run at
         // the next commit of this backend, which must not count.)
+        // SAFETY: reads this backend's transaction nesting level.
         let nest = unsafe { pg_sys::GetCurrentTransactionNestLevel() };
         if let (Some((seq, g)), 1) = (generation, nest) {
+            // SAFETY: this transaction's id (assigned: it has written a change mark).
             let x0 = unsafe { pg_sys::GetTopFullTransactionId() }.value;
             pgrx::register_xact_callback(pgrx::PgXactCallbackEvent::Commit, move || {
+                // SAFETY: reads the committing transaction's id (no assignment).
                 if unsafe { pg_sys::GetTopFullTransactionIdIfAny() }.value != x0 {
                     return;
                 }
@@ -202,25 +209,150 @@ fn track_change<'a>(
         }
     }
     TRACK.with(|t| t.borrow_mut().handled.push(relid));
-    Ok(None)
 }
 
-/// The OID of `ntsb_perf.refresh_generation` (bumped by every refresh before it takes its
-/// snapshot), None while the extension is being created or dropped.
-fn generation_seq() -> Option<pg_sys::Oid> {
+/// The SQL function `ntsb_perf.track_change()` (RETURNS trigger, declared below): refuses any
+/// call that is not a trigger's (0A000) before it reads the trigger data, then runs
+/// [`track_change`]. It returns NULL, which PostgreSQL ignores for statement and AFTER triggers
+/// (the only kinds ntsb_perf creates).
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn ntsb_perf_track_change(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    // SAFETY: PostgreSQL calls this with a valid fcinfo; its context is NULL or a valid node,
+    // and a node tagged T_TriggerData is a TriggerData (what CALLED_AS_TRIGGER checks).
+    let as_trigger = unsafe {
+        let ctx = (*fcinfo).context;
+        !ctx.is_null() && (*ctx).type_ == pg_sys::NodeTag::T_TriggerData
+    };
+    if !as_trigger {
+        fail(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            "ntsb_perf.track_change() can only be called as a trigger",
+            Some("schedule_refresh puts it on the tables a scheduled view reads."),
+        );
+    }
+    // SAFETY: checked above that PostgreSQL called this as a trigger, so fcinfo carries a
+    // TriggerData for the duration of the call.
+    let trigger = match unsafe { pgrx::PgTrigger::from_fcinfo(&*fcinfo) } {
+        Ok(t) => t,
+        Err(e) => fail(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("ntsb_perf.track_change: {e}"),
+            None,
+        ),
+    };
+    track_change(&trigger);
+    pg_sys::Datum::from(0)
+}
+
+/// The version-1 calling convention record of [`ntsb_perf_track_change`].
+#[no_mangle]
+pub extern "C" fn pg_finfo_ntsb_perf_track_change() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+extension_sql!(
+    r#"
+CREATE FUNCTION ntsb_perf.track_change() RETURNS trigger
+LANGUAGE c AS 'MODULE_PATHNAME', 'ntsb_perf_track_change';
+"#,
+    name = "track_change"
+);
+
+/// Writes this backend's change mark for `relid`: the current top transaction's id, in that
+/// transaction. `ntsb_perf.refresh_change` grants no write to PUBLIC (nobody may forge, move back
+/// or remove a mark), so the write runs as the table's owner (the extension's superuser), with
+/// the caller's security context kept and marked restricted, through one fixed statement whose
+/// every name and operator is schema-qualified (nothing the caller put on search_path runs).
+/// The only values are the table being written and this backend's slot; the xid is taken by
+/// `pg_current_xact_id()` inside the statement.
+fn write_mark(relid: pg_sys::Oid) {
+    const SQL: &str = "INSERT INTO ntsb_perf.refresh_change AS c (source, backend, xid) \
+        VALUES ($1, $2, pg_catalog.pg_current_xact_id()) \
+        ON CONFLICT (source, backend) DO UPDATE SET xid = EXCLUDED.xid \
+        WHERE c.xid OPERATOR(pg_catalog.<>) EXCLUDED.xid";
+    let Some(table) = catalog_relid(c"refresh_change") else {
+        return; // the extension is being created or dropped: nothing to track yet
+    };
+    // SAFETY: RelationIdGetRelation returns a pinned relcache entry (or NULL when the table is
+    // gone) that stays valid until RelationClose; we read one field of its pg_class row.
+    let owner = unsafe {
+        let rel = pg_sys::RelationIdGetRelation(table);
+        if rel.is_null() {
+            return;
+        }
+        let owner = (*(*rel).rd_rel).relowner;
+        pg_sys::RelationClose(rel);
+        owner
+    };
+    let mut saved_user = pg_sys::InvalidOid;
+    let mut saved_context: std::ffi::c_int = 0;
+    // SAFETY: plain reads of the backend's current user and security context into locals.
+    unsafe { pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context) };
+    let slot = backend_slot();
+    // SAFETY: switches the current user for the one statement below; the finally block restores
+    // the saved user and context on success and on error (a transaction or subtransaction abort
+    // restores them as well). SECURITY_RESTRICTED_OPERATION forbids the statement from doing
+    // anything session-changing under the borrowed identity.
+    unsafe {
+        pg_sys::SetUserIdAndSecContext(
+            owner,
+            saved_context
+                | pg_sys::SECURITY_LOCAL_USERID_CHANGE as std::ffi::c_int
+                | pg_sys::SECURITY_RESTRICTED_OPERATION as std::ffi::c_int,
+        )
+    };
+    PgTryBuilder::new(|| {
+        Spi::run_with_args(
+            SQL,
+            &[
+                pgrx::datum::DatumWithOid::from(relid),
+                pgrx::datum::DatumWithOid::from(slot),
+            ],
+        )
+        .unwrap_or_else(|e| {
+            fail(
+                PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                format!("ntsb_perf: recording a change failed: {e}"),
+                None,
+            )
+        })
+    })
+    .finally(|| {
+        // SAFETY: restores exactly what GetUserIdAndSecContext returned above.
+        unsafe { pg_sys::SetUserIdAndSecContext(saved_user, saved_context) }
+    })
+    .execute();
+}
+
+/// The OID of the relation `name` in schema ntsb_perf, None while the extension is being
+/// created or dropped.
+fn catalog_relid(name: &std::ffi::CStr) -> Option<pg_sys::Oid> {
+    // SAFETY: catalog lookups by name with missing_ok / InvalidOid results; both take
+    // NUL-terminated strings that outlive the calls.
     unsafe {
         let ns = pg_sys::get_namespace_oid(c"ntsb_perf".as_ptr(), true);
         if ns == pg_sys::InvalidOid {
             return None;
         }
-        let seq = pg_sys::get_relname_relid(c"refresh_generation".as_ptr(), ns);
-        (seq != pg_sys::InvalidOid).then_some(seq)
+        let rel = pg_sys::get_relname_relid(name.as_ptr(), ns);
+        (rel != pg_sys::InvalidOid).then_some(rel)
     }
+}
+
+/// The OID of `ntsb_perf.refresh_generation` (bumped by every refresh before it takes its
+/// snapshot), None while the extension is being created or dropped.
+fn generation_seq() -> Option<pg_sys::Oid> {
+    catalog_relid(c"refresh_generation")
 }
 
 /// The OID and current value of the generation sequence.
 fn current_generation() -> Option<(pg_sys::Oid, i64)> {
     let seq = generation_seq()?;
+    // SAFETY: pg_sequence_last_value takes the OID of an existing sequence (just looked up).
     let v = unsafe {
         pgrx::direct_function_call::<i64>(pg_sys::pg_sequence_last_value, &[seq.into_datum()])
     }
@@ -235,10 +367,12 @@ fn current_generation() -> Option<(pg_sys::Oid, i64)> {
 /// whether every lock was free, i.e. whether no writer can be relying on an old mark while the
 /// snapshot is taken (false: the refresh is recorded as uncertain).
 #[pg_extern(volatile, parallel_unsafe, name = "_refresh_fence")]
-fn refresh_fence(sources: Vec<pg_sys::Oid>) -> bool {
+fn refresh_fence(sources: Vec<Option<pg_sys::Oid>>) -> bool {
     let mut all_free = true;
-    for relid in sources {
+    // A NULL element names no table: nothing to fence.
+    for relid in sources.into_iter().flatten() {
         let key2 = relid.to_u32() as i32;
+        // SAFETY: a plain int4/int4 SQL function called with two int4 datums.
         let got = unsafe {
             pgrx::direct_function_call::<bool>(
                 pg_sys::pg_try_advisory_xact_lock_int4,
@@ -248,9 +382,136 @@ fn refresh_fence(sources: Vec<pg_sys::Oid>) -> bool {
         all_free &= got.unwrap_or(false);
     }
     if let Some(seq) = generation_seq() {
+        // SAFETY: nextval_oid takes the OID of an existing sequence (just looked up).
         unsafe { pgrx::direct_function_call::<i64>(pg_sys::nextval_oid, &[seq.into_datum()]) };
     }
     all_free
+}
+
+/// What the walker below found: the first function (or expression) in a query whose result
+/// may change while the tables it reads do not.
+#[derive(Default)]
+struct Mutable {
+    found: Option<String>,
+}
+
+fn volatility_name(v: u8) -> &'static str {
+    match v {
+        b's' => "stable",
+        b'v' => "volatile",
+        _ => "non-immutable",
+    }
+}
+
+/// check_functions_in_node callback: every function a node calls (operators' and casts'
+/// functions and type I/O functions included).
+#[pg_guard]
+unsafe extern "C-unwind" fn mutable_function(
+    funcid: pg_sys::Oid,
+    ctx: *mut std::ffi::c_void,
+) -> bool {
+    // SAFETY: func_volatile reads the syscache (guarded: an error becomes a PostgreSQL error);
+    // ctx is the &mut Mutable that nondeterminism() passed down, alive for the whole walk.
+    unsafe {
+        let v = pg_sys::func_volatile(funcid) as u8;
+        if v == b'i' {
+            return false;
+        }
+        let name = std::ffi::CStr::from_ptr(pg_sys::format_procedure(funcid))
+            .to_string_lossy()
+            .into_owned();
+        (*(ctx as *mut Mutable)).found = Some(format!("{} function {name}", volatility_name(v)));
+        true
+    }
+}
+
+/// Walks a query tree like PostgreSQL's contain_mutable_functions (sub-queries, range-table
+/// functions, operators, casts, CURRENT_DATE-style value functions, sequences), and also stops at
+/// TABLESAMPLE; records what it found in ctx.
+#[pg_guard]
+unsafe extern "C-unwind" fn mutable_walker(
+    node: *mut pg_sys::Node,
+    ctx: *mut std::ffi::c_void,
+) -> bool {
+    if node.is_null() {
+        return false;
+    }
+    // SAFETY: node is a valid node of the tree being walked (the walkers only hand us those);
+    // casts follow the node tag; ctx is the &mut Mutable of nondeterminism().
+    unsafe {
+        if pg_sys::check_functions_in_node(node, Some(mutable_function), ctx) {
+            return true;
+        }
+        let found = &mut (*(ctx as *mut Mutable)).found;
+        match (*node).type_ {
+            pg_sys::NodeTag::T_SQLValueFunction => {
+                *found = Some("a stable SQL value function (CURRENT_DATE, CURRENT_TIMESTAMP, CURRENT_USER ...)".into());
+                true
+            }
+            pg_sys::NodeTag::T_NextValueExpr => {
+                *found = Some("a sequence (nextval, identity column)".into());
+                true
+            }
+            pg_sys::NodeTag::T_RangeTblEntry => {
+                if !(*(node as *mut pg_sys::RangeTblEntry))
+                    .tablesample
+                    .is_null()
+                {
+                    *found = Some("TABLESAMPLE".into());
+                    return true;
+                }
+                false // range_table_walker goes on into the entry's contents
+            }
+            pg_sys::NodeTag::T_Query => pg_sys::query_tree_walker(
+                node as *mut pg_sys::Query,
+                Some(mutable_walker),
+                ctx,
+                pg_sys::QTW_EXAMINE_RTES_BEFORE as i32,
+            ),
+            _ => pg_sys::expression_tree_walker(node, Some(mutable_walker), ctx),
+        }
+    }
+}
+
+/// What in the query of view or materialized view `rel` can change its result while the tables
+/// it reads stay the same (a stable or volatile function, called directly or through an
+/// operator or a cast, CURRENT_DATE and the like, a sequence, TABLESAMPLE), or NULL when its
+/// query calls immutable functions only (or `rel` is not a view). Views it reads are not
+/// walked here (`ntsb_perf.refresh_reason` asks for each of them).
+#[pg_extern(stable, parallel_safe, strict, name = "_nondeterminism")]
+fn nondeterminism(rel: pg_sys::Oid) -> Option<String> {
+    let mut ctx = Mutable::default();
+    // SAFETY: try_relation_open returns NULL for a relation that no longer exists, else an
+    // open relation held under AccessShareLock until relation_close; its rule lock (the
+    // _RETURN rule of a view or materialized view) stays valid while the relation is open. The
+    // walk only reads the tree.
+    unsafe {
+        let r = pg_sys::try_relation_open(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        if r.is_null() {
+            return None;
+        }
+        let kind = (*(*r).rd_rel).relkind as u8;
+        let rules = (*r).rd_rules;
+        if (kind == pg_sys::RELKIND_VIEW || kind == pg_sys::RELKIND_MATVIEW) && !rules.is_null() {
+            for i in 0..(*rules).numLocks as usize {
+                let rule = *(*rules).rules.add(i);
+                if (*rule).event != pg_sys::CmdType::CMD_SELECT {
+                    continue;
+                }
+                let actions = pgrx::PgList::<pg_sys::Node>::from_pg((*rule).actions);
+                for action in actions.iter_ptr() {
+                    if mutable_walker(action, &mut ctx as *mut Mutable as *mut std::ffi::c_void) {
+                        break;
+                    }
+                }
+                if ctx.found.is_some() {
+                    break;
+                }
+            }
+        }
+        pg_sys::relation_close(r, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+    }
+    ctx.found
 }
 
 /// This backend's slot number (1 .. max_connections + workers): stable for the life of a
@@ -258,6 +519,7 @@ fn refresh_fence(sources: Vec<pg_sys::Oid>) -> bool {
 /// table stays bounded.
 #[pg_extern(volatile, parallel_restricted)]
 fn backend_slot() -> i32 {
+    // SAFETY: reads this backend's slot number, set at backend start.
     unsafe { pg_sys::MyBackendId }
 }
 
@@ -268,6 +530,8 @@ extension_sql_file!(
         parse_cron,
         cron_schedule_is_valid,
         backend_slot,
-        track_change
+        "track_change",
+        refresh_fence,
+        nondeterminism
     ]
 );

@@ -429,7 +429,7 @@ fn create_accident_stats_view(
     let statements: Vec<String> = crate::spi_util::query_rows(
         "SELECT stmt FROM (
             SELECT 1 AS step, format($f$CREATE MATERIALIZED VIEW %1$I.%2$I AS
-                SELECT pg_catalog.date_trunc('month', event_date)::date AS month, aircraft_category,
+                SELECT pg_catalog.date_trunc('month', event_date::timestamp)::date AS month, aircraft_category,
                        ntsb_perf.accident_stats(injury_severity, total_fatalities, total_injuries,
                                                 NULL, total_uninjured) AS stats
                 FROM %3$s GROUP BY 1, 2$f$, n.nspname, $2::text, $1::regclass) AS stmt

@@ -473,3 +473,100 @@ SELECT * FROM dblink_get_result('waiter') AS t(measured text);
 SELECT dblink_disconnect('locker');
 SELECT dblink_disconnect('waiter');
 DROP TABLE victim;
+
+-- An index file really damaged on disk. A page header PostgreSQL's own check rejects gives its
+-- XX001 (invalid page); damage behind a valid header (special space, line pointers), which only
+-- the page parser can see, gives XX002 naming the index and the block; never a crash, and the
+-- session goes on. The indexes are moved to another tablespace first: that copies their files
+-- below shared buffers (none of their pages is resident, pg_buffercache shows it), so the
+-- damaged pages are read from disk.
+CREATE EXTENSION IF NOT EXISTS pg_buffercache;
+SELECT regexp_replace(current_setting('data_directory'), '/[^/]+/?$', '') || '/corrupt_ts' AS ts_dir \gset
+-- (an empty directory beside the data directory, made by the server, which owns it)
+DO $$ BEGIN
+    EXECUTE format('COPY (SELECT 1 WHERE false) TO PROGRAM %L',
+        format('rm -rf ''%1$s'' && mkdir ''%1$s''',
+               regexp_replace(current_setting('data_directory'), '/[^/]+/?$', '') || '/corrupt_ts'));
+END $$;
+CREATE TABLESPACE corrupt_ts LOCATION :'ts_dir';
+CREATE TABLE crpt (n int, p point, a int[]) WITH (autovacuum_enabled = off);
+INSERT INTO crpt SELECT g, point(g % 100, g / 100), ARRAY[g % 10, g] FROM generate_series(1, 5000) g;
+CREATE INDEX crpt_btree ON crpt (n);
+CREATE INDEX crpt_btree_lp ON crpt (n);
+CREATE INDEX crpt_btree_header ON crpt (n);
+CREATE INDEX crpt_btree_intact ON crpt (n);
+CREATE INDEX crpt_gist ON crpt USING gist (p);
+CREATE INDEX crpt_spgist ON crpt USING spgist (p);
+CREATE INDEX crpt_gin ON crpt USING gin (a);
+CREATE INDEX crpt_hash ON crpt USING hash (n);
+CREATE INDEX crpt_hash_lp ON crpt USING hash (n);
+CREATE INDEX crpt_brin ON crpt USING brin (n) WITH (pages_per_range = 1);
+SELECT format('ALTER INDEX %I SET TABLESPACE corrupt_ts', relname)
+FROM pg_class WHERE relname LIKE 'crpt\_%' AND relkind = 'i' ORDER BY relname \gexec
+-- Overwrites `len` bytes at `off` of block `blk` of the index's file with 0xFF (the server
+-- runs dd, as the owner of the file).
+CREATE FUNCTION damage(idx regclass, blk int, off int, len int) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('COPY (SELECT 1 WHERE false) TO PROGRAM %L',
+        format('head -c %s /dev/zero | tr ''\000'' ''\377'' | dd of=''%s/%s'' bs=1 seek=%s conv=notrunc status=none',
+               len, current_setting('data_directory'), pg_relation_filepath(idx), blk * 8192 + off));
+END $$;
+CREATE FUNCTION try_bloat_msg(idx regclass, sample int DEFAULT NULL) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM * FROM ntsb_perf.index_bloat(idx, sample);
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    -- PostgreSQL's own message names the file (OIDs): only its SQLSTATE is shown.
+    RETURN SQLSTATE || CASE WHEN SQLSTATE = 'XX002' THEN ': ' || SQLERRM ELSE '' END;
+END $$;
+-- The special space (last 8 bytes of a page: flags, page id or page type of every access
+-- method) of a data page: block 1 (B-tree leaf, GiST inner page, SP-GiST root, GIN root, hash
+-- bucket), BRIN's block 2 (its first regular page).
+SELECT damage(i, CASE WHEN i = 'crpt_brin'::regclass THEN 2 ELSE 1 END, 8184, 8)
+FROM unnest(ARRAY['crpt_btree', 'crpt_gist', 'crpt_spgist', 'crpt_gin', 'crpt_hash', 'crpt_brin']::regclass[]) i;
+-- The first line pointer of a B-tree leaf (its high key) and of a hash bucket page.
+SELECT damage('crpt_btree_lp', 1, 24, 4), damage('crpt_hash_lp', 1, 24, 4);
+-- pd_lower beyond pd_upper: PostgreSQL rejects the page when it reads it.
+SELECT damage('crpt_btree_header', 1, 12, 2);
+SELECT count(*) AS resident_buffers FROM pg_buffercache b JOIN pg_class c ON b.relfilenode = c.relfilenode
+WHERE c.relname LIKE 'crpt\_%' AND c.relkind = 'i' AND b.reldatabase = (SELECT oid FROM pg_database WHERE datname = current_database());
+SELECT relname AS index_name, try_bloat_msg(oid) AS exact, try_bloat_msg(oid, 1000) AS sampled
+FROM pg_class WHERE relname LIKE 'crpt\_%' AND relkind = 'i' ORDER BY relname;
+-- The report stops at the first damaged index it reads, with that error.
+DO $$
+BEGIN
+    PERFORM * FROM ntsb_perf.index_bloat_report('public', 0);
+    RAISE NOTICE 'report: no error';
+EXCEPTION WHEN OTHERS THEN
+    RAISE WARNING 'report: data corrupted error: %', SQLSTATE IN ('XX001', 'XX002');
+END $$;
+SELECT 'session goes on' AS still_here, live_items FROM ntsb_perf.index_bloat('crpt_btree_intact');
+DROP TABLE crpt;
+DROP FUNCTION damage(regclass, int, int, int);
+DROP FUNCTION try_bloat_msg(regclass, int);
+DROP TABLESPACE corrupt_ts;
+
+-- Few distinct keys (500 over 200,000 rows): a hash index's duplicates pile into some buckets
+-- (overflow chains) while other buckets stay empty. Fresh: 1.00 +- 5% (pgstathashindex shows
+-- the chains); the expected size follows the bucket count hash build chooses (split points:
+-- 652 wanted buckets are 768) and each bucket's own bytes. A deduplicated B-tree on the same
+-- keys too. Then 70% of the rows deleted and vacuumed: the hash index reads bloated (a fresh
+-- build has 256 buckets; each bucket's bytes are folded onto them).
+SET max_parallel_maintenance_workers = 0;
+CREATE TABLE fewkeys AS SELECT g, (g * 7919) % 500 AS k FROM generate_series(1, 200000) g;
+ANALYZE fewkeys;
+CREATE INDEX fewkeys_hash ON fewkeys USING hash (k);
+CREATE INDEX fewkeys_btree ON fewkeys (k);
+SELECT b.index_name, b.bloat_ratio BETWEEN 0.95 AND 1.05 AS fresh_ratio_ok
+FROM ntsb_perf.index_bloat_report('public', 0) b WHERE b.table_name = 'fewkeys' ORDER BY 1;
+SELECT s.bucket_pages, s.overflow_pages > 100 AS has_chains,
+       (b.details->>'overflow_pages')::int = s.overflow_pages AS overflow_equal,
+       b.expected_bytes / 8192 BETWEEN b.total_pages - 5 AND b.total_pages + 5 AS expected_close
+FROM ntsb_perf.index_bloat('fewkeys_hash') b, pgstathashindex('fewkeys_hash') s;
+DELETE FROM fewkeys WHERE g % 10 < 7;
+VACUUM fewkeys;
+SELECT index_name, bloat_ratio > 2 AS bloated FROM ntsb_perf.index_bloat('fewkeys_hash');
+REINDEX INDEX fewkeys_hash;
+SELECT index_name, bloat_ratio BETWEEN 0.95 AND 1.05 AS rebuilt_ratio_ok FROM ntsb_perf.index_bloat('fewkeys_hash');
+DROP TABLE fewkeys;
+RESET max_parallel_maintenance_workers;

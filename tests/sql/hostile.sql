@@ -81,6 +81,7 @@ INSERT INTO probe_values VALUES
   ('oid', '''hostile.others_table''::regclass'), ('oid', '''pg_class''::regclass'),
   ('oid[]', 'NULL'), ('oid[]', 'ARRAY[''hostile.t''::regclass::oid]'), ('oid[]', '''{}'''), ('oid[]', '''{0,NULL,4294967295}'''),
   ('oid[]', 'ARRAY[''hostile.others_table''::regclass::oid, ''pg_class''::regclass::oid]'),
+  ('name', 'NULL'), ('name', 'current_user'), ('name', '''nobody at all'''), ('name', 'repeat(''n'', 100)'),
   ('"char"', 'NULL'), ('"char"', '''r'''), ('"char"', '''?'''), ('"char"', '''\001'''),
   ('bytea', 'NULL'), ('bytea', '''\x'''), ('bytea', '''\x01'''), ('bytea', 'decode(repeat(''ff'', 185), ''hex'')'),
   ('bytea', '''\x01'' || decode(repeat(''00'', 184), ''hex'')'), ('bytea', 'decode(repeat(''00'', 52), ''hex'')'),

@@ -14,12 +14,12 @@ ALTER TABLE events ADD PRIMARY KEY (id);
 CREATE VIEW events_clean AS
     SELECT * FROM events WHERE event_date >= date '2000-01-01' AND injury_severity IS NOT NULL;
 CREATE MATERIALIZED VIEW accident_stats_by_month AS
-    SELECT date_trunc('month', event_date)::date AS month, count(*) AS accidents,
+    SELECT date_trunc('month', event_date::timestamp)::date AS month, count(*) AS accidents,
            sum(total_fatalities) AS fatalities
     FROM events_clean GROUP BY 1;
 CREATE UNIQUE INDEX ON accident_stats_by_month (month);
 CREATE MATERIALIZED VIEW accident_stats_by_year AS
-    SELECT date_trunc('year', month)::date AS year, sum(accidents) AS accidents, sum(fatalities) AS fatalities
+    SELECT date_trunc('year', month::timestamp)::date AS year, sum(accidents) AS accidents, sum(fatalities) AS fatalities
     FROM accident_stats_by_month GROUP BY 1;
 CREATE UNIQUE INDEX ON accident_stats_by_year (year);
 
@@ -103,7 +103,9 @@ SELECT * FROM ntsb_perf.refresh_sources('accident_stats_by_year');
 
 -- Scheduling: validates, puts the change trigger on events, creates one job.
 SELECT ntsb_perf.schedule_refresh('accident_stats_by_year', '0 3 * * *') AS jobid \gset
-SELECT jobname, schedule, command FROM cron.job WHERE jobid = :jobid;
+SELECT jobname = 'ntsb_perf refresh ' || 'accident_stats_by_year'::regclass::oid || ' rt.accident_stats_by_year' AS jobname_ok,
+       schedule, command = format('SELECT ntsb_perf._scheduled_refresh(%s)', jobid) AS command_ok
+FROM cron.job WHERE jobid = :jobid;
 SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'events'::regclass AND NOT tgisinternal;
 -- Again for the same view: the same job, updated; one policy.
 SELECT ntsb_perf.schedule_refresh('accident_stats_by_year', '*/10 * * * *', skip_if_unchanged => true) = :jobid AS same_job;
@@ -279,14 +281,15 @@ SELECT ntsb_perf.schedule_refresh('dashboard', '* * * * *') = :dash_job AS same_
 CREATE PROCEDURE pg_temp.wait_for_cron(job bigint, after bigint) LANGUAGE plpgsql AS $$
 BEGIN
     FOR i IN 1..150 LOOP
-        EXIT WHEN EXISTS (SELECT 1 FROM ntsb_perf.refresh_log WHERE id > after AND view = 'rt.dashboard'::regclass)
+        EXIT WHEN EXISTS (SELECT 1 FROM ntsb_perf.refresh_log WHERE id > after AND view = 'rt.dashboard'::regclass AND target = view)
               AND EXISTS (SELECT 1 FROM cron.job_run_details WHERE jobid = job AND status IN ('succeeded', 'failed'));
         COMMIT;
         PERFORM pg_sleep(1);
     END LOOP;
 END $$;
 CALL pg_temp.wait_for_cron(:dash_job, :log_before);
-SELECT view, status, run_by FROM ntsb_perf.refresh_log WHERE id > :log_before ORDER BY id;
+-- (Only the dashboard job's rows: the yearly view's own job, every 10 minutes, may run meanwhile.)
+SELECT view, status, run_by FROM ntsb_perf.refresh_log WHERE id > :log_before AND target = 'dashboard'::regclass ORDER BY id;
 SELECT status, return_message FROM cron.job_run_details WHERE jobid = :dash_job ORDER BY runid LIMIT 1;
 SELECT view, last_status, job_last_status, job_last_run IS NOT NULL AS job_ran, sources_changed
 FROM ntsb_perf.refresh_status WHERE view = 'dashboard'::regclass;

@@ -103,6 +103,14 @@ SELECT ntsb_perf.create_accident_stats_view('src.accidents_src', repeat('é', 32
 \set VERBOSITY default
 SELECT ntsb_perf.create_accident_stats_view('src.accidents_src', repeat('v', 63)) = 'src.' || repeat('v', 63) AS real_name;
 DROP MATERIALIZED VIEW src.vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv;
+-- 13. refresh(0) names the problem once; NULL in, NULL out for refresh_reason and sources_changed.
+\set VERBOSITY terse
+SELECT * FROM ntsb_perf.refresh(0);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT * FROM ntsb_perf.refresh(2147483647);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+SELECT ntsb_perf.refresh_reason(NULL) IS NULL AS reason_null, ntsb_perf.sources_changed(NULL) IS NULL AS changed_null;
 
 DROP CAST (bytea AS ntsb_perf.accident_stats);
 DROP CAST (ntsb_perf.accident_stats AS bytea);

@@ -12,13 +12,118 @@
 //! - B-tree `leaf_fragmentation` = 100 × share of leaf pages whose right sibling has a lower
 //!   block number (a scan in key order moves backwards on disk there).
 
-pub const BLCKSZ: usize = 8192;
-pub const PAGE_HEADER: usize = 24;
-const ITEM_ID: usize = 4;
-const MAXALIGN: usize = 8;
+/// PostgreSQL's on-disk layout, as far as the page parsers rely on it: sizes, field offsets,
+/// flag bits and page ids. The extension checks every one of them against `pg_sys` (the
+/// server's own headers) at compile time (`src/bloat/layout_check.rs`), so a server built with
+/// another block size or layout fails to compile instead of being misread.
+pub mod layout {
+    /// `BLCKSZ`: bytes in a page.
+    pub const BLCKSZ: usize = 8192;
+    /// `MAXIMUM_ALIGNOF`.
+    pub const MAXIMUM_ALIGNOF: usize = 8;
+    /// `SizeOfPageHeaderData` (`offsetof(PageHeaderData, pd_linp)`).
+    pub const SIZE_OF_PAGE_HEADER: usize = 24;
+    /// `sizeof(ItemIdData)`.
+    pub const ITEM_ID_SIZE: usize = 4;
+    /// `PageHeaderData` field offsets.
+    pub const PD_FLAGS: usize = 10;
+    pub const PD_LOWER: usize = 12;
+    pub const PD_UPPER: usize = 14;
+    pub const PD_SPECIAL: usize = 16;
+    pub const PD_PAGESIZE_VERSION: usize = 18;
+    /// `PD_VALID_FLAG_BITS`, `PG_PAGE_LAYOUT_VERSION`.
+    pub const PD_VALID_FLAG_BITS: u16 = 0x0007;
+    pub const PG_PAGE_LAYOUT_VERSION: u16 = 4;
+
+    /// `BTPageOpaqueData`: size and offsets of btpo_next, btpo_level, btpo_flags.
+    pub const BT_SPECIAL_SIZE: usize = 16;
+    pub const BT_NEXT: usize = 4;
+    pub const BT_LEVEL: usize = 8;
+    pub const BT_FLAGS: usize = 12;
+    pub const BTP_LEAF: u16 = 1 << 0;
+    pub const BTP_ROOT: u16 = 1 << 1;
+    pub const BTP_DELETED: u16 = 1 << 2;
+    pub const BTP_META: u16 = 1 << 3;
+    pub const BTP_HALF_DEAD: u16 = 1 << 4;
+    pub const BTP_SPLIT_END: u16 = 1 << 5;
+    pub const BTP_HAS_GARBAGE: u16 = 1 << 6;
+    pub const BTP_INCOMPLETE_SPLIT: u16 = 1 << 7;
+    pub const BTP_HAS_FULLXID: u16 = 1 << 8;
+
+    /// `GISTPageOpaqueData`: size, offsets of flags and gist_page_id.
+    pub const GIST_SPECIAL_SIZE: usize = 16;
+    pub const GIST_FLAGS: usize = 12;
+    pub const GIST_PAGE_ID_OFF: usize = 14;
+    pub const GIST_PAGE_ID: u16 = 0xFF81;
+    pub const F_LEAF: u16 = 1 << 0;
+    pub const F_DELETED: u16 = 1 << 1;
+    pub const F_TUPLES_DELETED: u16 = 1 << 2;
+    pub const F_FOLLOW_RIGHT: u16 = 1 << 3;
+    pub const F_HAS_GARBAGE: u16 = 1 << 4;
+
+    /// `SpGistPageOpaqueData`: size, offsets of flags and spgist_page_id.
+    pub const SPGIST_SPECIAL_SIZE: usize = 8;
+    pub const SPGIST_FLAGS: usize = 0;
+    pub const SPGIST_PAGE_ID_OFF: usize = 6;
+    pub const SPGIST_PAGE_ID: u16 = 0xFF82;
+    pub const SPGIST_META: u16 = 1 << 0;
+    pub const SPGIST_DELETED: u16 = 1 << 1;
+    pub const SPGIST_LEAF: u16 = 1 << 2;
+    pub const SPGIST_NULLS: u16 = 1 << 3;
+
+    /// `GinPageOpaqueData`: size, offsets of rightlink and flags; `GinMetaPageData` offsets of
+    /// nPendingPages and nPendingHeapTuples (from the end of the page header).
+    pub const GIN_SPECIAL_SIZE: usize = 8;
+    pub const GIN_RIGHTLINK: usize = 0;
+    pub const GIN_FLAGS: usize = 6;
+    pub const GIN_META_N_PENDING_PAGES: usize = 12;
+    pub const GIN_META_N_PENDING_HEAP_TUPLES: usize = 16;
+    pub const GIN_DATA: u16 = 1 << 0;
+    pub const GIN_LEAF: u16 = 1 << 1;
+    pub const GIN_DELETED: u16 = 1 << 2;
+    pub const GIN_META: u16 = 1 << 3;
+    pub const GIN_LIST: u16 = 1 << 4;
+    pub const GIN_LIST_FULLROW: u16 = 1 << 5;
+    pub const GIN_INCOMPLETE_SPLIT: u16 = 1 << 6;
+    pub const GIN_COMPRESSED: u16 = 1 << 7;
+
+    /// `HashPageOpaqueData`: size, offsets of hasho_bucket, hasho_flag, hasho_page_id.
+    pub const HASH_SPECIAL_SIZE: usize = 16;
+    pub const HASH_NEXT: usize = 4;
+    pub const HASH_BUCKET: usize = 8;
+    pub const HASH_FLAG: usize = 12;
+    pub const HASH_PAGE_ID_OFF: usize = 14;
+    pub const HASHO_PAGE_ID: u16 = 0xFF80;
+    pub const LH_UNUSED_PAGE: u16 = 0;
+    pub const LH_OVERFLOW_PAGE: u16 = 1 << 0;
+    pub const LH_BUCKET_PAGE: u16 = 1 << 1;
+    pub const LH_BITMAP_PAGE: u16 = 1 << 2;
+    pub const LH_META_PAGE: u16 = 1 << 3;
+    pub const LH_BUCKET_BEING_POPULATED: u16 = 1 << 4;
+    pub const LH_BUCKET_BEING_SPLIT: u16 = 1 << 5;
+    pub const LH_BUCKET_NEEDS_SPLIT_CLEANUP: u16 = 1 << 6;
+    pub const LH_PAGE_HAS_DEAD_TUPLES: u16 = 1 << 7;
+    pub const LH_PAGE_TYPE: u16 = 0x0f;
+
+    /// `BrinSpecialSpace`: size; its last uint16 is the page type, the one before the flags.
+    pub const BRIN_SPECIAL_SIZE: usize = 8;
+    pub const BRIN_FLAGS: usize = 4;
+    pub const BRIN_TYPE: usize = 6;
+    pub const BRIN_PAGETYPE_META: u16 = 0xF091;
+    pub const BRIN_PAGETYPE_REVMAP: u16 = 0xF092;
+    pub const BRIN_PAGETYPE_REGULAR: u16 = 0xF093;
+    pub const BRIN_EVACUATE_PAGE: u16 = 1 << 0;
+}
+
+use layout::*;
+
+pub const BLCKSZ: usize = layout::BLCKSZ;
+pub const PAGE_HEADER: usize = SIZE_OF_PAGE_HEADER;
+const ITEM_ID: usize = ITEM_ID_SIZE;
+const MAXALIGN: usize = MAXIMUM_ALIGNOF;
 
 fn maxalign(n: usize) -> usize {
-    (n + MAXALIGN - 1) & !(MAXALIGN - 1)
+    n.saturating_add(MAXALIGN - 1) & !(MAXALIGN - 1)
 }
 
 /// Index access methods we understand.
@@ -64,9 +169,23 @@ impl Am {
             Am::Brin => 100,
         }
     }
+
+    /// Size of the special space every page of the access method has (`MAXALIGN` of its
+    /// opaque struct): `pd_special` is always `BLCKSZ` minus this.
+    pub fn special_size(self) -> usize {
+        match self {
+            Am::Btree => BT_SPECIAL_SIZE,
+            Am::Hash => HASH_SPECIAL_SIZE,
+            Am::Gist => GIST_SPECIAL_SIZE,
+            Am::Gin => GIN_SPECIAL_SIZE,
+            Am::Spgist => SPGIST_SPECIAL_SIZE,
+            Am::Brin => BRIN_SPECIAL_SIZE,
+        }
+    }
 }
 
-/// A read-only view of one page.
+/// A read-only view of one page. Every read is bounds-checked: a field outside the page reads
+/// as zero, so a corrupt page can never make the parser read out of bounds or panic.
 pub struct Page<'a> {
     b: &'a [u8],
 }
@@ -83,34 +202,52 @@ pub const LP_NORMAL: u8 = 1;
 pub const LP_REDIRECT: u8 = 2;
 pub const LP_DEAD: u8 = 3;
 
+impl ItemId {
+    fn from_raw(raw: u32) -> ItemId {
+        ItemId {
+            off: (raw & 0x7fff) as usize,
+            flags: ((raw >> 15) & 0x3) as u8,
+            len: (raw >> 17) as usize,
+        }
+    }
+}
+
 impl<'a> Page<'a> {
-    pub fn new(b: &'a [u8]) -> Page<'a> {
-        assert_eq!(b.len(), BLCKSZ, "a page is {BLCKSZ} bytes");
-        Page { b }
+    /// `None` unless `b` is exactly one page.
+    pub fn new(b: &'a [u8]) -> Option<Page<'a>> {
+        (b.len() == BLCKSZ).then_some(Page { b })
     }
     fn u16_at(&self, off: usize) -> u16 {
-        u16::from_le_bytes([self.b[off], self.b[off + 1]])
+        read_u16(self.b, off)
     }
     fn u32_at(&self, off: usize) -> u32 {
-        u32::from_le_bytes(self.b[off..off + 4].try_into().unwrap())
+        read_u32(self.b, off)
     }
     pub fn lower(&self) -> usize {
-        self.u16_at(12) as usize
+        self.u16_at(PD_LOWER) as usize
     }
     pub fn upper(&self) -> usize {
-        self.u16_at(14) as usize
+        self.u16_at(PD_UPPER) as usize
     }
     pub fn special(&self) -> usize {
-        self.u16_at(16) as usize
+        self.u16_at(PD_SPECIAL) as usize
     }
     /// PageIsNew: never initialised (all zero), e.g. extended but not yet used.
     pub fn is_new(&self) -> bool {
         self.upper() == 0
     }
-    /// Header fields are consistent (otherwise the page is treated as corrupt).
+    /// Header fields are consistent: what PostgreSQL's `PageIsVerified` checks (flags, lower <=
+    /// upper <= special <= BLCKSZ, special MAXALIGNed) plus the page size and layout version
+    /// (set on every initialised page) and room for the header itself.
     pub fn is_sane(&self) -> bool {
         let (l, u, s) = (self.lower(), self.upper(), self.special());
-        l >= PAGE_HEADER && l <= u && u <= s && s <= BLCKSZ
+        l >= PAGE_HEADER
+            && l <= u
+            && u <= s
+            && s <= BLCKSZ
+            && s.is_multiple_of(MAXALIGN)
+            && self.u16_at(PD_FLAGS) & !PD_VALID_FLAG_BITS == 0
+            && self.u16_at(PD_PAGESIZE_VERSION) == BLCKSZ as u16 | PG_PAGE_LAYOUT_VERSION
     }
     pub fn usable(&self) -> usize {
         self.special().saturating_sub(PAGE_HEADER)
@@ -121,24 +258,51 @@ impl<'a> Page<'a> {
         space.saturating_sub(ITEM_ID)
     }
     pub fn special_bytes(&self) -> &'a [u8] {
-        &self.b[self.special().min(BLCKSZ)..]
+        self.b.get(self.special()..).unwrap_or(&[])
     }
+    /// Line pointers the page has (from `pd_lower`; never more than fit in the page).
     pub fn n_items(&self) -> usize {
-        self.lower().saturating_sub(PAGE_HEADER) / ITEM_ID
+        self.lower().min(BLCKSZ).saturating_sub(PAGE_HEADER) / ITEM_ID
     }
-    /// Line pointer `i` (1-based offset number).
-    pub fn item(&self, i: usize) -> ItemId {
-        let raw = self.u32_at(PAGE_HEADER + (i - 1) * ITEM_ID);
-        ItemId {
-            off: (raw & 0x7fff) as usize,
-            flags: ((raw >> 15) & 0x3) as u8,
-            len: (raw >> 17) as usize,
+    /// Line pointer `i` (1-based offset number); `None` past the last one.
+    pub fn item(&self, i: usize) -> Option<ItemId> {
+        if i == 0 || i > self.n_items() {
+            return None;
+        }
+        Some(ItemId::from_raw(
+            self.u32_at(PAGE_HEADER + (i - 1) * ITEM_ID),
+        ))
+    }
+    /// Whether a line pointer's storage is where PostgreSQL keeps tuples (as its
+    /// `PageIndexTupleDelete` checks it): MAXALIGNed, between `pd_upper` and `pd_special`. An
+    /// unused (or dead, storage-less) line pointer has none to check; a normal one must have some.
+    pub fn item_ok(&self, it: &ItemId) -> bool {
+        match it.flags {
+            LP_NORMAL | LP_DEAD if it.len > 0 => {
+                it.off >= self.upper()
+                    && it.off + it.len <= self.special()
+                    && it.off.is_multiple_of(MAXALIGN)
+            }
+            LP_NORMAL => false,
+            _ => true,
         }
     }
     /// First 4 bytes of an item's tuple, if they lie inside the page.
     pub fn item_word(&self, it: &ItemId) -> Option<u32> {
         (it.off >= PAGE_HEADER && it.off + 4 <= BLCKSZ).then(|| self.u32_at(it.off))
     }
+}
+
+/// Little-endian u16 at `off`, 0 when it is not inside `b`.
+fn read_u16(b: &[u8], off: usize) -> u16 {
+    b.get(off..off.saturating_add(2))
+        .map_or(0, |s| u16::from_le_bytes([s[0], s[1]]))
+}
+
+/// Little-endian u32 at `off`, 0 when it is not inside `b`.
+fn read_u32(b: &[u8], off: usize) -> u32 {
+    b.get(off..off.saturating_add(4))
+        .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
 }
 
 /// What a page is, for the report's counts.
@@ -183,10 +347,14 @@ pub struct PageStats {
     /// Hash bucket or overflow page: the bucket it belongs to.
     pub hash_bucket: Option<u32>,
     pub hash_overflow: bool,
+    /// Hash: part of a bucket chain of two or more pages (an overflow page, or a bucket page
+    /// with an overflow page after it).
+    pub hash_chained: bool,
     /// GIN metapage: pending pages and heap tuples waiting in the pending list.
     pub gin_pending_pages: u64,
     pub gin_pending_tuples: u64,
-    /// Page header is inconsistent.
+    /// The page is not what a page of this access method can be: inconsistent header, wrong
+    /// special size, unknown flags or page id, line pointers outside the tuple space...
     pub corrupt: bool,
 }
 
@@ -194,6 +362,14 @@ pub struct PageStats {
 fn only(kind: PageKind) -> PageStats {
     PageStats {
         kind: Some(kind),
+        ..Default::default()
+    }
+}
+
+/// A page the parser rejects.
+fn corrupt() -> PageStats {
+    PageStats {
+        corrupt: true,
         ..Default::default()
     }
 }
@@ -213,8 +389,15 @@ fn leaf_or_inner(mut s: PageStats, leaf: bool) -> PageStats {
 fn count_items(p: &Page, skip_first: bool, dead_of: impl Fn(&Page, &ItemId) -> bool) -> PageStats {
     let mut s = PageStats::default();
     let first = if skip_first { 2 } else { 1 };
+    let mut stored = 0;
     for i in first..=p.n_items() {
-        let it = p.item(i);
+        let Some(it) = p.item(i) else { break };
+        if !p.item_ok(&it) {
+            return corrupt();
+        }
+        if matches!(it.flags, LP_NORMAL | LP_DEAD) {
+            stored += maxalign(it.len);
+        }
         match it.flags {
             LP_NORMAL if !dead_of(p, &it) => {
                 s.live_items += 1;
@@ -224,24 +407,46 @@ fn count_items(p: &Page, skip_first: bool, dead_of: impl Fn(&Page, &ItemId) -> b
             _ => s.dead_items += 1,
         }
     }
+    // Tuples do not overlap: together they fit between pd_upper and pd_special.
+    if stored > p.special().saturating_sub(p.upper()) {
+        return corrupt();
+    }
     s
 }
 
 /// [`count_items`] for pages whose line pointer flags alone say what is dead: one branch-free
 /// pass over the line pointers (the compiler vectorises it), no tuple is touched. This loop is
-/// most of the per-page CPU of a scan.
+/// most of the per-page CPU of a scan. It also checks, branch-free, that every line pointer
+/// with storage points into the tuple space ([`Page::item_ok`]); a page that fails is corrupt.
 fn count_items_fast(p: &Page, skip_first: bool) -> PageStats {
     let n = p.n_items();
     let first = usize::from(skip_first).min(n);
-    let lps = &p.b[PAGE_HEADER + first * ITEM_ID..PAGE_HEADER + n * ITEM_ID];
-    let (mut normal, mut unused, mut bytes) = (0u64, 0u64, 0u64);
+    let Some(lps) =
+        p.b.get(PAGE_HEADER + first * ITEM_ID..PAGE_HEADER + n * ITEM_ID)
+    else {
+        return corrupt();
+    };
+    let (upper, special) = (p.upper() as u32, p.special() as u32);
+    let (mut normal, mut unused, mut bytes, mut bad) = (0u64, 0u64, 0u64, 0u32);
+    let mut stored = 0u64;
     for c in lps.chunks_exact(ITEM_ID) {
         let raw = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
         let flags = (raw >> 15) & 3;
-        let is_normal = u64::from(flags == LP_NORMAL as u32);
-        normal += is_normal;
+        let (off, len) = (raw & 0x7fff, raw >> 17);
+        let is_normal = u32::from(flags == LP_NORMAL as u32);
+        let has_storage =
+            u32::from(flags == LP_NORMAL as u32 || flags == LP_DEAD as u32) & u32::from(len != 0);
+        let misplaced =
+            u32::from(off < upper) | u32::from(off + len > special) | u32::from(off % 8 != 0);
+        bad |= (has_storage & misplaced) | (is_normal & u32::from(len == 0));
+        stored += u64::from(has_storage) * ((len as u64 + 7) & !7);
+        normal += u64::from(is_normal);
         unused += u64::from(flags == LP_UNUSED as u32);
-        bytes += is_normal * ((((raw >> 17) as u64 + 7) & !7) + ITEM_ID as u64);
+        bytes += u64::from(is_normal) * (((len as u64 + 7) & !7) + ITEM_ID as u64);
+    }
+    // Tuples do not overlap: together they fit between pd_upper and pd_special.
+    if bad != 0 || stored > u64::from(special - upper) {
+        return corrupt();
     }
     PageStats {
         live_items: normal,
@@ -257,14 +462,14 @@ fn count_items_fast(p: &Page, skip_first: bool) -> PageStats {
 /// and `pd_special` (deletion compacts the page), so every line pointer is a live item and
 /// their MAXALIGNed sizes add up to `pd_special - pd_upper`. The B-tree high key (item 1 of a
 /// non-rightmost page) is not an item. `None` when the header does not fit that shape; the
-/// caller then walks the line pointers.
+/// caller then walks the line pointers. (The line pointers are not read here, so not checked
+/// either: the figures do not depend on them.)
 fn packed_page_from_header(p: &Page, has_high_key: bool) -> Option<PageStats> {
     let n = p.n_items();
     let tuple_bytes = p.special().checked_sub(p.upper())?;
-    let (first, hk_bytes) = if has_high_key && n >= 1 {
-        (1, maxalign(p.item(1).len))
-    } else {
-        (0, 0)
+    let (first, hk_bytes) = match p.item(1) {
+        Some(hk) if has_high_key => (1, maxalign(hk.len)),
+        _ => (0, 0),
     };
     let live = (n - first) as u64;
     let bytes = tuple_bytes.checked_sub(hk_bytes)? as u64 + live * ITEM_ID as u64;
@@ -279,6 +484,9 @@ fn packed_page_from_header(p: &Page, has_high_key: bool) -> Option<PageStats> {
 fn internal_page(p: &Page) -> PageStats {
     // The same branch-free pass over the line pointers as a leaf page's; no tuple is touched.
     let c = count_items_fast(p, false);
+    if c.corrupt {
+        return c;
+    }
     PageStats {
         internal_items: c.live_items,
         internal_item_bytes: c.live_item_bytes,
@@ -286,10 +494,29 @@ fn internal_page(p: &Page) -> PageStats {
     }
 }
 
-/// Reads one page of an index of access method `am`, stored at block `blkno`.
+/// Known B-tree page flags.
+const BTP_KNOWN: u16 = BTP_LEAF
+    | BTP_ROOT
+    | BTP_DELETED
+    | BTP_META
+    | BTP_HALF_DEAD
+    | BTP_SPLIT_END
+    | BTP_HAS_GARBAGE
+    | BTP_INCOMPLETE_SPLIT
+    | BTP_HAS_FULLXID;
+
+/// Reads one page of an index of access method `am`, stored at block `blkno`. Never trusts the
+/// bytes: anything a page of `am` cannot look like comes back as a `corrupt` page (nothing
+/// else set), never a panic or an out-of-bounds read.
 pub fn classify_page(am: Am, blkno: u32, bytes: &[u8]) -> PageStats {
-    let p = Page::new(bytes);
+    let Some(p) = Page::new(bytes) else {
+        return corrupt();
+    };
     if p.is_new() {
+        // PageIsNew: PostgreSQL only accepts such a page when it is all zero.
+        if bytes.iter().any(|&b| b != 0) {
+            return corrupt();
+        }
         // A hash index's new (all-zero) pages are unused bucket room, counted as such.
         let room = if am == Am::Hash {
             HASH_PAGE_SPACE
@@ -302,53 +529,54 @@ pub fn classify_page(am: Am, blkno: u32, bytes: &[u8]) -> PageStats {
             ..Default::default()
         };
     }
-    if !p.is_sane() {
-        return PageStats {
-            corrupt: true,
-            ..Default::default()
-        };
+    if !p.is_sane() || p.special() != BLCKSZ - am.special_size() {
+        return corrupt();
     }
     let sp = p.special_bytes();
-    let u16s = |o: usize| -> u16 {
-        sp.get(o..o + 2)
-            .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]))
-    };
-    let u32s = |o: usize| -> u32 {
-        sp.get(o..o + 4)
-            .map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap()))
-    };
+    let u16s = |o: usize| read_u16(sp, o);
+    let u32s = |o: usize| read_u32(sp, o);
     let mut s;
     match am {
         Am::Btree => {
-            // BTPageOpaqueData: prev, next, level, flags, cycleid
-            let next = u32s(4);
-            let flags = u16s(12);
-            const LEAF: u16 = 1;
-            const DELETED: u16 = 4;
-            const META: u16 = 8;
-            const HALF_DEAD: u16 = 16;
-            if flags & META != 0 {
+            let next = u32s(BT_NEXT);
+            let level = u32s(BT_LEVEL);
+            let flags = u16s(BT_FLAGS);
+            if flags & !BTP_KNOWN != 0 {
+                return corrupt();
+            }
+            if flags & BTP_META != 0 {
                 return only(PageKind::Meta);
             }
-            if flags & DELETED != 0 {
+            if flags & BTP_DELETED != 0 {
                 return only(PageKind::Deleted);
             }
-            if flags & HALF_DEAD != 0 {
+            let leaf = flags & BTP_LEAF != 0;
+            // Leaves are level 0, every other page above it.
+            if leaf != (level == 0) {
+                return corrupt();
+            }
+            if flags & BTP_HALF_DEAD != 0 {
                 return only(PageKind::Empty);
             }
-            const HAS_GARBAGE: u16 = 64;
             let rightmost = next == 0;
-            if flags & LEAF != 0 {
-                s = if flags & HAS_GARBAGE == 0 {
+            if leaf {
+                // The high key is read even when the page is counted from its header.
+                let hk = if rightmost { None } else { p.item(1) };
+                if hk.is_some_and(|hk| hk.flags != LP_NORMAL || !p.item_ok(&hk)) {
+                    return corrupt();
+                }
+                s = if flags & BTP_HAS_GARBAGE == 0 {
                     packed_page_from_header(&p, !rightmost)
                         .unwrap_or_else(|| count_items_fast(&p, !rightmost))
                 } else {
                     count_items_fast(&p, !rightmost)
                 };
+                if s.corrupt {
+                    return s;
+                }
                 s.kind = Some(PageKind::Leaf);
                 s.fragmented = !rightmost && next < blkno;
-                if !rightmost && p.n_items() >= 1 {
-                    let hk = p.item(1);
+                if let Some(hk) = hk {
                     s.high_key_bytes = (maxalign(hk.len) + ITEM_ID) as u64;
                 }
             } else {
@@ -356,56 +584,66 @@ pub fn classify_page(am: Am, blkno: u32, bytes: &[u8]) -> PageStats {
             }
         }
         Am::Gist => {
-            // GISTPageOpaqueData: nsn (8), rightlink, flags, page id
-            let flags = u16s(12);
-            const LEAF: u16 = 1;
-            const DELETED: u16 = 2;
-            if flags & DELETED != 0 {
+            let flags = u16s(GIST_FLAGS);
+            const KNOWN: u16 =
+                F_LEAF | F_DELETED | F_TUPLES_DELETED | F_FOLLOW_RIGHT | F_HAS_GARBAGE;
+            if u16s(GIST_PAGE_ID_OFF) != GIST_PAGE_ID || flags & !KNOWN != 0 {
+                return corrupt();
+            }
+            if flags & F_DELETED != 0 {
                 return only(PageKind::Deleted);
             }
-            const HAS_GARBAGE: u16 = 16;
-            let counted = if flags & HAS_GARBAGE == 0 {
+            let counted = if flags & F_HAS_GARBAGE == 0 {
                 packed_page_from_header(&p, false)
             } else {
                 None
             };
             let counted = counted.unwrap_or_else(|| count_items_fast(&p, false));
-            s = leaf_or_inner(counted, flags & LEAF != 0);
+            if counted.corrupt {
+                return counted;
+            }
+            s = leaf_or_inner(counted, flags & F_LEAF != 0);
         }
         Am::Spgist => {
-            // SpGistPageOpaqueData: flags, nRedirection, nPlaceholder, page id
-            let flags = u16s(0);
-            const META: u16 = 1;
-            const DELETED: u16 = 2;
-            const LEAF: u16 = 4;
-            if flags & META != 0 {
+            let flags = u16s(SPGIST_FLAGS);
+            const KNOWN: u16 = SPGIST_META | SPGIST_DELETED | SPGIST_LEAF | SPGIST_NULLS;
+            if u16s(SPGIST_PAGE_ID_OFF) != SPGIST_PAGE_ID || flags & !KNOWN != 0 {
+                return corrupt();
+            }
+            if flags & SPGIST_META != 0 {
                 return only(PageKind::Meta);
             }
-            if flags & DELETED != 0 {
+            if flags & SPGIST_DELETED != 0 {
                 return only(PageKind::Deleted);
             }
             // Tuple state in the low two bits of the tuple's first word: 0 = live,
             // 1 = redirect, 2 = dead, 3 = placeholder.
             let not_live = |pg: &Page, it: &ItemId| pg.item_word(it).is_none_or(|w| w & 3 != 0);
-            s = leaf_or_inner(count_items(&p, false, not_live), flags & LEAF != 0);
+            let counted = count_items(&p, false, not_live);
+            if counted.corrupt {
+                return counted;
+            }
+            s = leaf_or_inner(counted, flags & SPGIST_LEAF != 0);
         }
         Am::Gin => {
-            // GinPageOpaqueData: rightlink, maxoff, flags
-            let flags = u16s(6);
-            const DATA: u16 = 1;
-            const LEAF: u16 = 2;
-            const DELETED: u16 = 4;
-            const META: u16 = 8;
-            const LIST: u16 = 16;
-            if flags & META != 0 {
+            let flags = u16s(GIN_FLAGS);
+            const KNOWN: u16 = GIN_DATA
+                | GIN_LEAF
+                | GIN_DELETED
+                | GIN_META
+                | GIN_LIST
+                | GIN_LIST_FULLROW
+                | GIN_INCOMPLETE_SPLIT
+                | GIN_COMPRESSED;
+            if flags & !KNOWN != 0 {
+                return corrupt();
+            }
+            if flags & GIN_META != 0 {
                 // GinMetaPageData follows the page header: head, tail, tailFreeSize,
                 // nPendingPages, nPendingHeapTuples (int64) ...
-                let pending_pages = p.u32_at(PAGE_HEADER + 12) as u64;
-                let pending_tuples = u64::from_le_bytes(
-                    bytes[PAGE_HEADER + 16..PAGE_HEADER + 24]
-                        .try_into()
-                        .unwrap(),
-                );
+                let pending_pages = p.u32_at(PAGE_HEADER + GIN_META_N_PENDING_PAGES) as u64;
+                let at = PAGE_HEADER + GIN_META_N_PENDING_HEAP_TUPLES;
+                let pending_tuples = p.u32_at(at) as u64 | (p.u32_at(at + 4) as u64) << 32;
                 return PageStats {
                     kind: Some(PageKind::Meta),
                     gin_pending_pages: pending_pages,
@@ -413,29 +651,29 @@ pub fn classify_page(am: Am, blkno: u32, bytes: &[u8]) -> PageStats {
                     ..Default::default()
                 };
             }
-            if flags & DELETED != 0 {
+            if flags & GIN_DELETED != 0 {
                 return only(PageKind::Deleted);
             }
-            if flags & LIST != 0 {
+            if flags & GIN_LIST != 0 {
                 s = count_items_fast(&p, false);
                 s.kind = Some(PageKind::Pending);
-            } else if flags & DATA != 0 {
+            } else if flags & GIN_DATA != 0 {
                 // Posting tree page: no line pointers; data runs from the header to pd_lower.
                 let used = p.lower().saturating_sub(PAGE_HEADER) as u64;
                 s = PageStats {
                     posting_tree: true,
                     ..Default::default()
                 };
-                if flags & LEAF != 0 {
+                if flags & GIN_LEAF != 0 {
                     s.kind = Some(PageKind::Leaf);
                     s.live_item_bytes = used;
-                    s.posting_rightlink = u32s(0);
+                    s.posting_rightlink = u32s(GIN_RIGHTLINK);
                     s.posting_tree_end = s.posting_rightlink == u32::MAX;
                 } else {
                     s.kind = Some(PageKind::Internal);
                     s.internal_item_bytes = used;
                 }
-            } else if flags & LEAF != 0 {
+            } else if flags & GIN_LEAF != 0 {
                 s = count_items_fast(&p, false);
                 s.kind = Some(PageKind::Leaf);
             } else {
@@ -443,12 +681,20 @@ pub fn classify_page(am: Am, blkno: u32, bytes: &[u8]) -> PageStats {
             }
         }
         Am::Hash => {
-            // HashPageOpaqueData: prevblkno, nextblkno, bucket, flag, page id
-            let flag = u16s(12) & 0x0f;
-            match flag {
-                8 => return only(PageKind::Meta),
-                4 => return only(PageKind::Bitmap),
-                0 => {
+            let flags = u16s(HASH_FLAG);
+            const KNOWN: u16 = LH_PAGE_TYPE
+                | LH_BUCKET_BEING_POPULATED
+                | LH_BUCKET_BEING_SPLIT
+                | LH_BUCKET_NEEDS_SPLIT_CLEANUP
+                | LH_PAGE_HAS_DEAD_TUPLES;
+            if u16s(HASH_PAGE_ID_OFF) != HASHO_PAGE_ID || flags & !KNOWN != 0 {
+                return corrupt();
+            }
+            let page_type = flags & LH_PAGE_TYPE;
+            match page_type {
+                LH_META_PAGE => return only(PageKind::Meta),
+                LH_BITMAP_PAGE => return only(PageKind::Bitmap),
+                LH_UNUSED_PAGE => {
                     // An unused page counts as free space, a whole bucket page's worth (as
                     // pgstathashindex counts it).
                     return PageStats {
@@ -457,25 +703,32 @@ pub fn classify_page(am: Am, blkno: u32, bytes: &[u8]) -> PageStats {
                         ..Default::default()
                     };
                 }
-                _ => {}
+                LH_OVERFLOW_PAGE | LH_BUCKET_PAGE => {}
+                _ => return corrupt(),
             }
             s = count_items_fast(&p, false);
             s.kind = Some(PageKind::Leaf);
-            s.hash_overflow = flag == 1;
-            s.hash_bucket = Some(u32s(8));
+            s.hash_overflow = page_type == LH_OVERFLOW_PAGE;
+            s.hash_chained = s.hash_overflow || u32s(HASH_NEXT) != u32::MAX;
+            s.hash_bucket = Some(u32s(HASH_BUCKET));
         }
         Am::Brin => {
-            // The page type is the last uint16 of the special space.
-            let ty = u16::from_le_bytes([bytes[BLCKSZ - 2], bytes[BLCKSZ - 1]]);
-            match ty {
-                0xF091 => return only(PageKind::Meta),
-                0xF092 => return only(PageKind::Revmap),
-                _ => {
+            if u16s(BRIN_FLAGS) & !BRIN_EVACUATE_PAGE != 0 {
+                return corrupt();
+            }
+            match u16s(BRIN_TYPE) {
+                BRIN_PAGETYPE_META => return only(PageKind::Meta),
+                BRIN_PAGETYPE_REVMAP => return only(PageKind::Revmap),
+                BRIN_PAGETYPE_REGULAR => {
                     s = count_items_fast(&p, false);
                     s.kind = Some(PageKind::Leaf);
                 }
+                _ => return corrupt(),
             }
         }
+    }
+    if s.corrupt {
+        return corrupt();
     }
     if am == Am::Hash && s.kind == Some(PageKind::Leaf) {
         // pgstathashindex's free space: the exact gap, no line pointer set aside.
@@ -522,13 +775,15 @@ macro_rules! counters_fields {
             posting_leaf_pages,
             posting_leaf_bytes,
             posting_leaf_free,
-            posting_trees
+            posting_trees,
+            hash_chain_bytes,
+            hash_chained_buckets
         )
     };
 }
 
 /// Number of plain counters in [`BloatAccum`] (see [`BloatAccum::counters`]).
-pub const COUNTERS: usize = 29;
+pub const COUNTERS: usize = 31;
 
 /// Sums over the pages read.
 #[derive(Debug, Clone, Default)]
@@ -563,6 +818,11 @@ pub struct BloatAccum {
     pub posting_leaf_bytes: u64,
     pub posting_leaf_free: u64,
     pub posting_trees: u64,
+    /// Hash: live item bytes on pages of bucket chains (see [`PageStats::hash_chained`]), and
+    /// bucket pages that start such a chain: what a sampled scan sizes the overflow pages of a
+    /// fresh build from.
+    pub hash_chain_bytes: u64,
+    pub hash_chained_buckets: u64,
     /// GIN posting-tree leaves as (block, right sibling, data bytes), to rebuild each tree's
     /// size when every page was read.
     pub posting_chain: Vec<(u32, u32, u64)>,
@@ -619,6 +879,10 @@ impl BloatAccum {
                 if s.hash_overflow {
                     self.overflow_pages += 1;
                 }
+                if s.hash_chained {
+                    self.hash_chain_bytes += s.live_item_bytes;
+                    self.hash_chained_buckets += u64::from(!s.hash_overflow);
+                }
                 if let Some(b) = s.hash_bucket {
                     *self.hash_bucket_bytes.entry(b).or_default() += s.live_item_bytes;
                 }
@@ -664,36 +928,46 @@ impl BloatAccum {
     /// the caller then classifies it.
     #[inline]
     pub fn add_btree_leaf(&mut self, blkno: u32, b: &[u8]) -> bool {
-        const LEAF: u16 = 1;
-        const NOT_PLAIN: u16 = 4 | 8 | 16 | 64; // deleted, meta, half-dead, has-garbage
+        // The checks classify_page makes of such a page (sane header, B-tree special size,
+        // known flags, level 0, a high key inside the tuple space), in as few branches.
+        const NOT_PLAIN: u16 = BTP_DELETED | BTP_META | BTP_HALF_DEAD | BTP_HAS_GARBAGE;
         if b.len() != BLCKSZ {
             return false;
         }
-        let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
-        let (lower, upper, special) = (u16_at(12), u16_at(14), u16_at(16));
+        let u16_at = |o: usize| read_u16(b, o) as usize;
+        let (lower, upper, special) = (u16_at(PD_LOWER), u16_at(PD_UPPER), u16_at(PD_SPECIAL));
         if upper == 0
             || lower < PAGE_HEADER
             || lower > upper
             || upper > special
-            || special + 16 > BLCKSZ
+            || special != BLCKSZ - BT_SPECIAL_SIZE
+            || u16_at(PD_FLAGS) as u16 & !PD_VALID_FLAG_BITS != 0
+            || u16_at(PD_PAGESIZE_VERSION) as u16 != BLCKSZ as u16 | PG_PAGE_LAYOUT_VERSION
         {
             return false;
         }
-        let flags = u16_at(special + 12) as u16;
-        if flags & LEAF == 0 || flags & NOT_PLAIN != 0 {
+        let flags = u16_at(special + BT_FLAGS) as u16;
+        if flags & BTP_LEAF == 0
+            || flags & NOT_PLAIN != 0
+            || flags & !BTP_KNOWN != 0
+            || read_u32(b, special + BT_LEVEL) != 0
+        {
             return false;
         }
-        let next = u32::from_le_bytes([
-            b[special + 4],
-            b[special + 5],
-            b[special + 6],
-            b[special + 7],
-        ]);
+        let next = read_u32(b, special + BT_NEXT);
         let n = (lower - PAGE_HEADER) / ITEM_ID;
         let high_key = next != 0 && n >= 1;
         let hk_bytes = if high_key {
-            let raw = u32::from_le_bytes([b[24], b[25], b[26], b[27]]);
-            maxalign((raw >> 17) as usize)
+            let hk = ItemId::from_raw(read_u32(b, PAGE_HEADER));
+            if hk.flags != LP_NORMAL
+                || hk.len == 0
+                || hk.off < upper
+                || hk.off + hk.len > special
+                || !hk.off.is_multiple_of(MAXALIGN)
+            {
+                return false;
+            }
+            maxalign(hk.len)
         } else {
             0
         };
@@ -740,7 +1014,8 @@ impl BloatAccum {
         macro_rules! add {
             ($($f:ident),*) => {{
                 let mut i = 0;
-                $( self.$f += c[i]; i += 1; )*
+                // Saturating: the entries come from shared memory, never let them overflow.
+                $( self.$f = self.$f.saturating_add(c[i]); i += 1; )*
                 debug_assert_eq!(i, COUNTERS);
             }};
         }
@@ -769,7 +1044,10 @@ impl BloatAccum {
             0 => self
                 .posting_chain
                 .push((e[1] as u32, (e[1] >> 32) as u32, e[2])),
-            1 => *self.hash_bucket_bytes.entry(e[1] as u32).or_default() += e[2],
+            1 => {
+                let b = self.hash_bucket_bytes.entry(e[1] as u32).or_default();
+                *b = b.saturating_add(e[2]);
+            }
             _ => {}
         }
     }
@@ -779,7 +1057,8 @@ impl BloatAccum {
         self.add_counters(&o.counters());
         self.posting_chain.extend_from_slice(&o.posting_chain);
         for (b, v) in &o.hash_bucket_bytes {
-            *self.hash_bucket_bytes.entry(*b).or_default() += v;
+            let mine = self.hash_bucket_bytes.entry(*b).or_default();
+            *mine = mine.saturating_add(*v);
         }
         self.leaf_samples.extend_from_slice(&o.leaf_samples);
     }
@@ -810,8 +1089,8 @@ impl BloatAccum {
             None
         };
         let expected_pages = expected_pages(am, self, scale, fillfactor);
-        let index_bytes = total_pages * BLCKSZ as u64;
-        let expected_bytes = expected_pages * BLCKSZ as u64;
+        let index_bytes = total_pages.saturating_mul(BLCKSZ as u64);
+        let expected_bytes = expected_pages.saturating_mul(BLCKSZ as u64);
         BloatResult {
             total_pages,
             leaf_pages: sc(self.leaf_pages),
@@ -903,11 +1182,13 @@ pub fn ratio_ci(samples: &[(f64, f64)], total: u64, n_read: u64) -> Option<(f64,
 }
 
 /// Pages needed to hold `bytes` when each page takes at most `capacity` bytes.
+/// (A capacity under one byte, e.g. from an extreme fillfactor, counts as one byte: the result
+/// stays finite.)
 fn pages_for(bytes: f64, capacity: f64) -> f64 {
-    if bytes <= 0.0 {
+    if bytes.is_nan() || bytes <= 0.0 {
         0.0
     } else {
-        (bytes / capacity).ceil()
+        (bytes / capacity.max(1.0)).ceil()
     }
 }
 
@@ -915,7 +1196,11 @@ fn pages_for(bytes: f64, capacity: f64) -> f64 {
 /// `downlink_bytes` each, on pages holding `capacity` bytes.
 fn upper_levels(mut children: f64, downlink_bytes: f64, capacity: f64) -> f64 {
     let per_page = (capacity / downlink_bytes).floor().max(2.0);
+    if !children.is_finite() || !per_page.is_finite() {
+        return 0.0;
+    }
     let mut total = 0.0;
+    // At least halves each round: ends within ~1024 rounds even for f64::MAX children.
     while children > 1.0 {
         let level = (children / per_page).ceil();
         total += level;
@@ -1008,13 +1293,20 @@ pub fn expected_pages(am: Am, a: &BloatAccum, scale: f64, fillfactor: u32) -> u6
             let buckets = hash_total_buckets((tuples / ffactor).ceil().max(2.0) as u64) as f64;
             let cap = usable - 16.0;
             let overflow = if scale == 1.0 && !a.hash_bucket_bytes.is_empty() {
-                a.hash_bucket_bytes
+                fresh_bucket_bytes(&a.hash_bucket_bytes, buckets as u64)
                     .values()
                     .map(|&b| (pages_for(b as f64, cap) - 1.0).max(0.0))
                     .sum()
             } else {
+                // Sampled: duplicates pile into some buckets. The bytes on the sampled pages of
+                // bucket chains, at full pages, plus half a page for the last page of each
+                // chain (at least two pages a chain); the other buckets one page each.
                 let per_bucket = bytes / buckets;
-                buckets * (pages_for(per_bucket, cap) - 1.0).max(0.0)
+                let uniform = buckets * (pages_for(per_bucket, cap) - 1.0).max(0.0);
+                let chained = (a.hash_chained_buckets as f64 * scale).min(buckets);
+                let chain_pages =
+                    (a.hash_chain_bytes as f64 * scale / cap + 0.5 * chained).max(2.0 * chained);
+                uniform.max(chain_pages - chained)
             };
             2.0 + buckets + overflow
         }
@@ -1098,20 +1390,24 @@ fn scaled_internal(a: &BloatAccum, expected_leaves: f64) -> f64 {
     (a.internal_pages as f64 * expected_leaves / a.leaf_pages as f64).round()
 }
 
-/// Data bytes of each posting tree, from its leaves' right-sibling chains.
+/// Data bytes of each posting tree, from its leaves' right-sibling chains. Each leaf is counted
+/// at most once, so damaged chains (cycles, chains running into each other) cost O(leaves).
 pub fn posting_tree_sizes(chain: &[(u32, u32, u64)]) -> Vec<u64> {
     use std::collections::{HashMap, HashSet};
     let next: HashMap<u32, (u32, u64)> = chain.iter().map(|&(b, r, n)| (b, (r, n))).collect();
     let pointed: HashSet<u32> = chain.iter().map(|c| c.1).collect();
+    let mut visited: HashSet<u32> = HashSet::with_capacity(next.len());
     let mut sizes = Vec::new();
     for &(start, _, _) in chain.iter().filter(|c| !pointed.contains(&c.0)) {
-        let (mut blk, mut total, mut steps) = (start, 0u64, 0usize);
+        let (mut blk, mut total) = (start, 0u64);
+        if visited.contains(&start) {
+            continue; // the same leaf listed twice
+        }
         while let Some(&(r, n)) = next.get(&blk) {
-            total += n;
-            steps += 1;
-            if steps > chain.len() {
-                break; // a cycle would be corruption; do not loop forever
+            if !visited.insert(blk) {
+                break; // a cycle, or another tree's leaves: corruption; stop here
             }
+            total = total.saturating_add(n);
             blk = r;
         }
         sizes.push(total);
@@ -1119,17 +1415,56 @@ pub fn posting_tree_sizes(chain: &[(u32, u32, u64)]) -> Vec<u64> {
     sizes
 }
 
-/// Buckets a hash index allocates for `wanted` buckets: PostgreSQL grows the bucket array in
-/// split points (doubling, in four phases from 2^10 buckets on).
+/// Live bytes per bucket of a fresh hash build of `fresh` buckets, from the bytes per bucket of
+/// the index as it is (bucket number to bytes). A key's bucket keeps the low bits of its hash
+/// code up to the index's `lowmask`, so when the fresh build's `highmask` is within them (a
+/// fresh build of at most about half the buckets: after many deletions) every bucket lands on
+/// one fresh bucket, as `_hash_hashkey2bucket` computes it; otherwise (where a fresh build would
+/// split buckets, which needs the hash codes) the buckets are kept as they are.
+pub fn fresh_bucket_bytes(
+    current: &std::collections::BTreeMap<u32, u64>,
+    fresh: u64,
+) -> std::collections::BTreeMap<u64, u64> {
+    // _hash_init: maxbucket = n - 1, highmask = pg_nextpower2_32(n + 1) - 1, lowmask = highmask >> 1
+    let masks = |n: u64| {
+        let high = n
+            .saturating_add(1)
+            .checked_next_power_of_two()
+            .unwrap_or(1 << 63)
+            - 1;
+        (n.saturating_sub(1), high, high >> 1)
+    };
+    let now = current.keys().next_back().map_or(0, |&m| m as u64 + 1);
+    let (_, _, low_now) = masks(now);
+    let (max_f, high_f, low_f) = masks(fresh.max(2));
+    let mut out = std::collections::BTreeMap::new();
+    for (&b, &n) in current {
+        let mut fb = b as u64;
+        if high_f <= low_now {
+            fb &= high_f;
+            if fb > max_f {
+                fb &= low_f;
+            }
+        }
+        let e = out.entry(fb).or_insert(0u64);
+        *e = e.saturating_add(n);
+    }
+    out
+}
+
+/// Buckets a hash index allocates for `wanted` buckets (`_hash_get_totalbuckets` of
+/// `_hash_spareindex`): PostgreSQL grows the bucket array in split points, doubling up to 512
+/// buckets, then each doubling in four phases (`HASH_SPLITPOINT_GROUPS_WITH_ONE_PHASE` = 10:
+/// 640, 768, 896, 1024, 1280, ...).
 pub fn hash_total_buckets(wanted: u64) -> u64 {
     let wanted = wanted.max(2);
-    if wanted <= 1024 {
+    if wanted <= 512 {
         return wanted.next_power_of_two();
     }
     let group = 63 - (wanted - 1).leading_zeros() as u64; // 2^group < wanted <= 2^(group+1)
     let base = 1u64 << group;
     let phase = base / 4;
-    base + phase * (wanted - base).div_ceil(phase)
+    base.saturating_add(phase.saturating_mul((wanted - base).div_ceil(phase)))
 }
 
 /// Picks `k` distinct blocks out of `n` (Floyd's algorithm), sorted, deterministic for a seed.
@@ -1152,6 +1487,9 @@ pub fn sample_blocks(n: u32, k: u32, seed: u64) -> Vec<u32> {
     }
     chosen.into_iter().collect()
 }
+
+#[cfg(test)]
+mod fuzz;
 
 #[cfg(test)]
 mod tests {
@@ -1198,14 +1536,25 @@ mod tests {
         b[12..14].copy_from_slice(&(lower as u16).to_le_bytes());
         b[14..16].copy_from_slice(&(upper as u16).to_le_bytes());
         b[16..18].copy_from_slice(&(sp as u16).to_le_bytes());
+        b[18..20].copy_from_slice(&(BLCKSZ as u16 | PG_PAGE_LAYOUT_VERSION).to_le_bytes());
         b[sp..sp + special_bytes.len()].copy_from_slice(special_bytes);
         b
     }
 
+    /// B-tree special space; pages that are neither leaves nor the metapage are level 1.
     fn bt_special(next: u32, flags: u16) -> Vec<u8> {
         let mut v = vec![0u8; 16];
         v[4..8].copy_from_slice(&next.to_le_bytes());
+        let level = u32::from(flags & (BTP_LEAF | BTP_META) == 0);
+        v[8..12].copy_from_slice(&level.to_le_bytes());
         v[12..14].copy_from_slice(&flags.to_le_bytes());
+        v
+    }
+
+    /// A zeroed special space of `size` bytes carrying the access method's page id at `at`.
+    fn special_with_id(size: usize, at: usize, id: u16) -> Vec<u8> {
+        let mut v = vec![0u8; size];
+        v[at..at + 2].copy_from_slice(&id.to_le_bytes());
         v
     }
 
@@ -1317,7 +1666,7 @@ mod tests {
             })
             .collect();
         let b = page(16, &items[..150], &bt_special(0, 1));
-        let p = Page::new(&b);
+        let p = Page::new(&b).unwrap();
         for skip in [false, true] {
             let slow = count_items(&p, skip, |_, _| false);
             let fast = count_items_fast(&p, skip);
@@ -1327,7 +1676,10 @@ mod tests {
             );
         }
         let empty = page(16, &[], &bt_special(0, 1));
-        assert_eq!(count_items_fast(&Page::new(&empty), true).live_items, 0);
+        assert_eq!(
+            count_items_fast(&Page::new(&empty).unwrap(), true).live_items,
+            0
+        );
     }
 
     #[test]
@@ -1336,7 +1688,7 @@ mod tests {
             let items: Vec<(usize, u8)> = (0..n).map(|i| (8 + (i * 7) % 41, LP_NORMAL)).collect();
             for next in [0u32, 9] {
                 let b = page(16, &items, &bt_special(next, 1));
-                let p = Page::new(&b);
+                let p = Page::new(&b).unwrap();
                 let hk = next != 0;
                 let walked = count_items_fast(&p, hk);
                 let header = packed_page_from_header(&p, hk).unwrap();
@@ -1407,7 +1759,7 @@ mod tests {
 
     #[test]
     fn gist_spgist_gin_hash_brin_pages() {
-        let mut gist = vec![0u8; 16];
+        let mut gist = special_with_id(16, GIST_PAGE_ID_OFF, GIST_PAGE_ID);
         // leaf | F_HAS_GARBAGE (GiST sets it whenever it marks an item dead): walked
         gist[12..14].copy_from_slice(&17u16.to_le_bytes());
         let s = classify_page(
@@ -1424,7 +1776,7 @@ mod tests {
         let items: Vec<(usize, u8)> = (0..90).map(|i| (24 + i % 33, LP_NORMAL)).collect();
         let b = page(16, &items, &gist);
         let s = classify_page(Am::Gist, 0, &b);
-        let walked = count_items_fast(&Page::new(&b), false);
+        let walked = count_items_fast(&Page::new(&b).unwrap(), false);
         assert_eq!(
             (s.live_items, s.live_item_bytes),
             (walked.live_items, walked.live_item_bytes)
@@ -1436,10 +1788,10 @@ mod tests {
         );
 
         // SP-GiST leaf: one live tuple (state 0), one redirect (state 1)
-        let mut sp = vec![0u8; 8];
+        let mut sp = special_with_id(8, SPGIST_PAGE_ID_OFF, SPGIST_PAGE_ID);
         sp[0..2].copy_from_slice(&4u16.to_le_bytes());
         let mut b = page(8, &[(16, LP_NORMAL), (16, LP_NORMAL)], &sp);
-        let it2 = Page::new(&b).item(2);
+        let it2 = Page::new(&b).unwrap().item(2).unwrap();
         b[it2.off] = 1;
         let s = classify_page(Am::Spgist, 4, &b);
         assert_eq!(
@@ -1470,7 +1822,7 @@ mod tests {
         let s = classify_page(Am::Gin, 6, &page(8, &[], &[0, 0, 0, 0, 0, 0, 3, 0]));
         assert!(s.posting_tree && s.kind == Some(PageKind::Leaf));
 
-        let mut hash = vec![0u8; 16];
+        let mut hash = special_with_id(16, HASH_PAGE_ID_OFF, HASHO_PAGE_ID);
         hash[12..14].copy_from_slice(&1u16.to_le_bytes());
         let s = classify_page(
             Am::Hash,
@@ -1529,6 +1881,8 @@ mod tests {
             posting_leaf_bytes: _,
             posting_leaf_free: _,
             posting_trees: _,
+            hash_chain_bytes: _,
+            hash_chained_buckets: _,
             posting_chain: _,
             hash_bucket_bytes: _,
             gist_insertion_build: _,
@@ -1575,7 +1929,7 @@ mod tests {
         }
         let mut gist = Vec::new();
         for (i, flags) in [1u16, 17, 0, 2, 1, 1].iter().enumerate() {
-            let mut sp = vec![0u8; 16];
+            let mut sp = special_with_id(16, GIST_PAGE_ID_OFF, GIST_PAGE_ID);
             sp[12..14].copy_from_slice(&flags.to_le_bytes());
             let items: Vec<(usize, u8)> = (0..(i * 29 % 120))
                 .map(|k| {
@@ -1634,7 +1988,7 @@ mod tests {
             b
         };
         let hash_page = |bucket: u32, flags: u16, n: usize| {
-            let mut sp = vec![0u8; 16];
+            let mut sp = special_with_id(16, HASH_PAGE_ID_OFF, HASHO_PAGE_ID);
             sp[8..12].copy_from_slice(&bucket.to_le_bytes());
             sp[12..14].copy_from_slice(&flags.to_le_bytes());
             let items: Vec<(usize, u8)> = (0..n).map(|_| (16, LP_NORMAL)).collect();
@@ -1652,7 +2006,7 @@ mod tests {
                     ),
                     Am::Gin => page(8, &[(24, LP_NORMAL); 12], &[0, 0, 0, 0, 0, 0, 2, 0]),
                     _ if blk == 0 => page(16, &[], &{
-                        let mut sp = vec![0u8; 16];
+                        let mut sp = special_with_id(16, HASH_PAGE_ID_OFF, HASHO_PAGE_ID);
                         sp[12..14].copy_from_slice(&8u16.to_le_bytes());
                         sp
                     }),
@@ -1708,8 +2062,29 @@ mod tests {
     }
 
     #[test]
+    fn hash_buckets_fold_into_a_smaller_fresh_build() {
+        // 768 buckets now (highmask 1023, lowmask 511); a fresh build of 256 (highmask 511,
+        // lowmask 255): bucket b goes to b & 511, then & 255 when above 255.
+        let now: std::collections::BTreeMap<u32, u64> =
+            (0..768).map(|b| (b, 10 + b as u64)).collect();
+        let fresh = fresh_bucket_bytes(&now, 256);
+        assert_eq!(fresh.len(), 256);
+        assert_eq!(fresh.values().sum::<u64>(), now.values().sum::<u64>());
+        // fresh bucket 5 gets 5, 261 (=5+256, > 255 after & 511), 517 (& 511 = 5)
+        assert_eq!(fresh[&5], (10 + 5) + (10 + 261) + (10 + 517));
+        // a fresh build as large or larger keeps the buckets
+        assert_eq!(fresh_bucket_bytes(&now, 768).len(), 768);
+        assert_eq!(fresh_bucket_bytes(&now, 4096).len(), 768);
+    }
+
+    #[test]
     fn hash_buckets_follow_split_points() {
         assert_eq!(hash_total_buckets(3), 4);
+        assert_eq!(hash_total_buckets(512), 512);
+        // _hash_spareindex(652) = 11, _hash_get_totalbuckets(11) = 768 (was taken as 1024)
+        assert_eq!(hash_total_buckets(513), 640);
+        assert_eq!(hash_total_buckets(652), 768);
+        assert_eq!(hash_total_buckets(897), 1024);
         assert_eq!(hash_total_buckets(1024), 1024);
         assert_eq!(hash_total_buckets(1025), 1280);
         assert_eq!(hash_total_buckets(1281), 1536);

@@ -1,0 +1,162 @@
+//! Checks, at build time, that the page layout `ntsb_perf_core::bloat::layout` assumes is the
+//! one in the PostgreSQL server headers the extension is built against (the parts pgrx does not
+//! bind; `src/bloat/layout_check.rs` checks the rest with const asserts): a C file of
+//! `_Static_assert`s, one per constant, is compiled (syntax only) with the server's include
+//! directory. Any mismatch (another BLCKSZ, a changed opaque struct...) fails the build.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use ntsb_perf_core::bloat::layout as l;
+
+fn pg_config() -> String {
+    println!("cargo:rerun-if-env-changed=PGRX_PG_CONFIG_PATH");
+    if let Ok(p) = std::env::var("PGRX_PG_CONFIG_PATH") {
+        return p;
+    }
+    // The version the crate is built for (feature pgNN), as cargo pgrx init recorded it.
+    let major = (13..=17)
+        .find(|v| std::env::var(format!("CARGO_FEATURE_PG{v}")).is_ok())
+        .unwrap_or(15);
+    let home = std::env::var("PGRX_HOME")
+        .map(PathBuf::from)
+        .or_else(|_| std::env::var("HOME").map(|h| PathBuf::from(h).join(".pgrx")));
+    if let Ok(config) = home.map(|h| h.join("config.toml")) {
+        println!("cargo:rerun-if-changed={}", config.display());
+        if let Ok(text) = std::fs::read_to_string(&config) {
+            let key = format!("pg{major}");
+            for line in text.lines() {
+                if let Some((k, v)) = line.split_once('=') {
+                    if k.trim() == key {
+                        return v.trim().trim_matches('"').to_string();
+                    }
+                }
+            }
+        }
+    }
+    "pg_config".to_string()
+}
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=crates/ntsb_perf_core/src/bloat.rs");
+    let pg_config = pg_config();
+    let out = Command::new(&pg_config)
+        .arg("--includedir-server")
+        .output()
+        .unwrap_or_else(|e| panic!("running {pg_config} --includedir-server: {e}"));
+    assert!(
+        out.status.success(),
+        "{pg_config} --includedir-server failed"
+    );
+    let include = String::from_utf8_lossy(&out.stdout).trim().to_string();
+
+    let checks: &[(&str, u64)] = &[
+        ("BLCKSZ", l::BLCKSZ as u64),
+        ("MAXIMUM_ALIGNOF", l::MAXIMUM_ALIGNOF as u64),
+        ("SizeOfPageHeaderData", l::SIZE_OF_PAGE_HEADER as u64),
+        ("sizeof(ItemIdData)", l::ITEM_ID_SIZE as u64),
+        ("offsetof(PageHeaderData, pd_lower)", l::PD_LOWER as u64),
+        ("offsetof(PageHeaderData, pd_special)", l::PD_SPECIAL as u64),
+        // B-tree
+        ("MAXALIGN(sizeof(BTPageOpaqueData))", l::BT_SPECIAL_SIZE as u64),
+        ("offsetof(BTPageOpaqueData, btpo_next)", l::BT_NEXT as u64),
+        ("offsetof(BTPageOpaqueData, btpo_level)", l::BT_LEVEL as u64),
+        ("offsetof(BTPageOpaqueData, btpo_flags)", l::BT_FLAGS as u64),
+        ("BTP_LEAF", l::BTP_LEAF as u64),
+        ("BTP_ROOT", l::BTP_ROOT as u64),
+        ("BTP_DELETED", l::BTP_DELETED as u64),
+        ("BTP_META", l::BTP_META as u64),
+        ("BTP_HALF_DEAD", l::BTP_HALF_DEAD as u64),
+        ("BTP_SPLIT_END", l::BTP_SPLIT_END as u64),
+        ("BTP_HAS_GARBAGE", l::BTP_HAS_GARBAGE as u64),
+        ("BTP_INCOMPLETE_SPLIT", l::BTP_INCOMPLETE_SPLIT as u64),
+        ("BTP_HAS_FULLXID", l::BTP_HAS_FULLXID as u64),
+        // SP-GiST
+        ("MAXALIGN(sizeof(SpGistPageOpaqueData))", l::SPGIST_SPECIAL_SIZE as u64),
+        ("offsetof(SpGistPageOpaqueData, flags)", l::SPGIST_FLAGS as u64),
+        ("offsetof(SpGistPageOpaqueData, spgist_page_id)", l::SPGIST_PAGE_ID_OFF as u64),
+        ("SPGIST_PAGE_ID", l::SPGIST_PAGE_ID as u64),
+        ("SPGIST_META", l::SPGIST_META as u64),
+        ("SPGIST_DELETED", l::SPGIST_DELETED as u64),
+        ("SPGIST_LEAF", l::SPGIST_LEAF as u64),
+        ("SPGIST_NULLS", l::SPGIST_NULLS as u64),
+        // GIN
+        ("MAXALIGN(sizeof(GinPageOpaqueData))", l::GIN_SPECIAL_SIZE as u64),
+        ("offsetof(GinPageOpaqueData, rightlink)", l::GIN_RIGHTLINK as u64),
+        ("offsetof(GinPageOpaqueData, flags)", l::GIN_FLAGS as u64),
+        ("offsetof(GinMetaPageData, nPendingPages)", l::GIN_META_N_PENDING_PAGES as u64),
+        ("offsetof(GinMetaPageData, nPendingHeapTuples)", l::GIN_META_N_PENDING_HEAP_TUPLES as u64),
+        ("GIN_DATA", l::GIN_DATA as u64),
+        ("GIN_LEAF", l::GIN_LEAF as u64),
+        ("GIN_DELETED", l::GIN_DELETED as u64),
+        ("GIN_META", l::GIN_META as u64),
+        ("GIN_LIST", l::GIN_LIST as u64),
+        ("GIN_LIST_FULLROW", l::GIN_LIST_FULLROW as u64),
+        ("GIN_INCOMPLETE_SPLIT", l::GIN_INCOMPLETE_SPLIT as u64),
+        ("GIN_COMPRESSED", l::GIN_COMPRESSED as u64),
+        // hash
+        ("MAXALIGN(sizeof(HashPageOpaqueData))", l::HASH_SPECIAL_SIZE as u64),
+        ("offsetof(HashPageOpaqueData, hasho_nextblkno)", l::HASH_NEXT as u64),
+        ("offsetof(HashPageOpaqueData, hasho_bucket)", l::HASH_BUCKET as u64),
+        ("offsetof(HashPageOpaqueData, hasho_flag)", l::HASH_FLAG as u64),
+        ("offsetof(HashPageOpaqueData, hasho_page_id)", l::HASH_PAGE_ID_OFF as u64),
+        ("HASHO_PAGE_ID", l::HASHO_PAGE_ID as u64),
+        ("LH_UNUSED_PAGE", l::LH_UNUSED_PAGE as u64),
+        ("LH_OVERFLOW_PAGE", l::LH_OVERFLOW_PAGE as u64),
+        ("LH_BUCKET_PAGE", l::LH_BUCKET_PAGE as u64),
+        ("LH_BITMAP_PAGE", l::LH_BITMAP_PAGE as u64),
+        ("LH_META_PAGE", l::LH_META_PAGE as u64),
+        ("LH_BUCKET_BEING_POPULATED", l::LH_BUCKET_BEING_POPULATED as u64),
+        ("LH_BUCKET_BEING_SPLIT", l::LH_BUCKET_BEING_SPLIT as u64),
+        ("LH_BUCKET_NEEDS_SPLIT_CLEANUP", l::LH_BUCKET_NEEDS_SPLIT_CLEANUP as u64),
+        ("LH_PAGE_HAS_DEAD_TUPLES", l::LH_PAGE_HAS_DEAD_TUPLES as u64),
+        ("LH_PAGE_TYPE", l::LH_PAGE_TYPE as u64),
+        // BRIN
+        ("MAXALIGN(sizeof(BrinSpecialSpace))", l::BRIN_SPECIAL_SIZE as u64),
+        (
+            "offsetof(BrinSpecialSpace, vector) + sizeof(uint16) * (MAXALIGN(1) / sizeof(uint16) - 1)",
+            l::BRIN_TYPE as u64,
+        ),
+        (
+            "offsetof(BrinSpecialSpace, vector) + sizeof(uint16) * (MAXALIGN(1) / sizeof(uint16) - 2)",
+            l::BRIN_FLAGS as u64,
+        ),
+        ("BRIN_PAGETYPE_META", l::BRIN_PAGETYPE_META as u64),
+        ("BRIN_PAGETYPE_REVMAP", l::BRIN_PAGETYPE_REVMAP as u64),
+        ("BRIN_PAGETYPE_REGULAR", l::BRIN_PAGETYPE_REGULAR as u64),
+        ("BRIN_EVACUATE_PAGE", l::BRIN_EVACUATE_PAGE as u64),
+    ];
+    let mut c = String::from(
+        "#include \"postgres.h\"\n#include \"storage/bufpage.h\"\n#include \"access/nbtree.h\"\n\
+         #include \"access/gin_private.h\"\n#include \"access/hash.h\"\n\
+         #include \"access/spgist_private.h\"\n#include \"access/brin_page.h\"\n",
+    );
+    for (expr, value) in checks {
+        c.push_str(&format!(
+            "_Static_assert(({expr}) == {value}ULL, \"ntsb_perf_core layout: {} is not {value}\");\n",
+            expr.replace('"', "'")
+        ));
+    }
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
+    let file = out_dir.join("layout_check.c");
+    std::fs::write(&file, c).expect("writing layout_check.c");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
+    let compilers = [cc.as_str(), "clang", "gcc"];
+    let mut last_error = String::new();
+    for compiler in compilers {
+        match Command::new(compiler)
+            .args(["-fsyntax-only", "-I", &include])
+            .arg(&file)
+            .output()
+        {
+            Ok(o) if o.status.success() => return,
+            Ok(o) => panic!(
+                "the page layout of ntsb_perf_core does not match the server headers in {include}:\n{}",
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(e) => last_error = format!("{compiler}: {e}"),
+        }
+    }
+    panic!("no C compiler to check the page layout against {include} ({last_error}); set CC");
+}
