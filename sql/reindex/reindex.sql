@@ -36,6 +36,25 @@ GRANT SELECT ON ntsb_perf.reindex_history, ntsb_perf.reindex_baseline TO PUBLIC;
 REVOKE ALL ON FUNCTION ntsb_perf._reindex_finish(integer, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ntsb_perf._reindex_finish(integer, text) TO PUBLIC;
 
+CREATE FUNCTION ntsb_perf._reindex_check_thresholds(min_bloat_ratio float8, min_bytes bigint,
+                                                    max_leaf_density float8, max_fragmentation float8,
+                                                    sample_pages integer) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF min_bloat_ratio IS NULL OR min_bytes IS NULL OR max_leaf_density IS NULL OR max_fragmentation IS NULL THEN
+        RAISE EXCEPTION 'the thresholds must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT (min_bloat_ratio > 0 AND min_bloat_ratio < 'Infinity' AND min_bytes >= 0
+            AND max_leaf_density BETWEEN 0 AND 100 AND max_fragmentation BETWEEN 0 AND 100) THEN
+        RAISE EXCEPTION 'thresholds out of range: min_bloat_ratio > 0, min_bytes >= 0, max_leaf_density and max_fragmentation from 0 to 100'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF sample_pages <= 0 THEN
+        RAISE EXCEPTION 'sample_pages must be a positive number of pages, not %', sample_pages
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass NULL for an exact scan of every page.';
+    END IF;
+END $$;
+
 -- Candidates for a rebuild, most reclaimable first. With a baseline (the index's own figures
 -- right after its last rebuild) the thresholds apply relative to it: an index that is fresh at
 -- 69% density, or whose model ratio reads 1.4 fresh, is not rebuilt for that.
@@ -49,14 +68,8 @@ LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     not_owned bigint;
 BEGIN
-    IF p_min_bloat_ratio IS NULL OR p_min_bytes IS NULL OR p_max_leaf_density IS NULL OR p_max_fragmentation IS NULL THEN
-        RAISE EXCEPTION 'the thresholds must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF NOT (p_min_bloat_ratio > 0 AND p_min_bloat_ratio < 'Infinity' AND p_min_bytes >= 0
-            AND p_max_leaf_density BETWEEN 0 AND 100 AND p_max_fragmentation BETWEEN 0 AND 100) THEN
-        RAISE EXCEPTION 'thresholds out of range: min_bloat_ratio > 0, min_bytes >= 0, max_leaf_density and max_fragmentation from 0 to 100'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM ntsb_perf._reindex_check_thresholds(p_min_bloat_ratio, p_min_bytes, p_max_leaf_density,
+                                                p_max_fragmentation, p_sample_pages);
     -- What the plan may rebuild: valid leaf indexes of every supported access method, at least
     -- min_bytes, outside system and temporary schemas (the worker cannot see temporary tables).
     CREATE TEMP TABLE IF NOT EXISTS ntsb_perf_plan_scope (oid oid, owned boolean) ON COMMIT DROP;
@@ -128,7 +141,7 @@ CREATE FUNCTION ntsb_perf._reindex_require_autocommit(what text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     IF ntsb_perf._reindex_in_block() THEN
-        RAISE EXCEPTION '% cannot run inside a transaction block', what
+        RAISE EXCEPTION '% cannot run inside a transaction block or an EXCEPTION block', what
             USING ERRCODE = 'active_sql_transaction',
                   DETAIL = 'It waits for a concurrent rebuild and commits while it waits; inside BEGIN ... it would wait for its own snapshot.',
                   HINT = format('CALL %s outside BEGIN/COMMIT (psql autocommit, or a pg_cron job).', what);
@@ -158,6 +171,8 @@ DECLARE
     base_name name := (SELECT relname FROM pg_class WHERE oid = idx);
     tbl oid := (SELECT indrelid FROM pg_index WHERE indexrelid = idx);
 BEGIN
+    -- Fails at once (2D000) in a context that cannot commit, before any worker starts.
+    COMMIT;
     run := ntsb_perf._reindex_start(idx, conc, triggered, predicted, density);
     COMMIT;
     LOOP
@@ -239,6 +254,7 @@ DECLARE
     gave_up boolean := false;
     name text := leftover::text;
 BEGIN
+    COMMIT;
     run := ntsb_perf._reindex_drop_start(leftover);
     COMMIT;
     LOOP
@@ -390,9 +406,8 @@ BEGIN
         RAISE EXCEPTION 'schedule and dry_run must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM ntsb_perf.parse_cron(schedule);
-    -- the thresholds are checked by planning nothing with them now
-    PERFORM 1 FROM ntsb_perf.reindex_plan(min_bloat_ratio, min_bytes, max_leaf_density, max_fragmentation,
-                                          sample_pages, '') LIMIT 0;
+    PERFORM ntsb_perf._reindex_check_thresholds(min_bloat_ratio, min_bytes, max_leaf_density,
+                                                max_fragmentation, sample_pages);
     IF max_runtime < interval '0' OR max_wait < interval '0' THEN
         RAISE EXCEPTION 'max_runtime and max_wait must not be negative' USING ERRCODE = 'invalid_parameter_value';
     END IF;

@@ -35,7 +35,7 @@ thread_local! {
 #[pg_extern(volatile)]
 fn _reindex_in_block() -> bool {
     // SAFETY: reads the transaction state of this backend.
-    unsafe { pg_sys::IsTransactionBlock() }
+    unsafe { pg_sys::IsTransactionBlock() || pg_sys::IsSubTransaction() }
 }
 
 /// Starts the worker for one index (leaf index, not a partitioned one) and returns the run

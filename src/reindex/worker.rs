@@ -229,7 +229,10 @@ fn abandon_all() {
 }
 
 #[pg_guard]
-unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+unsafe extern "C-unwind" fn on_xact_event(
+    event: pg_sys::XactEvent::Type,
+    _arg: *mut std::ffi::c_void,
+) {
     if event == pg_sys::XactEvent::XACT_EVENT_ABORT {
         abandon_all();
     }

@@ -4,6 +4,8 @@
 -- caller, leftovers dropped, partitions, baselines, one run per database, and the pg_cron schedule
 -- with a real run. Output that holds pids, times or sizes is turned into booleans.
 SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS ntsb_perf;
+CREATE EXTENSION IF NOT EXISTS pg_cron;
 CREATE EXTENSION IF NOT EXISTS amcheck;
 CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE ROLE ri_owner LOGIN;
@@ -12,6 +14,7 @@ CREATE ROLE ri_nologin NOLOGIN;
 GRANT pg_stat_scan_tables TO ri_owner, ri_other, ri_nologin;
 CREATE SCHEMA ri AUTHORIZATION ri_owner;
 GRANT USAGE ON SCHEMA ri TO ri_other, ri_nologin;
+GRANT USAGE ON SCHEMA cron TO ri_owner;  -- pg_cron lets a role schedule its own jobs with this
 SELECT format('host=%s port=%s dbname=%s user=postgres', current_setting('unix_socket_directories'),
               current_setting('port'), current_database()) AS conninfo \gset
 SET ROLE ri_owner;
@@ -108,7 +111,7 @@ SELECT h.index_name, h.status, h.sqlstate, h.error, h.triggered_by, h.run_by,
        abs((h.bytes_before - h.bytes_after) - h.predicted_reclaim) <= 0.1 * h.predicted_reclaim AS reclaim_as_predicted,
        h.density_after > h.density_before AS denser
 FROM ntsb_perf.reindex_history h WHERE h.triggered_by = 'auto' ORDER BY h.id;
-SELECT bt_index_check('ri.t_v', true) IS NULL AS t_v_checks, bt_index_check('ri.t_pkey', true) IS NULL AS pkey_checks;
+SELECT bt_index_check('ri.t_v', true)::text = '' AS t_v_checks, bt_index_check('ri.t_pkey', true)::text = '' AS pkey_checks;
 -- GiST (no amcheck in 15): an index scan returns what a sequential scan returns.
 SET enable_seqscan = off; SET enable_bitmapscan = off;
 SELECT count(*) AS via_index FROM ri.t WHERE b && box(point(0, 0), point(30000, 30000));
@@ -156,7 +159,7 @@ SET ROLE ri_owner;
 CALL ntsb_perf.reindex_index('ri.t_v', max_wait => '1 s');
 \set VERBOSITY default
 RESET ROLE;
-SELECT status, sqlstate, error ~ '^gave up after waiting .* waiting for old snapshots for pid [0-9]+: SELECT count' AS says_why
+SELECT status, sqlstate, error ~ '^gave up after waiting .* waiting for old snapshots for pid [0-9]+: ' AS says_why
 FROM ntsb_perf.reindex_history ORDER BY id DESC LIMIT 1;
 SELECT count(*) AS invalid_indexes FROM pg_index WHERE indrelid = 'ri.t'::regclass AND NOT indisvalid;
 -- While it waits, reindex_status shows the phase and whom it waits for (seen from another session).
@@ -164,25 +167,28 @@ SELECT dblink_connect('watch', :'conninfo');
 SELECT dblink_send_query('watch', $q$
     DO $w$ BEGIN
         FOR i IN 1 .. 400 LOOP
+            PERFORM pg_stat_clear_snapshot();
             EXIT WHEN EXISTS (SELECT 1 FROM ntsb_perf.reindex_status WHERE phase LIKE 'waiting for%');
             PERFORM pg_sleep(0.025);
         END LOOP;
-    END $w$;
-    CREATE TABLE ri.status_seen AS SELECT statement, phase, waiting_for_pid IS NOT NULL AS knows_pid,
-        waiting_for_query, waiting_for_xact_start IS NOT NULL AS knows_since FROM ntsb_perf.reindex_status;
-    $q$);
+        CREATE TABLE ri.status_seen AS SELECT statement, phase, waiting_for_pid IS NOT NULL AS knows_pid,
+            waiting_for_query IS NOT NULL AS knows_query, waiting_for_xact_start IS NOT NULL AS knows_since,
+            running_for > '0' AS running FROM ntsb_perf.reindex_status;
+    END $w$ $q$);
 SET ROLE ri_owner;
 \set VERBOSITY sqlstate
 CALL ntsb_perf.reindex_index('ri.t_v', max_wait => '2 s');
 \set VERBOSITY default
 RESET ROLE;
 SELECT * FROM dblink_get_result('watch') AS r(x text);
+SELECT * FROM dblink_get_result('watch') AS r(x text);  -- (the end of that result)
 SELECT * FROM ri.status_seen;
 -- A worker terminated mid-rebuild (pg_terminate_backend from another session): the caller says
 -- so, the history records it, nothing is lost, no invalid index stays.
 SELECT dblink_send_query('watch', $q$
     DO $w$ DECLARE p int; BEGIN
         FOR i IN 1 .. 400 LOOP
+            PERFORM pg_stat_clear_snapshot();
             SELECT pid INTO p FROM ntsb_perf.reindex_status WHERE phase LIKE 'waiting for%';
             EXIT WHEN p IS NOT NULL;
             PERFORM pg_sleep(0.025);
@@ -191,10 +197,11 @@ SELECT dblink_send_query('watch', $q$
     END $w$ $q$);
 SET ROLE ri_owner;
 \set VERBOSITY sqlstate
-CALL ntsb_perf.reindex_index('ri.t_v');
+CALL ntsb_perf.reindex_index('ri.t_v', max_wait => '30 s');  -- max_wait: only a safety net here
 \set VERBOSITY default
 RESET ROLE;
 SELECT * FROM dblink_get_result('watch') AS r(x text);
+SELECT * FROM dblink_get_result('watch') AS r(x text);  -- (the end of that result)
 SELECT status, error FROM ntsb_perf.reindex_history ORDER BY id DESC LIMIT 1;
 SELECT count(*) AS rows_kept FROM ri.t;
 -- The caller cancelled while it waits (pg_cancel_backend): the worker is stopped with it, and
@@ -203,6 +210,7 @@ SELECT pg_backend_pid() AS me \gset
 SELECT dblink_send_query('watch', format($q$
     DO $w$ BEGIN
         FOR i IN 1 .. 400 LOOP
+            PERFORM pg_stat_clear_snapshot();
             EXIT WHEN EXISTS (SELECT 1 FROM ntsb_perf.reindex_status WHERE phase LIKE 'waiting for%%');
             PERFORM pg_sleep(0.025);
         END LOOP;
@@ -210,13 +218,15 @@ SELECT dblink_send_query('watch', format($q$
     END $w$ $q$, :me));
 SET ROLE ri_owner;
 \set VERBOSITY sqlstate
-CALL ntsb_perf.reindex_index('ri.t_v');
+CALL ntsb_perf.reindex_index('ri.t_v', max_wait => '30 s');  -- max_wait: only a safety net here
 \set VERBOSITY default
 RESET ROLE;
 SELECT * FROM dblink_get_result('watch') AS r(x text);
+SELECT * FROM dblink_get_result('watch') AS r(x text);  -- (the end of that result)
 SELECT dblink_exec('holder', 'COMMIT');
 DO $$ BEGIN  -- the worker goes away with its caller
     FOR i IN 1 .. 200 LOOP
+        PERFORM pg_stat_clear_snapshot();
         EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'ntsb_perf reindex');
         PERFORM pg_sleep(0.05);
     END LOOP;
@@ -229,17 +239,13 @@ RESET ROLE;
 SELECT count(*) AS invalid_after_auto_reindex FROM pg_index WHERE indrelid = 'ri.t'::regclass AND NOT indisvalid;
 
 -- One auto_reindex per database: a second one says so at once and does nothing.
-SELECT dblink_exec('holder', 'SELECT pg_advisory_lock(1314149976, 1)');
+SELECT * FROM dblink('holder', 'SELECT pg_advisory_lock(1314149976, 1)::text') AS x(locked text);
 SELECT count(*) AS history_rows FROM ntsb_perf.reindex_history \gset
 SET ROLE ri_owner;
-SET client_min_messages = notice;
-\set VERBOSITY terse
 CALL ntsb_perf.auto_reindex(dry_run => false, min_bytes => 0, schema_name => 'ri');
-\set VERBOSITY default
-SET client_min_messages = warning;
 RESET ROLE;
 SELECT count(*) = :history_rows AS nothing_rebuilt FROM ntsb_perf.reindex_history;
-SELECT dblink_exec('holder', 'SELECT pg_advisory_unlock(1314149976, 1)');
+SELECT * FROM dblink('holder', 'SELECT pg_advisory_unlock(1314149976, 1)::text') AS x(unlocked text);
 
 -- Partitioned index: each partition's index is a step of its own.
 SET ROLE ri_owner;
@@ -289,6 +295,7 @@ SELECT dblink_disconnect('watch');
 DROP SCHEMA ri CASCADE;
 DELETE FROM ntsb_perf.reindex_history;
 DELETE FROM ntsb_perf.reindex_baseline;
+REVOKE USAGE ON SCHEMA cron FROM ri_owner;
 DROP ROLE ri_owner;
 DROP ROLE ri_other;
 DROP ROLE ri_nologin;
