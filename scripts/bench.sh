@@ -8,8 +8,8 @@ DB=ntsb_bench
 N_INDEXES=${N_INDEXES:-2000}
 ROUNDS=${ROUNDS:-21}
 BENCH_ROWS=${BENCH_ROWS:-10000000}
-# BENCH_PARTS picks parts (default all): b1 bloat stats fresh refresh writer
-BENCH_PARTS=${BENCH_PARTS:-b1 bloat stats fresh refresh writer}
+# BENCH_PARTS picks parts (default all): b1 bloat stats fresh refresh writer reindex
+BENCH_PARTS=${BENCH_PARTS:-b1 bloat stats fresh refresh writer reindex}
 want() { [[ " $BENCH_PARTS " == *" $1 "* ]]; }
 
 "$ROOT/scripts/setup.sh"
@@ -98,4 +98,81 @@ psql_db -q -c "ALTER TABLE events ENABLE ALWAYS TRIGGER ntsb_perf_track_changes"
 psql_db -q -c "ALTER SYSTEM RESET fsync" -c "SELECT pg_reload_conf()" >/dev/null
 log "writer overhead without a client: server-side loop of committed single-row inserts (fsync off)"
 psql_db -v n=20000 -f "$ROOT/bench/writer_loop.sql"
+fi
+if want reindex; then
+# P7 and the reclaim check: auto_reindex(dry_run => false) while pgbench inserts and updates
+# events (2 clients, fsync on). TPS is read from pgbench's per-second progress: the seconds before
+# the rebuilds start against the seconds while they run. Then: 0 failed transactions, committed
+# inserts = rows found, bt_index_check(heapallindexed) on every rebuilt B-tree, a forced GiST
+# index scan = a sequential scan, and reclaimed bytes against predicted_reclaim per index.
+# Last, one rebuild through the worker against the same REINDEX INDEX CONCURRENTLY from psql.
+P7_BEFORE=${P7_BEFORE:-20}
+P7_SECS=${P7_SECS:-240}
+log "P7: pgbench TPS during auto_reindex / before it (fsync on), reclaim vs prediction, worker vs psql REINDEX"
+psql_db -q -c "CREATE EXTENSION IF NOT EXISTS amcheck" -c "CREATE SEQUENCE IF NOT EXISTS p7_seq"
+psql_db -q -c "ALTER SYSTEM SET fsync = on" -c "SELECT pg_reload_conf()" >/dev/null
+# Bloat every index of events: a third of the rows deleted, vacuumed.
+psql_db -q -c "DELETE FROM events WHERE id % 3 = 0" -c "VACUUM events" -c "CHECKPOINT"
+max_id=$(psql_db -Atc "SELECT max(id) FROM events")
+cat >"$DIR/p7.pgbench" <<SQL
+\set id random(1, $max_id)
+\set f random(0, 3)
+BEGIN;
+INSERT INTO events (ev_id, event_date, state, injury_severity, total_fatalities, aircraft_category)
+VALUES ('P7-' || nextval('p7_seq'), date '2021-01-01' + :f, 'AZ', 'NON-FATAL', 0, 'Airplane');
+UPDATE events SET total_uninjured = coalesce(total_uninjured, 0) + 1 WHERE id = :id;
+END;
+SQL
+chmod 644 "$DIR/p7.pgbench"
+"$PGBIN/pgbench" -n -h "$DIR" -p "$PORT" -U postgres -c 2 -j 2 -T "$P7_SECS" -P 1 --progress-timestamp \
+    -f "$DIR/p7.pgbench" "$DB" >"$DIR/p7.out" 2>"$DIR/p7.progress" &
+pgbench_pid=$!
+sleep "$P7_BEFORE"
+t_start=$(date +%s.%N)
+psql_db -q -c "SET client_min_messages = warning" \
+    -c "CALL ntsb_perf.auto_reindex(dry_run => false, schema_name => 'public')"
+t_end=$(date +%s.%N)
+wait "$pgbench_pid"
+python3 - "$DIR/p7.progress" "$DIR/p7.out" "$t_start" "$t_end" <<'PY'
+import re, statistics, sys
+prog, out, t0, t1 = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+before, during, failed = [], [], 0
+for line in open(prog):
+    m = re.match(r"progress: ([0-9.]+) s, ([0-9.]+) tps.*?(\d+) failed", line)
+    if not m:
+        continue
+    t, tps = float(m.group(1)), float(m.group(2))
+    failed += int(m.group(3))
+    if t < t0 - 1:
+        before.append(tps)
+    elif t0 + 1 <= t <= t1:
+        during.append(tps)
+text = open(out).read()
+done = re.search(r"number of transactions actually processed: (\d+)", text)
+fails = re.search(r"number of failed transactions: (\d+)", text)
+b, d = statistics.mean(before[2:] or before), statistics.mean(during) if during else float("nan")
+print(f" P7 | pgbench TPS during auto_reindex {d:8.1f} / before {b:8.1f} = {d / b:.3f} | goal >= 0.8 |"
+      f" rebuilds took {t1 - t0:.1f} s ({len(during)} s of progress inside)")
+print(f" P7 | transactions committed {done.group(1) if done else '?'}, failed {fails.group(1) if fails else '?'}"
+      f" (progress lines: {failed} failed) | goal 0 failed")
+open(out + ".committed", "w").write(done.group(1) if done else "-1")
+PY
+committed=$(cat "$DIR/p7.out.committed")
+psql_db -v committed="$committed" -f "$ROOT/bench/reindex.sql"
+# Worker vs psql: the same REINDEX INDEX CONCURRENTLY of idx_events_event_date, alternating.
+w=() p=()
+for r in 1 2 3 4 5; do
+    t0=$(date +%s.%N); psql_db -q -c "SET client_min_messages = warning" -c "CALL ntsb_perf.reindex_index('idx_events_event_date')"
+    t1=$(date +%s.%N); psql_db -q -c "REINDEX INDEX CONCURRENTLY idx_events_event_date"
+    t2=$(date +%s.%N)
+    w+=("$(python3 -c "print($t1 - $t0)")"); p+=("$(python3 -c "print($t2 - $t1)")")
+done
+python3 - "${w[*]}" "${p[*]}" <<'PY'
+import statistics, sys
+w, p = [float(x) for x in sys.argv[1].split()], [float(x) for x in sys.argv[2].split()]
+print(f" P7w | rebuild through the worker {statistics.median(w) * 1000:8.1f} ms / psql REINDEX CONCURRENTLY"
+      f" {statistics.median(p) * 1000:8.1f} ms = {statistics.median(w) / statistics.median(p):.3f} | goal <= 1.05"
+      f" (medians of 5, each client call timed whole)")
+PY
+psql_db -q -c "ALTER SYSTEM RESET fsync" -c "SELECT pg_reload_conf()" >/dev/null
 fi

@@ -197,7 +197,14 @@ fn _reindex_cancel(run: i32) -> bool {
 /// SECURITY DEFINER: the history and the baselines are written only here.
 #[pg_extern(volatile, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-fn _reindex_finish(run: i32, cancelled_because: Option<String>) -> i64 {
+fn _reindex_finish(run: Option<i32>, cancelled_because: Option<String>) -> i64 {
+    let Some(run) = run else {
+        fail(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "run must not be NULL",
+            None,
+        )
+    };
     let o = worker::poll(run);
     let facts = STARTED.with(|s| {
         let mut s = s.borrow_mut();
