@@ -138,11 +138,11 @@ import re, statistics, sys
 prog, out, t0, t1 = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
 before, during, failed = [], [], 0
 for line in open(prog):
-    m = re.match(r"progress: ([0-9.]+) s, ([0-9.]+) tps.*?(\d+) failed", line)
+    m = re.match(r"progress: ([0-9.]+) s, ([0-9.]+) tps(?:.*?(\d+) failed)?", line)
     if not m:
         continue
     t, tps = float(m.group(1)), float(m.group(2))
-    failed += int(m.group(3))
+    failed += int(m.group(3) or 0)
     if t < t0 - 1:
         before.append(tps)
     elif t0 + 1 <= t <= t1:

@@ -238,6 +238,77 @@ CALL ntsb_perf.auto_reindex(dry_run => false, min_bytes => 100000, schema_name =
 RESET ROLE;
 SELECT count(*) AS invalid_after_auto_reindex FROM pg_index WHERE indrelid = 'ri.t'::regclass AND NOT indisvalid;
 
+-- The caller terminated while it waits (pg_terminate_backend of the calling session): its worker
+-- goes with it (the abort callback runs on the way out), and the next auto_reindex drops what it left.
+SELECT dblink_exec('holder', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
+SELECT n > 0 AS holder_has_snapshot FROM dblink('holder', 'SELECT count(*) FROM pg_class') AS x(n bigint);
+SELECT dblink_connect('caller', replace(:'conninfo', 'user=postgres', 'user=ri_owner'));
+SELECT dblink_send_query('caller', $q$CALL ntsb_perf.reindex_index('ri.t_v', max_wait => '30 s')$q$);
+DO $$ DECLARE p int; BEGIN
+    FOR i IN 1 .. 400 LOOP
+        PERFORM pg_stat_clear_snapshot();
+        EXIT WHEN EXISTS (SELECT 1 FROM ntsb_perf.reindex_status WHERE phase LIKE 'waiting for%');
+        PERFORM pg_sleep(0.025);
+    END LOOP;
+    SELECT pid INTO p FROM pg_stat_activity WHERE query LIKE 'CALL ntsb_perf.reindex_index(''ri.t_v''%'
+                                            AND backend_type = 'client backend';
+    PERFORM pg_terminate_backend(p);
+    FOR i IN 1 .. 200 LOOP  -- the worker goes away with its caller
+        PERFORM pg_stat_clear_snapshot();
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'ntsb_perf reindex');
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END $$;
+SELECT count(*) AS workers_left_after_caller_terminated FROM pg_stat_activity WHERE backend_type = 'ntsb_perf reindex';
+SELECT dblink_disconnect('caller');
+SELECT dblink_exec('holder', 'COMMIT');
+SET ROLE ri_owner;
+CALL ntsb_perf.auto_reindex(dry_run => false, min_bytes => 100000, schema_name => 'ri');
+RESET ROLE;
+SELECT count(*) AS invalid_after_auto_reindex FROM pg_index WHERE indrelid = 'ri.t'::regclass AND NOT indisvalid;
+
+-- No worker slot free (max_worker_processes is 16 here): 53400 with a hint, nothing started.
+-- Sixteen sessions each start a rebuild that waits for an old snapshot, taking every slot.
+SELECT dblink_exec('holder', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
+SELECT n > 0 AS holder_has_snapshot FROM dblink('holder', 'SELECT count(*) FROM pg_class') AS x(n bigint);
+SELECT count(*) AS fillers FROM (
+    SELECT dblink_connect('fill' || g, replace(:'conninfo', 'user=postgres', 'user=ri_owner')),
+           dblink_send_query('fill' || g, $q$CALL ntsb_perf.reindex_index('ri.t_b', max_wait => '60 s')$q$)
+    FROM generate_series(1, 16) g) x;
+DO $$ DECLARE n int; last int := -1; same int := 0; BEGIN  -- until the count of workers settles
+    FOR i IN 1 .. 400 LOOP
+        PERFORM pg_stat_clear_snapshot();
+        SELECT count(*) INTO n FROM pg_stat_activity WHERE backend_type = 'ntsb_perf reindex';
+        IF n = last AND n > 0 THEN same := same + 1; ELSE same := 0; END IF;
+        EXIT WHEN same >= 20;
+        last := n;
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END $$;
+SELECT count(*) AS history_rows FROM ntsb_perf.reindex_history \gset
+SET ROLE ri_owner;
+\set VERBOSITY terse
+CALL ntsb_perf.reindex_index('ri.t_v', max_wait => '5 s');  -- max_wait: a safety net only
+\echo sqlstate :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+RESET ROLE;
+SELECT count(*) = :history_rows AS nothing_recorded FROM ntsb_perf.reindex_history;
+SELECT count(*) AS cancelled FROM (SELECT dblink_cancel_query('fill' || g) FROM generate_series(1, 16) g) x;
+SELECT count(*) AS closed FROM (SELECT dblink_disconnect('fill' || g) FROM generate_series(1, 16) g) x;
+SELECT dblink_exec('holder', 'COMMIT');
+DO $$ BEGIN
+    FOR i IN 1 .. 400 LOOP
+        PERFORM pg_stat_clear_snapshot();
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'ntsb_perf reindex');
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END $$;
+SELECT count(*) AS workers_left FROM pg_stat_activity WHERE backend_type = 'ntsb_perf reindex';
+SET ROLE ri_owner;
+CALL ntsb_perf.auto_reindex(dry_run => false, min_bytes => 100000, schema_name => 'ri');
+RESET ROLE;
+SELECT count(*) AS invalid_after_auto_reindex FROM pg_index WHERE indrelid = 'ri.t'::regclass AND NOT indisvalid;
+
 -- One auto_reindex per database: a second one says so at once and does nothing.
 SELECT * FROM dblink('holder', 'SELECT pg_advisory_lock(1314149976, 1)::text') AS x(locked text);
 SELECT count(*) AS history_rows FROM ntsb_perf.reindex_history \gset
