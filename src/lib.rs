@@ -30,6 +30,7 @@ mod stats;
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     bloat::register_gucs();
+    reindex::register_gucs();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

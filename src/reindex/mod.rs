@@ -6,6 +6,8 @@
 
 mod worker;
 
+pub use worker::register_gucs;
+
 use pgrx::prelude::*;
 
 use crate::bloat::RegClass;

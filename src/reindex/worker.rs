@@ -29,6 +29,23 @@ const GUCS: [&str; 3] = [
 ];
 const GUC_BYTES: usize = 64;
 
+/// `ntsb_perf.reindex_nice`: the OS scheduling niceness the worker gives itself (0-19), so that a
+/// rebuild yields the CPU to the application's queries while they need it.
+pub static REINDEX_NICE: pgrx::GucSetting<i32> = pgrx::GucSetting::<i32>::new(10);
+
+pub fn register_gucs() {
+    pgrx::GucRegistry::define_int_guc(
+        c"ntsb_perf.reindex_nice",
+        c"Niceness (0-19) of the rebuild worker's process: higher yields more CPU to other sessions.",
+        c"Parallel maintenance workers of the rebuild are not affected; set max_parallel_maintenance_workers = 0 for the gentlest rebuild.",
+        &REINDEX_NICE,
+        0,
+        19,
+        pgrx::GucContext::Userset,
+        pgrx::GucFlags::default(),
+    );
+}
+
 /// What the worker is doing, as the caller sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -46,6 +63,7 @@ struct Slot {
     phase: AtomicU32,
     database: pg_sys::Oid,
     user: pg_sys::Oid,
+    nice: i32,
     statement: [u8; STATEMENT_BYTES],
     gucs: [[u8; GUC_BYTES]; GUCS.len()],
     sqlstate: [u8; 8],
@@ -155,6 +173,7 @@ pub fn start(statement: &str) -> i32 {
         (*slot).magic = MAGIC;
         (*slot).database = pg_sys::MyDatabaseId;
         (*slot).user = pg_sys::GetUserId();
+        (*slot).nice = REINDEX_NICE.get().clamp(0, 19);
         put_str(&raw mut (*slot).statement, statement);
         for (i, g) in GUCS.iter().enumerate() {
             put_str(&raw mut (*slot).gucs[i], &guc_value(g));
@@ -430,13 +449,14 @@ pub extern "C-unwind" fn ntsb_perf_reindex_worker_main(arg: pg_sys::Datum) {
     // this worker (registration is a full barrier through the postmaster).
     let slot = unsafe { pg_sys::dsm_segment_address(segment).cast::<Slot>() };
     // SAFETY: as above; the magic tells a segment of ours.
-    let (database, user, statement, gucs) = unsafe {
+    let (database, user, nice, statement, gucs) = unsafe {
         if (*slot).magic != MAGIC {
             return;
         }
         (
             (*slot).database,
             (*slot).user,
+            (*slot).nice,
             get_str(&raw const (*slot).statement),
             GUCS.map(|_| String::new())
                 .iter()
@@ -445,6 +465,8 @@ pub extern "C-unwind" fn ntsb_perf_reindex_worker_main(arg: pg_sys::Datum) {
                 .collect::<Vec<_>>(),
         )
     };
+    // SAFETY: setpriority(2) on this process only; a failure leaves the priority as it was.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) };
     // Connects as the calling role (never InvalidOid, which would be the bootstrap superuser);
     // a role that may not log in or connect gets a FATAL here, and the caller sees the exit.
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(database), Some(user));

@@ -238,6 +238,49 @@ CALL ntsb_perf.auto_reindex(dry_run => false, min_bytes => 100000, schema_name =
 RESET ROLE;
 SELECT count(*) AS invalid_after_auto_reindex FROM pg_index WHERE indrelid = 'ri.t'::regclass AND NOT indisvalid;
 
+-- The worker cancelled from outside (pg_cancel_backend of its pid): the caller raises the
+-- worker's own 57014, the history says failed, and the rebuild's leftover is dropped at once.
+SELECT dblink_exec('holder', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
+SELECT n > 0 AS holder_has_snapshot FROM dblink('holder', 'SELECT count(*) FROM pg_class') AS x(n bigint);
+SELECT dblink_send_query('watch', $q$
+    DO $w$ DECLARE p int; BEGIN
+        FOR i IN 1 .. 400 LOOP
+            PERFORM pg_stat_clear_snapshot();
+            SELECT pid INTO p FROM ntsb_perf.reindex_status WHERE phase LIKE 'waiting for%';
+            EXIT WHEN p IS NOT NULL;
+            PERFORM pg_sleep(0.025);
+        END LOOP;
+        PERFORM pg_cancel_backend(p);
+    END $w$ $q$);
+SET ROLE ri_owner;
+\set VERBOSITY terse
+CALL ntsb_perf.reindex_index('ri.t_v', max_wait => '30 s');  -- max_wait: only a safety net here
+\echo sqlstate :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+RESET ROLE;
+SELECT * FROM dblink_get_result('watch') AS r(x text);
+SELECT * FROM dblink_get_result('watch') AS r(x text);  -- (the end of that result)
+SELECT status, sqlstate, error FROM ntsb_perf.reindex_history ORDER BY id DESC LIMIT 1;
+SELECT count(*) AS invalid_indexes FROM pg_index WHERE indrelid = 'ri.t'::regclass AND NOT indisvalid;
+-- The caller's statement_timeout ends the wait like a cancel: the worker goes with it.
+SET ROLE ri_owner;
+SET statement_timeout = '1s';
+\set VERBOSITY terse
+CALL ntsb_perf.reindex_index('ri.t_v');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+RESET statement_timeout;
+RESET ROLE;
+DO $$ BEGIN
+    FOR i IN 1 .. 200 LOOP
+        PERFORM pg_stat_clear_snapshot();
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'ntsb_perf reindex');
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END $$;
+SELECT count(*) AS workers_left_after_statement_timeout FROM pg_stat_activity WHERE backend_type = 'ntsb_perf reindex';
+SELECT dblink_exec('holder', 'COMMIT');
+
 -- The caller terminated while it waits (pg_terminate_backend of the calling session): its worker
 -- goes with it (the abort callback runs on the way out), and the next auto_reindex drops what it left.
 SELECT dblink_exec('holder', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
