@@ -109,21 +109,12 @@ if want reindex; then
 P7_BEFORE=${P7_BEFORE:-20}
 P7_SECS=${P7_SECS:-240}
 log "P7: pgbench TPS during auto_reindex / before it (fsync on), reclaim vs prediction, worker vs psql REINDEX"
-psql_db -q -c "CREATE EXTENSION IF NOT EXISTS amcheck" -c "CREATE SEQUENCE IF NOT EXISTS p7_seq"
+psql_db -q -c "CREATE EXTENSION IF NOT EXISTS amcheck" -c "CREATE SEQUENCE IF NOT EXISTS load_seq"
 psql_db -q -c "ALTER SYSTEM SET fsync = on" -c "SELECT pg_reload_conf()" >/dev/null
 # Bloat every index of events: a third of the rows deleted, vacuumed.
 psql_db -q -c "DELETE FROM events WHERE id % 3 = 0" -c "VACUUM events" -c "CHECKPOINT"
 max_id=$(psql_db -Atc "SELECT max(id) FROM events")
-cat >"$DIR/p7.pgbench" <<SQL
-\set id random(1, $max_id)
-\set f random(0, 3)
-BEGIN;
-INSERT INTO events (ev_id, event_date, state, injury_severity, total_fatalities, aircraft_category)
-VALUES ('P7-' || nextval('p7_seq'), date '2021-01-01' + :f, 'AZ', 'NON-FATAL', 0, 'Airplane');
-UPDATE events SET total_uninjured = coalesce(total_uninjured, 0) + 1 WHERE id = :id;
-END;
-SQL
-chmod 644 "$DIR/p7.pgbench"
+write_load_pgbench "$DIR/p7.pgbench" "$max_id" P7-
 "$PGBIN/pgbench" -n -h "$DIR" -p "$PORT" -U postgres -c 2 -j 2 -T "$P7_SECS" -P 1 --progress-timestamp \
     -f "$DIR/p7.pgbench" "$DB" >"$DIR/p7.out" 2>"$DIR/p7.progress" &
 pgbench_pid=$!

@@ -81,3 +81,20 @@ load_csv() {
         -c "COPY ntsb_staging FROM STDIN WITH (FORMAT csv, HEADER true, ENCODING 'LATIN1')" <"$file"
     cluster_psql "$dir" "$port" -d "$db" -f "$ROOT/demo/load_csv.sql"
 }
+
+# write_load_pgbench FILE MAX_ID PREFIX: the write load that auto-reindex runs under (make bench's
+# P7, tests/reindex_live.sh): each transaction inserts one event (ev_id PREFIX<n>) and updates
+# a random one, so the count of PREFIX rows afterwards must equal the committed transactions.
+write_load_pgbench() {
+    local file=$1 max_id=$2 prefix=$3
+    cat >"$file" <<SQL
+\\set id random(1, $max_id)
+\\set f random(0, 3)
+BEGIN;
+INSERT INTO events (ev_id, event_date, state, injury_severity, total_fatalities, aircraft_category)
+VALUES ('$prefix' || nextval('load_seq'), date '2021-01-01' + :f, 'AZ', 'NON-FATAL', 0, 'Airplane');
+UPDATE events SET total_uninjured = coalesce(total_uninjured, 0) + 1 WHERE id = :id;
+END;
+SQL
+    chmod 644 "$file"
+}

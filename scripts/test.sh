@@ -32,4 +32,6 @@ cargo test -p ntsb_perf_core
 pgtest
 log "SQL regression tests"
 "$ROOT/scripts/regress.sh"
+log "auto-reindex live checks (NOTICEs while waiting, kill -9 of the worker, pgbench write load)"
+"$ROOT/tests/reindex_live.sh"
 log "make test: all stages passed"

@@ -148,7 +148,7 @@ mod tests {
         // recording of a rebuild, which tests/sql/reindex.sql checks writes only real runs).
         assert_eq!(
             one::<i64>("SELECT count(*) FROM pg_proc WHERE pronamespace = 'ntsb_perf'::regnamespace AND prosecdef \
-                        AND proname NOT IN ('_forget', '_on_sql_drop', '_reindex_finish')"),
+                        AND proname NOT IN ('_forget', '_on_sql_drop', '_reindex_begin', '_reindex_finish', '_reindex_sweep')"),
             Some(0)
         );
     }

@@ -1,9 +1,11 @@
--- Records one rebuild (run by _reindex_finish, SECURITY DEFINER): the facts kept since its start,
--- its outcome, the size and, after a successful rebuild, the fresh density, kept as the index's
--- baseline. REINDEX CONCURRENTLY gives the index a new OID under the same name, so the index is
--- found again by its (quoted, qualified) name. $1 index oid at the start, $2 index name,
--- $3 table name, $4 started_at, $5 bytes_before, $6 predicted_reclaim, $7 density_before,
--- $8 status, $9 sqlstate, $10 error, $11 triggered_by, $12 role oid, $13 statement.
+-- Writes one rebuild's history row (run by _reindex_begin and _reindex_finish, SECURITY DEFINER)
+-- from the facts kept since its start: first as 'running' (no duration or size after yet), then
+-- its outcome into the same row; after a successful rebuild the fresh density is measured and
+-- kept as the index's baseline. REINDEX CONCURRENTLY gives the index a new OID under the same
+-- name, so the index is found again by its (quoted, qualified) name. $1 index oid at the start,
+-- $2 index name, $3 table name, $4 started_at, $5 bytes_before, $6 predicted_reclaim,
+-- $7 density_before, $8 status, $9 sqlstate, $10 error, $11 triggered_by, $12 role oid,
+-- $13 statement, $14 the row's id when it was written before (NULL: a new row).
 WITH now_index AS (
     SELECT coalesce(pg_catalog.to_regclass($2)::oid, $1) AS oid
 ), fresh AS (
@@ -19,12 +21,22 @@ WITH now_index AS (
             fragmentation = EXCLUDED.fragmentation, measured_at = EXCLUDED.measured_at
     RETURNING 1
 )
-INSERT INTO ntsb_perf.reindex_history
-    (index, index_name, table_name, started_at, duration, bytes_before, bytes_after, predicted_reclaim,
-     density_before, density_after, status, sqlstate, error, triggered_by, run_by, statement)
-SELECT i.oid::regclass, $2, $3, $4, pg_catalog.clock_timestamp() - $4, $5,
-       (SELECT pg_catalog.pg_relation_size(c.oid) FROM pg_catalog.pg_class c WHERE c.oid = i.oid),
+INSERT INTO ntsb_perf.reindex_history AS h
+    (id, index, index_name, table_name, started_at, duration, bytes_before, bytes_after, predicted_reclaim,
+     density_before, density_after, status, sqlstate, error, triggered_by, run_by, statement,
+     caller_pid, caller_started)
+SELECT coalesce($14, pg_catalog.nextval('ntsb_perf.reindex_history_id_seq'::pg_catalog.regclass)),
+       i.oid::regclass, $2, $3, $4,
+       CASE WHEN $8 <> 'running' THEN pg_catalog.clock_timestamp() - $4 END, $5,
+       CASE WHEN $8 <> 'running' THEN
+           (SELECT pg_catalog.pg_relation_size(c.oid) FROM pg_catalog.pg_class c WHERE c.oid = i.oid) END,
        $6, $7, (SELECT avg_leaf_density FROM fresh), $8, $9, $10, $11,
-       (SELECT rolname FROM pg_catalog.pg_roles WHERE oid = $12), $13
+       (SELECT rolname FROM pg_catalog.pg_roles WHERE oid = $12), $13,
+       pg_catalog.pg_backend_pid(),
+       (SELECT a.backend_start FROM pg_catalog.pg_stat_activity a WHERE a.pid = pg_catalog.pg_backend_pid())
 FROM now_index i
+ON CONFLICT (id) DO UPDATE
+    SET index = EXCLUDED.index, duration = EXCLUDED.duration, bytes_after = EXCLUDED.bytes_after,
+        density_after = EXCLUDED.density_after, status = EXCLUDED.status, sqlstate = EXCLUDED.sqlstate,
+        error = EXCLUDED.error
 RETURNING id

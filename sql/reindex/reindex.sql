@@ -1,26 +1,31 @@
 -- Auto-reindex: plan, history, baselines, the waiting procedures and the schedule. See README
 -- "Auto-reindex". The rebuild itself runs in a background worker (src/reindex/worker.rs).
 
--- One row per rebuild (per partition for a partitioned index). Written only by
--- ntsb_perf._reindex_finish (SECURITY DEFINER) from the run's own facts; readable by everyone.
+-- One row per rebuild (per partition for a partitioned index), written as 'running' when the
+-- rebuild starts and given its outcome when it ends; a run whose session died before that (the
+-- caller terminated or cancelled, or a server restart) is marked 'terminated' by the next
+-- reindex_index or auto_reindex (_reindex_sweep). Written only by _reindex_begin, _reindex_finish
+-- and _reindex_sweep (SECURITY DEFINER) from the runs' own facts; readable by everyone.
 CREATE TABLE ntsb_perf.reindex_history (
     id                bigserial PRIMARY KEY,
     index             regclass,
     index_name        text        NOT NULL,
     table_name        text        NOT NULL,
     started_at        timestamptz NOT NULL,
-    duration          interval    NOT NULL,
+    duration          interval,   -- NULL while running, and for a run that never reported
     bytes_before      bigint      NOT NULL,
     bytes_after       bigint,
     predicted_reclaim bigint,
     density_before    float8,
     density_after     float8,
-    status            text        NOT NULL CHECK (status IN ('done', 'failed', 'cancelled', 'terminated')),
+    status            text        NOT NULL CHECK (status IN ('running', 'done', 'failed', 'cancelled', 'terminated')),
     sqlstate          text,
     error             text,
     triggered_by      text        NOT NULL CHECK (triggered_by IN ('manual', 'auto', 'schedule')),
     run_by            name        NOT NULL,
-    statement         text        NOT NULL
+    statement         text        NOT NULL,
+    caller_pid        integer,    -- the calling session (its pid and start) while it runs
+    caller_started    timestamptz
 );
 CREATE INDEX reindex_history_started_at ON ntsb_perf.reindex_history (started_at DESC);
 -- What each index measured right after its last successful rebuild: the plan compares with it.
@@ -35,6 +40,23 @@ REVOKE ALL ON ntsb_perf.reindex_history, ntsb_perf.reindex_baseline FROM PUBLIC;
 GRANT SELECT ON ntsb_perf.reindex_history, ntsb_perf.reindex_baseline TO PUBLIC;
 REVOKE ALL ON FUNCTION ntsb_perf._reindex_finish(integer, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ntsb_perf._reindex_finish(integer, text) TO PUBLIC;
+
+-- Marks 'terminated' the 'running' rows whose calling session is no longer inside a call (it
+-- ended, a restart ended it, or its CALL was cancelled); only those. Returns how many.
+CREATE FUNCTION ntsb_perf._reindex_sweep() RETURNS bigint
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    WITH swept AS (
+        UPDATE ntsb_perf.reindex_history h
+        SET status = 'terminated',
+            error = 'the run ended without a result: its session was terminated or cancelled, or a server '
+                    'restart ended it, before the rebuild reported (the next auto_reindex drops any leftover)'
+        WHERE h.status = 'running'
+          AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                          WHERE a.pid = h.caller_pid AND a.backend_start = h.caller_started
+                            AND a.state = 'active' AND a.pid <> pg_backend_pid())
+        RETURNING 1)
+    SELECT count(*) FROM swept
+$$;
 
 CREATE FUNCTION ntsb_perf._reindex_check_thresholds(min_bloat_ratio float8, min_bytes bigint,
                                                     max_leaf_density float8, max_fragmentation float8,
@@ -174,6 +196,7 @@ BEGIN
     -- Fails at once (2D000) in a context that cannot commit, before any worker starts.
     COMMIT;
     run := ntsb_perf._reindex_start(idx, conc, triggered, predicted, density);
+    PERFORM ntsb_perf._reindex_begin(run);
     COMMIT;
     LOOP
         SELECT * INTO o FROM ntsb_perf._reindex_poll(run);
@@ -286,6 +309,7 @@ DECLARE
     st text;
 BEGIN
     PERFORM ntsb_perf._reindex_require_autocommit('ntsb_perf.reindex_index');
+    PERFORM ntsb_perf._reindex_sweep();
     IF index IS NULL OR "concurrently" IS NULL THEN
         RAISE EXCEPTION 'index and concurrently must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -338,6 +362,11 @@ BEGIN
             current_database(), coalesce(holder::text, '?');
         RETURN;
     END IF;
+    n := ntsb_perf._reindex_sweep();
+    IF n > 0 THEN
+        RAISE NOTICE '% earlier run(s) that never reported marked terminated in ntsb_perf.reindex_history', n;
+    END IF;
+    n := 0;
     -- Leftovers of interrupted rebuilds (invalid *_ccnew / *_ccold no longer being built).
     FOR l IN
         SELECT c.oid::regclass

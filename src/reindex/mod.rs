@@ -26,6 +26,8 @@ struct Started {
     density_before: Option<f64>,
     user: pg_sys::Oid,
     statement: String,
+    /// Its `reindex_history` row once `_reindex_begin` wrote it ('running').
+    history_id: Option<i64>,
 }
 
 thread_local! {
@@ -147,6 +149,7 @@ fn _reindex_start(
             // SAFETY: reads the current user id.
             user: unsafe { pg_sys::GetUserId() },
             statement,
+            history_id: None,
         })
     });
     run
@@ -193,6 +196,26 @@ fn _reindex_cancel(run: i32) -> bool {
     worker::cancel(run)
 }
 
+/// Records a started rebuild in `reindex_history` as 'running' (the waiting procedure commits it
+/// at once), so that a run whose session dies before it reports (the caller terminated, or every
+/// backend ended by a server restart after a `kill -9`) still reads in the history;
+/// `_reindex_sweep` marks such a row 'terminated' later. Returns the row's id.
+/// SECURITY DEFINER: the history is written only from a run's own facts.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn _reindex_begin(run: Option<i32>) -> i64 {
+    let run = run_arg(run);
+    STARTED.with(|s| {
+        let mut s = s.borrow_mut();
+        let Some(f) = s.iter_mut().find(|f| f.run == run) else {
+            not_started(run)
+        };
+        let id = record(f, "running", None, None);
+        f.history_id = Some(id);
+        id
+    })
+}
+
 /// Ends a run and records it in `reindex_history` from its own facts (nothing the caller passes
 /// now), with `status` done / failed / cancelled / terminated; after a successful rebuild the fresh
 /// index is measured and kept as the index's baseline. Returns the history row's id.
@@ -200,13 +223,7 @@ fn _reindex_cancel(run: i32) -> bool {
 #[pg_extern(volatile, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn _reindex_finish(run: Option<i32>, cancelled_because: Option<String>) -> i64 {
-    let Some(run) = run else {
-        fail(
-            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            "run must not be NULL",
-            None,
-        )
-    };
+    let run = run_arg(run);
     let o = worker::poll(run);
     let facts = STARTED.with(|s| {
         let mut s = s.borrow_mut();
@@ -215,13 +232,7 @@ fn _reindex_finish(run: Option<i32>, cancelled_because: Option<String>) -> i64 {
             .map(|i| s.swap_remove(i))
     });
     worker::finish(run);
-    let Some(f) = facts else {
-        fail(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("no rebuild {run} was started by this session"),
-            None,
-        )
-    };
+    let Some(f) = facts else { not_started(run) };
     let status = match o.phase {
         worker::Phase::Done => "done",
         worker::Phase::Failed
@@ -239,22 +250,46 @@ fn _reindex_finish(run: Option<i32>, cancelled_because: Option<String>) -> i64 {
         }
         (_, m, _) => m.clone(),
     };
+    record(&f, status, o.sqlstate, error)
+}
+
+fn run_arg(run: Option<i32>) -> i32 {
+    run.unwrap_or_else(|| {
+        fail(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "run must not be NULL",
+            None,
+        )
+    })
+}
+
+fn not_started(run: i32) -> ! {
+    fail(
+        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        format!("no rebuild {run} was started by this session"),
+        None,
+    )
+}
+
+/// Writes the run's history row (a new one, or the one `_reindex_begin` wrote) with this status.
+fn record(f: &Started, status: &str, sqlstate: Option<String>, error: Option<String>) -> i64 {
     Spi::get_one_with_args::<i64>(
         include_str!("../../sql/reindex/record.sql"),
         &[
             f.index.into(),
-            f.index_name.into(),
-            f.table_name.into(),
+            f.index_name.clone().into(),
+            f.table_name.clone().into(),
             f.started_at.into(),
             f.bytes_before.into(),
             f.predicted_reclaim.into(),
             f.density_before.into(),
             status.into(),
-            o.sqlstate.into(),
+            sqlstate.into(),
             error.into(),
-            f.triggered_by.into(),
+            f.triggered_by.clone().into(),
             f.user.into(),
-            f.statement.into(),
+            f.statement.clone().into(),
+            f.history_id.into(),
         ],
     )
     .ok()
@@ -279,6 +314,7 @@ extension_sql_file!(
         _reindex_start,
         _reindex_poll,
         _reindex_cancel,
+        _reindex_begin,
         _reindex_finish
     ]
 );

@@ -18,12 +18,18 @@ GRANT USAGE ON SCHEMA cron TO ri_owner;  -- pg_cron lets a role schedule its own
 SELECT format('host=%s port=%s dbname=%s user=postgres', current_setting('unix_socket_directories'),
               current_setting('port'), current_database()) AS conninfo \gset
 SET ROLE ri_owner;
-CREATE TABLE ri.flags (fail boolean);
+CREATE TABLE ri.flags (fail boolean, report_settings boolean DEFAULT false);
 INSERT INTO ri.flags VALUES (false);
--- An index expression that fails on demand (it lies about being immutable: test only).
+-- An index expression that fails on demand, or reports the settings of the session that
+-- evaluates it (it lies about being immutable: test only).
 CREATE FUNCTION ri.check_v(v text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
     IF (SELECT fail FROM ri.flags) THEN RAISE EXCEPTION 'induced failure' USING ERRCODE = 'P0001'; END IF;
+    IF (SELECT report_settings FROM ri.flags) THEN
+        RAISE EXCEPTION 'built with maintenance_work_mem %, max_parallel_maintenance_workers %, lock_timeout %, as %',
+            current_setting('maintenance_work_mem'), current_setting('max_parallel_maintenance_workers'),
+            current_setting('lock_timeout'), current_user USING ERRCODE = 'P0002';
+    END IF;
     RETURN v;
 END $$;
 CREATE TABLE ri.t (id int PRIMARY KEY, v text, b box);
@@ -149,6 +155,23 @@ CALL ntsb_perf.reindex_index('ri.t_v');
 RESET lock_timeout;
 RESET ROLE;
 SELECT dblink_exec('holder', 'COMMIT');
+-- The caller's maintenance_work_mem, max_parallel_maintenance_workers and lock_timeout are the
+-- worker's too: the index expression, evaluated by the rebuild in the worker, reports them.
+UPDATE ri.flags SET report_settings = true;
+SET ROLE ri_owner;
+SET maintenance_work_mem = '7MB';
+SET max_parallel_maintenance_workers = 1;
+SET lock_timeout = '4s';
+\set VERBOSITY terse
+CALL ntsb_perf.reindex_index('ri.t_expr');
+\echo sqlstate :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+RESET maintenance_work_mem;
+RESET max_parallel_maintenance_workers;
+RESET lock_timeout;
+RESET ROLE;
+UPDATE ri.flags SET report_settings = false;
+SELECT count(*) AS invalid_indexes FROM pg_index WHERE indrelid = 'ri.t'::regclass AND NOT indisvalid;
 
 -- An old snapshot elsewhere: the rebuild waits for it; max_wait gives up, cancels the worker,
 -- drops its leftover, and the history says why.
@@ -282,7 +305,9 @@ SELECT count(*) AS workers_left_after_statement_timeout FROM pg_stat_activity WH
 SELECT dblink_exec('holder', 'COMMIT');
 
 -- The caller terminated while it waits (pg_terminate_backend of the calling session): its worker
--- goes with it (the abort callback runs on the way out), and the next auto_reindex drops what it left.
+-- goes with it (the abort callback runs on the way out), and the next auto_reindex drops what it
+-- left and marks its history row (written 'running' when it started) terminated.
+SELECT max(id) AS before_terminated FROM ntsb_perf.reindex_history \gset
 SELECT dblink_exec('holder', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
 SELECT n > 0 AS holder_has_snapshot FROM dblink('holder', 'SELECT count(*) FROM pg_class') AS x(n bigint);
 SELECT dblink_connect('caller', replace(:'conninfo', 'user=postgres', 'user=ri_owner'));
@@ -295,6 +320,9 @@ DO $$ DECLARE p int; BEGIN
     END LOOP;
     SELECT pid INTO p FROM pg_stat_activity WHERE query LIKE 'CALL ntsb_perf.reindex_index(''ri.t_v''%'
                                             AND backend_type = 'client backend';
+    IF (SELECT status FROM ntsb_perf.reindex_history ORDER BY id DESC LIMIT 1) <> 'running' THEN
+        RAISE EXCEPTION 'the waiting rebuild has no running history row';
+    END IF;
     PERFORM pg_terminate_backend(p);
     FOR i IN 1 .. 200 LOOP  -- the worker goes away with its caller
         PERFORM pg_stat_clear_snapshot();
@@ -309,6 +337,8 @@ SET ROLE ri_owner;
 CALL ntsb_perf.auto_reindex(dry_run => false, min_bytes => 100000, schema_name => 'ri');
 RESET ROLE;
 SELECT count(*) AS invalid_after_auto_reindex FROM pg_index WHERE indrelid = 'ri.t'::regclass AND NOT indisvalid;
+SELECT index_name, status, duration IS NULL AS no_duration, error FROM ntsb_perf.reindex_history
+WHERE id > :before_terminated AND status <> 'done' ORDER BY id;
 
 -- No worker slot free (max_worker_processes is 16 here): 53400 with a hint, nothing started.
 -- Sixteen sessions each start a rebuild that waits for an old snapshot, taking every slot.
