@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Auto-reindex checks that pg_regress cannot make, on a cluster of their own (make test runs this
 # after scripts/regress.sh, with the library that installed):
-#   1. while a rebuild waits for another session's old snapshot, the caller says so in a NOTICE
+#   1. the rebuild's parallel maintenance workers run at the worker's niceness;
+#   2. while a rebuild waits for another session's old snapshot, the caller says so in a NOTICE
 #      every 5 s (which pid, its query), max_wait gives up cleanly, and the worker runs niced;
-#   2. kill -9 of the worker mid-rebuild: the postmaster restarts every backend (a pg_regress
+#   3. kill -9 of the worker mid-rebuild: the postmaster restarts every backend (a pg_regress
 #      session would die with it), no row is lost, and the next auto_reindex drops the leftover;
-#   3. auto_reindex(dry_run => false) under pgbench write load: 0 failed transactions, inserted
+#   4. auto_reindex(dry_run => false) under pgbench write load: 0 failed transactions, inserted
 #      rows = committed transactions, amcheck (heapallindexed) on every B-tree, GiST index scan =
 #      sequential scan, every rebuild done.
 # LIVE_ROWS (default 200000) generated events; LIVE_LOAD_SECS (default 30) of pgbench.
@@ -58,7 +59,31 @@ q -f "$ROOT/demo/indexes.sql"
 q -c "CREATE EXTENSION amcheck" -c "CREATE SEQUENCE load_seq" \
     -c "DELETE FROM events WHERE id % 3 = 0" -c "VACUUM ANALYZE events"
 
-log "1. a rebuild waiting for an old snapshot: NOTICE every 5 s, the worker niced, max_wait"
+log "1. the rebuild's parallel maintenance workers are niced too"
+# An index expression that sleeps now and then, so the build phase lasts a few seconds.
+q -c "CREATE FUNCTION live_slow(x int) RETURNS int LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS
+      \$\$ BEGIN IF x % 2000 = 0 THEN PERFORM pg_sleep(0.05); END IF; RETURN x; END \$\$" \
+    -c "CREATE INDEX idx_live_slow ON events (live_slow(id))"
+cluster_psql "$DIR" "$PORT" -d "$DB" -q -c "CALL ntsb_perf.reindex_index('idx_live_slow')" >"$DIR/parallel.out" 2>&1 &
+caller=$!
+worker=$(wait_for 30 "SELECT pid FROM ntsb_perf.reindex_status WHERE phase LIKE 'building index%'") ||
+    fail "the rebuild never reached its build phase"
+helpers=$(wait_for 10 "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity
+                       WHERE leader_pid = $worker AND backend_type = 'parallel worker'") ||
+    fail "the build started no parallel maintenance worker (max_parallel_maintenance_workers 2)"
+measured=0
+for p in $helpers; do
+    nice_value=$(ps -o ni= -p "$p" | tr -d ' ')
+    [ -z "$nice_value" ] && continue   # it finished meanwhile
+    [ "$nice_value" = 10 ] || fail "parallel worker $p of the rebuild runs at nice $nice_value"
+    measured=$((measured + 1))
+done
+[ "$measured" -gt 0 ] || fail "the parallel workers ended before their niceness was read"
+wait "$caller" || fail "the rebuild failed: $(cat "$DIR/parallel.out")"
+ok "parallel maintenance worker(s) $helpers of worker $worker ran at nice 10"
+q -c "DROP INDEX idx_live_slow" -c "DROP FUNCTION live_slow"
+
+log "2. a rebuild waiting for an old snapshot: NOTICE every 5 s, the worker niced, max_wait"
 holder=$(hold_snapshot 60 'snapshot holder 1') || fail "the snapshot holder did not start"
 cluster_psql "$DIR" "$PORT" -d "$DB" -v VERBOSITY=verbose -c "SET client_min_messages = notice" \
     -c "CALL ntsb_perf.reindex_index('idx_events_event_date', max_wait => '12 s')" >"$DIR/wait.out" 2>&1 &
@@ -87,7 +112,7 @@ row=$(q -c "SELECT status || ' ' || (error LIKE 'gave up after waiting%')::text 
 ok "the history says cancelled and why; no invalid index left"
 q -c "SELECT pg_terminate_backend($holder)" >/dev/null
 
-log "2. kill -9 of the worker mid-rebuild"
+log "3. kill -9 of the worker mid-rebuild"
 rows_before=$(q -c "SELECT count(*) FROM events")
 holder=$(hold_snapshot 600 'snapshot holder 2') || fail "the snapshot holder did not start"
 cluster_psql "$DIR" "$PORT" -d "$DB" -c "CALL ntsb_perf.reindex_index('idx_events_date_severity')" \
@@ -113,7 +138,7 @@ ok "$rows_before rows, as before; the interrupted rebuild left $leftover (invali
 [ "$(q -c "SELECT status FROM ntsb_perf.reindex_history WHERE index_name = 'public.idx_events_date_severity' ORDER BY id DESC LIMIT 1")" = running ] ||
     fail "the killed run's history row is not 'running' before the next auto_reindex"
 
-log "3. auto_reindex(dry_run => false) under pgbench write load ($LIVE_LOAD_SECS s, 2 clients)"
+log "4. auto_reindex(dry_run => false) under pgbench write load ($LIVE_LOAD_SECS s, 2 clients)"
 write_load_pgbench "$DIR/load.pgbench" "$(q -c "SELECT max(id) FROM events")" LOAD-
 "$PGBIN/pgbench" -n -h "$DIR" -p "$PORT" -U postgres -c 2 -j 2 -T "$LIVE_LOAD_SECS" \
     -f "$DIR/load.pgbench" "$DB" >"$DIR/load.out" 2>&1 &

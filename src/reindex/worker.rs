@@ -33,17 +33,59 @@ const GUC_BYTES: usize = 64;
 /// rebuild yields the CPU to the application's queries while they need it.
 pub static REINDEX_NICE: pgrx::GucSetting<i32> = pgrx::GucSetting::<i32>::new(10);
 
+/// `ntsb_perf.reindex_worker_nice` (internal, superuser-only): the niceness a rebuild worker gave
+/// itself, set in the worker's session so that PostgreSQL hands it to the rebuild's parallel
+/// maintenance workers, which load this library and restore the leader's settings; its assign
+/// hook renices them too. Anywhere else the hook does nothing.
+static mut WORKER_NICE: std::ffi::c_int = 0;
+const WORKER_NICE_GUC: &std::ffi::CStr = c"ntsb_perf.reindex_worker_nice";
+
 pub fn register_gucs() {
     pgrx::GucRegistry::define_int_guc(
         c"ntsb_perf.reindex_nice",
         c"Niceness (0-19) of the rebuild worker's process: higher yields more CPU to other sessions.",
-        c"Parallel maintenance workers of the rebuild are not affected; set max_parallel_maintenance_workers = 0 for the gentlest rebuild.",
+        c"The rebuild's parallel maintenance workers get the same niceness.",
         &REINDEX_NICE,
         0,
         19,
         pgrx::GucContext::Userset,
         pgrx::GucFlags::default(),
     );
+    // SAFETY: called once from _PG_init; the name and descriptions are 'static C strings and
+    // WORKER_NICE lives as long as the process, as PostgreSQL requires of a GUC's variable.
+    unsafe {
+        pg_sys::DefineCustomIntVariable(
+            WORKER_NICE_GUC.as_ptr(),
+            c"Niceness of a rebuild worker, handed to its parallel maintenance workers (internal)."
+                .as_ptr(),
+            std::ptr::null(),
+            &raw mut WORKER_NICE,
+            0,
+            0,
+            19,
+            pg_sys::GucContext::PGC_SUSET,
+            (pg_sys::GUC_NO_SHOW_ALL | pg_sys::GUC_NOT_IN_SAMPLE | pg_sys::GUC_DISALLOW_IN_FILE)
+                as i32,
+            None,
+            Some(renice_parallel_worker),
+            None,
+        );
+    }
+}
+
+/// Assign hook of `ntsb_perf.reindex_worker_nice`: a parallel worker restoring its leader's
+/// settings (only a rebuild worker sets this one) takes the leader's niceness.
+unsafe extern "C-unwind" fn renice_parallel_worker(
+    newval: std::ffi::c_int,
+    _extra: *mut std::ffi::c_void,
+) {
+    // SAFETY: reads a backend-local flag; setpriority(2) on this process only, a failure leaves
+    // the priority as it was.
+    unsafe {
+        if pg_sys::InitializingParallelWorker && newval > 0 {
+            libc::setpriority(libc::PRIO_PROCESS, 0, newval);
+        }
+    }
 }
 
 /// What the worker is doing, as the caller sees it.
@@ -494,6 +536,17 @@ pub extern "C-unwind" fn ntsb_perf_reindex_worker_main(arg: pg_sys::Datum) {
                 };
             }
         }
+        let n = CString::new(nice.to_string()).unwrap_or_default();
+        // SAFETY: sets this library's internal GUC for this session (so that parallel workers
+        // of the rebuild inherit it); PGC_SUSET as the code that defines it, not as the user.
+        unsafe {
+            pg_sys::SetConfigOption(
+                WORKER_NICE_GUC.as_ptr(),
+                n.as_ptr(),
+                pg_sys::GucContext::PGC_SUSET,
+                pg_sys::GucSource::PGC_S_SESSION,
+            )
+        };
         let sql = CString::new(statement.as_str()).unwrap_or_default();
         // SAFETY: a connected background worker, outside any transaction.
         unsafe { run_top_level(&sql) };
