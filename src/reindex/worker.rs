@@ -395,6 +395,21 @@ unsafe extern "C-unwind" {
     fn pg_statement_cancel(signal: c_int);
 }
 
+/// Sets a GUC for the rest of this session, as SET would (user-settable ones with PGC_USERSET).
+fn set_for_session(name: &std::ffi::CStr, value: &str, context: pg_sys::GucContext::Type) {
+    let value = CString::new(value).unwrap_or_default();
+    // SAFETY: NUL-terminated strings that outlive the call; an invalid value raises an ERROR,
+    // which the caller's PgTryBuilder catches.
+    unsafe {
+        pg_sys::SetConfigOption(
+            name.as_ptr(),
+            value.as_ptr(),
+            context,
+            pg_sys::GucSource::PGC_S_SESSION,
+        )
+    };
+}
+
 /// Runs `sql` the way exec_simple_query runs a client's statement: parse, analyze, plan, portal,
 /// `PortalRun(isTopLevel = true)`, inside a transaction it starts and commits itself.
 ///
@@ -520,33 +535,18 @@ pub extern "C-unwind" fn ntsb_perf_reindex_worker_main(arg: pg_sys::Datum) {
     };
     let outcome = PgTryBuilder::new(|| {
         for (name, value) in GUCS.iter().zip(&gucs) {
-            let (n, v) = (
-                CString::new(*name).unwrap_or_default(),
-                CString::new(value.as_str()).unwrap_or_default(),
-            );
             if !value.is_empty() {
-                // SAFETY: sets a user-settable GUC for this session, as SET would.
-                unsafe {
-                    pg_sys::SetConfigOption(
-                        n.as_ptr(),
-                        v.as_ptr(),
-                        pg_sys::GucContext::PGC_USERSET,
-                        pg_sys::GucSource::PGC_S_SESSION,
-                    )
-                };
+                let name = CString::new(*name).unwrap_or_default();
+                set_for_session(&name, value, pg_sys::GucContext::PGC_USERSET);
             }
         }
-        let n = CString::new(nice.to_string()).unwrap_or_default();
-        // SAFETY: sets this library's internal GUC for this session (so that parallel workers
-        // of the rebuild inherit it); PGC_SUSET as the code that defines it, not as the user.
-        unsafe {
-            pg_sys::SetConfigOption(
-                WORKER_NICE_GUC.as_ptr(),
-                n.as_ptr(),
-                pg_sys::GucContext::PGC_SUSET,
-                pg_sys::GucSource::PGC_S_SESSION,
-            )
-        };
+        // This library's internal setting, so that parallel workers of the rebuild inherit the
+        // niceness; PGC_SUSET as the code that defines it, not as the user.
+        set_for_session(
+            WORKER_NICE_GUC,
+            &nice.to_string(),
+            pg_sys::GucContext::PGC_SUSET,
+        );
         let sql = CString::new(statement.as_str()).unwrap_or_default();
         // SAFETY: a connected background worker, outside any transaction.
         unsafe { run_top_level(&sql) };

@@ -158,18 +158,14 @@ SELECT dblink_exec('holder', 'COMMIT');
 -- The caller's maintenance_work_mem, max_parallel_maintenance_workers and lock_timeout are the
 -- worker's too: the index expression, evaluated by the rebuild in the worker, reports them.
 UPDATE ri.flags SET report_settings = true;
-SET ROLE ri_owner;
-SET maintenance_work_mem = '7MB';
-SET max_parallel_maintenance_workers = 1;
-SET lock_timeout = '4s';
+SELECT set_config('role', 'ri_owner', false), set_config('maintenance_work_mem', '7MB', false),
+       set_config('max_parallel_maintenance_workers', '1', false), set_config('lock_timeout', '4s', false);
 \set VERBOSITY terse
 CALL ntsb_perf.reindex_index('ri.t_expr');
-\echo sqlstate :LAST_ERROR_SQLSTATE
 \set VERBOSITY default
-RESET maintenance_work_mem;
-RESET max_parallel_maintenance_workers;
-RESET lock_timeout;
-RESET ROLE;
+RESET ALL;  -- (role, the three settings; client_min_messages back to warning below)
+SET client_min_messages = warning;
+\echo the worker's error: :LAST_ERROR_SQLSTATE
 UPDATE ri.flags SET report_settings = false;
 SELECT count(*) AS invalid_indexes FROM pg_index WHERE indrelid = 'ri.t'::regclass AND NOT indisvalid;
 
