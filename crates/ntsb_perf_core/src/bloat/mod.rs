@@ -1,9 +1,11 @@
 //! Index page reading and bloat arithmetic, for every built-in index access method.
 //!
-//! The extension copies each page (8 kB) out of shared buffers and hands the bytes to
-//! [`classify_page`]; [`BloatAccum`] sums the pages and [`BloatAccum::finish`] turns the sums into
-//! the report's figures. Layouts follow PostgreSQL 13-17 on-disk formats (little-endian,
-//! 8-byte MAXALIGN, BLCKSZ 8192).
+//! The extension reads each page (8 kB) in place, in its shared buffer under a share lock on
+//! that buffer (no copy is made: `read_pages` in the extension's `src/bloat/mod.rs`), and hands
+//! the bytes to [`classify_page`] (a plain B-tree leaf goes to [`BloatAccum::add_btree_leaf`]
+//! instead); [`BloatAccum`] sums the pages and [`BloatAccum::finish`] turns the sums into the
+//! report's figures. Layouts follow PostgreSQL 13-17 on-disk formats (little-endian, 8-byte
+//! MAXALIGN, BLCKSZ 8192).
 //!
 //! Definitions (B-tree ones are pgstatindex's, so both agree to the last digit):
 //! - usable space of a page: `pd_special - SizeOfPageHeaderData` (page minus header and special);
@@ -123,9 +125,11 @@ macro_rules! access_methods {
 
         /// PostgreSQL's on-disk layout, as far as the page parsers rely on it: sizes, field
         /// offsets, flag bits and page ids (the page header's and each access method's, defined
-        /// in their files). The extension checks every one of them against `pg_sys` (the
-        /// server's own headers) at compile time (`src/bloat/layout_check.rs`), so a server
-        /// built with another block size or layout fails to compile instead of being misread.
+        /// in their files). The extension checks every one of them against the server it is
+        /// built for at compile time: those `pg_sys` binds against `pg_sys`
+        /// (`src/bloat/layout_check.rs`), the others against the server's own headers
+        /// (`build.rs`), so a server built with another block size or layout fails to compile
+        /// instead of being misread.
         pub mod layout {
             pub use super::page::layout::*;
             $(pub use super::$file::layout::*;)*
@@ -254,8 +258,9 @@ pub struct PageStats {
     /// Bytes of the separator/downlink items on an internal page (for the expected size).
     pub internal_item_bytes: u64,
     pub internal_items: u64,
-    /// B-tree leaf high key bytes, GIN posting-tree page, hash overflow/bucket flags.
+    /// B-tree leaf: bytes of the high key, its line pointer included (0 on a rightmost leaf).
     pub high_key_bytes: u64,
+    /// GIN: a posting-tree page (data page).
     pub posting_tree: bool,
     /// GIN posting-tree leaf without a right sibling: the last leaf of one posting tree.
     pub posting_tree_end: bool,
@@ -263,6 +268,7 @@ pub struct PageStats {
     pub posting_rightlink: u32,
     /// Hash bucket or overflow page: the bucket it belongs to.
     pub hash_bucket: Option<u32>,
+    /// Hash: an overflow page.
     pub hash_overflow: bool,
     /// Hash: part of a bucket chain of two or more pages (an overflow page, or a bucket page
     /// with an overflow page after it).
