@@ -39,7 +39,7 @@ fn pg_config() -> String {
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed=crates/ntsb_perf_core/src/bloat.rs");
+    println!("cargo:rerun-if-changed=crates/ntsb_perf_core/src/bloat");
     let pg_config = pg_config();
     let out = Command::new(&pg_config)
         .arg("--includedir-server")
