@@ -342,6 +342,7 @@ DECLARE
     failed int := 0;
     st text;
     holder int;
+    plan jsonb;
 BEGIN
     PERFORM ntsb_perf._reindex_require_autocommit('ntsb_perf.auto_reindex');
     IF dry_run IS NULL THEN
@@ -383,15 +384,18 @@ BEGIN
             CALL ntsb_perf._reindex_drop(l, max_wait);
         END IF;
     END LOOP;
-    IF to_regclass('pg_temp.ntsb_perf_auto_plan') IS NULL THEN
-        CREATE TEMP TABLE ntsb_perf_auto_plan AS SELECT * FROM ntsb_perf.reindex_plan() WITH NO DATA;
-    END IF;
-    TRUNCATE ntsb_perf_auto_plan;
-    INSERT INTO ntsb_perf_auto_plan
-    SELECT * FROM ntsb_perf.reindex_plan(min_bloat_ratio, min_bytes, max_leaf_density, max_fragmentation,
-                                         sample_pages, schema_name);
+    -- The plan, kept in a variable across the commits (no table left in the caller's session).
+    SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.reclaimable_bytes DESC, r.schema_name, r.index_name), '[]')
+    INTO plan
+    FROM ntsb_perf.reindex_plan(min_bloat_ratio, min_bytes, max_leaf_density, max_fragmentation,
+                                sample_pages, schema_name) r;
     COMMIT;
-    FOR p IN SELECT * FROM ntsb_perf_auto_plan ORDER BY reclaimable_bytes DESC, schema_name, index_name LOOP
+    FOR p IN SELECT (e.j ->> 'index_oid')::oid AS index_oid, e.j ->> 'index_name' AS index_name,
+                    e.j ->> 'statement' AS statement, e.j ->> 'reason' AS reason,
+                    e.j ->> 'reclaimable_size' AS reclaimable_size, (e.j ->> 'index_bytes')::bigint AS index_bytes,
+                    (e.j ->> 'reclaimable_bytes')::bigint AS reclaimable_bytes,
+                    (e.j ->> 'avg_leaf_density')::float8 AS avg_leaf_density
+             FROM jsonb_array_elements(plan) WITH ORDINALITY e(j, i) ORDER BY e.i LOOP
         n := n + 1;
         IF dry_run THEN
             RAISE NOTICE '%. % (% reclaimable of %): %', n, p.statement, p.reclaimable_size,
@@ -400,7 +404,7 @@ BEGIN
         END IF;
         IF max_runtime IS NOT NULL AND clock_timestamp() - started >= max_runtime THEN
             RAISE NOTICE 'max_runtime % reached: % rebuild(s) left for the next run',
-                max_runtime, (SELECT count(*) FROM ntsb_perf_auto_plan) - n + 1;
+                max_runtime, jsonb_array_length(plan) - n + 1;
             EXIT;
         END IF;
         IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = p.index_oid AND relkind = 'i') THEN

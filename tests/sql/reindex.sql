@@ -165,7 +165,7 @@ CALL ntsb_perf.reindex_index('ri.t_expr');
 \set VERBOSITY default
 RESET ALL;  -- (role, the three settings; client_min_messages back to warning below)
 SET client_min_messages = warning;
-\echo the worker's error: :LAST_ERROR_SQLSTATE
+\echo sqlstate :LAST_ERROR_SQLSTATE
 UPDATE ri.flags SET report_settings = false;
 SELECT count(*) AS invalid_indexes FROM pg_index WHERE indrelid = 'ri.t'::regclass AND NOT indisvalid;
 
@@ -436,6 +436,7 @@ DROP SCHEMA ri CASCADE;
 DELETE FROM ntsb_perf.reindex_history;
 DELETE FROM ntsb_perf.reindex_baseline;
 REVOKE USAGE ON SCHEMA cron FROM ri_owner;
+DROP TABLE plan1;
 DROP ROLE ri_owner;
 DROP ROLE ri_other;
 DROP ROLE ri_nologin;
