@@ -16,9 +16,7 @@ const UNUSED_INDEXES_SQL: &str = include_str!("../../sql/index_usage/unused_inde
 const INDEX_FACTS_SQL: &str = include_str!("../../sql/index_usage/index_facts.sql");
 const INVALID_INDEXES_SQL: &str = include_str!("../../sql/index_usage/invalid_indexes.sql");
 
-#[cfg(any(feature = "pg13", feature = "pg14"))]
-const NULLS_NOT_DISTINCT: &str = "false";
-#[cfg(not(any(feature = "pg13", feature = "pg14")))]
+// PostgreSQL 15 is the only version built and tested (Cargo.toml's features).
 const NULLS_NOT_DISTINCT: &str = "i.indnullsnotdistinct";
 
 /// Usage counters and sizes of every index the caller can see, most scanned first.

@@ -105,16 +105,7 @@ thread_local! {
 
 fn local_xid() -> u32 {
     // SAFETY: MyProc is this backend's PGPROC, set up before any SQL runs.
-    unsafe {
-        #[cfg(not(feature = "pg17"))]
-        {
-            (*pg_sys::MyProc).lxid
-        }
-        #[cfg(feature = "pg17")]
-        {
-            (*pg_sys::MyProc).vxid.lxid
-        }
-    }
+    unsafe { (*pg_sys::MyProc).lxid }
 }
 
 /// The statement trigger on every tracked table (BEFORE INSERT, UPDATE, DELETE or TRUNCATE, FOR
