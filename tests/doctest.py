@@ -294,7 +294,7 @@ def run_block(block):
             current.append(line)
     if len(outputs) != len(block.statements):
         return None, f"psql stopped early (exit {done.returncode}):\n{done.stdout}"
-    return [trim(o) for o in outputs], None
+    return outputs, None
 
 
 def trim(lines):
@@ -354,6 +354,7 @@ def line_matches(expected, actual):
 
 def compare(expected, actual, masks):
     """None when they agree, else the lines of a diff (- expected, + actual)."""
+    expected, actual = trim(expected), trim(actual)
     e, a = normalise(expected, masks), normalise(actual, masks)
     if len(e) == len(a) and all(line_matches(x, y) for x, y in zip(e, a)):
         return None
@@ -377,18 +378,21 @@ def transcript(block, outputs):
         lines.append(f"{DB}=# " + sql[0])
         lines += sql[1:]
         lines += out
-    return lines
+    return trim(lines)
 
 
 def accept_edits(block, outputs):
     """(first line index, end index, new lines) in the block's file for each differing statement."""
     edits = []
-    for (_, _, expected, (a, b)), out in zip(block.statements, outputs):
+    last = len(block.statements) - 1
+    for n, ((_, _, expected, (a, b)), out) in enumerate(zip(block.statements, outputs)):
         if compare(expected, out, block.masks) is None:
             continue
+        # psql's blank line after a result stays, except at the end of the block.
+        out = trim(out) if n == last else out
         # The expected lines are body[a:b]; with none yet, insert after the statement.
         start = block.body[a][0] - 1 if a < b else block.body[a - 1][0]
-        lines = [(block.prefix + line).rstrip() if block.prefix else line for line in out]
+        lines = [(block.prefix + line).rstrip() for line in out]
         edits.append((start, start + (b - a), lines))
     return edits
 

@@ -370,6 +370,7 @@ const SEED_COLUMNS: [&str; 6] = [
 /// ----------------------------
 ///  accident_stats_by_month
 /// (1 row)
+///
 /// ntsb=# SELECT extract(year FROM month) AS year,
 ///               round(ntsb_perf.fatal_rate(ntsb_perf.rollup(stats))::numeric, 3) AS fatal_rate
 ///        FROM accident_stats_by_month GROUP BY 1 ORDER BY 1 LIMIT 3;
