@@ -31,7 +31,9 @@ How a block is written (README.md; in rustdoc the same lines after `/// `):
     empty `events`), `csv` (demo/schema.sql, the real export loaded by demo/load_csv.sql,
     demo/indexes.sql; blocks are skipped when the CSV is missing) or `generated`
     (demo/schema.sql, 20,000 rows of demo/generate.sql after `setseed(0.15)`, which makes the
-    generator repeat itself, demo/indexes.sql).
+    generator repeat itself, demo/indexes.sql). All three are built, always in that order (the
+    CSV last), so the OIDs of their objects, which seed `index_bloat`'s samples, do not depend
+    on which blocks run or on whether the CSV is there. Autovacuum is off in this cluster.
   - `setup=FILE,...`: psql files (paths from the repository root) run before the block in a
     session of their own, output not shown (errors fail the block). Lines after the first one
     of the comment, up to `-->`, are more setup SQL run the same way. The setup session
@@ -407,11 +409,11 @@ def accept(path, edits):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("command", choices=["list", "data-sets", "run"])
+    ap.add_argument("command", choices=["list", "run"])
     ap.add_argument("only", nargs="*", help="run only blocks whose FILE:LINE starts with this")
     ap.add_argument("--accept", action="store_true", help="write produced output into the docs")
     ap.add_argument("--have", default="", help="data sets that were built (comma separated)")
-    args = ap.parse_args()
+    args = ap.parse_intermixed_args()
     blocks = all_blocks()
     if args.only:
         blocks = [b for b in blocks if any(b.where.startswith(o) for o in args.only)]
@@ -419,9 +421,6 @@ def main():
         for b in blocks:
             state = f"skip: {b.skip}" if b.skip else f"data={b.data}"
             print(f"{b.where}  {len(b.statements)} statement(s)  {state}")
-        return 0
-    if args.command == "data-sets":
-        print(" ".join(sorted({b.data for b in blocks if not b.skip})))
         return 0
     have = set(args.have.split(","))
     out_dir = ROOT / "target" / "doctest" / "out"

@@ -660,21 +660,21 @@ fn index_bloat(
 /// Bloat of every valid index (all access methods) of at least `min_bytes`, worst first
 /// (most reclaimable bytes). Same columns as `index_bloat`.
 ///
-/// <!-- doctest: data=csv -->
+/// <!-- doctest: data=generated -->
 /// ```sql
 /// ntsb=# SELECT index_name, access_method, index_size, bloat_ratio, reclaimable_size
 ///        FROM ntsb_perf.index_bloat_report('public', 0, 100);
 ///           index_name          | access_method | index_size | bloat_ratio | reclaimable_size
 /// ------------------------------+---------------+------------+-------------+------------------
-///  events_ev_id_key             | btree         | 1720 kB    |       1.593 | 640 kB
-///  idx_events_geom              | gist          | 1400 kB    |       1.023 | 32 kB
-///  events_pkey                  | btree         | 792 kB     |           1 | 0 bytes
-///  idx_events_aircraft_category | btree         | 264 kB     |           1 | 0 bytes
-///  idx_events_date_severity     | btree         | 680 kB     |           1 | 0 bytes
-///  idx_events_event_date        | btree         | 432 kB     |           1 | 0 bytes
+///  events_ev_id_key             | btree         | 992 kB     |        1.61 | 376 kB
+///  events_pkey                  | btree         | 456 kB     |           1 | 0 bytes
+///  idx_events_aircraft_category | btree         | 160 kB     |           1 | 0 bytes
+///  idx_events_date_severity     | btree         | 456 kB     |           1 | 0 bytes
+///  idx_events_event_date        | btree         | 304 kB     |           1 | 0 bytes
 ///  idx_events_event_date_brin   | brin          | 24 kB      |           1 | 0 bytes
-///  idx_events_injury_severity   | btree         | 264 kB     |           1 | 0 bytes
+///  idx_events_injury_severity   | btree         | 160 kB     |           1 | 0 bytes
 ///  spatial_ref_sys_pkey         | btree         | 208 kB     |           1 | 0 bytes
+///  idx_events_geom              | gist          | 752 kB     |       0.959 | 0 bytes
 /// (9 rows)
 /// ```
 #[pg_extern(volatile, parallel_safe, name = "index_bloat_report")]
