@@ -33,7 +33,8 @@ How a block is written (README.md; in rustdoc the same lines after `/// `):
     (demo/schema.sql, 20,000 rows of demo/generate.sql after `setseed(0.15)`, which makes the
     generator repeat itself, demo/indexes.sql). All three are built, always in that order (the
     CSV last), so the OIDs of their objects, which seed `index_bloat`'s samples, do not depend
-    on which blocks run or on whether the CSV is there. Autovacuum is off in this cluster.
+    on which blocks run or on whether the CSV is there. Autovacuum is off in this cluster and
+    ANALYZE reads every row (`default_statistics_target` 200), so plans do not vary.
   - `setup=FILE,...`: psql files (paths from the repository root) run before the block in a
     session of their own, output not shown (errors fail the block). Lines after the first one
     of the comment, up to `-->`, are more setup SQL run the same way. The setup session
