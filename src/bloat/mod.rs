@@ -596,9 +596,14 @@ fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> Option<BloatRow> {
 /// reads that many randomly chosen pages (never more than the index has) and estimates, with a
 /// 95% confidence interval for `avg_leaf_density`.
 ///
+/// <!-- doctest: data=csv -->
 /// ```sql
-/// SELECT index_size, avg_leaf_density, leaf_fragmentation, bloat_ratio, reclaimable_size
-/// FROM ntsb_perf.index_bloat('idx_events_geom');
+/// ntsb=# SELECT index_size, avg_leaf_density, leaf_fragmentation, bloat_ratio, reclaimable_size
+///        FROM ntsb_perf.index_bloat('idx_events_geom');
+///  index_size | avg_leaf_density | leaf_fragmentation | bloat_ratio | reclaimable_size
+/// ------------+------------------+--------------------+-------------+------------------
+///  1400 kB    |            66.55 |                    |       1.017 | 24 kB
+/// (1 row)
 /// ```
 #[pg_extern(volatile, parallel_safe, name = "index_bloat")]
 #[allow(clippy::type_complexity)]
@@ -655,9 +660,22 @@ fn index_bloat(
 /// Bloat of every valid index (all access methods) of at least `min_bytes`, worst first
 /// (most reclaimable bytes). Same columns as `index_bloat`.
 ///
+/// <!-- doctest: data=generated -->
 /// ```sql
-/// SELECT index_name, access_method, index_size, bloat_ratio, reclaimable_size
-/// FROM ntsb_perf.index_bloat_report('public', 0, 100);
+/// ntsb=# SELECT index_name, access_method, index_size, bloat_ratio, reclaimable_size
+///        FROM ntsb_perf.index_bloat_report('public', 0, 100);
+///           index_name          | access_method | index_size | bloat_ratio | reclaimable_size
+/// ------------------------------+---------------+------------+-------------+------------------
+///  events_ev_id_key             | btree         | 992 kB     |        1.55 | 352 kB
+///  events_pkey                  | btree         | 456 kB     |           1 | 0 bytes
+///  idx_events_aircraft_category | btree         | 160 kB     |           1 | 0 bytes
+///  idx_events_date_severity     | btree         | 456 kB     |           1 | 0 bytes
+///  idx_events_event_date        | btree         | 304 kB     |           1 | 0 bytes
+///  idx_events_event_date_brin   | brin          | 24 kB      |           1 | 0 bytes
+///  idx_events_injury_severity   | btree         | 160 kB     |           1 | 0 bytes
+///  spatial_ref_sys_pkey         | btree         | 208 kB     |           1 | 0 bytes
+///  idx_events_geom              | gist          | 752 kB     |       0.959 | 0 bytes
+/// (9 rows)
 /// ```
 #[pg_extern(volatile, parallel_safe, name = "index_bloat_report")]
 #[allow(clippy::type_complexity)]

@@ -202,9 +202,14 @@ fn row(s: ExplainSummary, plan: JsonB) -> ExplainRow {
 /// the caller's rights in a subtransaction that is always rolled back (an analysed INSERT,
 /// UPDATE or DELETE changes nothing), under a statement timeout of `timeout_ms`.
 ///
+/// <!-- doctest: data=csv mask=execution_ms -->
 /// ```sql
-/// SELECT execution_ms, index_used, indexes, seq_scanned_tables
-/// FROM ntsb_perf.explain_query($$SELECT count(*) FROM events WHERE event_date >= '2020-01-01'$$);
+/// ntsb=# SELECT execution_ms, index_used, indexes, seq_scanned_tables
+///        FROM ntsb_perf.explain_query($$SELECT count(*) FROM events WHERE event_date >= '2020-01-01'$$);
+///  execution_ms | index_used |         indexes         | seq_scanned_tables
+/// --------------+------------+-------------------------+--------------------
+///         0.299 | t          | {idx_events_event_date} | {}
+/// (1 row)
 /// ```
 #[pg_extern(volatile, name = "explain_query")]
 #[allow(clippy::type_complexity)]
@@ -241,9 +246,16 @@ fn explain_query(
 /// Runs each query with `explain_query` (analysed) and returns one row per query, fastest
 /// first, with how many times slower than the fastest each one is.
 ///
+/// <!-- doctest: data=csv mask=execution_ms,slower_than_fastest -->
 /// ```sql
-/// SELECT rank, query, execution_ms, slower_than_fastest, index_used
-/// FROM ntsb_perf.compare_queries('SELECT ...', 'SELECT ...');
+/// ntsb=# SELECT rank, query, execution_ms, slower_than_fastest, index_used
+///        FROM ntsb_perf.compare_queries('SELECT count(*) FROM events WHERE id < 100',
+///                                       'SELECT count(*) FROM events WHERE id + 0 < 100');
+///  rank |                     query                      | execution_ms | slower_than_fastest | index_used
+/// ------+------------------------------------------------+--------------+---------------------+------------
+///     1 | SELECT count(*) FROM events WHERE id < 100     |        0.099 |                   1 | t
+///     2 | SELECT count(*) FROM events WHERE id + 0 < 100 |        4.159 |               42.01 | f
+/// (2 rows)
 /// ```
 #[pg_extern(volatile, name = "compare_queries")]
 #[allow(clippy::type_complexity)]

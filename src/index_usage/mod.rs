@@ -16,16 +16,21 @@ const UNUSED_INDEXES_SQL: &str = include_str!("../../sql/index_usage/unused_inde
 const INDEX_FACTS_SQL: &str = include_str!("../../sql/index_usage/index_facts.sql");
 const INVALID_INDEXES_SQL: &str = include_str!("../../sql/index_usage/invalid_indexes.sql");
 
-#[cfg(any(feature = "pg13", feature = "pg14"))]
-const NULLS_NOT_DISTINCT: &str = "false";
-#[cfg(not(any(feature = "pg13", feature = "pg14")))]
+// PostgreSQL 15 is the only version built and tested (Cargo.toml's features).
 const NULLS_NOT_DISTINCT: &str = "i.indnullsnotdistinct";
 
 /// Usage counters and sizes of every index the caller can see, most scanned first.
 ///
+/// <!-- doctest: data=csv setup=demo/workload.sql -->
 /// ```sql
-/// SELECT index_name, idx_scan, index_size, index_ratio
-/// FROM ntsb_perf.index_usage('public') LIMIT 3;
+/// ntsb=# SELECT index_name, idx_scan, index_size, index_ratio
+///        FROM ntsb_perf.index_usage('public') LIMIT 3;
+///         index_name        | idx_scan | index_size | index_ratio
+/// --------------------------+----------+------------+-------------
+///  events_ev_id_key         |        2 | 1720 kB    |       31.95
+///  idx_events_date_severity |        2 | 680 kB     |       12.63
+///  spatial_ref_sys_pkey     |        2 | 208 kB     |           3
+/// (3 rows)
 /// ```
 /// `index_ratio` is the index size as a percentage of its table's size (heap and TOAST), NULL
 /// when the table is empty. A partitioned index shows the totals of its partitions' indexes.
@@ -92,9 +97,14 @@ fn index_usage(
 /// referenced by a foreign key), valid, not a partition's attached index (drop the parent), not
 /// part of an extension, and at least `min_bytes` large. Biggest first.
 ///
+/// <!-- doctest: data=csv -->
 /// ```sql
-/// SELECT index_name, index_size, stats_since, drop_statement
-/// FROM ntsb_perf.unused_indexes(1024 * 1024);
+/// ntsb=# SELECT index_name, index_size, stats_since, drop_statement
+///        FROM ntsb_perf.unused_indexes(1024 * 1024);
+///    index_name    | index_size | stats_since |                 drop_statement
+/// -----------------+------------+-------------+------------------------------------------------
+///  idx_events_geom | 1400 kB    |             | DROP INDEX CONCURRENTLY public.idx_events_geom
+/// (1 row)
 /// ```
 /// `stats_since` is when this database's counters were last reset (NULL: never reset, so they
 /// cover the time since the database was created or last recovered from a crash).
@@ -217,9 +227,14 @@ fn load_index_facts() -> Vec<FactsRow> {
 /// only identical definitions count. Of two identical indexes exactly one is reported, never
 /// one that backs a constraint.
 ///
+/// <!-- doctest: data=csv setup=demo/mistakes.sql -->
 /// ```sql
-/// SELECT index_name, covered_by, reason, pg_size_pretty(reclaimable_bytes), drop_statement
-/// FROM ntsb_perf.duplicate_indexes();
+/// ntsb=# SELECT index_name, covered_by, reason, pg_size_pretty(reclaimable_bytes), drop_statement
+///        FROM ntsb_perf.duplicate_indexes();
+///     index_name    |    covered_by    |  reason   | pg_size_pretty |                 drop_statement
+/// ------------------+------------------+-----------+----------------+-------------------------------------------------
+///  idx_events_ev_id | events_ev_id_key | identical | 1104 kB        | DROP INDEX CONCURRENTLY public.idx_events_ev_id
+/// (1 row)
 /// ```
 #[pg_extern(stable, parallel_safe, name = "duplicate_indexes")]
 #[allow(clippy::type_complexity)]
@@ -271,8 +286,13 @@ fn duplicate_indexes() -> TableIterator<
 /// Invalid indexes (the planner ignores them, writers still maintain them) with a likely
 /// cause and a drop statement (NULL while a build on that table is still in progress).
 ///
+/// <!-- doctest: data=csv setup=demo/mistakes.sql -->
 /// ```sql
-/// SELECT index_name, likely_cause, drop_statement FROM ntsb_perf.invalid_indexes();
+/// ntsb=# SELECT index_name, likely_cause, drop_statement FROM ntsb_perf.invalid_indexes();
+///          index_name          |           likely_cause           |                       drop_statement
+/// -----------------------------+----------------------------------+------------------------------------------------------------
+///  idx_events_location_date_uq | failed CREATE INDEX CONCURRENTLY | DROP INDEX CONCURRENTLY public.idx_events_location_date_uq
+/// (1 row)
 /// ```
 #[pg_extern(stable, parallel_safe, name = "invalid_indexes")]
 #[allow(clippy::type_complexity)]

@@ -24,9 +24,15 @@ fn bits(mask: u64, first: i32, count: i32) -> Vec<i32> {
 /// each field selects; an invalid schedule raises 22023 naming the field and the reason.
 ///
 /// ```sql
-/// SELECT * FROM ntsb_perf.parse_cron('*/15 2-4 * * mon-fri');
-/// --   minutes   |  hours  | days_of_month | months | days_of_week | at_start
-/// -- {0,15,30,45} | {2,3,4} | {1,...,31}    | {1..12} | {1,2,3,4,5}  | f
+/// ntsb=# \x
+/// ntsb=# SELECT * FROM ntsb_perf.parse_cron('*/15 2-4 * * mon-fri');
+/// -[ RECORD 1 ]-+--------------------------------------------------------------------------------------
+/// minutes       | {0,15,30,45}
+/// hours         | {2,3,4}
+/// days_of_month | {1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31}
+/// months        | {1,2,3,4,5,6,7,8,9,10,11,12}
+/// days_of_week  | {1,2,3,4,5}
+/// at_start      | f
 /// ```
 #[pg_extern(immutable, parallel_safe)]
 #[allow(clippy::type_complexity)]
@@ -105,16 +111,7 @@ thread_local! {
 
 fn local_xid() -> u32 {
     // SAFETY: MyProc is this backend's PGPROC, set up before any SQL runs.
-    unsafe {
-        #[cfg(not(feature = "pg17"))]
-        {
-            (*pg_sys::MyProc).lxid
-        }
-        #[cfg(feature = "pg17")]
-        {
-            (*pg_sys::MyProc).vxid.lxid
-        }
-    }
+    unsafe { (*pg_sys::MyProc).lxid }
 }
 
 /// The statement trigger on every tracked table (BEFORE INSERT, UPDATE, DELETE or TRUNCATE, FOR

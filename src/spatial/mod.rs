@@ -195,8 +195,17 @@ fn near_query(
 /// degrees: half a degree is 55 km north-south but 24 km east-west in Anchorage), nearest first.
 /// Uses the GiST index on the geometry column for a bounding box, then the exact distance.
 ///
+/// <!-- doctest: data=csv -->
 /// ```sql
-/// SELECT * FROM ntsb_perf.accidents_near('events', -112.07, 33.45, 50) LIMIT 5;
+/// ntsb=# SELECT * FROM ntsb_perf.accidents_near('events', -112.07, 33.45, 50) LIMIT 5;
+///   id   |  distance_m
+/// -------+---------------
+///  14560 | 4565.65644033
+///  14561 | 4565.65644033
+///   2377 | 5215.84272652
+///  15336 | 5428.02405207
+///   7786 | 5534.89952015
+/// (5 rows)
 /// ```
 #[pg_extern(stable, parallel_safe, name = "accidents_near")]
 fn accidents_near(
@@ -516,9 +525,16 @@ fn accident_hotspots_final(state: Option<Internal>) -> Option<JsonB> {
 
 /// The cells of an `accident_hotspots` result as rows.
 ///
+/// <!-- doctest: data=csv -->
 /// ```sql
-/// SELECT * FROM ntsb_perf.hotspot_cells(
-///     (SELECT ntsb_perf.accident_hotspots(geom, injury_severity LIKE 'FATAL%', 50, 10) FROM events));
+/// ntsb=# SELECT * FROM ntsb_perf.hotspot_cells(
+///            (SELECT ntsb_perf.accident_hotspots(geom, injury_severity LIKE 'FATAL%', 50, 3) FROM events));
+///  rank |     lon     |    lat    | accidents | fatal_accidents
+/// ------+-------------+-----------+-----------+-----------------
+///     1 | -117.586167 |  34.13438 |       170 |              38
+///     2 | -112.190244 | 33.592857 |       170 |              15
+///     3 | -117.136507 | 33.054714 |       165 |              28
+/// (3 rows)
 /// ```
 #[pg_extern(immutable, parallel_safe)]
 fn hotspot_cells(

@@ -15,7 +15,11 @@ use crate::spi_util::{agg_context, fail};
 /// 'SERS', 'MINR' or 'NONE', and anything else (NULL included) to 'UNKN'.
 ///
 /// ```sql
-/// SELECT ntsb_perf.normalize_severity('FATAL(2)');   -- FATL
+/// ntsb=# SELECT ntsb_perf.normalize_severity('FATAL(2)');
+///  normalize_severity
+/// --------------------
+///  FATL
+/// (1 row)
 /// ```
 #[pg_extern(immutable, parallel_safe)]
 fn normalize_severity(severity: Option<&str>) -> &'static str {
@@ -359,10 +363,23 @@ const SEED_COLUMNS: [&str; 6] = [
 /// seed's `total_injuries` column is counted as serious injuries (the seed has no minor ones).
 /// Returns the new view's name.
 ///
+/// <!-- doctest: data=csv -->
 /// ```sql
-/// SELECT ntsb_perf.create_accident_stats_view();
-/// SELECT extract(year FROM month) AS year, ntsb_perf.fatal_rate(ntsb_perf.rollup(stats))
-/// FROM accident_stats_by_month GROUP BY 1 ORDER BY 1;
+/// ntsb=# SELECT ntsb_perf.create_accident_stats_view();
+///  create_accident_stats_view
+/// ----------------------------
+///  accident_stats_by_month
+/// (1 row)
+///
+/// ntsb=# SELECT extract(year FROM month) AS year,
+///               round(ntsb_perf.fatal_rate(ntsb_perf.rollup(stats))::numeric, 3) AS fatal_rate
+///        FROM accident_stats_by_month GROUP BY 1 ORDER BY 1 LIMIT 3;
+///  year | fatal_rate
+/// ------+------------
+///  2000 |      0.176
+///  2001 |      0.178
+///  2002 |      0.185
+/// (3 rows)
 /// ```
 #[pg_extern(volatile, name = "create_accident_stats_view")]
 fn create_accident_stats_view(
