@@ -21,6 +21,7 @@ mod bloat;
 mod explain;
 mod index_usage;
 mod refresh;
+mod regclass;
 mod reindex;
 mod spatial;
 mod spi_util;

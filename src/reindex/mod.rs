@@ -10,7 +10,7 @@ pub use worker::register_gucs;
 
 use pgrx::prelude::*;
 
-use crate::bloat::RegClass;
+use crate::regclass::RegClass;
 use crate::spi_util::{fail, query_rows, req};
 
 /// Facts of one rebuild, kept from its start to its record in `reindex_history`.

@@ -6,7 +6,7 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
-use crate::bloat::RegClass;
+use crate::regclass::RegClass;
 use crate::spi_util::{agg_context, fail, query_rows, req};
 
 /// Errors with a clear message when PostGIS is not installed in this database.

@@ -9,6 +9,7 @@ use pgrx::inoutfuncs::InOutFuncs;
 use pgrx::prelude::*;
 use pgrx::{Internal, JsonB, PgMemoryContexts};
 
+use crate::regclass::RegClass;
 use crate::spi_util::{agg_context, fail};
 
 /// Maps a source severity value ('FATAL(2)', 'NON-FATAL', 'INCIDENT', 'SIRUOSE', ...) to 'FATL',
@@ -368,7 +369,7 @@ const SEED_COLUMNS: [&str; 6] = [
 fn create_accident_stats_view(
     // to_regclass, not 'events'::regclass: a literal would be looked up when the extension is
     // created, and fail where no events table exists yet.
-    source: default!(Option<crate::bloat::RegClass>, "to_regclass('events')"),
+    source: default!(Option<RegClass>, "to_regclass('events')"),
     view_name: default!(Option<String>, "'accident_stats_by_month'"),
 ) -> String {
     let Some(source) = source else {
@@ -471,7 +472,7 @@ fn create_accident_stats_view(
     })
 }
 
-fn relation_name(r: crate::bloat::RegClass) -> String {
+fn relation_name(r: RegClass) -> String {
     Spi::get_one_with_args::<String>("SELECT $1::regclass::text", &[r.into()])
         .ok()
         .flatten()
