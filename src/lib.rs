@@ -23,6 +23,7 @@ mod index_usage;
 mod refresh;
 mod regclass;
 mod reindex;
+mod relation;
 mod spatial;
 mod spi_util;
 mod stats;

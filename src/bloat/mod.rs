@@ -11,6 +11,7 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 
 use crate::regclass::RegClass;
+use crate::relation::RelGuard;
 use crate::spi_util::{fail, query_rows, req};
 
 mod layout_check;
@@ -18,56 +19,6 @@ mod parallel;
 pub use parallel::register_gucs;
 
 const REPORT_LIST_SQL: &str = include_str!("../../sql/bloat/report_list.sql");
-
-/// An open index relation and the AccessShareLock held on its table: both released when the
-/// guard is dropped, on every path. While an ERROR unwinds (a Rust panic) nothing is called:
-/// the transaction's abort releases the relcache reference and the locks itself, and calling
-/// into PostgreSQL then could raise a second ERROR inside the first.
-pub(crate) struct RelGuard {
-    rel: pg_sys::Relation,
-    table: Option<pg_sys::Oid>,
-}
-
-impl RelGuard {
-    const LOCK: pg_sys::LOCKMODE = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
-
-    /// Opens index `oid` (AccessShareLock), whose table `table` this backend has already locked
-    /// with AccessShareLock; the guard takes over that table lock. `None` (and the table lock
-    /// released) when the index does not exist (any more).
-    fn open(oid: pg_sys::Oid, table: Option<pg_sys::Oid>) -> Option<RelGuard> {
-        // SAFETY: try_relation_open is a pgrx-guarded FFI call (an ERROR becomes a Rust panic);
-        // it returns NULL for a missing relation, which is checked.
-        let rel = unsafe { pg_sys::try_relation_open(oid, Self::LOCK) };
-        if rel.is_null() {
-            if let Some(t) = table {
-                // SAFETY: guarded FFI call; the lock was taken by this backend.
-                unsafe { pg_sys::UnlockRelationOid(t, Self::LOCK) };
-            }
-            return None;
-        }
-        Some(RelGuard { rel, table })
-    }
-
-    pub(crate) fn rel(&self) -> pg_sys::Relation {
-        self.rel
-    }
-}
-
-impl Drop for RelGuard {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            return;
-        }
-        // SAFETY: `rel` was opened by `open` with LOCK and not closed since (the guard is the
-        // only owner); the table lock was taken with LOCK by this backend. Guarded FFI calls.
-        unsafe {
-            pg_sys::relation_close(self.rel, Self::LOCK);
-            if let Some(t) = self.table {
-                pg_sys::UnlockRelationOid(t, Self::LOCK);
-            }
-        }
-    }
-}
 
 /// What we know of the index once it is opened.
 pub(crate) struct Opened {
@@ -94,13 +45,12 @@ fn cstr(p: *const std::ffi::c_char) -> String {
     }
 }
 
-/// Checks that `oid` is an index we can read and opens it, taking AccessShareLock on its
-/// table first, then on the index (the order everybody else takes them in). Uses the
-/// syscache only (no SPI), so a sampled read of a few pages costs little more than the pages.
+/// Checks that `oid` is an index we can read and opens it ([`RelGuard::open_index`]: table
+/// first, then the index). Uses the syscache only (no SPI), so a sampled read of a few pages
+/// costs little more than the pages.
 /// Errors carry a real SQLSTATE. `None`: there is no such relation (any more: an index dropped,
 /// or replaced by REINDEX CONCURRENTLY, while we waited for its lock is not an error here).
 fn open_checked(oid: pg_sys::Oid) -> Option<Opened> {
-    let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
     // SAFETY: every pg_sys call here is a pgrx-guarded FFI call (an ERROR becomes a Rust panic
     // and a clean abort); the pointers dereferenced (rel, rd_rel, rd_index, rd_options) belong to
     // the relation opened and held by the guard for the whole block, and rd_options (checked for
@@ -128,10 +78,7 @@ fn open_checked(oid: pg_sys::Oid) -> Option<Opened> {
             ),
         }
         let table = Some(pg_sys::IndexGetRelation(oid, true)).filter(|t| *t != pg_sys::InvalidOid);
-        if let Some(t) = table {
-            pg_sys::LockRelationOid(t, lock);
-        }
-        let guard = RelGuard::open(oid, table)?;
+        let guard = RelGuard::open_index(oid, table)?;
         let rel = guard.rel();
         let form = (*rel).rd_rel;
         if (*form).relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP && !(*rel).rd_islocaltemp {

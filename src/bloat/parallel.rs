@@ -15,7 +15,8 @@ use ntsb_perf_core::bloat::{Am, BloatAccum, COUNTERS};
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::prelude::*;
 
-use super::{corrupted, read_pages, Opened, RelGuard};
+use super::{corrupted, read_pages, Opened};
+use crate::relation::RelGuard;
 
 /// Key of our shared state in the parallel context's table of contents.
 const KEY_SHARED: u64 = 0x4E54_5042_4C4F_4154;
@@ -312,10 +313,7 @@ pub unsafe extern "C-unwind" fn ntsb_perf_bloat_worker(
             return;
         }
         let table = Some(sh.table).filter(|t| *t != pg_sys::InvalidOid);
-        if let Some(t) = table {
-            pg_sys::LockRelationOid(t, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-        }
-        let Some(guard) = RelGuard::open(sh.index, table) else {
+        let Some(guard) = RelGuard::open_index(sh.index, table) else {
             // Cannot happen: the leader holds a lock on the index. Fail rather than miss pages.
             crate::spi_util::fail(
                 PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,

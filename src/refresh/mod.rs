@@ -10,6 +10,7 @@
 use ntsb_perf_core::cron;
 use pgrx::prelude::*;
 
+use crate::relation::RelGuard;
 use crate::spi_util::fail;
 use pgrx::PgTryBuilder;
 
@@ -481,15 +482,13 @@ unsafe extern "C-unwind" fn mutable_walker(
 #[pg_extern(stable, parallel_safe, strict, name = "_nondeterminism")]
 fn nondeterminism(rel: pg_sys::Oid) -> Option<String> {
     let mut ctx = Mutable::default();
-    // SAFETY: try_relation_open returns NULL for a relation that no longer exists, else an
-    // open relation held under AccessShareLock until relation_close; its rule lock (the
-    // _RETURN rule of a view or materialized view) stays valid while the relation is open. The
-    // walk only reads the tree.
+    // A relation that no longer exists has no query.
+    let guard = RelGuard::open(rel)?;
+    // SAFETY: the relation is open (the guard holds it under AccessShareLock to the end of this
+    // block); its rule lock (the _RETURN rule of a view or materialized view) stays valid while
+    // the relation is open. The walk only reads the tree.
     unsafe {
-        let r = pg_sys::try_relation_open(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-        if r.is_null() {
-            return None;
-        }
+        let r = guard.rel();
         let kind = (*(*r).rd_rel).relkind as u8;
         let rules = (*r).rd_rules;
         if (kind == pg_sys::RELKIND_VIEW || kind == pg_sys::RELKIND_MATVIEW) && !rules.is_null() {
@@ -509,8 +508,8 @@ fn nondeterminism(rel: pg_sys::Oid) -> Option<String> {
                 }
             }
         }
-        pg_sys::relation_close(r, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
     }
+    drop(guard);
     ctx.found
 }
 
