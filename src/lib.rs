@@ -18,6 +18,7 @@ GRANT USAGE ON SCHEMA ntsb_perf TO PUBLIC;
 );
 
 mod bloat;
+mod error;
 mod explain;
 mod index_usage;
 mod refresh;

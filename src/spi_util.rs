@@ -4,6 +4,8 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::{SpiHeapTupleData, SpiResult};
 
+use crate::error::raise_error;
+
 /// Runs a read-only query with bound arguments and maps every row with `f`.
 /// Errors raised by PostgreSQL inside the query keep their own SQLSTATE.
 pub fn query_rows<R>(
@@ -16,22 +18,12 @@ pub fn query_rows<R>(
         table.map(|row| f(&row)).collect()
     });
     result.unwrap_or_else(|e| {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
             format!("ntsb_perf: reading the catalog failed: {e}"),
             None,
         )
     })
-}
-
-/// Raises an ERROR with a real SQLSTATE, an optional hint, and never returns.
-pub fn fail(code: PgSqlErrorCode, message: impl Into<String>, hint: Option<&str>) -> ! {
-    let mut report = pgrx::pg_sys::panic::ErrorReport::new(code, message.into(), "ntsb_perf");
-    if let Some(hint) = hint {
-        report = report.set_hint(hint);
-    }
-    report.report(PgLogLevel::ERROR);
-    unreachable!("ERROR does not return")
 }
 
 /// A column the query guarantees to be NOT NULL.
@@ -49,7 +41,7 @@ pub fn agg_context(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::MemoryContext {
     // SAFETY: `fcinfo` is the calling function's own call info (pgrx hands it over); the call is
     // a guarded FFI call that only reads it and writes `ctx`.
     if unsafe { pg_sys::AggCheckCallContext(fcinfo, &mut ctx) } == 0 {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             "this function is an aggregate support function and can only be called by an aggregate",
             None,

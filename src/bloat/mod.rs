@@ -10,9 +10,10 @@ use ntsb_perf_core::bloat::{self, Am, BloatAccum, BLCKSZ};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
+use crate::error::raise_error;
 use crate::regclass::RegClass;
 use crate::relation::RelGuard;
-use crate::spi_util::{fail, query_rows, req};
+use crate::spi_util::{query_rows, req};
 
 mod layout_check;
 mod parallel;
@@ -66,12 +67,12 @@ fn open_checked(oid: pg_sys::Oid) -> Option<Opened> {
         let qualified = format!("{schema_name}.{index_name}");
         match relkind {
             b'i' => {}
-            b'I' => fail(
+            b'I' => raise_error(
                 PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
                 format!("\"{qualified}\" is a partitioned index, which has no pages of its own"),
                 Some("Measure its partitions' indexes, e.g. SELECT * FROM ntsb_perf.index_bloat_report()."),
             ),
-            other => fail(
+            other => raise_error(
                 PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
                 format!("\"{qualified}\" is not an index ({})", relkind_name(other)),
                 Some("Pass an index, e.g. ntsb_perf.index_bloat('idx_events_geom')."),
@@ -82,7 +83,7 @@ fn open_checked(oid: pg_sys::Oid) -> Option<Opened> {
         let rel = guard.rel();
         let form = (*rel).rd_rel;
         if (*form).relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP && !(*rel).rd_islocaltemp {
-            fail(
+            raise_error(
                 PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
                 format!("cannot access temporary index \"{index_name}\" of another session"),
                 None,
@@ -90,7 +91,7 @@ fn open_checked(oid: pg_sys::Oid) -> Option<Opened> {
         }
         let am_name = cstr(pg_sys::get_am_name((*form).relam));
         let Some(am) = Am::from_name(&am_name) else {
-            fail(
+            raise_error(
                 PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
                 format!("index \"{qualified}\" uses access method \"{am_name}\", which ntsb_perf cannot read"),
                 Some("Supported: btree, hash, gist, spgist, gin, brin."),
@@ -262,7 +263,7 @@ pub(crate) fn corrupted(rel: pg_sys::Relation, blk: u32) -> ! {
     // SAFETY: `rel` is an open relation (caller's guard); rd_rel->relname is its NUL-terminated
     // name.
     let name = cstr(unsafe { (*(*rel).rd_rel).relname.data.as_ptr() });
-    fail(
+    raise_error(
         PgSqlErrorCode::ERRCODE_INDEX_CORRUPTED,
         format!("index \"{name}\" contains corrupted page at block {blk}"),
         Some("Please REINDEX it."),
@@ -368,7 +369,7 @@ fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> Option<BloatRow> {
     let sample = match sample_pages {
         None => None,
         Some(n) if n > 0 => Some(n as u32),
-        Some(n) => fail(
+        Some(n) => raise_error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             format!("sample_pages must be a positive number of pages, not {n}"),
             Some("Pass NULL for an exact scan of every page."),
@@ -538,14 +539,14 @@ fn index_bloat(
     ),
 > {
     let Some(index) = index else {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             "index must not be NULL",
             Some("Pass an index name or OID, e.g. ntsb_perf.index_bloat('idx_events_geom')."),
         )
     };
     let Some(row) = measure(index.0, sample_pages) else {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
             format!("relation with OID {} does not exist", index.0.to_u32()),
             Some("It may have been dropped, or replaced by REINDEX CONCURRENTLY, since the call began."),
@@ -599,14 +600,14 @@ fn index_bloat_report(
 > {
     let min_bytes = min_bytes.unwrap_or(1_048_576);
     if min_bytes < 0 {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             format!("min_bytes must be zero or more, not {min_bytes}"),
             None,
         );
     }
     if let Some(n) = sample_pages.filter(|n| *n <= 0) {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             format!("sample_pages must be a positive number of pages, not {n}"),
             Some("Pass NULL for an exact scan of every page."),

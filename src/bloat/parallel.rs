@@ -279,7 +279,7 @@ pub fn scan_exact(
         pg_sys::DestroyParallelContext(pcxt);
         pg_sys::ExitParallelMode();
         if corrupt.is_none() && read != nblocks as u64 {
-            crate::spi_util::fail(
+            crate::error::raise_error(
                 PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
                 format!("parallel scan read {read} of {nblocks} pages"),
                 Some("Retry with SET max_parallel_maintenance_workers = 0."),
@@ -315,7 +315,7 @@ pub unsafe extern "C-unwind" fn ntsb_perf_bloat_worker(
         let table = Some(sh.table).filter(|t| *t != pg_sys::InvalidOid);
         let Some(guard) = RelGuard::open_index(sh.index, table) else {
             // Cannot happen: the leader holds a lock on the index. Fail rather than miss pages.
-            crate::spi_util::fail(
+            crate::error::raise_error(
                 PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
                 "parallel index_bloat: the index is gone",
                 None,
@@ -338,7 +338,7 @@ pub unsafe extern "C-unwind" fn ntsb_perf_bloat_worker(
                 .fetch_add(entries.len() as u64, Ordering::AcqRel);
             if start + entries.len() as u64 > sh.list_cap {
                 // Cannot happen (at most one entry per page read); fail rather than lose any.
-                crate::spi_util::fail(
+                crate::error::raise_error(
                     PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
                     "parallel index_bloat: list entries exceed their shared array",
                     None,

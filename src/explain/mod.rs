@@ -6,7 +6,7 @@ use ntsb_perf_core::explain::{summarize, ExplainSummary};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
-use crate::spi_util::fail;
+use crate::error::raise_error;
 
 // PostgreSQL's timeout API (utils/timeout.h), which pgrx does not bind. STATEMENT_TIMEOUT is the
 // fourth TimeoutId in PostgreSQL 13-17; TimestampTz is microseconds (i64).
@@ -46,7 +46,7 @@ fn effective_timeout_ms(timeout_ms: i32, deadline: Option<i64>) -> std::ffi::c_i
 /// Refuses anything but exactly one SELECT/INSERT/UPDATE/DELETE/MERGE/VALUES statement.
 fn check_one_statement(query: &str) {
     let cquery = std::ffi::CString::new(query).unwrap_or_else(|_| {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             "query contains a NUL byte",
             None,
@@ -60,7 +60,7 @@ fn check_one_statement(query: &str) {
         let list = pg_sys::raw_parser(cquery.as_ptr(), pg_sys::RawParseMode::RAW_PARSE_DEFAULT);
         let n = if list.is_null() { 0 } else { (*list).length };
         if n != 1 {
-            fail(
+            raise_error(
                 PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
                 format!("query must be exactly one statement, not {n}"),
                 Some("Analyse statements one at a time, or compare them with ntsb_perf.compare_queries()."),
@@ -73,7 +73,7 @@ fn check_one_statement(query: &str) {
             tag,
             T_SelectStmt | T_InsertStmt | T_UpdateStmt | T_DeleteStmt | T_MergeStmt
         ) {
-            fail(
+            raise_error(
                 PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
                 "only SELECT, INSERT, UPDATE, DELETE and MERGE statements can be analysed",
                 None,
@@ -145,7 +145,7 @@ fn run_explain(query: &str, analyze: bool, timeout_ms: i32) -> String {
         .execute();
         rollback();
         result.unwrap_or_else(|e| {
-            fail(
+            raise_error(
                 PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
                 format!("EXPLAIN failed: {e}"),
                 None,
@@ -157,15 +157,15 @@ fn run_explain(query: &str, analyze: bool, timeout_ms: i32) -> String {
 fn analyse(query: &str, analyze: bool, timeout_ms: Option<i32>) -> (ExplainSummary, JsonB) {
     let timeout_ms = timeout_ms.unwrap_or(30_000);
     if timeout_ms <= 0 {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             format!("timeout_ms must be a positive number of milliseconds, not {timeout_ms}"),
             None,
         );
     }
     let json = run_explain(query, analyze, timeout_ms);
-    let summary =
-        summarize(&json).unwrap_or_else(|e| fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, e, None));
+    let summary = summarize(&json)
+        .unwrap_or_else(|e| raise_error(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, e, None));
     let plan = serde_json::from_str(&json).unwrap_or(serde_json::Value::Null);
     (summary, JsonB(plan))
 }
@@ -228,7 +228,7 @@ fn explain_query(
     ),
 > {
     let Some(query) = query else {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             "query must not be NULL",
             None,
@@ -269,7 +269,7 @@ fn compare_queries(
     let mut results: Vec<(String, ExplainSummary)> = Vec::new();
     for (i, q) in queries.iter().enumerate() {
         let Some(q) = q else {
-            fail(
+            raise_error(
                 PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
                 format!("query {} is NULL", i + 1),
                 None,

@@ -7,7 +7,8 @@
 use ntsb_perf_core::index_rules::{self, IndexFacts, KeyColumn};
 use pgrx::prelude::*;
 
-use crate::spi_util::{fail, query_rows, req};
+use crate::error::raise_error;
+use crate::spi_util::{query_rows, req};
 
 extension_sql_file!("../../sql/index_catalog.sql", name = "index_catalog");
 
@@ -121,7 +122,7 @@ fn unused_indexes(
 > {
     let min_bytes = min_bytes.unwrap_or(0);
     if min_bytes < 0 {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             format!("min_bytes must be zero or more, not {min_bytes}"),
             Some("Pass 0 (or NULL) to list unused indexes of every size."),

@@ -10,8 +10,8 @@
 use ntsb_perf_core::cron;
 use pgrx::prelude::*;
 
+use crate::error::raise_error;
 use crate::relation::RelGuard;
-use crate::spi_util::fail;
 use pgrx::PgTryBuilder;
 
 fn bits(mask: u64, first: i32, count: i32) -> Vec<i32> {
@@ -45,7 +45,7 @@ fn parse_cron(
     ),
 > {
     let Some(schedule) = schedule else {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             "schedule must not be NULL",
             None,
@@ -60,7 +60,7 @@ fn parse_cron(
             bits(c.days_of_week as u64, 0, 7),
             c.at_start,
         )),
-        Err(e) => fail(
+        Err(e) => raise_error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             format!("invalid cron schedule \"{schedule}\": {e}"),
             Some(
@@ -142,7 +142,7 @@ fn local_xid() -> u32 {
 fn track_change(trigger: &pgrx::PgTrigger<'_>) {
     let relid = match trigger.relid() {
         Ok(relid) => relid,
-        Err(e) => fail(
+        Err(e) => raise_error(
             PgSqlErrorCode::ERRCODE_TRIGGERED_ACTION_EXCEPTION,
             format!("ntsb_perf.track_change: {e}"),
             None,
@@ -228,7 +228,7 @@ pub unsafe extern "C-unwind" fn ntsb_perf_track_change(
         !ctx.is_null() && (*ctx).type_ == pg_sys::NodeTag::T_TriggerData
     };
     if !as_trigger {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             "ntsb_perf.track_change() can only be called as a trigger",
             Some("schedule_refresh puts it on the tables a scheduled view reads."),
@@ -238,7 +238,7 @@ pub unsafe extern "C-unwind" fn ntsb_perf_track_change(
     // TriggerData for the duration of the call.
     let trigger = match unsafe { pgrx::PgTrigger::from_fcinfo(&*fcinfo) } {
         Ok(t) => t,
-        Err(e) => fail(
+        Err(e) => raise_error(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             format!("ntsb_perf.track_change: {e}"),
             None,
@@ -315,7 +315,7 @@ fn write_mark(relid: pg_sys::Oid) {
             ],
         )
         .unwrap_or_else(|e| {
-            fail(
+            raise_error(
                 PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
                 format!("ntsb_perf: recording a change failed: {e}"),
                 None,

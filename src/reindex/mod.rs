@@ -10,8 +10,9 @@ pub use worker::register_gucs;
 
 use pgrx::prelude::*;
 
+use crate::error::raise_error;
 use crate::regclass::RegClass;
-use crate::spi_util::{fail, query_rows, req};
+use crate::spi_util::{query_rows, req};
 
 /// Facts of one rebuild, kept from its start to its record in `reindex_history`.
 struct Started {
@@ -53,7 +54,7 @@ fn _reindex_start(
     density_before: Option<f64>,
 ) -> i32 {
     let Some(index) = index else {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             "index must not be NULL",
             None,
@@ -62,7 +63,7 @@ fn _reindex_start(
     let concurrently = concurrently.unwrap_or(true);
     let triggered_by = triggered_by.unwrap_or_else(|| "manual".into());
     if !["manual", "auto", "schedule"].contains(&triggered_by.as_str()) {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             "triggered_by is manual, auto or schedule",
             None,
@@ -92,35 +93,35 @@ fn _reindex_start(
     let Some((relkind, qname, table, bytes, persistence, can_login, user)) =
         facts.into_iter().next()
     else {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
             format!("relation with OID {} does not exist", index.0.to_u32()),
             None,
         )
     };
     if relkind == "I" {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
             format!("{qname} is a partitioned index: rebuild it partition by partition"),
             Some("CALL ntsb_perf.reindex_index(...) does this for a partitioned index."),
         );
     }
     if relkind != "i" {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
             format!("{qname} is not an index"),
             None,
         );
     }
     if persistence == "t" {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             format!("{qname} is an index of a temporary table: the worker cannot see it"),
             Some("REINDEX INDEX it in this session."),
         );
     }
     if !can_login {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
             format!("role \"{user}\" may not log in, so no worker can connect as it"),
             Some("Rebuild as a role with LOGIN (the worker connects as the calling role, never as another)."),
@@ -255,7 +256,7 @@ fn _reindex_finish(run: Option<i32>, cancelled_because: Option<String>) -> i64 {
 
 fn run_arg(run: Option<i32>) -> i32 {
     run.unwrap_or_else(|| {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             "run must not be NULL",
             None,
@@ -264,7 +265,7 @@ fn run_arg(run: Option<i32>) -> i32 {
 }
 
 fn not_started(run: i32) -> ! {
-    fail(
+    raise_error(
         PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
         format!("no rebuild {run} was started by this session"),
         None,
@@ -295,7 +296,7 @@ fn record(f: &Started, status: &str, sqlstate: Option<String>, error: Option<Str
     .ok()
     .flatten()
     .unwrap_or_else(|| {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
             "the rebuild could not be recorded",
             None,
@@ -331,7 +332,7 @@ fn _reindex_drop_start(index: RegClass) -> i32 {
         |r| req::<String>(r, 1),
     );
     let Some(name) = name.into_iter().next() else {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
             "only an invalid index (a leftover of an interrupted rebuild) is dropped this way",
             None,

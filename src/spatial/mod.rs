@@ -6,8 +6,9 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
+use crate::error::raise_error;
 use crate::regclass::RegClass;
-use crate::spi_util::{agg_context, fail, query_rows, req};
+use crate::spi_util::{agg_context, query_rows, req};
 
 /// Errors with a clear message when PostGIS is not installed in this database.
 pub fn require_postgis(function: &str) {
@@ -18,7 +19,7 @@ pub fn require_postgis(function: &str) {
     .flatten()
     .unwrap_or(false);
     if !installed {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
             format!(
                 "{function} needs the PostGIS extension, which is not installed in this database"
@@ -52,7 +53,7 @@ pub fn postgis(function: &str) -> Postgis {
         Some((schema, geometry)) => Postgis { schema, geometry },
         None => {
             require_postgis(function);
-            fail(
+            raise_error(
                 PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
                 "the postgis extension has no geometry type",
                 None,
@@ -77,21 +78,21 @@ fn near_query(
 ) -> NearQuery {
     let (Some(source), Some(lon), Some(lat), Some(radius_km)) = (source, lon, lat, radius_km)
     else {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             "source, lon, lat and radius_km must not be NULL",
             None,
         )
     };
     if !(-180.0..=180.0).contains(&lon) || !(-90.0..=90.0).contains(&lat) {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             format!("({lon}, {lat}) is not a longitude/latitude in degrees"),
             Some("Longitude comes first, from -180 to 180; latitude from -90 to 90."),
         );
     }
     if !(radius_km > 0.0 && radius_km.is_finite()) {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             format!("radius_km must be a positive number of kilometres, not {radius_km}"),
             None,
@@ -134,14 +135,14 @@ fn near_query(
         },
     );
     let Some((rel, col, typ, is_geometry, srid, has_id)) = meta.into_iter().next() else {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
             format!("the source has no column \"{geom_column}\""),
             Some("Name the geometry column with geom_column => '...'."),
         )
     };
     if !is_geometry {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
             format!(
                 "column \"{geom_column}\" of {rel} is of type {typ}, not PostGIS's geometry ({p}.geometry)"
@@ -150,14 +151,14 @@ fn near_query(
         );
     }
     if let Some(srid) = srid.filter(|s| !is_lon_lat_srid(*s)) {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             format!("column \"{geom_column}\" of {rel} has SRID {srid}; accidents_near works on longitude/latitude (SRID 4326)"),
             Some("Store or index the points as geometry(Point, 4326), e.g. with ST_Transform(geom, 4326)."),
         );
     }
     if !has_id {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
             format!("{rel} has no column \"id\" to return"),
             None,
@@ -276,7 +277,7 @@ fn asewkb_oid(type_oid: pg_sys::Oid) -> pg_sys::Oid {
     let qualified = qualified_type_name(type_oid);
     let schema = qualified.strip_suffix(".geometry");
     if schema.is_none() || extension_of(pg_sys::TypeRelationId, type_oid) != postgis {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
             format!("accident_hotspots takes PostGIS's geometry, not {qualified}"),
             Some("Pass a column of the postgis extension's geometry type."),
@@ -302,7 +303,7 @@ fn asewkb_oid(type_oid: pg_sys::Oid) -> pg_sys::Oid {
         || extension_of(pg_sys::ProcedureRelationId, f) != postgis
         || returns != pg_sys::BYTEAOID
     {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
             format!(
                 "PostGIS function {signature} returning bytea not found in the postgis extension"
@@ -321,8 +322,9 @@ fn hot_state_mut(
     top_n: i32,
 ) -> &mut HotState {
     if !state.initialized() {
-        let core = HotspotState::new(cell_km, top_n)
-            .unwrap_or_else(|e| fail(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, e, None));
+        let core = HotspotState::new(cell_km, top_n).unwrap_or_else(|e| {
+            raise_error(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, e, None)
+        });
         let asewkb = geom_type.map(asewkb_oid).unwrap_or(pg_sys::InvalidOid);
         let ctx = agg_context(fcinfo);
         // SAFETY: ctx is the calling aggregate's live memory context (agg_context checked it).
@@ -368,12 +370,12 @@ fn hotspots_add(
     s.core
         .add(ewkb.as_deref(), fatal)
         .unwrap_or_else(|e| match e {
-            HotspotError::Srid(_) => fail(
+            HotspotError::Srid(_) => raise_error(
                 PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
                 e.to_string(),
                 Some("Pass ST_Transform(geom, 4326): cells are laid out on longitude/latitude."),
             ),
-            HotspotError::Malformed(_) => fail(
+            HotspotError::Malformed(_) => raise_error(
                 PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
                 e.to_string(),
                 None,
@@ -467,7 +469,7 @@ fn accident_hotspots_deserialize(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
     let core = HotspotState::from_bytes(&bytes).unwrap_or_else(|e| {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
             e,
             None,

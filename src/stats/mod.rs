@@ -9,8 +9,9 @@ use pgrx::inoutfuncs::InOutFuncs;
 use pgrx::prelude::*;
 use pgrx::{Internal, JsonB, PgMemoryContexts};
 
+use crate::error::raise_error;
 use crate::regclass::RegClass;
-use crate::spi_util::{agg_context, fail};
+use crate::spi_util::agg_context;
 
 /// Maps a source severity value ('FATAL(2)', 'NON-FATAL', 'INCIDENT', 'SIRUOSE', ...) to 'FATL',
 /// 'SERS', 'MINR' or 'NONE', and anything else (NULL included) to 'UNKN'.
@@ -25,12 +26,12 @@ fn normalize_severity(severity: Option<&str>) -> &'static str {
 
 /// Raises a state error: 22003 for a count or sum out of range, else `code` (22P02 for text
 /// input, 22P03 for stored or serialized bytes).
-fn stats_fail(e: StatsError, code: PgSqlErrorCode) -> ! {
+fn raise_stats_error(e: StatsError, code: PgSqlErrorCode) -> ! {
     let code = match e {
         StatsError::Overflow(_) => PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
         _ => code,
     };
-    fail(code, e.to_string(), None)
+    raise_error(code, e.to_string(), None)
 }
 
 /// The stored state of `accident_stats` (what a materialized view keeps per group, and what
@@ -46,17 +47,15 @@ pub struct accident_stats(AccidentStats);
 impl InOutFuncs for accident_stats {
     fn input(input: &core::ffi::CStr) -> Self {
         let text = input.to_str().unwrap_or_else(|_| {
-            fail(
+            raise_error(
                 PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
                 "accident_stats: input is not valid UTF-8",
                 None,
             )
         });
-        accident_stats(
-            AccidentStats::from_json(text).unwrap_or_else(|e| {
-                stats_fail(e, PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION)
-            }),
-        )
+        accident_stats(AccidentStats::from_json(text).unwrap_or_else(|e| {
+            raise_stats_error(e, PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION)
+        }))
     }
 
     fn output(&self, buffer: &mut pgrx::StringInfo) {
@@ -85,7 +84,7 @@ impl FromDatum for accident_stats {
         let bytes = unsafe { <&[u8]>::from_polymorphic_datum(datum, is_null, typoid) }?;
         Some(accident_stats(
             AccidentStats::from_stored(bytes).unwrap_or_else(|e| {
-                stats_fail(e, PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION)
+                raise_stats_error(e, PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION)
             }),
         ))
     }
@@ -123,7 +122,7 @@ unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for accident_stats {
         let index = arg.index();
         // SAFETY: the argument is of this type (the function's SQL signature says so).
         unsafe { arg.unbox_arg_using_from_datum() }.unwrap_or_else(|| {
-            fail(
+            raise_error(
                 PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
                 format!("argument {index} must not be NULL"),
                 None,
@@ -162,7 +161,9 @@ fn accident_stats_trans(
     let mut state = state.unwrap_or_default();
     state_mut(&mut state, fcinfo)
         .add(severity, fatalities, serious, minor, uninjured)
-        .unwrap_or_else(|e| stats_fail(e, PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE));
+        .unwrap_or_else(|e| {
+            raise_stats_error(e, PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE)
+        });
     state
 }
 
@@ -175,8 +176,9 @@ fn accident_stats_rollup_trans(
     let mut state = state.unwrap_or_default();
     let s = state_mut(&mut state, fcinfo);
     if let Some(v) = value {
-        s.merge(&v.0)
-            .unwrap_or_else(|e| stats_fail(e, PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE));
+        s.merge(&v.0).unwrap_or_else(|e| {
+            raise_stats_error(e, PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE)
+        });
     }
     state
 }
@@ -199,7 +201,7 @@ fn accident_stats_combine(
             let s = state_mut(&mut a, fcinfo);
             if let Some(b_state) = b_state {
                 s.merge(&b_state).unwrap_or_else(|e| {
-                    stats_fail(e, PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE)
+                    raise_stats_error(e, PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE)
                 });
             }
             Some(a)
@@ -222,8 +224,9 @@ fn accident_stats_deserialize(
     _unused: Internal,
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
-    let decoded = AccidentStats::from_bytes(&bytes)
-        .unwrap_or_else(|e| stats_fail(e, PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION));
+    let decoded = AccidentStats::from_bytes(&bytes).unwrap_or_else(|e| {
+        raise_stats_error(e, PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION)
+    });
     let ctx = agg_context(fcinfo);
     // SAFETY: ctx is the calling aggregate's live memory context (agg_context checked it).
     unsafe { PgMemoryContexts::For(ctx).switch_to(|_| Internal::new(decoded)) }
@@ -373,7 +376,7 @@ fn create_accident_stats_view(
     view_name: default!(Option<String>, "'accident_stats_by_month'"),
 ) -> String {
     let Some(source) = source else {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             "source must not be NULL (without an argument: there is no table \"events\" on the search_path)",
             Some("Pass the accident table, e.g. ntsb_perf.create_accident_stats_view('public.events')."),
@@ -381,7 +384,7 @@ fn create_accident_stats_view(
     };
     let view_name = view_name.unwrap_or_else(|| "accident_stats_by_month".to_string());
     if view_name.is_empty() {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_INVALID_NAME,
             "view_name must not be empty",
             None,
@@ -390,7 +393,7 @@ fn create_accident_stats_view(
     // PostgreSQL would cut a longer name to 63 bytes (NAMEDATALEN - 1) and create another view
     // than the one asked for.
     if view_name.len() >= pg_sys::NAMEDATALEN as usize {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_NAME_TOO_LONG,
             format!(
                 "view_name is {} bytes long; names are at most {} bytes",
@@ -416,7 +419,7 @@ fn create_accident_stats_view(
         |r| crate::spi_util::req(r, 1),
     );
     if !missing.is_empty() {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
             format!(
                 "{} lacks the seed's column(s) {}",
@@ -450,7 +453,7 @@ fn create_accident_stats_view(
         Ok::<_, pgrx::spi::SpiError>(())
     })
     .unwrap_or_else(|e| {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
             format!("creating the view failed: {e}"),
             None,
@@ -464,7 +467,7 @@ fn create_accident_stats_view(
     .ok()
     .flatten()
     .unwrap_or_else(|| {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
             format!("the view \"{view_name}\" was not found after it was created"),
             None,
