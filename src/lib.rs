@@ -17,6 +17,7 @@ GRANT USAGE ON SCHEMA ntsb_perf TO PUBLIC;
     bootstrap
 );
 
+mod aggregate_state;
 mod bloat;
 mod error;
 mod explain;

@@ -33,19 +33,3 @@ pub fn req<T: FromDatum + IntoDatum + Default>(
 ) -> SpiResult<T> {
     Ok(row.get::<T>(ordinal)?.unwrap_or_default())
 }
-
-/// The calling aggregate's memory context (where transition states live); an error when the
-/// function is called outside an aggregate.
-pub fn agg_context(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::MemoryContext {
-    let mut ctx = std::ptr::null_mut();
-    // SAFETY: `fcinfo` is the calling function's own call info (pgrx hands it over); the call is
-    // a guarded FFI call that only reads it and writes `ctx`.
-    if unsafe { pg_sys::AggCheckCallContext(fcinfo, &mut ctx) } == 0 {
-        raise_error(
-            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-            "this function is an aggregate support function and can only be called by an aggregate",
-            None,
-        );
-    }
-    ctx
-}

@@ -6,9 +6,10 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
+use crate::aggregate_state::new_state;
 use crate::error::raise_error;
 use crate::regclass::RegClass;
-use crate::spi_util::{agg_context, query_rows, req};
+use crate::spi_util::{query_rows, req};
 
 /// Errors with a clear message when PostGIS is not installed in this database.
 pub fn require_postgis(function: &str) {
@@ -243,7 +244,7 @@ fn accidents_near_plan(
 // installs without PostGIS; the type is checked at run time) ----
 
 use ntsb_perf_core::hotspots::HotspotState;
-use pgrx::{AnyElement, Internal, PgMemoryContexts};
+use pgrx::{AnyElement, Internal};
 
 struct HotState {
     core: HotspotState,
@@ -326,13 +327,7 @@ fn hot_state_mut(
             raise_error(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, e, None)
         });
         let asewkb = geom_type.map(asewkb_oid).unwrap_or(pg_sys::InvalidOid);
-        let ctx = agg_context(fcinfo);
-        // SAFETY: ctx is the calling aggregate's live memory context (agg_context checked it).
-        unsafe {
-            PgMemoryContexts::For(ctx).switch_to(|_| {
-                *state = Internal::new(HotState { core, asewkb });
-            });
-        }
+        *state = new_state(fcinfo, HotState { core, asewkb });
     }
     // SAFETY: this aggregate's internal states are always HotState values.
     let s = unsafe { state.get_mut::<HotState>() }.expect("initialized above");
@@ -433,16 +428,13 @@ fn accident_hotspots_combine(
         (a, b_core) => {
             let mut a = a.unwrap_or_default();
             if !a.initialized() {
-                let ctx = agg_context(fcinfo);
-                // SAFETY: ctx is the calling aggregate's live memory context (agg_context checked it).
-                unsafe {
-                    PgMemoryContexts::For(ctx).switch_to(|_| {
-                        a = Internal::new(HotState {
-                            core: HotspotState::default(),
-                            asewkb: pg_sys::InvalidOid,
-                        });
-                    });
-                }
+                a = new_state(
+                    fcinfo,
+                    HotState {
+                        core: HotspotState::default(),
+                        asewkb: pg_sys::InvalidOid,
+                    },
+                );
             }
             // SAFETY: this aggregate's internal states are always HotState values.
             let s = unsafe { a.get_mut::<HotState>() }.expect("initialized");
@@ -475,16 +467,13 @@ fn accident_hotspots_deserialize(
             None,
         )
     });
-    let ctx = agg_context(fcinfo);
-    // SAFETY: ctx is the calling aggregate's live memory context (agg_context checked it).
-    unsafe {
-        PgMemoryContexts::For(ctx).switch_to(|_| {
-            Internal::new(HotState {
-                core,
-                asewkb: pg_sys::InvalidOid,
-            })
-        })
-    }
+    new_state(
+        fcinfo,
+        HotState {
+            core,
+            asewkb: pg_sys::InvalidOid,
+        },
+    )
 }
 
 #[pg_extern(immutable, parallel_safe)]

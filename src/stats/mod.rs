@@ -7,11 +7,11 @@ use ntsb_perf_core::severity;
 use ntsb_perf_core::stats::{AccidentStats, StatsError};
 use pgrx::inoutfuncs::InOutFuncs;
 use pgrx::prelude::*;
-use pgrx::{Internal, JsonB, PgMemoryContexts};
+use pgrx::{Internal, JsonB};
 
+use crate::aggregate_state::new_state;
 use crate::error::raise_error;
 use crate::regclass::RegClass;
-use crate::spi_util::agg_context;
 
 /// Maps a source severity value ('FATAL(2)', 'NON-FATAL', 'INCIDENT', 'SIRUOSE', ...) to 'FATL',
 /// 'SERS', 'MINR' or 'NONE', and anything else (NULL included) to 'UNKN'.
@@ -134,14 +134,7 @@ unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for accident_stats {
 /// Existing state, or a new empty one allocated in the aggregate's context.
 fn state_mut(state: &mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &mut AccidentStats {
     if !state.initialized() {
-        let ctx = agg_context(fcinfo);
-        // SAFETY: ctx is the calling aggregate's live memory context (agg_context checked it),
-        // where the transition state must live.
-        unsafe {
-            PgMemoryContexts::For(ctx).switch_to(|_| {
-                *state = Internal::new(AccidentStats::default());
-            });
-        }
+        *state = new_state(fcinfo, AccidentStats::default());
     }
     // SAFETY: this aggregate's internal state is always an AccidentStats (made just above or by
     // an earlier call of the same aggregate's functions).
@@ -227,9 +220,7 @@ fn accident_stats_deserialize(
     let decoded = AccidentStats::from_bytes(&bytes).unwrap_or_else(|e| {
         raise_stats_error(e, PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION)
     });
-    let ctx = agg_context(fcinfo);
-    // SAFETY: ctx is the calling aggregate's live memory context (agg_context checked it).
-    unsafe { PgMemoryContexts::For(ctx).switch_to(|_| Internal::new(decoded)) }
+    new_state(fcinfo, decoded)
 }
 
 #[pg_extern(immutable, parallel_safe)]
