@@ -27,7 +27,7 @@ mod regclass;
 mod reindex;
 mod relation;
 mod spatial;
-mod spi_util;
+mod spi_query;
 mod stats;
 
 /// Registers the extension's settings when the library is loaded.

@@ -13,7 +13,7 @@ use pgrx::JsonB;
 use crate::error::raise_error;
 use crate::regclass::RegClass;
 use crate::relation::RelGuard;
-use crate::spi_util::{query_rows, req};
+use crate::spi_query::{not_null_column, query_rows};
 
 mod layout_check;
 mod parallel;
@@ -616,7 +616,7 @@ fn index_bloat_report(
     let oids: Vec<pg_sys::Oid> = query_rows(
         REPORT_LIST_SQL,
         &[schema_name.into(), min_bytes.into()],
-        |r| req(r, 1),
+        |r| not_null_column(r, "oid"),
     );
     let mut rows: Vec<BloatRow> = oids
         .into_iter()

@@ -8,7 +8,7 @@ use ntsb_perf_core::index_rules::{self, IndexFacts, KeyColumn};
 use pgrx::prelude::*;
 
 use crate::error::raise_error;
-use crate::spi_util::{query_rows, req};
+use crate::spi_query::{not_null_column, query_rows};
 
 extension_sql_file!("../../sql/index_catalog.sql", name = "index_catalog");
 
@@ -62,27 +62,27 @@ fn index_usage(
 > {
     let rows = query_rows(INDEX_USAGE_SQL, &[schema_name.into()], |r| {
         Ok((
-            req(r, 1)?,
-            req(r, 2)?,
-            req(r, 3)?,
-            req(r, 4)?,
-            req(r, 5)?,
-            req(r, 6)?,
-            req(r, 7)?,
-            req(r, 8)?,
-            req(r, 9)?,
-            req(r, 10)?,
-            req(r, 11)?,
-            r.get(12)?,
-            req(r, 13)?,
-            req(r, 14)?,
-            req(r, 15)?,
-            req(r, 16)?,
-            req(r, 17)?,
-            req(r, 18)?,
-            r.get(19)?,
-            req(r, 20)?,
-            req(r, 21)?,
+            not_null_column(r, "schema_name")?,
+            not_null_column(r, "table_name")?,
+            not_null_column(r, "index_name")?,
+            not_null_column(r, "access_method")?,
+            not_null_column(r, "idx_scan")?,
+            not_null_column(r, "idx_tup_read")?,
+            not_null_column(r, "idx_tup_fetch")?,
+            not_null_column(r, "index_bytes")?,
+            not_null_column(r, "index_size")?,
+            not_null_column(r, "table_bytes")?,
+            not_null_column(r, "table_size")?,
+            r.get_by_name("index_ratio")?,
+            not_null_column(r, "is_unique")?,
+            not_null_column(r, "is_primary")?,
+            not_null_column(r, "is_valid")?,
+            not_null_column(r, "backs_constraint")?,
+            not_null_column(r, "is_partial")?,
+            not_null_column(r, "is_partitioned")?,
+            r.get_by_name("partitions")?,
+            not_null_column(r, "index_oid")?,
+            not_null_column(r, "index_definition")?,
         ))
     });
     TableIterator::new(rows)
@@ -130,18 +130,18 @@ fn unused_indexes(
     }
     let rows = query_rows(UNUSED_INDEXES_SQL, &[min_bytes.into()], |r| {
         Ok((
-            req(r, 1)?,
-            req(r, 2)?,
-            req(r, 3)?,
-            req(r, 4)?,
-            req(r, 5)?,
-            req(r, 6)?,
-            req(r, 7)?,
-            r.get(8)?,
-            req(r, 9)?,
-            req(r, 10)?,
-            req(r, 11)?,
-            req(r, 12)?,
+            not_null_column(r, "schema_name")?,
+            not_null_column(r, "table_name")?,
+            not_null_column(r, "index_name")?,
+            not_null_column(r, "access_method")?,
+            not_null_column(r, "index_bytes")?,
+            not_null_column(r, "index_size")?,
+            not_null_column(r, "idx_scan")?,
+            r.get_by_name("stats_since")?,
+            not_null_column(r, "table_writes")?,
+            not_null_column(r, "drop_statement")?,
+            not_null_column(r, "index_oid")?,
+            not_null_column(r, "index_definition")?,
         ))
     });
     TableIterator::new(rows)
@@ -162,10 +162,10 @@ struct FactsRow {
 fn load_index_facts() -> Vec<FactsRow> {
     let sql = INDEX_FACTS_SQL.replace("@NULLS_NOT_DISTINCT@", NULLS_NOT_DISTINCT);
     query_rows(&sql, &[], |r| {
-        let columns: Vec<String> = req(r, 7)?;
-        let opclasses: Vec<i64> = req(r, 8)?;
-        let collations: Vec<i64> = req(r, 9)?;
-        let options: Vec<i32> = req(r, 10)?;
+        let columns: Vec<String> = not_null_column(r, "key_columns")?;
+        let opclasses: Vec<i64> = not_null_column(r, "key_opclasses")?;
+        let collations: Vec<i64> = not_null_column(r, "key_collations")?;
+        let options: Vec<i32> = not_null_column(r, "key_options")?;
         let keys = columns
             .into_iter()
             .zip(opclasses)
@@ -178,32 +178,32 @@ fn load_index_facts() -> Vec<FactsRow> {
                 options: options as i16,
             })
             .collect();
-        let index_oid: pg_sys::Oid = req(r, 1)?;
-        let table_oid: pg_sys::Oid = req(r, 2)?;
+        let index_oid: pg_sys::Oid = not_null_column(r, "index_oid")?;
+        let table_oid: pg_sys::Oid = not_null_column(r, "table_oid")?;
         Ok(FactsRow {
             facts: IndexFacts {
                 oid: index_oid.to_u32(),
                 table_oid: table_oid.to_u32(),
-                access_method: req(r, 6)?,
+                access_method: not_null_column(r, "access_method")?,
                 keys,
-                include: req(r, 11)?,
-                predicate: r.get(12)?,
-                is_unique: req(r, 13)?,
-                is_primary: req(r, 14)?,
-                nulls_not_distinct: req(r, 15)?,
-                backs_constraint: req(r, 16)?,
-                is_replica_identity: req(r, 17)?,
-                is_clustered: req(r, 18)?,
-                is_usable: req(r, 19)?,
-                droppable: req(r, 20)?,
+                include: not_null_column(r, "include_columns")?,
+                predicate: r.get_by_name("predicate")?,
+                is_unique: not_null_column(r, "is_unique")?,
+                is_primary: not_null_column(r, "is_primary")?,
+                nulls_not_distinct: not_null_column(r, "nulls_not_distinct")?,
+                backs_constraint: not_null_column(r, "backs_constraint")?,
+                is_replica_identity: not_null_column(r, "is_replica_identity")?,
+                is_clustered: not_null_column(r, "is_clustered")?,
+                is_usable: not_null_column(r, "is_usable")?,
+                droppable: not_null_column(r, "droppable")?,
             },
-            schema_name: req(r, 3)?,
-            table_name: req(r, 4)?,
-            index_name: req(r, 5)?,
-            index_bytes: req(r, 21)?,
-            index_size: req(r, 22)?,
-            drop_statement: req(r, 23)?,
-            definition: req(r, 24)?,
+            schema_name: not_null_column(r, "schema_name")?,
+            table_name: not_null_column(r, "table_name")?,
+            index_name: not_null_column(r, "index_name")?,
+            index_bytes: not_null_column(r, "index_bytes")?,
+            index_size: not_null_column(r, "index_size")?,
+            drop_statement: not_null_column(r, "drop_statement")?,
+            definition: not_null_column(r, "index_definition")?,
         })
     })
 }
@@ -294,23 +294,23 @@ fn invalid_indexes() -> TableIterator<
     ),
 > {
     let rows = query_rows(INVALID_INDEXES_SQL, &[], |r| {
-        let index_name: String = req(r, 3)?;
-        let is_partitioned: bool = req(r, 8)?;
-        let in_progress: bool = req(r, 9)?;
+        let index_name: String = not_null_column(r, "index_name")?;
+        let is_partitioned: bool = not_null_column(r, "is_partitioned")?;
+        let in_progress: bool = not_null_column(r, "build_in_progress")?;
         let cause = index_rules::classify_invalid(&index_name, in_progress, is_partitioned);
-        let drop: String = req(r, 10)?;
+        let drop: String = not_null_column(r, "drop_statement")?;
         Ok((
-            req(r, 1)?,
-            req(r, 2)?,
+            not_null_column(r, "schema_name")?,
+            not_null_column(r, "table_name")?,
             index_name,
-            req(r, 4)?,
-            req(r, 5)?,
-            req(r, 6)?,
+            not_null_column(r, "access_method")?,
+            not_null_column(r, "index_bytes")?,
+            not_null_column(r, "index_size")?,
             cause.as_str().to_string(),
             (!in_progress).then_some(drop),
-            req(r, 7)?,
-            req(r, 11)?,
-            req(r, 12)?,
+            not_null_column(r, "is_ready")?,
+            not_null_column(r, "index_oid")?,
+            not_null_column(r, "index_definition")?,
         ))
     });
     TableIterator::new(rows)

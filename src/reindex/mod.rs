@@ -12,7 +12,7 @@ use pgrx::prelude::*;
 
 use crate::error::raise_error;
 use crate::regclass::RegClass;
-use crate::spi_util::{query_rows, req};
+use crate::spi_query::{not_null_column, query_rows};
 
 /// Facts of one rebuild, kept from its start to its record in `reindex_history`.
 struct Started {
@@ -70,9 +70,11 @@ fn _reindex_start(
         );
     }
     let facts = query_rows(
-        "SELECT c.relkind::text, format('%I.%I', n.nspname, c.relname), i.indrelid::regclass::text,
-                pg_relation_size(c.oid), c.relpersistence::text,
-                (SELECT rolcanlogin FROM pg_roles WHERE oid = $2), current_user::text
+        "SELECT c.relkind::text AS relkind, format('%I.%I', n.nspname, c.relname) AS qname,
+                i.indrelid::regclass::text AS table_name, pg_relation_size(c.oid) AS bytes,
+                c.relpersistence::text AS persistence,
+                (SELECT rolcanlogin FROM pg_roles WHERE oid = $2) AS can_login,
+                current_user::text AS user_name
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          LEFT JOIN pg_index i ON i.indexrelid = c.oid
          WHERE c.oid = $1",
@@ -80,13 +82,14 @@ fn _reindex_start(
         &[index.into(), unsafe { pg_sys::GetUserId() }.into()],
         |r| {
             Ok((
-                req::<String>(r, 1)?,
-                req::<String>(r, 2)?,
-                r.get::<String>(3)?.unwrap_or_default(),
-                req::<i64>(r, 4)?,
-                req::<String>(r, 5)?,
-                r.get::<bool>(6)?.unwrap_or(false),
-                req::<String>(r, 7)?,
+                not_null_column::<String>(r, "relkind")?,
+                not_null_column::<String>(r, "qname")?,
+                r.get_by_name::<String, _>("table_name")?
+                    .unwrap_or_default(),
+                not_null_column::<i64>(r, "bytes")?,
+                not_null_column::<String>(r, "persistence")?,
+                r.get_by_name::<bool, _>("can_login")?.unwrap_or(false),
+                not_null_column::<String>(r, "user_name")?,
             ))
         },
     );
@@ -325,11 +328,11 @@ extension_sql_file!(
 #[pg_extern(volatile)]
 fn _reindex_drop_start(index: RegClass) -> i32 {
     let name = query_rows(
-        "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_index i
+        "SELECT format('%I.%I', n.nspname, c.relname) AS qname FROM pg_index i
          JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE i.indexrelid = $1 AND NOT i.indisvalid AND c.relpersistence <> 't'",
         &[index.into()],
-        |r| req::<String>(r, 1),
+        |r| not_null_column::<String>(r, "qname"),
     );
     let Some(name) = name.into_iter().next() else {
         raise_error(

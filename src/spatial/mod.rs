@@ -9,7 +9,7 @@ use pgrx::JsonB;
 use crate::aggregate_state::new_state;
 use crate::error::raise_error;
 use crate::regclass::RegClass;
-use crate::spi_util::{query_rows, req};
+use crate::spi_query::{not_null_column, query_rows};
 
 /// Errors with a clear message when PostGIS is not installed in this database.
 pub fn require_postgis(function: &str) {
@@ -39,7 +39,7 @@ pub struct Postgis {
 
 pub fn postgis(function: &str) -> Postgis {
     let found = query_rows(
-        "SELECT quote_ident(n.nspname), t.oid
+        "SELECT quote_ident(n.nspname) AS schema, t.oid AS geometry
          FROM pg_extension e
          JOIN pg_namespace n ON n.oid = e.extnamespace
          JOIN pg_depend d ON d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid
@@ -48,7 +48,12 @@ pub fn postgis(function: &str) -> Postgis {
                        AND t.typnamespace = e.extnamespace
          WHERE e.extname = 'postgis'",
         &[],
-        |r| Ok((req::<String>(r, 1)?, req::<pg_sys::Oid>(r, 2)?)),
+        |r| {
+            Ok((
+                not_null_column::<String>(r, "schema")?,
+                not_null_column::<pg_sys::Oid>(r, "geometry")?,
+            ))
+        },
     );
     match found.into_iter().next() {
         Some((schema, geometry)) => Postgis { schema, geometry },
@@ -104,16 +109,16 @@ fn near_query(
     let geom_column = geom_column.unwrap_or_else(|| "geom".to_string());
     let meta = query_rows(
         &format!(
-            "SELECT $1::regclass::text,
-                    format('%I', a.attname),
+            "SELECT $1::regclass::text AS rel,
+                    format('%I', a.attname) AS col,
                     CASE WHEN t.typnamespace = 'pg_catalog'::regnamespace
                          THEN format_type(a.atttypid, a.atttypmod)
-                         ELSE format('%I.%I', tn.nspname, t.typname) END,
-                    a.atttypid = $3,
+                         ELSE format('%I.%I', tn.nspname, t.typname) END AS typ,
+                    a.atttypid = $3 AS is_geometry,
                     CASE WHEN a.atttypid = $3 AND a.atttypmod >= 0
-                         THEN {p}.postgis_typmod_srid(a.atttypmod) END,
+                         THEN {p}.postgis_typmod_srid(a.atttypmod) END AS srid,
                     EXISTS (SELECT 1 FROM pg_attribute i WHERE i.attrelid = $1 AND i.attname = 'id'
-                            AND i.attnum > 0 AND NOT i.attisdropped)
+                            AND i.attnum > 0 AND NOT i.attisdropped) AS has_id
              FROM pg_attribute a
              JOIN pg_type t ON t.oid = a.atttypid
              JOIN pg_namespace tn ON tn.oid = t.typnamespace
@@ -126,12 +131,12 @@ fn near_query(
         ],
         |r| {
             Ok((
-                req::<String>(r, 1)?,
-                req::<String>(r, 2)?,
-                req::<String>(r, 3)?,
-                req::<bool>(r, 4)?,
-                r.get::<i32>(5)?,
-                req::<bool>(r, 6)?,
+                not_null_column::<String>(r, "rel")?,
+                not_null_column::<String>(r, "col")?,
+                not_null_column::<String>(r, "typ")?,
+                not_null_column::<bool>(r, "is_geometry")?,
+                r.get_by_name::<i32, _>("srid")?,
+                not_null_column::<bool>(r, "has_id")?,
             ))
         },
     );
@@ -209,7 +214,9 @@ fn accidents_near(
     geom_column: default!(Option<String>, "'geom'"),
 ) -> TableIterator<'static, (name!(id, i64), name!(distance_m, f64))> {
     let q = near_query(source, lon, lat, radius_km, geom_column);
-    let rows = query_rows(&q.sql, &q.args, |r| Ok((req(r, 1)?, req(r, 2)?)));
+    let rows = query_rows(&q.sql, &q.args, |r| {
+        Ok((not_null_column(r, "id")?, not_null_column(r, "distance_m")?))
+    });
     TableIterator::new(rows)
 }
 

@@ -12,6 +12,7 @@ use pgrx::{Internal, JsonB};
 use crate::aggregate_state::new_state;
 use crate::error::raise_error;
 use crate::regclass::RegClass;
+use crate::spi_query::{not_null_column, query_rows};
 
 /// Maps a source severity value ('FATAL(2)', 'NON-FATAL', 'INCIDENT', 'SIRUOSE', ...) to 'FATL',
 /// 'SERS', 'MINR' or 'NONE', and anything else (NULL included) to 'UNKN'.
@@ -394,8 +395,8 @@ fn create_accident_stats_view(
             None,
         );
     }
-    let missing: Vec<String> = crate::spi_util::query_rows(
-        "SELECT c FROM unnest($2::text[]) c
+    let missing: Vec<String> = query_rows(
+        "SELECT c AS column_name FROM unnest($2::text[]) c
          WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
                            WHERE a.attrelid = $1 AND a.attname = c AND a.attnum > 0
                              AND NOT a.attisdropped)",
@@ -407,7 +408,7 @@ fn create_accident_stats_view(
                 .collect::<Vec<_>>()
                 .into(),
         ],
-        |r| crate::spi_util::req(r, 1),
+        |r| not_null_column(r, "column_name"),
     );
     if !missing.is_empty() {
         raise_error(
@@ -421,7 +422,7 @@ fn create_accident_stats_view(
         );
     }
     // Identifiers are quoted by format(%I); the source's regclass text is already quoted.
-    let statements: Vec<String> = crate::spi_util::query_rows(
+    let statements: Vec<String> = query_rows(
         "SELECT stmt FROM (
             SELECT 1 AS step, format($f$CREATE MATERIALIZED VIEW %1$I.%2$I AS
                 SELECT pg_catalog.date_trunc('month', event_date::timestamp)::date AS month, aircraft_category,
@@ -435,7 +436,7 @@ fn create_accident_stats_view(
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1
          ) s ORDER BY step",
         &[source.into(), view_name.clone().into()],
-        |r| crate::spi_util::req(r, 1),
+        |r| not_null_column(r, "stmt"),
     );
     Spi::connect_mut(|client| {
         for s in &statements {

@@ -1,4 +1,4 @@
-//! Small helpers around SPI shared by the report modules.
+//! Read-only queries through SPI, and reading their rows' columns by name.
 
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
@@ -26,10 +26,10 @@ pub fn query_rows<R>(
     })
 }
 
-/// A column the query guarantees to be NOT NULL.
-pub fn req<T: FromDatum + IntoDatum + Default>(
+/// Column `name` of a row, one the query guarantees to be NOT NULL.
+pub fn not_null_column<T: FromDatum + IntoDatum + Default>(
     row: &SpiHeapTupleData,
-    ordinal: usize,
+    name: &str,
 ) -> SpiResult<T> {
-    Ok(row.get::<T>(ordinal)?.unwrap_or_default())
+    Ok(row.get_by_name::<T, _>(name)?.unwrap_or_default())
 }
