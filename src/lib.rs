@@ -17,6 +17,10 @@ GRANT USAGE ON SCHEMA ntsb_perf TO PUBLIC;
     bootstrap
 );
 
+// First: the macro is used by the modules below.
+#[macro_use]
+mod table_functions;
+
 mod aggregate_state;
 mod bloat;
 mod error;

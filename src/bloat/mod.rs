@@ -324,34 +324,6 @@ fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64, (i32, u64)) {
     (acc, nblocks as u64, workers)
 }
 
-type BloatRow = (
-    String,
-    String,
-    String,
-    String,
-    i64,
-    String,
-    i64,
-    i64,
-    i64,
-    i64,
-    i64,
-    i64,
-    i64,
-    Option<f64>,
-    Option<f64>,
-    i64,
-    i64,
-    i64,
-    String,
-    Option<f64>,
-    String,
-    i64,
-    Option<f64>,
-    Option<f64>,
-    JsonB,
-);
-
 fn pretty(bytes: i64) -> String {
     // SAFETY: pg_size_pretty takes one int8 argument, which is what is passed.
     unsafe {
@@ -466,172 +438,154 @@ fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> Option<BloatRow> {
         }
         _ => {}
     }
-    Some((
-        m.schema_name,
-        m.table_name,
-        m.index_name,
-        m.am_name,
+    Some(BloatRow {
+        schema_name: m.schema_name,
+        table_name: m.table_name,
+        index_name: m.index_name,
+        access_method: m.am_name,
         index_bytes,
-        pretty(index_bytes),
-        r.total_pages as i64,
-        r.leaf_pages as i64,
-        r.internal_pages as i64,
-        r.empty_pages as i64,
-        r.deleted_pages as i64,
-        r.live_items as i64,
-        r.dead_items as i64,
-        r.avg_leaf_density.map(round2),
-        r.leaf_fragmentation.map(round2),
-        r.free_bytes as i64,
-        r.expected_bytes as i64,
-        r.reclaimable_bytes as i64,
-        pretty(r.reclaimable_bytes as i64),
-        r.bloat_ratio.map(|v| (v * 1000.0).round() / 1000.0),
-        if sampled { "sampled" } else { "exact" }.to_string(),
-        acc.pages_read as i64,
-        r.density_ci.map(|c| round2(c.0)),
-        r.density_ci.map(|c| round2(c.1)),
-        JsonB(details),
-    ))
+        index_size: pretty(index_bytes),
+        total_pages: r.total_pages as i64,
+        leaf_pages: r.leaf_pages as i64,
+        internal_pages: r.internal_pages as i64,
+        empty_pages: r.empty_pages as i64,
+        deleted_pages: r.deleted_pages as i64,
+        live_items: r.live_items as i64,
+        dead_items: r.dead_items as i64,
+        avg_leaf_density: r.avg_leaf_density.map(round2),
+        leaf_fragmentation: r.leaf_fragmentation.map(round2),
+        free_bytes: r.free_bytes as i64,
+        expected_bytes: r.expected_bytes as i64,
+        reclaimable_bytes: r.reclaimable_bytes as i64,
+        reclaimable_size: pretty(r.reclaimable_bytes as i64),
+        bloat_ratio: r.bloat_ratio.map(|v| (v * 1000.0).round() / 1000.0),
+        method: if sampled { "sampled" } else { "exact" }.to_string(),
+        pages_read: acc.pages_read as i64,
+        density_ci_low: r.density_ci.map(|c| round2(c.0)),
+        density_ci_high: r.density_ci.map(|c| round2(c.1)),
+        details: JsonB(details),
+    })
 }
 
-/// Bloat of one index, from its pages. `sample_pages` NULL reads every page (exact); a number
-/// reads that many randomly chosen pages (never more than the index has) and estimates, with a
-/// 95% confidence interval for `avg_leaf_density`.
-///
-/// ```sql
-/// SELECT index_size, avg_leaf_density, leaf_fragmentation, bloat_ratio, reclaimable_size
-/// FROM ntsb_perf.index_bloat('idx_events_geom');
-/// ```
-#[pg_extern(volatile, parallel_safe, name = "index_bloat")]
-#[allow(clippy::type_complexity)]
-fn index_bloat(
-    index: Option<RegClass>,
-    sample_pages: default!(Option<i32>, "NULL"),
-) -> TableIterator<
-    'static,
-    (
-        name!(schema_name, String),
-        name!(table_name, String),
-        name!(index_name, String),
-        name!(access_method, String),
-        name!(index_bytes, i64),
-        name!(index_size, String),
-        name!(total_pages, i64),
-        name!(leaf_pages, i64),
-        name!(internal_pages, i64),
-        name!(empty_pages, i64),
-        name!(deleted_pages, i64),
-        name!(live_items, i64),
-        name!(dead_items, i64),
-        name!(avg_leaf_density, Option<f64>),
-        name!(leaf_fragmentation, Option<f64>),
-        name!(free_bytes, i64),
-        name!(expected_bytes, i64),
-        name!(reclaimable_bytes, i64),
-        name!(reclaimable_size, String),
-        name!(bloat_ratio, Option<f64>),
-        name!(method, String),
-        name!(pages_read, i64),
-        name!(density_ci_low, Option<f64>),
-        name!(density_ci_high, Option<f64>),
-        name!(details, JsonB),
-    ),
-> {
-    let Some(index) = index else {
-        raise_error(
-            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            "index must not be NULL",
-            Some("Pass an index name or OID, e.g. ntsb_perf.index_bloat('idx_events_geom')."),
-        )
-    };
-    let Some(row) = measure(index.0, sample_pages) else {
-        raise_error(
-            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
-            format!("relation with OID {} does not exist", index.0.to_u32()),
-            Some("It may have been dropped, or replaced by REINDEX CONCURRENTLY, since the call began."),
-        )
-    };
-    TableIterator::new(std::iter::once(row))
-}
+table_functions! {
+    /// One row of `index_bloat` and `index_bloat_report`.
+    struct BloatRow {
+        schema_name: String,
+        table_name: String,
+        index_name: String,
+        access_method: String,
+        index_bytes: i64,
+        index_size: String,
+        total_pages: i64,
+        leaf_pages: i64,
+        internal_pages: i64,
+        empty_pages: i64,
+        deleted_pages: i64,
+        live_items: i64,
+        dead_items: i64,
+        avg_leaf_density: Option<f64>,
+        leaf_fragmentation: Option<f64>,
+        free_bytes: i64,
+        expected_bytes: i64,
+        reclaimable_bytes: i64,
+        reclaimable_size: String,
+        bloat_ratio: Option<f64>,
+        method: String,
+        pages_read: i64,
+        density_ci_low: Option<f64>,
+        density_ci_high: Option<f64>,
+        details: JsonB,
+    }
 
-/// Bloat of every valid index (all access methods) of at least `min_bytes`, worst first
-/// (most reclaimable bytes). Same columns as `index_bloat`.
-///
-/// ```sql
-/// SELECT index_name, access_method, index_size, bloat_ratio, reclaimable_size
-/// FROM ntsb_perf.index_bloat_report('public', 0, 100);
-/// ```
-#[pg_extern(volatile, parallel_safe, name = "index_bloat_report")]
-#[allow(clippy::type_complexity)]
-fn index_bloat_report(
-    schema_name: default!(Option<String>, "NULL"),
-    min_bytes: default!(Option<i64>, "1048576"),
-    sample_pages: default!(Option<i32>, "NULL"),
-) -> TableIterator<
-    'static,
-    (
-        name!(schema_name, String),
-        name!(table_name, String),
-        name!(index_name, String),
-        name!(access_method, String),
-        name!(index_bytes, i64),
-        name!(index_size, String),
-        name!(total_pages, i64),
-        name!(leaf_pages, i64),
-        name!(internal_pages, i64),
-        name!(empty_pages, i64),
-        name!(deleted_pages, i64),
-        name!(live_items, i64),
-        name!(dead_items, i64),
-        name!(avg_leaf_density, Option<f64>),
-        name!(leaf_fragmentation, Option<f64>),
-        name!(free_bytes, i64),
-        name!(expected_bytes, i64),
-        name!(reclaimable_bytes, i64),
-        name!(reclaimable_size, String),
-        name!(bloat_ratio, Option<f64>),
-        name!(method, String),
-        name!(pages_read, i64),
-        name!(density_ci_low, Option<f64>),
-        name!(density_ci_high, Option<f64>),
-        name!(details, JsonB),
-    ),
-> {
-    let min_bytes = min_bytes.unwrap_or(1_048_576);
-    if min_bytes < 0 {
-        raise_error(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("min_bytes must be zero or more, not {min_bytes}"),
-            None,
-        );
+    /// Bloat of one index, from its pages. `sample_pages` NULL reads every page (exact); a number
+    /// reads that many randomly chosen pages (never more than the index has) and estimates, with a
+    /// 95% confidence interval for `avg_leaf_density`.
+    ///
+    /// ```sql
+    /// SELECT index_size, avg_leaf_density, leaf_fragmentation, bloat_ratio, reclaimable_size
+    /// FROM ntsb_perf.index_bloat('idx_events_geom');
+    /// ```
+    #[pg_extern(volatile, parallel_safe, name = "index_bloat")]
+    fn index_bloat(
+        index: Option<RegClass>,
+        sample_pages: default!(Option<i32>, "NULL"),
+    ) -> TableIterator<BloatRow> {
+        let Some(index) = index else {
+            raise_error(
+                PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                "index must not be NULL",
+                Some("Pass an index name or OID, e.g. ntsb_perf.index_bloat('idx_events_geom')."),
+            )
+        };
+        let Some(row) = measure(index.0, sample_pages) else {
+            raise_error(
+                PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+                format!("relation with OID {} does not exist", index.0.to_u32()),
+                Some("It may have been dropped, or replaced by REINDEX CONCURRENTLY, since the call began."),
+            )
+        };
+        TableIterator::once(row.into_tuple())
     }
-    if let Some(n) = sample_pages.filter(|n| *n <= 0) {
-        raise_error(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("sample_pages must be a positive number of pages, not {n}"),
-            Some("Pass NULL for an exact scan of every page."),
+
+    /// Bloat of every valid index (all access methods) of at least `min_bytes`, worst first
+    /// (most reclaimable bytes). Same columns as `index_bloat`.
+    ///
+    /// ```sql
+    /// SELECT index_name, access_method, index_size, bloat_ratio, reclaimable_size
+    /// FROM ntsb_perf.index_bloat_report('public', 0, 100);
+    /// ```
+    #[pg_extern(volatile, parallel_safe, name = "index_bloat_report")]
+    fn index_bloat_report(
+        schema_name: default!(Option<String>, "NULL"),
+        min_bytes: default!(Option<i64>, "1048576"),
+        sample_pages: default!(Option<i32>, "NULL"),
+    ) -> TableIterator<BloatRow> {
+        let min_bytes = min_bytes.unwrap_or(1_048_576);
+        if min_bytes < 0 {
+            raise_error(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("min_bytes must be zero or more, not {min_bytes}"),
+                None,
+            );
+        }
+        if let Some(n) = sample_pages.filter(|n| *n <= 0) {
+            raise_error(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("sample_pages must be a positive number of pages, not {n}"),
+                Some("Pass NULL for an exact scan of every page."),
+            );
+        }
+        let oids: Vec<pg_sys::Oid> = query_rows(
+            REPORT_LIST_SQL,
+            &[schema_name.into(), min_bytes.into()],
+            |r| not_null_column(r, "oid"),
         );
+        let mut rows: Vec<BloatRow> = oids
+            .into_iter()
+            // An index dropped (or replaced by REINDEX CONCURRENTLY) since the list was read is
+            // skipped, also when that happens while we wait for its lock.
+            // SAFETY: guarded FFI call; any OID is a valid argument (0 for a missing relation).
+            .filter(|oid| unsafe { pg_sys::get_rel_relkind(*oid) } as u8 == b'i')
+            .filter_map(|oid| measure(oid, sample_pages))
+            .collect();
+        rows.sort_by(|a, b| {
+            b.reclaimable_bytes
+                .cmp(&a.reclaimable_bytes)
+                .then_with(|| {
+                    b.bloat_ratio
+                        .partial_cmp(&a.bloat_ratio)
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                })
+                .then_with(|| {
+                    (&a.schema_name, &a.table_name, &a.index_name).cmp(&(
+                        &b.schema_name,
+                        &b.table_name,
+                        &b.index_name,
+                    ))
+                })
+        });
+        TableIterator::new(rows.into_iter().map(BloatRow::into_tuple))
     }
-    let oids: Vec<pg_sys::Oid> = query_rows(
-        REPORT_LIST_SQL,
-        &[schema_name.into(), min_bytes.into()],
-        |r| not_null_column(r, "oid"),
-    );
-    let mut rows: Vec<BloatRow> = oids
-        .into_iter()
-        // An index dropped (or replaced by REINDEX CONCURRENTLY) since the list was read is
-        // skipped, also when that happens while we wait for its lock.
-        // SAFETY: guarded FFI call; any OID is a valid argument (0 for a missing relation).
-        .filter(|oid| unsafe { pg_sys::get_rel_relkind(*oid) } as u8 == b'i')
-        .filter_map(|oid| measure(oid, sample_pages))
-        .collect();
-    rows.sort_by(|a, b| {
-        b.17.cmp(&a.17)
-            .then_with(|| b.19.partial_cmp(&a.19).unwrap_or(std::cmp::Ordering::Equal))
-            .then_with(|| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)))
-    });
-    TableIterator::new(rows)
 }
 
 extension_sql!(
