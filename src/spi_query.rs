@@ -33,3 +33,27 @@ pub fn not_null_column<T: FromDatum + IntoDatum + Default>(
 ) -> SpiResult<T> {
     Ok(row.get_by_name::<T, _>(name)?.unwrap_or_default())
 }
+
+/// A field read from the query column of the same name: `Option<T>` for a column that may be
+/// NULL, the plain type for one the query guarantees to be NOT NULL ([`not_null_column`]).
+pub trait ColumnValue: Sized {
+    fn read(row: &SpiHeapTupleData, name: &str) -> SpiResult<Self>;
+}
+
+impl<T: FromDatum + IntoDatum> ColumnValue for Option<T> {
+    fn read(row: &SpiHeapTupleData, name: &str) -> SpiResult<Self> {
+        row.get_by_name(name)
+    }
+}
+
+macro_rules! not_null_column_values {
+    ($($ty:ty),*) => {
+        $(impl ColumnValue for $ty {
+            fn read(row: &SpiHeapTupleData, name: &str) -> SpiResult<Self> {
+                not_null_column(row, name)
+            }
+        })*
+    };
+}
+
+not_null_column_values!(String, i64, bool, pg_sys::Oid);

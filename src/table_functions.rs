@@ -7,9 +7,13 @@
 //! the row struct's fields.
 
 /// Declares a row struct, one field per output column in column order, named like the column,
-/// with `into_tuple()` (the row as the tuple its functions yield), then the functions that
-/// follow: each written `-> TableIterator<Row>` gets the return type `TableIterator<'static,
-/// (name!(field, type), ...)>` of the struct's fields.
+/// with `into_tuple()` (the row as the tuple its functions yield), then what follows:
+///
+/// - each function written `-> TableIterator<Row>` gets the return type `TableIterator<'static,
+///   (name!(field, type), ...)>` of the struct's fields;
+/// - `fn read(row: &SpiHeapTupleData) -> SpiResult<Self>;` (no body) becomes the row's reader
+///   from a query whose columns have the fields' names: each field is read from its column
+///   ([`ColumnValue`](crate::spi_query::ColumnValue): an `Option` field may be NULL).
 macro_rules! table_functions {
     (
         $(#[$row_attr:meta])*
@@ -17,7 +21,7 @@ macro_rules! table_functions {
         $($functions:tt)*
     ) => {
         table_functions!(@row [$(#[$row_attr])*] $row $columns);
-        table_functions!(@functions $columns $($functions)*);
+        table_functions!(@functions $row $columns $($functions)*);
     };
     (@row [$($row_attr:tt)*] $row:ident { $($column:ident: $ty:ty),* $(,)? }) => {
         $($row_attr)*
@@ -33,15 +37,34 @@ macro_rules! table_functions {
             }
         }
     };
-    (@functions $columns:tt) => {};
+    (@functions $row:ident $columns:tt) => {};
     (
-        @functions $columns:tt
+        @functions $row:ident $columns:tt
         $(#[$attr:meta])*
-        fn $name:ident $args:tt -> TableIterator<$row:ident> $body:tt
+        fn read(row: &SpiHeapTupleData) -> SpiResult<Self>;
+        $($rest:tt)*
+    ) => {
+        table_functions!(@read $row $columns [$(#[$attr])*]);
+        table_functions!(@functions $row $columns $($rest)*);
+    };
+    (
+        @functions $row:ident $columns:tt
+        $(#[$attr:meta])*
+        fn $name:ident $args:tt -> TableIterator<$ret:ident> $body:tt
         $($rest:tt)*
     ) => {
         table_functions!(@function $columns [$(#[$attr])*] $name $args $body);
-        table_functions!(@functions $columns $($rest)*);
+        table_functions!(@functions $row $columns $($rest)*);
+    };
+    (@read $row:ident { $($column:ident: $ty:ty),* $(,)? } [$($attr:tt)*]) => {
+        impl $row {
+            $($attr)*
+            fn read(row: &pgrx::spi::SpiHeapTupleData) -> pgrx::spi::SpiResult<Self> {
+                Ok($row {
+                    $($column: $crate::spi_query::ColumnValue::read(row, stringify!($column))?,)*
+                })
+            }
+        }
     };
     (
         @function { $($column:ident: $ty:ty),* $(,)? }
