@@ -170,72 +170,62 @@ fn analyse(query: &str, analyze: bool, timeout_ms: Option<i32>) -> (ExplainSumma
     (summary, JsonB(plan))
 }
 
-type ExplainRow = (
-    Option<f64>,
-    Option<f64>,
-    f64,
-    f64,
-    bool,
-    Vec<String>,
-    Vec<String>,
-    i64,
-    i64,
-    JsonB,
-);
+table_functions! {
+    /// One row of `explain_query`: the plan's summary, then the plan.
+    struct ExplainRow {
+        planning_ms: Option<f64>,
+        execution_ms: Option<f64>,
+        total_cost: f64,
+        rows: f64,
+        index_used: bool,
+        indexes: Vec<String>,
+        seq_scanned_tables: Vec<String>,
+        shared_hit: i64,
+        shared_read: i64,
+        plan: JsonB,
+    }
 
-fn row(s: ExplainSummary, plan: JsonB) -> ExplainRow {
-    (
-        s.planning_ms,
-        s.execution_ms,
-        s.total_cost,
-        s.rows,
-        s.index_used(),
-        s.indexes,
-        s.seq_scanned,
-        s.shared_hit,
-        s.shared_read,
-        plan,
-    )
+    /// Plans (and by default runs) one statement and summarises its plan. The statement runs with
+    /// the caller's rights in a subtransaction that is always rolled back (an analysed INSERT,
+    /// UPDATE or DELETE changes nothing), under a statement timeout of `timeout_ms`.
+    ///
+    /// ```sql
+    /// SELECT execution_ms, index_used, indexes, seq_scanned_tables
+    /// FROM ntsb_perf.explain_query($$SELECT count(*) FROM events WHERE event_date >= '2020-01-01'$$);
+    /// ```
+    #[pg_extern(volatile, name = "explain_query")]
+    fn explain_query(
+        query: Option<&str>,
+        analyze: default!(Option<bool>, "true"),
+        timeout_ms: default!(Option<i32>, "30000"),
+    ) -> TableIterator<ExplainRow> {
+        let Some(query) = query else {
+            raise_error(
+                PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                "query must not be NULL",
+                None,
+            )
+        };
+        let (s, plan) = analyse(query, analyze.unwrap_or(true), timeout_ms);
+        TableIterator::once(ExplainRow::new(s, plan).into_tuple())
+    }
 }
 
-/// Plans (and by default runs) one statement and summarises its plan. The statement runs with
-/// the caller's rights in a subtransaction that is always rolled back (an analysed INSERT,
-/// UPDATE or DELETE changes nothing), under a statement timeout of `timeout_ms`.
-///
-/// ```sql
-/// SELECT execution_ms, index_used, indexes, seq_scanned_tables
-/// FROM ntsb_perf.explain_query($$SELECT count(*) FROM events WHERE event_date >= '2020-01-01'$$);
-/// ```
-#[pg_extern(volatile, name = "explain_query")]
-#[allow(clippy::type_complexity)]
-fn explain_query(
-    query: Option<&str>,
-    analyze: default!(Option<bool>, "true"),
-    timeout_ms: default!(Option<i32>, "30000"),
-) -> TableIterator<
-    'static,
-    (
-        name!(planning_ms, Option<f64>),
-        name!(execution_ms, Option<f64>),
-        name!(total_cost, f64),
-        name!(rows, f64),
-        name!(index_used, bool),
-        name!(indexes, Vec<String>),
-        name!(seq_scanned_tables, Vec<String>),
-        name!(shared_hit, i64),
-        name!(shared_read, i64),
-        name!(plan, JsonB),
-    ),
-> {
-    let Some(query) = query else {
-        raise_error(
-            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            "query must not be NULL",
-            None,
-        )
-    };
-    let (s, plan) = analyse(query, analyze.unwrap_or(true), timeout_ms);
-    TableIterator::new(std::iter::once(row(s, plan)))
+impl ExplainRow {
+    fn new(s: ExplainSummary, plan: JsonB) -> ExplainRow {
+        ExplainRow {
+            planning_ms: s.planning_ms,
+            execution_ms: s.execution_ms,
+            total_cost: s.total_cost,
+            rows: s.rows,
+            index_used: s.index_used(),
+            indexes: s.indexes,
+            seq_scanned_tables: s.seq_scanned,
+            shared_hit: s.shared_hit,
+            shared_read: s.shared_read,
+            plan,
+        }
+    }
 }
 
 /// Runs each query with `explain_query` (analysed) and returns one row per query, fastest
