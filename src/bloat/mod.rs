@@ -21,9 +21,10 @@ pub use parallel::register_gucs;
 
 const REPORT_LIST_SQL: &str = include_str!("../../sql/bloat/report_list.sql");
 
-/// What we know of the index once it is opened.
-pub(crate) struct Opened {
-    rel: RelGuard,
+/// An index opened for measuring (the guard holds it, and the lock on its table) and what the
+/// measurement needs to know of it.
+pub(crate) struct OpenIndex {
+    guard: RelGuard,
     table: Option<pg_sys::Oid>,
     schema_name: String,
     table_name: String,
@@ -51,7 +52,7 @@ fn cstr(p: *const std::ffi::c_char) -> String {
 /// costs little more than the pages.
 /// Errors carry a real SQLSTATE. `None`: there is no such relation (any more: an index dropped,
 /// or replaced by REINDEX CONCURRENTLY, while we waited for its lock is not an error here).
-fn open_checked(oid: pg_sys::Oid) -> Option<Opened> {
+fn open_checked(oid: pg_sys::Oid) -> Option<OpenIndex> {
     // SAFETY: every pg_sys call here is a pgrx-guarded FFI call (an ERROR becomes a Rust panic
     // and a clean abort); the pointers dereferenced (rel, rd_rel, rd_index, rd_options) belong to
     // the relation opened and held by the guard for the whole block, and rd_options (checked for
@@ -128,8 +129,8 @@ fn open_checked(oid: pg_sys::Oid) -> Option<Opened> {
         } else {
             String::new()
         };
-        Some(Opened {
-            rel: guard,
+        Some(OpenIndex {
+            guard,
             table,
             schema_name,
             table_name: table
@@ -274,7 +275,7 @@ pub(crate) fn corrupted(rel: pg_sys::Relation, blk: u32) -> ! {
 /// Returns the sums, the index's size in blocks and the number of parallel workers that helped
 /// and the pages they read (exact scans of large indexes, see `parallel`). A page the parser
 /// rejects raises [`corrupted`].
-fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64, (i32, u64)) {
+fn scan(o: &OpenIndex, sample: Option<u32>) -> (BloatAccum, u64, (i32, u64)) {
     let am = o.am;
     let mut acc = BloatAccum {
         gist_insertion_build: o.gist_insertion_build,
@@ -282,7 +283,7 @@ fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64, (i32, u64)) {
         collect_samples: sample.is_some(),
         ..Default::default()
     };
-    let rel = o.rel.rel();
+    let rel = o.guard.rel();
     let mut workers = (0, 0);
     // SAFETY: guarded FFI calls on the open index `rel`; the strategy is freed once, after the
     // last read that uses it.

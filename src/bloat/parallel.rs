@@ -15,7 +15,7 @@ use ntsb_perf_core::bloat::{Am, BloatAccum, COUNTERS};
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::prelude::*;
 
-use super::{corrupted, read_pages, Opened};
+use super::{corrupted, read_pages, OpenIndex};
 use crate::relation::RelGuard;
 
 /// Key of our shared state in the parallel context's table of contents.
@@ -148,14 +148,14 @@ impl Iterator for Chunks<'_> {
 /// `MAX_LIST_BYTES`; otherwise one from `ntsb_perf.bloat_parallel_min_pages` pages and one more
 /// each time the size triples, like PostgreSQL's own `compute_parallel_worker`, at most
 /// `max_parallel_maintenance_workers` and one less than the CPUs available.
-pub fn plan_workers(o: &Opened, nblocks: u32) -> i32 {
+pub fn plan_workers(o: &OpenIndex, nblocks: u32) -> i32 {
     let am = o.am;
     // SAFETY: reads of the server's settings (plain globals of this backend) and of the open
     // index's pg_class row; the calls are guarded FFI calls without side effects.
     unsafe {
         let max = pg_sys::max_parallel_maintenance_workers;
         // A temporary index lives in this backend's local buffers, out of the workers' reach.
-        let temp = (*(*o.rel.rel()).rd_rel).relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP;
+        let temp = (*(*o.guard.rel()).rd_rel).relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP;
         if max <= 0
             || temp
             || !pg_sys::IsUnderPostmaster
@@ -201,13 +201,13 @@ fn list_cap(am: Am, nblocks: u32) -> u64 {
 /// worker that meets one raises the error itself, which WaitForParallelWorkersToFinish re-raises
 /// here).
 pub fn scan_exact(
-    o: &Opened,
+    o: &OpenIndex,
     nblocks: u32,
     nworkers: i32,
     strategy: pg_sys::BufferAccessStrategy,
     acc: &mut BloatAccum,
 ) -> (i32, u64, Option<u32>) {
-    let rel = o.rel.rel();
+    let rel = o.guard.rel();
     // SAFETY: the parallel context is created, used and destroyed here, inside parallel mode
     // (guarded FFI calls). The segment is allocated with `size` bytes for the header, `nworkers`
     // slots and `cap` list entries, zeroed, and its header written before any worker starts; it
