@@ -4,8 +4,10 @@
 //! The orchestration (`refresh`, `schedule_refresh`, `unschedule_refresh`, `refresh_status`)
 //! is PL/pgSQL in `sql/refresh/refresh.sql`: it is catalog queries, subtransactions per view and
 //! dynamic `REFRESH` statements. The schedule syntax check is pure Rust
-//! (`ntsb_perf_core::cron`, a port of pg_cron 1.4's parser); this module holds the thin SQL
-//! wrappers and the backend slot used by change tracking.
+//! (`ntsb_perf_core::cron`, a port of pg_cron 1.4's parser). This module holds its thin SQL
+//! wrappers and what the orchestration calls into: the change-tracking trigger and the
+//! refresh's side of its lock protocol (`_refresh_fence`), the check for functions that make a
+//! view's result change by themselves (`_nondeterminism`), and the backend slot.
 
 use ntsb_perf_core::cron;
 use pgrx::prelude::*;

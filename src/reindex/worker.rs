@@ -1,7 +1,8 @@
 //! The rebuild worker: a dynamic background worker (no shared_preload_libraries) that connects as
-//! the calling role, runs one `REINDEX` statement as a top-level command (the way
-//! `exec_simple_query` does, so `CONCURRENTLY` is allowed) and leaves its outcome (SQLSTATE,
-//! message, detail, hint) in a dynamic shared memory segment that the caller reads.
+//! the calling role, runs one `REINDEX` (or, for a leftover, `DROP INDEX`) statement as a
+//! top-level command (the way `exec_simple_query` does, so `CONCURRENTLY` is allowed) and
+//! leaves its outcome (SQLSTATE, message, detail, hint) in a dynamic shared memory segment that
+//! the caller reads.
 //!
 //! The caller side (`start`, `poll`, `cancel`, `finish`) keeps the segment mapped across its own
 //! transactions (the waiting procedure commits between polls), and the worker handle in

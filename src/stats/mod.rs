@@ -1,7 +1,8 @@
 //! Accident statistics: `normalize_severity`, the two-step aggregate `accident_stats` with its
-//! stored state type, `rollup`, and the accessors. The arithmetic is `ntsb_perf_core::stats`;
-//! this module is the PostgreSQL glue (transition state kept as `internal` in the aggregate's
-//! memory context, with combine/serialize/deserialize so that both aggregates run in parallel).
+//! stored state type, `rollup`, the accessors, and `create_accident_stats_view`. The arithmetic
+//! is `ntsb_perf_core::stats`; this module is the PostgreSQL glue (transition state kept as
+//! `internal` in the aggregate's memory context, with combine/serialize/deserialize so that
+//! both aggregates run in parallel).
 
 use ntsb_perf_core::severity;
 use ntsb_perf_core::stats::{AccidentStats, StatsError};
