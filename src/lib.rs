@@ -1,7 +1,10 @@
 //! ntsb_perf: performance tooling for the NTSB aviation-accident database, inside PostgreSQL.
 //!
 //! One module per SQL capability; the pure logic lives in the `ntsb_perf_core` crate so that it
-//! is tested without a server. Everything public is created in schema `ntsb_perf`.
+//! is tested without a server. Everything public is created in schema `ntsb_perf`. What several
+//! capabilities share has one module each: the `regclass` argument type, opening relations
+//! (`relation`), raising errors (`error`), SPI queries (`spi_query`), aggregate transition states
+//! (`aggregate_state`) and the result-row declarations (`table_functions`).
 
 use pgrx::prelude::*;
 
@@ -17,13 +20,21 @@ GRANT USAGE ON SCHEMA ntsb_perf TO PUBLIC;
     bootstrap
 );
 
+// First: the macro is used by the modules below.
+#[macro_use]
+mod table_functions;
+
+mod aggregate_state;
 mod bloat;
+mod error;
 mod explain;
 mod index_usage;
 mod refresh;
+mod regclass;
 mod reindex;
+mod relation;
 mod spatial;
-mod spi_util;
+mod spi_query;
 mod stats;
 
 /// Registers the extension's settings when the library is loaded.

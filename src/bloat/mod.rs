@@ -10,113 +10,21 @@ use ntsb_perf_core::bloat::{self, Am, BloatAccum, BLCKSZ};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
-use crate::spi_util::{fail, query_rows, req};
+use crate::error::raise_error;
+use crate::regclass::RegClass;
+use crate::relation::RelGuard;
+use crate::spi_query::{not_null_column, query_rows};
 
 mod layout_check;
 mod parallel;
 pub use parallel::register_gucs;
 
-/// A `regclass` argument that is only an OID: the relation is opened (and locked, table
-/// first) by the function itself.
-#[derive(Debug, Clone, Copy)]
-pub struct RegClass(pub pg_sys::Oid);
-
-impl FromDatum for RegClass {
-    unsafe fn from_polymorphic_datum(
-        datum: pg_sys::Datum,
-        is_null: bool,
-        typoid: pg_sys::Oid,
-    ) -> Option<Self> {
-        // SAFETY: a regclass datum is an Oid by value; the caller vouches for datum/is_null
-        // as this function's own contract requires.
-        unsafe { pg_sys::Oid::from_polymorphic_datum(datum, is_null, typoid) }.map(RegClass)
-    }
-}
-
-impl IntoDatum for RegClass {
-    fn into_datum(self) -> Option<pg_sys::Datum> {
-        self.0.into_datum()
-    }
-    fn type_oid() -> pg_sys::Oid {
-        pg_sys::REGCLASSOID
-    }
-}
-
-pgrx::impl_sql_translatable!(RegClass, "regclass");
-
-// SAFETY: RegClass is unboxed exactly like the Oid it wraps (FromDatum above), which is what
-// ArgAbi requires: the value read matches the argument's SQL type, regclass.
-unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for RegClass {
-    unsafe fn unbox_arg_unchecked(arg: pgrx::callconv::Arg<'_, 'fcx>) -> Self {
-        let index = arg.index();
-        // SAFETY: the argument is a regclass (the SQL signature pgrx generated for it).
-        unsafe { arg.unbox_arg_using_from_datum() }
-            .unwrap_or_else(|| panic!("argument {index} must not be null"))
-    }
-
-    unsafe fn unbox_nullable_arg(
-        arg: pgrx::callconv::Arg<'_, 'fcx>,
-    ) -> pgrx::nullable::Nullable<Self> {
-        // SAFETY: as above; a NULL comes back as Nullable::Null.
-        unsafe { arg.unbox_arg_using_from_datum() }.into()
-    }
-}
-
 const REPORT_LIST_SQL: &str = include_str!("../../sql/bloat/report_list.sql");
 
-/// An open index relation and the AccessShareLock held on its table: both released when the
-/// guard is dropped, on every path. While an ERROR unwinds (a Rust panic) nothing is called:
-/// the transaction's abort releases the relcache reference and the locks itself, and calling
-/// into PostgreSQL then could raise a second ERROR inside the first.
-pub(crate) struct RelGuard {
-    rel: pg_sys::Relation,
-    table: Option<pg_sys::Oid>,
-}
-
-impl RelGuard {
-    const LOCK: pg_sys::LOCKMODE = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
-
-    /// Opens index `oid` (AccessShareLock), whose table `table` this backend has already locked
-    /// with AccessShareLock; the guard takes over that table lock. `None` (and the table lock
-    /// released) when the index does not exist (any more).
-    fn open(oid: pg_sys::Oid, table: Option<pg_sys::Oid>) -> Option<RelGuard> {
-        // SAFETY: try_relation_open is a pgrx-guarded FFI call (an ERROR becomes a Rust panic);
-        // it returns NULL for a missing relation, which is checked.
-        let rel = unsafe { pg_sys::try_relation_open(oid, Self::LOCK) };
-        if rel.is_null() {
-            if let Some(t) = table {
-                // SAFETY: guarded FFI call; the lock was taken by this backend.
-                unsafe { pg_sys::UnlockRelationOid(t, Self::LOCK) };
-            }
-            return None;
-        }
-        Some(RelGuard { rel, table })
-    }
-
-    pub(crate) fn rel(&self) -> pg_sys::Relation {
-        self.rel
-    }
-}
-
-impl Drop for RelGuard {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            return;
-        }
-        // SAFETY: `rel` was opened by `open` with LOCK and not closed since (the guard is the
-        // only owner); the table lock was taken with LOCK by this backend. Guarded FFI calls.
-        unsafe {
-            pg_sys::relation_close(self.rel, Self::LOCK);
-            if let Some(t) = self.table {
-                pg_sys::UnlockRelationOid(t, Self::LOCK);
-            }
-        }
-    }
-}
-
-/// What we know of the index once it is opened.
-pub(crate) struct Opened {
-    rel: RelGuard,
+/// An index opened for measuring (the guard holds it, and the lock on its table) and what the
+/// measurement needs to know of it.
+pub(crate) struct OpenIndex {
+    guard: RelGuard,
     table: Option<pg_sys::Oid>,
     schema_name: String,
     table_name: String,
@@ -139,13 +47,12 @@ fn cstr(p: *const std::ffi::c_char) -> String {
     }
 }
 
-/// Checks that `oid` is an index we can read and opens it, taking AccessShareLock on its
-/// table first, then on the index (the order everybody else takes them in). Uses the
-/// syscache only (no SPI), so a sampled read of a few pages costs little more than the pages.
+/// Checks that `oid` is an index we can read and opens it ([`RelGuard::open_index`]: table
+/// first, then the index). Uses the syscache only (no SPI), so a sampled read of a few pages
+/// costs little more than the pages.
 /// Errors carry a real SQLSTATE. `None`: there is no such relation (any more: an index dropped,
 /// or replaced by REINDEX CONCURRENTLY, while we waited for its lock is not an error here).
-fn open_checked(oid: pg_sys::Oid) -> Option<Opened> {
-    let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+fn open_checked(oid: pg_sys::Oid) -> Option<OpenIndex> {
     // SAFETY: every pg_sys call here is a pgrx-guarded FFI call (an ERROR becomes a Rust panic
     // and a clean abort); the pointers dereferenced (rel, rd_rel, rd_index, rd_options) belong to
     // the relation opened and held by the guard for the whole block, and rd_options (checked for
@@ -161,26 +68,23 @@ fn open_checked(oid: pg_sys::Oid) -> Option<Opened> {
         let qualified = format!("{schema_name}.{index_name}");
         match relkind {
             b'i' => {}
-            b'I' => fail(
+            b'I' => raise_error(
                 PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
                 format!("\"{qualified}\" is a partitioned index, which has no pages of its own"),
                 Some("Measure its partitions' indexes, e.g. SELECT * FROM ntsb_perf.index_bloat_report()."),
             ),
-            other => fail(
+            other => raise_error(
                 PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
                 format!("\"{qualified}\" is not an index ({})", relkind_name(other)),
                 Some("Pass an index, e.g. ntsb_perf.index_bloat('idx_events_geom')."),
             ),
         }
         let table = Some(pg_sys::IndexGetRelation(oid, true)).filter(|t| *t != pg_sys::InvalidOid);
-        if let Some(t) = table {
-            pg_sys::LockRelationOid(t, lock);
-        }
-        let guard = RelGuard::open(oid, table)?;
+        let guard = RelGuard::open_index(oid, table)?;
         let rel = guard.rel();
         let form = (*rel).rd_rel;
         if (*form).relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP && !(*rel).rd_islocaltemp {
-            fail(
+            raise_error(
                 PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
                 format!("cannot access temporary index \"{index_name}\" of another session"),
                 None,
@@ -188,7 +92,7 @@ fn open_checked(oid: pg_sys::Oid) -> Option<Opened> {
         }
         let am_name = cstr(pg_sys::get_am_name((*form).relam));
         let Some(am) = Am::from_name(&am_name) else {
-            fail(
+            raise_error(
                 PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
                 format!("index \"{qualified}\" uses access method \"{am_name}\", which ntsb_perf cannot read"),
                 Some("Supported: btree, hash, gist, spgist, gin, brin."),
@@ -225,8 +129,8 @@ fn open_checked(oid: pg_sys::Oid) -> Option<Opened> {
         } else {
             String::new()
         };
-        Some(Opened {
-            rel: guard,
+        Some(OpenIndex {
+            guard,
             table,
             schema_name,
             table_name: table
@@ -360,7 +264,7 @@ pub(crate) fn corrupted(rel: pg_sys::Relation, blk: u32) -> ! {
     // SAFETY: `rel` is an open relation (caller's guard); rd_rel->relname is its NUL-terminated
     // name.
     let name = cstr(unsafe { (*(*rel).rd_rel).relname.data.as_ptr() });
-    fail(
+    raise_error(
         PgSqlErrorCode::ERRCODE_INDEX_CORRUPTED,
         format!("index \"{name}\" contains corrupted page at block {blk}"),
         Some("Please REINDEX it."),
@@ -371,7 +275,7 @@ pub(crate) fn corrupted(rel: pg_sys::Relation, blk: u32) -> ! {
 /// Returns the sums, the index's size in blocks and the number of parallel workers that helped
 /// and the pages they read (exact scans of large indexes, see `parallel`). A page the parser
 /// rejects raises [`corrupted`].
-fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64, (i32, u64)) {
+fn scan(o: &OpenIndex, sample: Option<u32>) -> (BloatAccum, u64, (i32, u64)) {
     let am = o.am;
     let mut acc = BloatAccum {
         gist_insertion_build: o.gist_insertion_build,
@@ -379,7 +283,7 @@ fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64, (i32, u64)) {
         collect_samples: sample.is_some(),
         ..Default::default()
     };
-    let rel = o.rel.rel();
+    let rel = o.guard.rel();
     let mut workers = (0, 0);
     // SAFETY: guarded FFI calls on the open index `rel`; the strategy is freed once, after the
     // last read that uses it.
@@ -421,34 +325,6 @@ fn scan(o: &Opened, sample: Option<u32>) -> (BloatAccum, u64, (i32, u64)) {
     (acc, nblocks as u64, workers)
 }
 
-type BloatRow = (
-    String,
-    String,
-    String,
-    String,
-    i64,
-    String,
-    i64,
-    i64,
-    i64,
-    i64,
-    i64,
-    i64,
-    i64,
-    Option<f64>,
-    Option<f64>,
-    i64,
-    i64,
-    i64,
-    String,
-    Option<f64>,
-    String,
-    i64,
-    Option<f64>,
-    Option<f64>,
-    JsonB,
-);
-
 fn pretty(bytes: i64) -> String {
     // SAFETY: pg_size_pretty takes one int8 argument, which is what is passed.
     unsafe {
@@ -466,7 +342,7 @@ fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> Option<BloatRow> {
     let sample = match sample_pages {
         None => None,
         Some(n) if n > 0 => Some(n as u32),
-        Some(n) => fail(
+        Some(n) => raise_error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             format!("sample_pages must be a positive number of pages, not {n}"),
             Some("Pass NULL for an exact scan of every page."),
@@ -563,190 +439,172 @@ fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> Option<BloatRow> {
         }
         _ => {}
     }
-    Some((
-        m.schema_name,
-        m.table_name,
-        m.index_name,
-        m.am_name,
+    Some(BloatRow {
+        schema_name: m.schema_name,
+        table_name: m.table_name,
+        index_name: m.index_name,
+        access_method: m.am_name,
         index_bytes,
-        pretty(index_bytes),
-        r.total_pages as i64,
-        r.leaf_pages as i64,
-        r.internal_pages as i64,
-        r.empty_pages as i64,
-        r.deleted_pages as i64,
-        r.live_items as i64,
-        r.dead_items as i64,
-        r.avg_leaf_density.map(round2),
-        r.leaf_fragmentation.map(round2),
-        r.free_bytes as i64,
-        r.expected_bytes as i64,
-        r.reclaimable_bytes as i64,
-        pretty(r.reclaimable_bytes as i64),
-        r.bloat_ratio.map(|v| (v * 1000.0).round() / 1000.0),
-        if sampled { "sampled" } else { "exact" }.to_string(),
-        acc.pages_read as i64,
-        r.density_ci.map(|c| round2(c.0)),
-        r.density_ci.map(|c| round2(c.1)),
-        JsonB(details),
-    ))
+        index_size: pretty(index_bytes),
+        total_pages: r.total_pages as i64,
+        leaf_pages: r.leaf_pages as i64,
+        internal_pages: r.internal_pages as i64,
+        empty_pages: r.empty_pages as i64,
+        deleted_pages: r.deleted_pages as i64,
+        live_items: r.live_items as i64,
+        dead_items: r.dead_items as i64,
+        avg_leaf_density: r.avg_leaf_density.map(round2),
+        leaf_fragmentation: r.leaf_fragmentation.map(round2),
+        free_bytes: r.free_bytes as i64,
+        expected_bytes: r.expected_bytes as i64,
+        reclaimable_bytes: r.reclaimable_bytes as i64,
+        reclaimable_size: pretty(r.reclaimable_bytes as i64),
+        bloat_ratio: r.bloat_ratio.map(|v| (v * 1000.0).round() / 1000.0),
+        method: if sampled { "sampled" } else { "exact" }.to_string(),
+        pages_read: acc.pages_read as i64,
+        density_ci_low: r.density_ci.map(|c| round2(c.0)),
+        density_ci_high: r.density_ci.map(|c| round2(c.1)),
+        details: JsonB(details),
+    })
 }
 
-/// Bloat of one index, from its pages. `sample_pages` NULL reads every page (exact); a number
-/// reads that many randomly chosen pages (never more than the index has) and estimates, with a
-/// 95% confidence interval for `avg_leaf_density`.
-///
-/// <!-- doctest: data=csv -->
-/// ```sql
-/// ntsb=# SELECT index_size, avg_leaf_density, leaf_fragmentation, bloat_ratio, reclaimable_size
-///        FROM ntsb_perf.index_bloat('idx_events_geom');
-///  index_size | avg_leaf_density | leaf_fragmentation | bloat_ratio | reclaimable_size
-/// ------------+------------------+--------------------+-------------+------------------
-///  1400 kB    |            66.55 |                    |       1.017 | 24 kB
-/// (1 row)
-/// ```
-#[pg_extern(volatile, parallel_safe, name = "index_bloat")]
-#[allow(clippy::type_complexity)]
-fn index_bloat(
-    index: Option<RegClass>,
-    sample_pages: default!(Option<i32>, "NULL"),
-) -> TableIterator<
-    'static,
-    (
-        name!(schema_name, String),
-        name!(table_name, String),
-        name!(index_name, String),
-        name!(access_method, String),
-        name!(index_bytes, i64),
-        name!(index_size, String),
-        name!(total_pages, i64),
-        name!(leaf_pages, i64),
-        name!(internal_pages, i64),
-        name!(empty_pages, i64),
-        name!(deleted_pages, i64),
-        name!(live_items, i64),
-        name!(dead_items, i64),
-        name!(avg_leaf_density, Option<f64>),
-        name!(leaf_fragmentation, Option<f64>),
-        name!(free_bytes, i64),
-        name!(expected_bytes, i64),
-        name!(reclaimable_bytes, i64),
-        name!(reclaimable_size, String),
-        name!(bloat_ratio, Option<f64>),
-        name!(method, String),
-        name!(pages_read, i64),
-        name!(density_ci_low, Option<f64>),
-        name!(density_ci_high, Option<f64>),
-        name!(details, JsonB),
-    ),
-> {
-    let Some(index) = index else {
-        fail(
-            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            "index must not be NULL",
-            Some("Pass an index name or OID, e.g. ntsb_perf.index_bloat('idx_events_geom')."),
-        )
-    };
-    let Some(row) = measure(index.0, sample_pages) else {
-        fail(
-            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
-            format!("relation with OID {} does not exist", index.0.to_u32()),
-            Some("It may have been dropped, or replaced by REINDEX CONCURRENTLY, since the call began."),
-        )
-    };
-    TableIterator::new(std::iter::once(row))
-}
+table_functions! {
+    /// One row of `index_bloat` and `index_bloat_report`.
+    struct BloatRow {
+        schema_name: String,
+        table_name: String,
+        index_name: String,
+        access_method: String,
+        index_bytes: i64,
+        index_size: String,
+        total_pages: i64,
+        leaf_pages: i64,
+        internal_pages: i64,
+        empty_pages: i64,
+        deleted_pages: i64,
+        live_items: i64,
+        dead_items: i64,
+        avg_leaf_density: Option<f64>,
+        leaf_fragmentation: Option<f64>,
+        free_bytes: i64,
+        expected_bytes: i64,
+        reclaimable_bytes: i64,
+        reclaimable_size: String,
+        bloat_ratio: Option<f64>,
+        method: String,
+        pages_read: i64,
+        density_ci_low: Option<f64>,
+        density_ci_high: Option<f64>,
+        details: JsonB,
+    }
 
-/// Bloat of every valid index (all access methods) of at least `min_bytes`, worst first
-/// (most reclaimable bytes). Same columns as `index_bloat`.
-///
-/// <!-- doctest: data=generated -->
-/// ```sql
-/// ntsb=# SELECT index_name, access_method, index_size, bloat_ratio, reclaimable_size
-///        FROM ntsb_perf.index_bloat_report('public', 0, 100);
-///           index_name          | access_method | index_size | bloat_ratio | reclaimable_size
-/// ------------------------------+---------------+------------+-------------+------------------
-///  events_ev_id_key             | btree         | 992 kB     |        1.55 | 352 kB
-///  events_pkey                  | btree         | 456 kB     |           1 | 0 bytes
-///  idx_events_aircraft_category | btree         | 160 kB     |           1 | 0 bytes
-///  idx_events_date_severity     | btree         | 456 kB     |           1 | 0 bytes
-///  idx_events_event_date        | btree         | 304 kB     |           1 | 0 bytes
-///  idx_events_event_date_brin   | brin          | 24 kB      |           1 | 0 bytes
-///  idx_events_injury_severity   | btree         | 160 kB     |           1 | 0 bytes
-///  spatial_ref_sys_pkey         | btree         | 208 kB     |           1 | 0 bytes
-///  idx_events_geom              | gist          | 752 kB     |       0.959 | 0 bytes
-/// (9 rows)
-/// ```
-#[pg_extern(volatile, parallel_safe, name = "index_bloat_report")]
-#[allow(clippy::type_complexity)]
-fn index_bloat_report(
-    schema_name: default!(Option<String>, "NULL"),
-    min_bytes: default!(Option<i64>, "1048576"),
-    sample_pages: default!(Option<i32>, "NULL"),
-) -> TableIterator<
-    'static,
-    (
-        name!(schema_name, String),
-        name!(table_name, String),
-        name!(index_name, String),
-        name!(access_method, String),
-        name!(index_bytes, i64),
-        name!(index_size, String),
-        name!(total_pages, i64),
-        name!(leaf_pages, i64),
-        name!(internal_pages, i64),
-        name!(empty_pages, i64),
-        name!(deleted_pages, i64),
-        name!(live_items, i64),
-        name!(dead_items, i64),
-        name!(avg_leaf_density, Option<f64>),
-        name!(leaf_fragmentation, Option<f64>),
-        name!(free_bytes, i64),
-        name!(expected_bytes, i64),
-        name!(reclaimable_bytes, i64),
-        name!(reclaimable_size, String),
-        name!(bloat_ratio, Option<f64>),
-        name!(method, String),
-        name!(pages_read, i64),
-        name!(density_ci_low, Option<f64>),
-        name!(density_ci_high, Option<f64>),
-        name!(details, JsonB),
-    ),
-> {
-    let min_bytes = min_bytes.unwrap_or(1_048_576);
-    if min_bytes < 0 {
-        fail(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("min_bytes must be zero or more, not {min_bytes}"),
-            None,
-        );
+    /// Bloat of one index, from its pages. `sample_pages` NULL reads every page (exact); a number
+    /// reads that many randomly chosen pages (never more than the index has) and estimates, with a
+    /// 95% confidence interval for `avg_leaf_density`.
+    ///
+    /// <!-- doctest: data=csv -->
+    /// ```sql
+    /// ntsb=# SELECT index_size, avg_leaf_density, leaf_fragmentation, bloat_ratio, reclaimable_size
+    ///        FROM ntsb_perf.index_bloat('idx_events_geom');
+    ///  index_size | avg_leaf_density | leaf_fragmentation | bloat_ratio | reclaimable_size
+    /// ------------+------------------+--------------------+-------------+------------------
+    ///  1400 kB    |            66.55 |                    |       1.017 | 24 kB
+    /// (1 row)
+    /// ```
+    #[pg_extern(volatile, parallel_safe, name = "index_bloat")]
+    fn index_bloat(
+        index: Option<RegClass>,
+        sample_pages: default!(Option<i32>, "NULL"),
+    ) -> TableIterator<BloatRow> {
+        let Some(index) = index else {
+            raise_error(
+                PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                "index must not be NULL",
+                Some("Pass an index name or OID, e.g. ntsb_perf.index_bloat('idx_events_geom')."),
+            )
+        };
+        let Some(row) = measure(index.0, sample_pages) else {
+            raise_error(
+                PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+                format!("relation with OID {} does not exist", index.0.to_u32()),
+                Some("It may have been dropped, or replaced by REINDEX CONCURRENTLY, since the call began."),
+            )
+        };
+        TableIterator::once(row.into_tuple())
     }
-    if let Some(n) = sample_pages.filter(|n| *n <= 0) {
-        fail(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("sample_pages must be a positive number of pages, not {n}"),
-            Some("Pass NULL for an exact scan of every page."),
+
+    /// Bloat of every valid index (all access methods) of at least `min_bytes`, worst first
+    /// (most reclaimable bytes). Same columns as `index_bloat`.
+    ///
+    /// <!-- doctest: data=generated -->
+    /// ```sql
+    /// ntsb=# SELECT index_name, access_method, index_size, bloat_ratio, reclaimable_size
+    ///        FROM ntsb_perf.index_bloat_report('public', 0, 100);
+    ///           index_name          | access_method | index_size | bloat_ratio | reclaimable_size
+    /// ------------------------------+---------------+------------+-------------+------------------
+    ///  events_ev_id_key             | btree         | 992 kB     |        1.55 | 352 kB
+    ///  events_pkey                  | btree         | 456 kB     |           1 | 0 bytes
+    ///  idx_events_aircraft_category | btree         | 160 kB     |           1 | 0 bytes
+    ///  idx_events_date_severity     | btree         | 456 kB     |           1 | 0 bytes
+    ///  idx_events_event_date        | btree         | 304 kB     |           1 | 0 bytes
+    ///  idx_events_event_date_brin   | brin          | 24 kB      |           1 | 0 bytes
+    ///  idx_events_injury_severity   | btree         | 160 kB     |           1 | 0 bytes
+    ///  spatial_ref_sys_pkey         | btree         | 208 kB     |           1 | 0 bytes
+    ///  idx_events_geom              | gist          | 752 kB     |       0.959 | 0 bytes
+    /// (9 rows)
+    /// ```
+    #[pg_extern(volatile, parallel_safe, name = "index_bloat_report")]
+    fn index_bloat_report(
+        schema_name: default!(Option<String>, "NULL"),
+        min_bytes: default!(Option<i64>, "1048576"),
+        sample_pages: default!(Option<i32>, "NULL"),
+    ) -> TableIterator<BloatRow> {
+        let min_bytes = min_bytes.unwrap_or(1_048_576);
+        if min_bytes < 0 {
+            raise_error(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("min_bytes must be zero or more, not {min_bytes}"),
+                None,
+            );
+        }
+        if let Some(n) = sample_pages.filter(|n| *n <= 0) {
+            raise_error(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("sample_pages must be a positive number of pages, not {n}"),
+                Some("Pass NULL for an exact scan of every page."),
+            );
+        }
+        let oids: Vec<pg_sys::Oid> = query_rows(
+            REPORT_LIST_SQL,
+            &[schema_name.into(), min_bytes.into()],
+            |r| not_null_column(r, "oid"),
         );
+        let mut rows: Vec<BloatRow> = oids
+            .into_iter()
+            // An index dropped (or replaced by REINDEX CONCURRENTLY) since the list was read is
+            // skipped, also when that happens while we wait for its lock.
+            // SAFETY: guarded FFI call; any OID is a valid argument (0 for a missing relation).
+            .filter(|oid| unsafe { pg_sys::get_rel_relkind(*oid) } as u8 == b'i')
+            .filter_map(|oid| measure(oid, sample_pages))
+            .collect();
+        rows.sort_by(|a, b| {
+            b.reclaimable_bytes
+                .cmp(&a.reclaimable_bytes)
+                .then_with(|| {
+                    b.bloat_ratio
+                        .partial_cmp(&a.bloat_ratio)
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                })
+                .then_with(|| {
+                    (&a.schema_name, &a.table_name, &a.index_name).cmp(&(
+                        &b.schema_name,
+                        &b.table_name,
+                        &b.index_name,
+                    ))
+                })
+        });
+        TableIterator::new(rows.into_iter().map(BloatRow::into_tuple))
     }
-    let oids: Vec<pg_sys::Oid> = query_rows(
-        REPORT_LIST_SQL,
-        &[schema_name.into(), min_bytes.into()],
-        |r| req(r, 1),
-    );
-    let mut rows: Vec<BloatRow> = oids
-        .into_iter()
-        // An index dropped (or replaced by REINDEX CONCURRENTLY) since the list was read is
-        // skipped, also when that happens while we wait for its lock.
-        // SAFETY: guarded FFI call; any OID is a valid argument (0 for a missing relation).
-        .filter(|oid| unsafe { pg_sys::get_rel_relkind(*oid) } as u8 == b'i')
-        .filter_map(|oid| measure(oid, sample_pages))
-        .collect();
-    rows.sort_by(|a, b| {
-        b.17.cmp(&a.17)
-            .then_with(|| b.19.partial_cmp(&a.19).unwrap_or(std::cmp::Ordering::Equal))
-            .then_with(|| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)))
-    });
-    TableIterator::new(rows)
 }
 
 extension_sql!(

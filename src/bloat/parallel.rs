@@ -15,7 +15,8 @@ use ntsb_perf_core::bloat::{Am, BloatAccum, COUNTERS};
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::prelude::*;
 
-use super::{corrupted, read_pages, Opened, RelGuard};
+use super::{corrupted, read_pages, OpenIndex};
+use crate::relation::RelGuard;
 
 /// Key of our shared state in the parallel context's table of contents.
 const KEY_SHARED: u64 = 0x4E54_5042_4C4F_4154;
@@ -147,14 +148,14 @@ impl Iterator for Chunks<'_> {
 /// `MAX_LIST_BYTES`; otherwise one from `ntsb_perf.bloat_parallel_min_pages` pages and one more
 /// each time the size triples, like PostgreSQL's own `compute_parallel_worker`, at most
 /// `max_parallel_maintenance_workers` and one less than the CPUs available.
-pub fn plan_workers(o: &Opened, nblocks: u32) -> i32 {
+pub fn plan_workers(o: &OpenIndex, nblocks: u32) -> i32 {
     let am = o.am;
     // SAFETY: reads of the server's settings (plain globals of this backend) and of the open
     // index's pg_class row; the calls are guarded FFI calls without side effects.
     unsafe {
         let max = pg_sys::max_parallel_maintenance_workers;
         // A temporary index lives in this backend's local buffers, out of the workers' reach.
-        let temp = (*(*o.rel.rel()).rd_rel).relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP;
+        let temp = (*(*o.guard.rel()).rd_rel).relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP;
         if max <= 0
             || temp
             || !pg_sys::IsUnderPostmaster
@@ -200,13 +201,13 @@ fn list_cap(am: Am, nblocks: u32) -> u64 {
 /// worker that meets one raises the error itself, which WaitForParallelWorkersToFinish re-raises
 /// here).
 pub fn scan_exact(
-    o: &Opened,
+    o: &OpenIndex,
     nblocks: u32,
     nworkers: i32,
     strategy: pg_sys::BufferAccessStrategy,
     acc: &mut BloatAccum,
 ) -> (i32, u64, Option<u32>) {
-    let rel = o.rel.rel();
+    let rel = o.guard.rel();
     // SAFETY: the parallel context is created, used and destroyed here, inside parallel mode
     // (guarded FFI calls). The segment is allocated with `size` bytes for the header, `nworkers`
     // slots and `cap` list entries, zeroed, and its header written before any worker starts; it
@@ -278,7 +279,7 @@ pub fn scan_exact(
         pg_sys::DestroyParallelContext(pcxt);
         pg_sys::ExitParallelMode();
         if corrupt.is_none() && read != nblocks as u64 {
-            crate::spi_util::fail(
+            crate::error::raise_error(
                 PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
                 format!("parallel scan read {read} of {nblocks} pages"),
                 Some("Retry with SET max_parallel_maintenance_workers = 0."),
@@ -312,12 +313,9 @@ pub unsafe extern "C-unwind" fn ntsb_perf_bloat_worker(
             return;
         }
         let table = Some(sh.table).filter(|t| *t != pg_sys::InvalidOid);
-        if let Some(t) = table {
-            pg_sys::LockRelationOid(t, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-        }
-        let Some(guard) = RelGuard::open(sh.index, table) else {
+        let Some(guard) = RelGuard::open_index(sh.index, table) else {
             // Cannot happen: the leader holds a lock on the index. Fail rather than miss pages.
-            crate::spi_util::fail(
+            crate::error::raise_error(
                 PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
                 "parallel index_bloat: the index is gone",
                 None,
@@ -340,7 +338,7 @@ pub unsafe extern "C-unwind" fn ntsb_perf_bloat_worker(
                 .fetch_add(entries.len() as u64, Ordering::AcqRel);
             if start + entries.len() as u64 > sh.list_cap {
                 // Cannot happen (at most one entry per page read); fail rather than lose any.
-                crate::spi_util::fail(
+                crate::error::raise_error(
                     PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
                     "parallel index_bloat: list entries exceed their shared array",
                     None,

@@ -6,7 +6,7 @@ use ntsb_perf_core::explain::{summarize, ExplainSummary};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
-use crate::spi_util::fail;
+use crate::error::raise_error;
 
 // PostgreSQL's timeout API (utils/timeout.h), which pgrx does not bind. STATEMENT_TIMEOUT is the
 // fourth TimeoutId in PostgreSQL 13-17; TimestampTz is microseconds (i64).
@@ -46,7 +46,7 @@ fn effective_timeout_ms(timeout_ms: i32, deadline: Option<i64>) -> std::ffi::c_i
 /// Refuses anything but exactly one SELECT/INSERT/UPDATE/DELETE/MERGE/VALUES statement.
 fn check_one_statement(query: &str) {
     let cquery = std::ffi::CString::new(query).unwrap_or_else(|_| {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             "query contains a NUL byte",
             None,
@@ -60,7 +60,7 @@ fn check_one_statement(query: &str) {
         let list = pg_sys::raw_parser(cquery.as_ptr(), pg_sys::RawParseMode::RAW_PARSE_DEFAULT);
         let n = if list.is_null() { 0 } else { (*list).length };
         if n != 1 {
-            fail(
+            raise_error(
                 PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
                 format!("query must be exactly one statement, not {n}"),
                 Some("Analyse statements one at a time, or compare them with ntsb_perf.compare_queries()."),
@@ -73,7 +73,7 @@ fn check_one_statement(query: &str) {
             tag,
             T_SelectStmt | T_InsertStmt | T_UpdateStmt | T_DeleteStmt | T_MergeStmt
         ) {
-            fail(
+            raise_error(
                 PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
                 "only SELECT, INSERT, UPDATE, DELETE and MERGE statements can be analysed",
                 None,
@@ -145,7 +145,7 @@ fn run_explain(query: &str, analyze: bool, timeout_ms: i32) -> String {
         .execute();
         rollback();
         result.unwrap_or_else(|e| {
-            fail(
+            raise_error(
                 PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
                 format!("EXPLAIN failed: {e}"),
                 None,
@@ -157,90 +157,80 @@ fn run_explain(query: &str, analyze: bool, timeout_ms: i32) -> String {
 fn analyse(query: &str, analyze: bool, timeout_ms: Option<i32>) -> (ExplainSummary, JsonB) {
     let timeout_ms = timeout_ms.unwrap_or(30_000);
     if timeout_ms <= 0 {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             format!("timeout_ms must be a positive number of milliseconds, not {timeout_ms}"),
             None,
         );
     }
     let json = run_explain(query, analyze, timeout_ms);
-    let summary =
-        summarize(&json).unwrap_or_else(|e| fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, e, None));
+    let summary = summarize(&json)
+        .unwrap_or_else(|e| raise_error(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, e, None));
     let plan = serde_json::from_str(&json).unwrap_or(serde_json::Value::Null);
     (summary, JsonB(plan))
 }
 
-type ExplainRow = (
-    Option<f64>,
-    Option<f64>,
-    f64,
-    f64,
-    bool,
-    Vec<String>,
-    Vec<String>,
-    i64,
-    i64,
-    JsonB,
-);
+table_functions! {
+    /// One row of `explain_query`: the plan's summary, then the plan.
+    struct ExplainRow {
+        planning_ms: Option<f64>,
+        execution_ms: Option<f64>,
+        total_cost: f64,
+        rows: f64,
+        index_used: bool,
+        indexes: Vec<String>,
+        seq_scanned_tables: Vec<String>,
+        shared_hit: i64,
+        shared_read: i64,
+        plan: JsonB,
+    }
 
-fn row(s: ExplainSummary, plan: JsonB) -> ExplainRow {
-    (
-        s.planning_ms,
-        s.execution_ms,
-        s.total_cost,
-        s.rows,
-        s.index_used(),
-        s.indexes,
-        s.seq_scanned,
-        s.shared_hit,
-        s.shared_read,
-        plan,
-    )
+    /// Plans (and by default runs) one statement and summarises its plan. The statement runs with
+    /// the caller's rights in a subtransaction that is always rolled back (an analysed INSERT,
+    /// UPDATE or DELETE changes nothing), under a statement timeout of `timeout_ms`.
+    ///
+    /// <!-- doctest: data=csv mask=execution_ms -->
+    /// ```sql
+    /// ntsb=# SELECT execution_ms, index_used, indexes, seq_scanned_tables
+    ///        FROM ntsb_perf.explain_query($$SELECT count(*) FROM events WHERE event_date >= '2020-01-01'$$);
+    ///  execution_ms | index_used |         indexes         | seq_scanned_tables
+    /// --------------+------------+-------------------------+--------------------
+    ///         0.299 | t          | {idx_events_event_date} | {}
+    /// (1 row)
+    /// ```
+    #[pg_extern(volatile, name = "explain_query")]
+    fn explain_query(
+        query: Option<&str>,
+        analyze: default!(Option<bool>, "true"),
+        timeout_ms: default!(Option<i32>, "30000"),
+    ) -> TableIterator<ExplainRow> {
+        let Some(query) = query else {
+            raise_error(
+                PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                "query must not be NULL",
+                None,
+            )
+        };
+        let (s, plan) = analyse(query, analyze.unwrap_or(true), timeout_ms);
+        TableIterator::once(ExplainRow::new(s, plan).into_tuple())
+    }
 }
 
-/// Plans (and by default runs) one statement and summarises its plan. The statement runs with
-/// the caller's rights in a subtransaction that is always rolled back (an analysed INSERT,
-/// UPDATE or DELETE changes nothing), under a statement timeout of `timeout_ms`.
-///
-/// <!-- doctest: data=csv mask=execution_ms -->
-/// ```sql
-/// ntsb=# SELECT execution_ms, index_used, indexes, seq_scanned_tables
-///        FROM ntsb_perf.explain_query($$SELECT count(*) FROM events WHERE event_date >= '2020-01-01'$$);
-///  execution_ms | index_used |         indexes         | seq_scanned_tables
-/// --------------+------------+-------------------------+--------------------
-///         0.299 | t          | {idx_events_event_date} | {}
-/// (1 row)
-/// ```
-#[pg_extern(volatile, name = "explain_query")]
-#[allow(clippy::type_complexity)]
-fn explain_query(
-    query: Option<&str>,
-    analyze: default!(Option<bool>, "true"),
-    timeout_ms: default!(Option<i32>, "30000"),
-) -> TableIterator<
-    'static,
-    (
-        name!(planning_ms, Option<f64>),
-        name!(execution_ms, Option<f64>),
-        name!(total_cost, f64),
-        name!(rows, f64),
-        name!(index_used, bool),
-        name!(indexes, Vec<String>),
-        name!(seq_scanned_tables, Vec<String>),
-        name!(shared_hit, i64),
-        name!(shared_read, i64),
-        name!(plan, JsonB),
-    ),
-> {
-    let Some(query) = query else {
-        fail(
-            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            "query must not be NULL",
-            None,
-        )
-    };
-    let (s, plan) = analyse(query, analyze.unwrap_or(true), timeout_ms);
-    TableIterator::new(std::iter::once(row(s, plan)))
+impl ExplainRow {
+    fn new(s: ExplainSummary, plan: JsonB) -> ExplainRow {
+        ExplainRow {
+            planning_ms: s.planning_ms,
+            execution_ms: s.execution_ms,
+            total_cost: s.total_cost,
+            rows: s.rows,
+            index_used: s.index_used(),
+            indexes: s.indexes,
+            seq_scanned_tables: s.seq_scanned,
+            shared_hit: s.shared_hit,
+            shared_read: s.shared_read,
+            plan,
+        }
+    }
 }
 
 /// Runs each query with `explain_query` (analysed) and returns one row per query, fastest
@@ -281,7 +271,7 @@ fn compare_queries(
     let mut results: Vec<(String, ExplainSummary)> = Vec::new();
     for (i, q) in queries.iter().enumerate() {
         let Some(q) = q else {
-            fail(
+            raise_error(
                 PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
                 format!("query {} is NULL", i + 1),
                 None,

@@ -6,8 +6,10 @@
 
 use ntsb_perf_core::index_rules::{self, IndexFacts, KeyColumn};
 use pgrx::prelude::*;
+use pgrx::spi::{SpiHeapTupleData, SpiResult};
 
-use crate::spi_util::{fail, query_rows, req};
+use crate::error::raise_error;
+use crate::spi_query::{not_null_column, query_rows};
 
 extension_sql_file!("../../sql/index_catalog.sql", name = "index_catalog");
 
@@ -19,141 +21,110 @@ const INVALID_INDEXES_SQL: &str = include_str!("../../sql/index_usage/invalid_in
 // PostgreSQL 15 is the only version built and tested (Cargo.toml's features).
 const NULLS_NOT_DISTINCT: &str = "i.indnullsnotdistinct";
 
-/// Usage counters and sizes of every index the caller can see, most scanned first.
-///
-/// <!-- doctest: data=csv setup=demo/workload.sql -->
-/// ```sql
-/// ntsb=# SELECT index_name, idx_scan, index_size, index_ratio
-///        FROM ntsb_perf.index_usage('public') LIMIT 3;
-///         index_name        | idx_scan | index_size | index_ratio
-/// --------------------------+----------+------------+-------------
-///  events_ev_id_key         |        2 | 1720 kB    |       31.95
-///  idx_events_date_severity |        2 | 680 kB     |       12.63
-///  spatial_ref_sys_pkey     |        2 | 208 kB     |           3
-/// (3 rows)
-/// ```
-/// `index_ratio` is the index size as a percentage of its table's size (heap and TOAST), NULL
-/// when the table is empty. A partitioned index shows the totals of its partitions' indexes.
-#[pg_extern(stable, parallel_safe, name = "index_usage")]
-#[allow(clippy::type_complexity)]
-fn index_usage(
-    schema_name: default!(Option<String>, "NULL"),
-) -> TableIterator<
-    'static,
-    (
-        name!(schema_name, String),
-        name!(table_name, String),
-        name!(index_name, String),
-        name!(access_method, String),
-        name!(idx_scan, i64),
-        name!(idx_tup_read, i64),
-        name!(idx_tup_fetch, i64),
-        name!(index_bytes, i64),
-        name!(index_size, String),
-        name!(table_bytes, i64),
-        name!(table_size, String),
-        name!(index_ratio, Option<f64>),
-        name!(is_unique, bool),
-        name!(is_primary, bool),
-        name!(is_valid, bool),
-        name!(backs_constraint, bool),
-        name!(is_partial, bool),
-        name!(is_partitioned, bool),
-        name!(partitions, Option<i32>),
-        name!(index_oid, pg_sys::Oid),
-        name!(index_definition, String),
-    ),
-> {
-    let rows = query_rows(INDEX_USAGE_SQL, &[schema_name.into()], |r| {
-        Ok((
-            req(r, 1)?,
-            req(r, 2)?,
-            req(r, 3)?,
-            req(r, 4)?,
-            req(r, 5)?,
-            req(r, 6)?,
-            req(r, 7)?,
-            req(r, 8)?,
-            req(r, 9)?,
-            req(r, 10)?,
-            req(r, 11)?,
-            r.get(12)?,
-            req(r, 13)?,
-            req(r, 14)?,
-            req(r, 15)?,
-            req(r, 16)?,
-            req(r, 17)?,
-            req(r, 18)?,
-            r.get(19)?,
-            req(r, 20)?,
-            req(r, 21)?,
-        ))
-    });
-    TableIterator::new(rows)
+table_functions! {
+    /// One row of `index_usage`: a row of index_usage.sql, column for column.
+    struct IndexUsageRow {
+        schema_name: String,
+        table_name: String,
+        index_name: String,
+        access_method: String,
+        idx_scan: i64,
+        idx_tup_read: i64,
+        idx_tup_fetch: i64,
+        index_bytes: i64,
+        index_size: String,
+        table_bytes: i64,
+        table_size: String,
+        index_ratio: Option<f64>,
+        is_unique: bool,
+        is_primary: bool,
+        is_valid: bool,
+        backs_constraint: bool,
+        is_partial: bool,
+        is_partitioned: bool,
+        partitions: Option<i32>,
+        index_oid: pg_sys::Oid,
+        index_definition: String,
+    }
+
+    /// Reads a row of index_usage.sql.
+    fn read(row: &SpiHeapTupleData) -> SpiResult<Self>;
+
+    /// Usage counters and sizes of every index the caller can see, most scanned first.
+    ///
+    /// <!-- doctest: data=csv setup=demo/workload.sql -->
+    /// ```sql
+    /// ntsb=# SELECT index_name, idx_scan, index_size, index_ratio
+    ///        FROM ntsb_perf.index_usage('public') LIMIT 3;
+    ///         index_name        | idx_scan | index_size | index_ratio
+    /// --------------------------+----------+------------+-------------
+    ///  events_ev_id_key         |        2 | 1720 kB    |       31.95
+    ///  idx_events_date_severity |        2 | 680 kB     |       12.63
+    ///  spatial_ref_sys_pkey     |        2 | 208 kB     |           3
+    /// (3 rows)
+    /// ```
+    /// `index_ratio` is the index size as a percentage of its table's size (heap and TOAST), NULL
+    /// when the table is empty. A partitioned index shows the totals of its partitions' indexes.
+    #[pg_extern(stable, parallel_safe, name = "index_usage")]
+    fn index_usage(
+        schema_name: default!(Option<String>, "NULL"),
+    ) -> TableIterator<IndexUsageRow> {
+        let rows = query_rows(INDEX_USAGE_SQL, &[schema_name.into()], IndexUsageRow::read);
+        TableIterator::new(rows.into_iter().map(IndexUsageRow::into_tuple))
+    }
 }
 
-/// Indexes never scanned since the statistics were last reset, that are safe to consider
-/// dropping: not a primary key, not unique, not backing a constraint (unique, exclusion, or
-/// referenced by a foreign key), valid, not a partition's attached index (drop the parent), not
-/// part of an extension, and at least `min_bytes` large. Biggest first.
-///
-/// <!-- doctest: data=csv -->
-/// ```sql
-/// ntsb=# SELECT index_name, index_size, stats_since, drop_statement
-///        FROM ntsb_perf.unused_indexes(1024 * 1024);
-///    index_name    | index_size | stats_since |                 drop_statement
-/// -----------------+------------+-------------+------------------------------------------------
-///  idx_events_geom | 1400 kB    |             | DROP INDEX CONCURRENTLY public.idx_events_geom
-/// (1 row)
-/// ```
-/// `stats_since` is when this database's counters were last reset (NULL: never reset, so they
-/// cover the time since the database was created or last recovered from a crash).
-#[pg_extern(stable, parallel_safe, name = "unused_indexes")]
-#[allow(clippy::type_complexity)]
-fn unused_indexes(
-    min_bytes: default!(Option<i64>, "0"),
-) -> TableIterator<
-    'static,
-    (
-        name!(schema_name, String),
-        name!(table_name, String),
-        name!(index_name, String),
-        name!(access_method, String),
-        name!(index_bytes, i64),
-        name!(index_size, String),
-        name!(idx_scan, i64),
-        name!(stats_since, Option<pgrx::datum::TimestampWithTimeZone>),
-        name!(table_writes, i64),
-        name!(drop_statement, String),
-        name!(index_oid, pg_sys::Oid),
-        name!(index_definition, String),
-    ),
-> {
-    let min_bytes = min_bytes.unwrap_or(0);
-    if min_bytes < 0 {
-        fail(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("min_bytes must be zero or more, not {min_bytes}"),
-            Some("Pass 0 (or NULL) to list unused indexes of every size."),
-        );
+table_functions! {
+    /// One row of `unused_indexes`: a row of unused_indexes.sql, column for column.
+    struct UnusedIndexRow {
+        schema_name: String,
+        table_name: String,
+        index_name: String,
+        access_method: String,
+        index_bytes: i64,
+        index_size: String,
+        idx_scan: i64,
+        stats_since: Option<pgrx::datum::TimestampWithTimeZone>,
+        table_writes: i64,
+        drop_statement: String,
+        index_oid: pg_sys::Oid,
+        index_definition: String,
     }
-    let rows = query_rows(UNUSED_INDEXES_SQL, &[min_bytes.into()], |r| {
-        Ok((
-            req(r, 1)?,
-            req(r, 2)?,
-            req(r, 3)?,
-            req(r, 4)?,
-            req(r, 5)?,
-            req(r, 6)?,
-            req(r, 7)?,
-            r.get(8)?,
-            req(r, 9)?,
-            req(r, 10)?,
-            req(r, 11)?,
-            req(r, 12)?,
-        ))
-    });
-    TableIterator::new(rows)
+
+    /// Reads a row of unused_indexes.sql.
+    fn read(row: &SpiHeapTupleData) -> SpiResult<Self>;
+
+    /// Indexes never scanned since the statistics were last reset, that are safe to consider
+    /// dropping: not a primary key, not unique, not backing a constraint (unique, exclusion, or
+    /// referenced by a foreign key), valid, not a partition's attached index (drop the parent), not
+    /// part of an extension, and at least `min_bytes` large. Biggest first.
+    ///
+    /// <!-- doctest: data=csv -->
+    /// ```sql
+    /// ntsb=# SELECT index_name, index_size, stats_since, drop_statement
+    ///        FROM ntsb_perf.unused_indexes(1024 * 1024);
+    ///    index_name    | index_size | stats_since |                 drop_statement
+    /// -----------------+------------+-------------+------------------------------------------------
+    ///  idx_events_geom | 1400 kB    |             | DROP INDEX CONCURRENTLY public.idx_events_geom
+    /// (1 row)
+    /// ```
+    /// `stats_since` is when this database's counters were last reset (NULL: never reset, so they
+    /// cover the time since the database was created or last recovered from a crash).
+    #[pg_extern(stable, parallel_safe, name = "unused_indexes")]
+    fn unused_indexes(
+        min_bytes: default!(Option<i64>, "0"),
+    ) -> TableIterator<UnusedIndexRow> {
+        let min_bytes = min_bytes.unwrap_or(0);
+        if min_bytes < 0 {
+            raise_error(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("min_bytes must be zero or more, not {min_bytes}"),
+                Some("Pass 0 (or NULL) to list unused indexes of every size."),
+            );
+        }
+        let rows = query_rows(UNUSED_INDEXES_SQL, &[min_bytes.into()], UnusedIndexRow::read);
+        TableIterator::new(rows.into_iter().map(UnusedIndexRow::into_tuple))
+    }
 }
 
 /// One catalog row of index_facts.sql: the rule's facts plus what the report prints.
@@ -171,10 +142,10 @@ struct FactsRow {
 fn load_index_facts() -> Vec<FactsRow> {
     let sql = INDEX_FACTS_SQL.replace("@NULLS_NOT_DISTINCT@", NULLS_NOT_DISTINCT);
     query_rows(&sql, &[], |r| {
-        let columns: Vec<String> = req(r, 7)?;
-        let opclasses: Vec<i64> = req(r, 8)?;
-        let collations: Vec<i64> = req(r, 9)?;
-        let options: Vec<i32> = req(r, 10)?;
+        let columns: Vec<String> = not_null_column(r, "key_columns")?;
+        let opclasses: Vec<i64> = not_null_column(r, "key_opclasses")?;
+        let collations: Vec<i64> = not_null_column(r, "key_collations")?;
+        let options: Vec<i32> = not_null_column(r, "key_options")?;
         let keys = columns
             .into_iter()
             .zip(opclasses)
@@ -187,150 +158,163 @@ fn load_index_facts() -> Vec<FactsRow> {
                 options: options as i16,
             })
             .collect();
-        let index_oid: pg_sys::Oid = req(r, 1)?;
-        let table_oid: pg_sys::Oid = req(r, 2)?;
+        let index_oid: pg_sys::Oid = not_null_column(r, "index_oid")?;
+        let table_oid: pg_sys::Oid = not_null_column(r, "table_oid")?;
         Ok(FactsRow {
             facts: IndexFacts {
                 oid: index_oid.to_u32(),
                 table_oid: table_oid.to_u32(),
-                access_method: req(r, 6)?,
+                access_method: not_null_column(r, "access_method")?,
                 keys,
-                include: req(r, 11)?,
-                predicate: r.get(12)?,
-                is_unique: req(r, 13)?,
-                is_primary: req(r, 14)?,
-                nulls_not_distinct: req(r, 15)?,
-                backs_constraint: req(r, 16)?,
-                is_replica_identity: req(r, 17)?,
-                is_clustered: req(r, 18)?,
-                is_usable: req(r, 19)?,
-                droppable: req(r, 20)?,
+                include: not_null_column(r, "include_columns")?,
+                predicate: r.get_by_name("predicate")?,
+                is_unique: not_null_column(r, "is_unique")?,
+                is_primary: not_null_column(r, "is_primary")?,
+                nulls_not_distinct: not_null_column(r, "nulls_not_distinct")?,
+                backs_constraint: not_null_column(r, "backs_constraint")?,
+                is_replica_identity: not_null_column(r, "is_replica_identity")?,
+                is_clustered: not_null_column(r, "is_clustered")?,
+                is_usable: not_null_column(r, "is_usable")?,
+                droppable: not_null_column(r, "droppable")?,
             },
-            schema_name: req(r, 3)?,
-            table_name: req(r, 4)?,
-            index_name: req(r, 5)?,
-            index_bytes: req(r, 21)?,
-            index_size: req(r, 22)?,
-            drop_statement: req(r, 23)?,
-            definition: req(r, 24)?,
+            schema_name: not_null_column(r, "schema_name")?,
+            table_name: not_null_column(r, "table_name")?,
+            index_name: not_null_column(r, "index_name")?,
+            index_bytes: not_null_column(r, "index_bytes")?,
+            index_size: not_null_column(r, "index_size")?,
+            drop_statement: not_null_column(r, "drop_statement")?,
+            definition: not_null_column(r, "index_definition")?,
         })
     })
 }
 
-/// Indexes made redundant by another index on the same table, one row per redundant index,
-/// most reclaimable bytes first.
-///
-/// The rule (see `ntsb_perf_core::index_rules`): same access method, same predicate, same
-/// expressions; the other index's key columns start with this one's, with the same operator
-/// classes, collations and sort order; this index's INCLUDE columns are covered; a unique index
-/// is only covered by a unique index on the same keys; for access methods other than B-tree
-/// only identical definitions count. Of two identical indexes exactly one is reported, never
-/// one that backs a constraint.
-///
-/// <!-- doctest: data=csv setup=demo/mistakes.sql -->
-/// ```sql
-/// ntsb=# SELECT index_name, covered_by, reason, pg_size_pretty(reclaimable_bytes), drop_statement
-///        FROM ntsb_perf.duplicate_indexes();
-///     index_name    |    covered_by    |  reason   | pg_size_pretty |                 drop_statement
-/// ------------------+------------------+-----------+----------------+-------------------------------------------------
-///  idx_events_ev_id | events_ev_id_key | identical | 1104 kB        | DROP INDEX CONCURRENTLY public.idx_events_ev_id
-/// (1 row)
-/// ```
-#[pg_extern(stable, parallel_safe, name = "duplicate_indexes")]
-#[allow(clippy::type_complexity)]
-fn duplicate_indexes() -> TableIterator<
-    'static,
-    (
-        name!(schema_name, String),
-        name!(table_name, String),
-        name!(index_name, String),
-        name!(covered_by, String),
-        name!(reason, String),
-        name!(index_bytes, i64),
-        name!(reclaimable_bytes, i64),
-        name!(reclaimable_size, String),
-        name!(drop_statement, String),
-        name!(index_definition, String),
-        name!(covered_by_definition, String),
-    ),
-> {
-    let rows = load_index_facts();
-    let facts: Vec<IndexFacts> = rows.iter().map(|r| r.facts.clone()).collect();
-    let mut out: Vec<_> = index_rules::find_redundant(&facts)
-        .into_iter()
-        .map(|d| {
-            let a = &rows[d.redundant];
-            let b = &rows[d.covered_by];
-            (
-                a.schema_name.clone(),
-                a.table_name.clone(),
-                a.index_name.clone(),
-                b.index_name.clone(),
-                d.reason.as_str().to_string(),
-                a.index_bytes,
-                a.index_bytes,
-                a.index_size.clone(),
-                a.drop_statement.clone(),
-                a.definition.clone(),
-                b.definition.clone(),
-            )
-        })
-        .collect();
-    out.sort_by(|x, y| {
-        y.6.cmp(&x.6)
-            .then_with(|| (&x.0, &x.1, &x.2).cmp(&(&y.0, &y.1, &y.2)))
-    });
-    TableIterator::new(out)
+table_functions! {
+    /// One row of `duplicate_indexes`: a redundant index and the index that covers it.
+    struct DuplicateIndexRow {
+        schema_name: String,
+        table_name: String,
+        index_name: String,
+        covered_by: String,
+        reason: String,
+        index_bytes: i64,
+        reclaimable_bytes: i64,
+        reclaimable_size: String,
+        drop_statement: String,
+        index_definition: String,
+        covered_by_definition: String,
+    }
+
+    /// Indexes made redundant by another index on the same table, one row per redundant index,
+    /// most reclaimable bytes first.
+    ///
+    /// The rule (see `ntsb_perf_core::index_rules`): same access method, same predicate, same
+    /// expressions; the other index's key columns start with this one's, with the same operator
+    /// classes, collations and sort order; this index's INCLUDE columns are covered; a unique index
+    /// is only covered by a unique index on the same keys; for access methods other than B-tree
+    /// only identical definitions count. Of two identical indexes exactly one is reported, never
+    /// one that backs a constraint.
+    ///
+    /// <!-- doctest: data=csv setup=demo/mistakes.sql -->
+    /// ```sql
+    /// ntsb=# SELECT index_name, covered_by, reason, pg_size_pretty(reclaimable_bytes), drop_statement
+    ///        FROM ntsb_perf.duplicate_indexes();
+    ///     index_name    |    covered_by    |  reason   | pg_size_pretty |                 drop_statement
+    /// ------------------+------------------+-----------+----------------+-------------------------------------------------
+    ///  idx_events_ev_id | events_ev_id_key | identical | 1104 kB        | DROP INDEX CONCURRENTLY public.idx_events_ev_id
+    /// (1 row)
+    /// ```
+    #[pg_extern(stable, parallel_safe, name = "duplicate_indexes")]
+    fn duplicate_indexes() -> TableIterator<DuplicateIndexRow> {
+        let rows = load_index_facts();
+        let facts: Vec<IndexFacts> = rows.iter().map(|r| r.facts.clone()).collect();
+        let mut out: Vec<DuplicateIndexRow> = index_rules::find_redundant(&facts)
+            .into_iter()
+            .map(|d| {
+                let a = &rows[d.redundant];
+                let b = &rows[d.covered_by];
+                DuplicateIndexRow {
+                    schema_name: a.schema_name.clone(),
+                    table_name: a.table_name.clone(),
+                    index_name: a.index_name.clone(),
+                    covered_by: b.index_name.clone(),
+                    reason: d.reason.as_str().to_string(),
+                    index_bytes: a.index_bytes,
+                    reclaimable_bytes: a.index_bytes,
+                    reclaimable_size: a.index_size.clone(),
+                    drop_statement: a.drop_statement.clone(),
+                    index_definition: a.definition.clone(),
+                    covered_by_definition: b.definition.clone(),
+                }
+            })
+            .collect();
+        out.sort_by(|x, y| {
+            y.reclaimable_bytes.cmp(&x.reclaimable_bytes).then_with(|| {
+                (&x.schema_name, &x.table_name, &x.index_name).cmp(&(
+                    &y.schema_name,
+                    &y.table_name,
+                    &y.index_name,
+                ))
+            })
+        });
+        TableIterator::new(out.into_iter().map(DuplicateIndexRow::into_tuple))
+    }
 }
 
-/// Invalid indexes (the planner ignores them, writers still maintain them) with a likely
-/// cause and a drop statement (NULL while a build on that table is still in progress).
-///
-/// <!-- doctest: data=csv setup=demo/mistakes.sql -->
-/// ```sql
-/// ntsb=# SELECT index_name, likely_cause, drop_statement FROM ntsb_perf.invalid_indexes();
-///          index_name          |           likely_cause           |                       drop_statement
-/// -----------------------------+----------------------------------+------------------------------------------------------------
-///  idx_events_location_date_uq | failed CREATE INDEX CONCURRENTLY | DROP INDEX CONCURRENTLY public.idx_events_location_date_uq
-/// (1 row)
-/// ```
-#[pg_extern(stable, parallel_safe, name = "invalid_indexes")]
-#[allow(clippy::type_complexity)]
-fn invalid_indexes() -> TableIterator<
-    'static,
-    (
-        name!(schema_name, String),
-        name!(table_name, String),
-        name!(index_name, String),
-        name!(access_method, String),
-        name!(index_bytes, i64),
-        name!(index_size, String),
-        name!(likely_cause, String),
-        name!(drop_statement, Option<String>),
-        name!(is_ready, bool),
-        name!(index_oid, pg_sys::Oid),
-        name!(index_definition, String),
-    ),
-> {
-    let rows = query_rows(INVALID_INDEXES_SQL, &[], |r| {
-        let index_name: String = req(r, 3)?;
-        let is_partitioned: bool = req(r, 8)?;
-        let in_progress: bool = req(r, 9)?;
+table_functions! {
+    /// One row of `invalid_indexes`.
+    struct InvalidIndexRow {
+        schema_name: String,
+        table_name: String,
+        index_name: String,
+        access_method: String,
+        index_bytes: i64,
+        index_size: String,
+        likely_cause: String,
+        drop_statement: Option<String>,
+        is_ready: bool,
+        index_oid: pg_sys::Oid,
+        index_definition: String,
+    }
+
+    /// Invalid indexes (the planner ignores them, writers still maintain them) with a likely
+    /// cause and a drop statement (NULL while a build on that table is still in progress).
+    ///
+    /// <!-- doctest: data=csv setup=demo/mistakes.sql -->
+    /// ```sql
+    /// ntsb=# SELECT index_name, likely_cause, drop_statement FROM ntsb_perf.invalid_indexes();
+    ///          index_name          |           likely_cause           |                       drop_statement
+    /// -----------------------------+----------------------------------+------------------------------------------------------------
+    ///  idx_events_location_date_uq | failed CREATE INDEX CONCURRENTLY | DROP INDEX CONCURRENTLY public.idx_events_location_date_uq
+    /// (1 row)
+    /// ```
+    #[pg_extern(stable, parallel_safe, name = "invalid_indexes")]
+    fn invalid_indexes() -> TableIterator<InvalidIndexRow> {
+        let rows = query_rows(INVALID_INDEXES_SQL, &[], InvalidIndexRow::read);
+        TableIterator::new(rows.into_iter().map(InvalidIndexRow::into_tuple))
+    }
+}
+
+impl InvalidIndexRow {
+    /// Reads a row of invalid_indexes.sql, with the likely cause of the failed build and a
+    /// drop statement only once no build on the table is in progress.
+    fn read(r: &SpiHeapTupleData) -> SpiResult<Self> {
+        let index_name: String = not_null_column(r, "index_name")?;
+        let is_partitioned: bool = not_null_column(r, "is_partitioned")?;
+        let in_progress: bool = not_null_column(r, "build_in_progress")?;
         let cause = index_rules::classify_invalid(&index_name, in_progress, is_partitioned);
-        let drop: String = req(r, 10)?;
-        Ok((
-            req(r, 1)?,
-            req(r, 2)?,
+        let drop: String = not_null_column(r, "drop_statement")?;
+        Ok(InvalidIndexRow {
+            schema_name: not_null_column(r, "schema_name")?,
+            table_name: not_null_column(r, "table_name")?,
             index_name,
-            req(r, 4)?,
-            req(r, 5)?,
-            req(r, 6)?,
-            cause.as_str().to_string(),
-            (!in_progress).then_some(drop),
-            req(r, 7)?,
-            req(r, 11)?,
-            req(r, 12)?,
-        ))
-    });
-    TableIterator::new(rows)
+            access_method: not_null_column(r, "access_method")?,
+            index_bytes: not_null_column(r, "index_bytes")?,
+            index_size: not_null_column(r, "index_size")?,
+            likely_cause: cause.as_str().to_string(),
+            drop_statement: (!in_progress).then_some(drop),
+            is_ready: not_null_column(r, "is_ready")?,
+            index_oid: not_null_column(r, "index_oid")?,
+            index_definition: not_null_column(r, "index_definition")?,
+        })
+    }
 }

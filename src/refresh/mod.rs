@@ -4,13 +4,16 @@
 //! The orchestration (`refresh`, `schedule_refresh`, `unschedule_refresh`, `refresh_status`)
 //! is PL/pgSQL in `sql/refresh/refresh.sql`: it is catalog queries, subtransactions per view and
 //! dynamic `REFRESH` statements. The schedule syntax check is pure Rust
-//! (`ntsb_perf_core::cron`, a port of pg_cron 1.4's parser); this module holds the thin SQL
-//! wrappers and the backend slot used by change tracking.
+//! (`ntsb_perf_core::cron`, a port of pg_cron 1.4's parser). This module holds its thin SQL
+//! wrappers and what the orchestration calls into: the change-tracking trigger and the
+//! refresh's side of its lock protocol (`_refresh_fence`), the check for functions that make a
+//! view's result change by themselves (`_nondeterminism`), and the backend slot.
 
 use ntsb_perf_core::cron;
 use pgrx::prelude::*;
 
-use crate::spi_util::fail;
+use crate::error::raise_error;
+use crate::relation::RelGuard;
 use pgrx::PgTryBuilder;
 
 fn bits(mask: u64, first: i32, count: i32) -> Vec<i32> {
@@ -50,7 +53,7 @@ fn parse_cron(
     ),
 > {
     let Some(schedule) = schedule else {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             "schedule must not be NULL",
             None,
@@ -65,7 +68,7 @@ fn parse_cron(
             bits(c.days_of_week as u64, 0, 7),
             c.at_start,
         )),
-        Err(e) => fail(
+        Err(e) => raise_error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             format!("invalid cron schedule \"{schedule}\": {e}"),
             Some(
@@ -138,7 +141,7 @@ fn local_xid() -> u32 {
 fn track_change(trigger: &pgrx::PgTrigger<'_>) {
     let relid = match trigger.relid() {
         Ok(relid) => relid,
-        Err(e) => fail(
+        Err(e) => raise_error(
             PgSqlErrorCode::ERRCODE_TRIGGERED_ACTION_EXCEPTION,
             format!("ntsb_perf.track_change: {e}"),
             None,
@@ -224,7 +227,7 @@ pub unsafe extern "C-unwind" fn ntsb_perf_track_change(
         !ctx.is_null() && (*ctx).type_ == pg_sys::NodeTag::T_TriggerData
     };
     if !as_trigger {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             "ntsb_perf.track_change() can only be called as a trigger",
             Some("schedule_refresh puts it on the tables a scheduled view reads."),
@@ -234,7 +237,7 @@ pub unsafe extern "C-unwind" fn ntsb_perf_track_change(
     // TriggerData for the duration of the call.
     let trigger = match unsafe { pgrx::PgTrigger::from_fcinfo(&*fcinfo) } {
         Ok(t) => t,
-        Err(e) => fail(
+        Err(e) => raise_error(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             format!("ntsb_perf.track_change: {e}"),
             None,
@@ -311,7 +314,7 @@ fn write_mark(relid: pg_sys::Oid) {
             ],
         )
         .unwrap_or_else(|e| {
-            fail(
+            raise_error(
                 PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
                 format!("ntsb_perf: recording a change failed: {e}"),
                 None,
@@ -478,15 +481,13 @@ unsafe extern "C-unwind" fn mutable_walker(
 #[pg_extern(stable, parallel_safe, strict, name = "_nondeterminism")]
 fn nondeterminism(rel: pg_sys::Oid) -> Option<String> {
     let mut ctx = Mutable::default();
-    // SAFETY: try_relation_open returns NULL for a relation that no longer exists, else an
-    // open relation held under AccessShareLock until relation_close; its rule lock (the
-    // _RETURN rule of a view or materialized view) stays valid while the relation is open. The
-    // walk only reads the tree.
+    // A relation that no longer exists has no query.
+    let guard = RelGuard::open(rel)?;
+    // SAFETY: the relation is open (the guard holds it under AccessShareLock to the end of this
+    // block); its rule lock (the _RETURN rule of a view or materialized view) stays valid while
+    // the relation is open. The walk only reads the tree.
     unsafe {
-        let r = pg_sys::try_relation_open(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-        if r.is_null() {
-            return None;
-        }
+        let r = guard.rel();
         let kind = (*(*r).rd_rel).relkind as u8;
         let rules = (*r).rd_rules;
         if (kind == pg_sys::RELKIND_VIEW || kind == pg_sys::RELKIND_MATVIEW) && !rules.is_null() {
@@ -506,8 +507,8 @@ fn nondeterminism(rel: pg_sys::Oid) -> Option<String> {
                 }
             }
         }
-        pg_sys::relation_close(r, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
     }
+    drop(guard);
     ctx.found
 }
 

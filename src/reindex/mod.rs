@@ -10,8 +10,9 @@ pub use worker::register_gucs;
 
 use pgrx::prelude::*;
 
-use crate::bloat::RegClass;
-use crate::spi_util::{fail, query_rows, req};
+use crate::error::raise_error;
+use crate::regclass::RegClass;
+use crate::spi_query::{not_null_column, query_rows};
 
 /// Facts of one rebuild, kept from its start to its record in `reindex_history`.
 struct Started {
@@ -53,7 +54,7 @@ fn _reindex_start(
     density_before: Option<f64>,
 ) -> i32 {
     let Some(index) = index else {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             "index must not be NULL",
             None,
@@ -62,16 +63,18 @@ fn _reindex_start(
     let concurrently = concurrently.unwrap_or(true);
     let triggered_by = triggered_by.unwrap_or_else(|| "manual".into());
     if !["manual", "auto", "schedule"].contains(&triggered_by.as_str()) {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             "triggered_by is manual, auto or schedule",
             None,
         );
     }
     let facts = query_rows(
-        "SELECT c.relkind::text, format('%I.%I', n.nspname, c.relname), i.indrelid::regclass::text,
-                pg_relation_size(c.oid), c.relpersistence::text,
-                (SELECT rolcanlogin FROM pg_roles WHERE oid = $2), current_user::text
+        "SELECT c.relkind::text AS relkind, format('%I.%I', n.nspname, c.relname) AS qname,
+                i.indrelid::regclass::text AS table_name, pg_relation_size(c.oid) AS bytes,
+                c.relpersistence::text AS persistence,
+                (SELECT rolcanlogin FROM pg_roles WHERE oid = $2) AS can_login,
+                current_user::text AS user_name
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          LEFT JOIN pg_index i ON i.indexrelid = c.oid
          WHERE c.oid = $1",
@@ -79,48 +82,49 @@ fn _reindex_start(
         &[index.into(), unsafe { pg_sys::GetUserId() }.into()],
         |r| {
             Ok((
-                req::<String>(r, 1)?,
-                req::<String>(r, 2)?,
-                r.get::<String>(3)?.unwrap_or_default(),
-                req::<i64>(r, 4)?,
-                req::<String>(r, 5)?,
-                r.get::<bool>(6)?.unwrap_or(false),
-                req::<String>(r, 7)?,
+                not_null_column::<String>(r, "relkind")?,
+                not_null_column::<String>(r, "qname")?,
+                r.get_by_name::<String, _>("table_name")?
+                    .unwrap_or_default(),
+                not_null_column::<i64>(r, "bytes")?,
+                not_null_column::<String>(r, "persistence")?,
+                r.get_by_name::<bool, _>("can_login")?.unwrap_or(false),
+                not_null_column::<String>(r, "user_name")?,
             ))
         },
     );
     let Some((relkind, qname, table, bytes, persistence, can_login, user)) =
         facts.into_iter().next()
     else {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
             format!("relation with OID {} does not exist", index.0.to_u32()),
             None,
         )
     };
     if relkind == "I" {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
             format!("{qname} is a partitioned index: rebuild it partition by partition"),
             Some("CALL ntsb_perf.reindex_index(...) does this for a partitioned index."),
         );
     }
     if relkind != "i" {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
             format!("{qname} is not an index"),
             None,
         );
     }
     if persistence == "t" {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             format!("{qname} is an index of a temporary table: the worker cannot see it"),
             Some("REINDEX INDEX it in this session."),
         );
     }
     if !can_login {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
             format!("role \"{user}\" may not log in, so no worker can connect as it"),
             Some("Rebuild as a role with LOGIN (the worker connects as the calling role, never as another)."),
@@ -255,7 +259,7 @@ fn _reindex_finish(run: Option<i32>, cancelled_because: Option<String>) -> i64 {
 
 fn run_arg(run: Option<i32>) -> i32 {
     run.unwrap_or_else(|| {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             "run must not be NULL",
             None,
@@ -264,7 +268,7 @@ fn run_arg(run: Option<i32>) -> i32 {
 }
 
 fn not_started(run: i32) -> ! {
-    fail(
+    raise_error(
         PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
         format!("no rebuild {run} was started by this session"),
         None,
@@ -295,7 +299,7 @@ fn record(f: &Started, status: &str, sqlstate: Option<String>, error: Option<Str
     .ok()
     .flatten()
     .unwrap_or_else(|| {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
             "the rebuild could not be recorded",
             None,
@@ -324,14 +328,14 @@ extension_sql_file!(
 #[pg_extern(volatile)]
 fn _reindex_drop_start(index: RegClass) -> i32 {
     let name = query_rows(
-        "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_index i
+        "SELECT format('%I.%I', n.nspname, c.relname) AS qname FROM pg_index i
          JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE i.indexrelid = $1 AND NOT i.indisvalid AND c.relpersistence <> 't'",
         &[index.into()],
-        |r| req::<String>(r, 1),
+        |r| not_null_column::<String>(r, "qname"),
     );
     let Some(name) = name.into_iter().next() else {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
             "only an invalid index (a leftover of an interrupted rebuild) is dropped this way",
             None,

@@ -1,7 +1,8 @@
 //! The rebuild worker: a dynamic background worker (no shared_preload_libraries) that connects as
-//! the calling role, runs one `REINDEX` statement as a top-level command (the way
-//! `exec_simple_query` does, so `CONCURRENTLY` is allowed) and leaves its outcome (SQLSTATE,
-//! message, detail, hint) in a dynamic shared memory segment that the caller reads.
+//! the calling role, runs one `REINDEX` (or, for a leftover, `DROP INDEX`) statement as a
+//! top-level command (the way `exec_simple_query` does, so `CONCURRENTLY` is allowed) and
+//! leaves its outcome (SQLSTATE, message, detail, hint) in a dynamic shared memory segment that
+//! the caller reads.
 //!
 //! The caller side (`start`, `poll`, `cancel`, `finish`) keeps the segment mapped across its own
 //! transactions (the waiting procedure commits between polls), and the worker handle in
@@ -17,7 +18,7 @@ use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 use pgrx::{PgList, PgMemoryContexts};
 
-use crate::spi_util::fail;
+use crate::error::raise_error;
 
 const MAGIC: u32 = 0x4e54_5249; // 'NTRI'
 const STATEMENT_BYTES: usize = 1024;
@@ -191,7 +192,7 @@ fn guc_value(name: &str) -> String {
 /// the run number for `poll`, `cancel` and `finish`.
 pub fn start(statement: &str) -> i32 {
     if statement.len() >= STATEMENT_BYTES {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
             "the rebuild statement is too long for the worker",
             None,
@@ -246,7 +247,7 @@ pub fn start(statement: &str) -> i32 {
     if !registered {
         // SAFETY: the segment is ours and mapped; nobody else attached it.
         unsafe { pg_sys::dsm_detach(segment) };
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
             "no background worker slot is free for the rebuild",
             Some("Raise max_worker_processes (a restart is needed), or wait for other background workers to end."),
@@ -313,7 +314,7 @@ fn ensure_abort_callback() {
 fn with_run<R>(run: i32, f: impl FnOnce(&Run) -> R) -> R {
     RUNS.with(|runs| match runs.borrow().get(&run) {
         Some(r) => f(r),
-        None => fail(
+        None => raise_error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             format!("no rebuild {run} was started by this session"),
             None,
@@ -435,7 +436,7 @@ unsafe fn run_top_level(sql: &CStr) {
         let parsed = pg_sys::pg_parse_query(sql.as_ptr());
         let list = PgList::<pg_sys::RawStmt>::from_pg(parsed);
         if list.len() != 1 {
-            fail(
+            raise_error(
                 PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
                 "the worker runs exactly one statement",
                 None,

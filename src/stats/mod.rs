@@ -1,15 +1,19 @@
 //! Accident statistics: `normalize_severity`, the two-step aggregate `accident_stats` with its
-//! stored state type, `rollup`, and the accessors. The arithmetic is `ntsb_perf_core::stats`;
-//! this module is the PostgreSQL glue (transition state kept as `internal` in the aggregate's
-//! memory context, with combine/serialize/deserialize so that both aggregates run in parallel).
+//! stored state type, `rollup`, the accessors, and `create_accident_stats_view`. The arithmetic
+//! is `ntsb_perf_core::stats`; this module is the PostgreSQL glue (transition state kept as
+//! `internal` in the aggregate's memory context, with combine/serialize/deserialize so that
+//! both aggregates run in parallel).
 
 use ntsb_perf_core::severity;
 use ntsb_perf_core::stats::{AccidentStats, StatsError};
 use pgrx::inoutfuncs::InOutFuncs;
 use pgrx::prelude::*;
-use pgrx::{Internal, JsonB, PgMemoryContexts};
+use pgrx::{Internal, JsonB};
 
-use crate::spi_util::{agg_context, fail};
+use crate::aggregate_state::new_state;
+use crate::error::raise_error;
+use crate::regclass::RegClass;
+use crate::spi_query::{not_null_column, query_rows};
 
 /// Maps a source severity value ('FATAL(2)', 'NON-FATAL', 'INCIDENT', 'SIRUOSE', ...) to 'FATL',
 /// 'SERS', 'MINR' or 'NONE', and anything else (NULL included) to 'UNKN'.
@@ -28,12 +32,12 @@ fn normalize_severity(severity: Option<&str>) -> &'static str {
 
 /// Raises a state error: 22003 for a count or sum out of range, else `code` (22P02 for text
 /// input, 22P03 for stored or serialized bytes).
-fn stats_fail(e: StatsError, code: PgSqlErrorCode) -> ! {
+fn raise_stats_error(e: StatsError, code: PgSqlErrorCode) -> ! {
     let code = match e {
         StatsError::Overflow(_) => PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
         _ => code,
     };
-    fail(code, e.to_string(), None)
+    raise_error(code, e.to_string(), None)
 }
 
 /// The stored state of `accident_stats` (what a materialized view keeps per group, and what
@@ -49,17 +53,15 @@ pub struct accident_stats(AccidentStats);
 impl InOutFuncs for accident_stats {
     fn input(input: &core::ffi::CStr) -> Self {
         let text = input.to_str().unwrap_or_else(|_| {
-            fail(
+            raise_error(
                 PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
                 "accident_stats: input is not valid UTF-8",
                 None,
             )
         });
-        accident_stats(
-            AccidentStats::from_json(text).unwrap_or_else(|e| {
-                stats_fail(e, PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION)
-            }),
-        )
+        accident_stats(AccidentStats::from_json(text).unwrap_or_else(|e| {
+            raise_stats_error(e, PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION)
+        }))
     }
 
     fn output(&self, buffer: &mut pgrx::StringInfo) {
@@ -88,7 +90,7 @@ impl FromDatum for accident_stats {
         let bytes = unsafe { <&[u8]>::from_polymorphic_datum(datum, is_null, typoid) }?;
         Some(accident_stats(
             AccidentStats::from_stored(bytes).unwrap_or_else(|e| {
-                stats_fail(e, PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION)
+                raise_stats_error(e, PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION)
             }),
         ))
     }
@@ -126,7 +128,7 @@ unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for accident_stats {
         let index = arg.index();
         // SAFETY: the argument is of this type (the function's SQL signature says so).
         unsafe { arg.unbox_arg_using_from_datum() }.unwrap_or_else(|| {
-            fail(
+            raise_error(
                 PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
                 format!("argument {index} must not be NULL"),
                 None,
@@ -138,14 +140,7 @@ unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for accident_stats {
 /// Existing state, or a new empty one allocated in the aggregate's context.
 fn state_mut(state: &mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &mut AccidentStats {
     if !state.initialized() {
-        let ctx = agg_context(fcinfo);
-        // SAFETY: ctx is the calling aggregate's live memory context (agg_context checked it),
-        // where the transition state must live.
-        unsafe {
-            PgMemoryContexts::For(ctx).switch_to(|_| {
-                *state = Internal::new(AccidentStats::default());
-            });
-        }
+        *state = new_state(fcinfo, AccidentStats::default());
     }
     // SAFETY: this aggregate's internal state is always an AccidentStats (made just above or by
     // an earlier call of the same aggregate's functions).
@@ -165,7 +160,9 @@ fn accident_stats_trans(
     let mut state = state.unwrap_or_default();
     state_mut(&mut state, fcinfo)
         .add(severity, fatalities, serious, minor, uninjured)
-        .unwrap_or_else(|e| stats_fail(e, PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE));
+        .unwrap_or_else(|e| {
+            raise_stats_error(e, PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE)
+        });
     state
 }
 
@@ -178,8 +175,9 @@ fn accident_stats_rollup_trans(
     let mut state = state.unwrap_or_default();
     let s = state_mut(&mut state, fcinfo);
     if let Some(v) = value {
-        s.merge(&v.0)
-            .unwrap_or_else(|e| stats_fail(e, PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE));
+        s.merge(&v.0).unwrap_or_else(|e| {
+            raise_stats_error(e, PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE)
+        });
     }
     state
 }
@@ -202,7 +200,7 @@ fn accident_stats_combine(
             let s = state_mut(&mut a, fcinfo);
             if let Some(b_state) = b_state {
                 s.merge(&b_state).unwrap_or_else(|e| {
-                    stats_fail(e, PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE)
+                    raise_stats_error(e, PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE)
                 });
             }
             Some(a)
@@ -225,11 +223,10 @@ fn accident_stats_deserialize(
     _unused: Internal,
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
-    let decoded = AccidentStats::from_bytes(&bytes)
-        .unwrap_or_else(|e| stats_fail(e, PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION));
-    let ctx = agg_context(fcinfo);
-    // SAFETY: ctx is the calling aggregate's live memory context (agg_context checked it).
-    unsafe { PgMemoryContexts::For(ctx).switch_to(|_| Internal::new(decoded)) }
+    let decoded = AccidentStats::from_bytes(&bytes).unwrap_or_else(|e| {
+        raise_stats_error(e, PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION)
+    });
+    new_state(fcinfo, decoded)
 }
 
 #[pg_extern(immutable, parallel_safe)]
@@ -385,11 +382,11 @@ const SEED_COLUMNS: [&str; 6] = [
 fn create_accident_stats_view(
     // to_regclass, not 'events'::regclass: a literal would be looked up when the extension is
     // created, and fail where no events table exists yet.
-    source: default!(Option<crate::bloat::RegClass>, "to_regclass('events')"),
+    source: default!(Option<RegClass>, "to_regclass('events')"),
     view_name: default!(Option<String>, "'accident_stats_by_month'"),
 ) -> String {
     let Some(source) = source else {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             "source must not be NULL (without an argument: there is no table \"events\" on the search_path)",
             Some("Pass the accident table, e.g. ntsb_perf.create_accident_stats_view('public.events')."),
@@ -397,7 +394,7 @@ fn create_accident_stats_view(
     };
     let view_name = view_name.unwrap_or_else(|| "accident_stats_by_month".to_string());
     if view_name.is_empty() {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_INVALID_NAME,
             "view_name must not be empty",
             None,
@@ -406,7 +403,7 @@ fn create_accident_stats_view(
     // PostgreSQL would cut a longer name to 63 bytes (NAMEDATALEN - 1) and create another view
     // than the one asked for.
     if view_name.len() >= pg_sys::NAMEDATALEN as usize {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_NAME_TOO_LONG,
             format!(
                 "view_name is {} bytes long; names are at most {} bytes",
@@ -416,8 +413,8 @@ fn create_accident_stats_view(
             None,
         );
     }
-    let missing: Vec<String> = crate::spi_util::query_rows(
-        "SELECT c FROM unnest($2::text[]) c
+    let missing: Vec<String> = query_rows(
+        "SELECT c AS column_name FROM unnest($2::text[]) c
          WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
                            WHERE a.attrelid = $1 AND a.attname = c AND a.attnum > 0
                              AND NOT a.attisdropped)",
@@ -429,10 +426,10 @@ fn create_accident_stats_view(
                 .collect::<Vec<_>>()
                 .into(),
         ],
-        |r| crate::spi_util::req(r, 1),
+        |r| not_null_column(r, "column_name"),
     );
     if !missing.is_empty() {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
             format!(
                 "{} lacks the seed's column(s) {}",
@@ -443,7 +440,7 @@ fn create_accident_stats_view(
         );
     }
     // Identifiers are quoted by format(%I); the source's regclass text is already quoted.
-    let statements: Vec<String> = crate::spi_util::query_rows(
+    let statements: Vec<String> = query_rows(
         "SELECT stmt FROM (
             SELECT 1 AS step, format($f$CREATE MATERIALIZED VIEW %1$I.%2$I AS
                 SELECT pg_catalog.date_trunc('month', event_date::timestamp)::date AS month, aircraft_category,
@@ -457,7 +454,7 @@ fn create_accident_stats_view(
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1
          ) s ORDER BY step",
         &[source.into(), view_name.clone().into()],
-        |r| crate::spi_util::req(r, 1),
+        |r| not_null_column(r, "stmt"),
     );
     Spi::connect_mut(|client| {
         for s in &statements {
@@ -466,7 +463,7 @@ fn create_accident_stats_view(
         Ok::<_, pgrx::spi::SpiError>(())
     })
     .unwrap_or_else(|e| {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
             format!("creating the view failed: {e}"),
             None,
@@ -480,7 +477,7 @@ fn create_accident_stats_view(
     .ok()
     .flatten()
     .unwrap_or_else(|| {
-        fail(
+        raise_error(
             PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
             format!("the view \"{view_name}\" was not found after it was created"),
             None,
@@ -488,7 +485,7 @@ fn create_accident_stats_view(
     })
 }
 
-fn relation_name(r: crate::bloat::RegClass) -> String {
+fn relation_name(r: RegClass) -> String {
     Spi::get_one_with_args::<String>("SELECT $1::regclass::text", &[r.into()])
         .ok()
         .flatten()
