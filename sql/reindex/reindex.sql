@@ -206,7 +206,9 @@ BEGIN
         FROM pg_stat_progress_create_index p
         LEFT JOIN pg_stat_activity a ON a.pid = p.current_locker_pid
         WHERE p.pid = o.pid;
-        IF w.phase LIKE 'waiting for%' THEN
+        -- (between its polls this session holds a snapshot for a moment: the rebuild may wait
+        -- on it briefly, which is neither news nor a reason to give up)
+        IF w.phase LIKE 'waiting for%' AND w.current_locker_pid IS DISTINCT FROM pg_backend_pid() THEN
             waited := waited + (clock_timestamp() - last_poll);
             IF clock_timestamp() - last_notice >= interval '5 s' THEN
                 RAISE NOTICE 'rebuilding %: % (pid %, in a transaction since %: %)', idx, w.phase,
