@@ -10,7 +10,7 @@ use ntsb_perf_core::bloat::{self, Am, BloatAccum, BLCKSZ};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
-use crate::error::raise_error;
+use crate::error::{min_bytes_arg, raise_error};
 use crate::regclass::RegClass;
 use crate::relation::RelGuard;
 use crate::spi_query::{not_null_column, query_rows};
@@ -559,14 +559,7 @@ table_functions! {
         min_bytes: default!(Option<i64>, "1048576"),
         sample_pages: default!(Option<i32>, "NULL"),
     ) -> TableIterator<BloatRow> {
-        let min_bytes = min_bytes.unwrap_or(1_048_576);
-        if min_bytes < 0 {
-            raise_error(
-                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-                format!("min_bytes must be zero or more, not {min_bytes}"),
-                None,
-            );
-        }
+        let min_bytes = min_bytes_arg(min_bytes, 1_048_576, None);
         if let Some(n) = sample_pages.filter(|n| *n <= 0) {
             raise_error(
                 PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,

@@ -8,7 +8,7 @@ use ntsb_perf_core::index_rules::{self, IndexFacts, KeyColumn};
 use pgrx::prelude::*;
 use pgrx::spi::{SpiHeapTupleData, SpiResult};
 
-use crate::error::raise_error;
+use crate::error::min_bytes_arg;
 use crate::spi_query::{not_null_column, query_rows};
 
 extension_sql_file!("../../sql/index_catalog.sql", name = "index_catalog");
@@ -114,14 +114,11 @@ table_functions! {
     fn unused_indexes(
         min_bytes: default!(Option<i64>, "0"),
     ) -> TableIterator<UnusedIndexRow> {
-        let min_bytes = min_bytes.unwrap_or(0);
-        if min_bytes < 0 {
-            raise_error(
-                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-                format!("min_bytes must be zero or more, not {min_bytes}"),
-                Some("Pass 0 (or NULL) to list unused indexes of every size."),
-            );
-        }
+        let min_bytes = min_bytes_arg(
+            min_bytes,
+            0,
+            Some("Pass 0 (or NULL) to list unused indexes of every size."),
+        );
         let rows = query_rows(UNUSED_INDEXES_SQL, &[min_bytes.into()], UnusedIndexRow::read);
         TableIterator::new(rows.into_iter().map(UnusedIndexRow::into_tuple))
     }
