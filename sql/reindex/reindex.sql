@@ -356,8 +356,8 @@ BEGIN
     IF max_runtime < interval '0' OR max_wait < interval '0' THEN
         RAISE EXCEPTION 'max_runtime and max_wait must not be negative' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- One run per database: a session advisory lock ('NTRX', 1), held across the commits (one
-    -- left by an earlier run of this session that ended in an error is taken over).
+    -- One run per database: a session advisory lock ('NTRX', 1), held across the commits and
+    -- released by an abort of this session's transaction (a cancelled run) as well.
     IF NOT EXISTS (SELECT 1 FROM pg_locks l2 WHERE l2.locktype = 'advisory' AND l2.classid = 1314149976
                    AND l2.objid = 1 AND l2.pid = pg_backend_pid() AND l2.granted)
        AND NOT pg_try_advisory_lock(1314149976, 1) THEN
@@ -368,6 +368,7 @@ BEGIN
             current_database(), coalesce(holder::text, '?');
         RETURN;
     END IF;
+    PERFORM ntsb_perf._reindex_release_run_lock_on_abort();
     n := ntsb_perf._reindex_sweep();
     IF n > 0 THEN
         RAISE NOTICE '% earlier run(s) that never reported marked terminated in ntsb_perf.reindex_history', n;

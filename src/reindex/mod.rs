@@ -159,6 +159,13 @@ fn _reindex_start(
     run
 }
 
+/// Called by auto_reindex once it holds its one-run lock: an abort of this session's
+/// transaction (the run cancelled, or ended by an error) releases the lock.
+#[pg_extern(volatile)]
+fn _reindex_release_run_lock_on_abort() {
+    worker::release_run_lock_on_abort();
+}
+
 /// Where a run is: `phase` starting / running / done / failed / gone (the worker exited without
 /// an outcome: terminated or killed), the worker's pid while it runs, and its error.
 #[pg_extern(volatile)]
@@ -319,7 +326,8 @@ extension_sql_file!(
         _reindex_poll,
         _reindex_cancel,
         _reindex_begin,
-        _reindex_finish
+        _reindex_finish,
+        _reindex_release_run_lock_on_abort
     ]
 );
 

@@ -297,7 +297,42 @@ unsafe extern "C-unwind" fn on_xact_event(
 ) {
     if event == pg_sys::XactEvent::XACT_EVENT_ABORT {
         abandon_all();
+        release_run_lock();
     }
+}
+
+/// auto_reindex's one-run-per-database lock: the session advisory lock that
+/// `pg_try_advisory_lock(1314149976, 1)` takes (key 'NTRX', 1).
+fn run_lock_tag() -> pg_sys::LOCKTAG {
+    pg_sys::LOCKTAG {
+        // SAFETY: reads this backend's database OID, set once at connection.
+        locktag_field1: unsafe { pg_sys::MyDatabaseId }.to_u32(),
+        locktag_field2: 1_314_149_976,
+        locktag_field3: 1,
+        locktag_field4: 2, // two int4 keys
+        locktag_type: pg_sys::LockTagType::LOCKTAG_ADVISORY as u8,
+        locktag_lockmethodid: pg_sys::USER_LOCKMETHOD as u8,
+    }
+}
+
+/// Releases the run lock if this session holds it: an auto_reindex that ended in an error (a
+/// cancel, statement_timeout) must not keep every other session from running one until this
+/// session disconnects.
+fn release_run_lock() {
+    let tag = run_lock_tag();
+    // SAFETY: lock-manager calls on this backend's own local lock table with a valid tag; a
+    // session lock is only released if held (LockHeldByMe), so LockRelease finds it.
+    unsafe {
+        if pg_sys::LockHeldByMe(&tag, pg_sys::ExclusiveLock as pg_sys::LOCKMODE) {
+            pg_sys::LockRelease(&tag, pg_sys::ExclusiveLock as pg_sys::LOCKMODE, true);
+        }
+    }
+}
+
+/// Makes sure an aborting transaction of this session releases the run lock (auto_reindex
+/// calls this right after it takes the lock).
+pub fn release_run_lock_on_abort() {
+    ensure_abort_callback();
 }
 
 thread_local! {

@@ -300,6 +300,27 @@ END $$;
 SELECT count(*) AS workers_left_after_statement_timeout FROM pg_stat_activity WHERE backend_type = 'ntsb_perf reindex';
 SELECT dblink_exec('holder', 'COMMIT');
 
+-- An auto_reindex that ends in an error (statement_timeout while its rebuild waits) gives up its
+-- one-run lock with the transaction: no other session is kept from running one.
+SET ROLE ri_owner;
+CREATE TABLE ri.lockt AS SELECT g AS id FROM generate_series(1, 100000) g;
+CREATE INDEX lockt_id ON ri.lockt (id);
+DELETE FROM ri.lockt WHERE id % 10 <> 0;
+VACUUM ri.lockt;
+RESET ROLE;
+SELECT dblink_exec('holder', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
+SELECT n > 0 AS holder_has_snapshot FROM dblink('holder', 'SELECT count(*) FROM pg_class') AS x(n bigint);
+SET ROLE ri_owner;
+SET statement_timeout = '2s';
+\set VERBOSITY terse
+CALL ntsb_perf.auto_reindex(dry_run => false, min_bytes => 100000, schema_name => 'ri');
+\set VERBOSITY default
+RESET statement_timeout;
+RESET ROLE;
+SELECT count(*) AS run_lock_kept FROM pg_locks
+WHERE locktype = 'advisory' AND classid = 1314149976 AND objid = 1 AND pid = pg_backend_pid();
+SELECT dblink_exec('holder', 'COMMIT');
+
 -- The caller terminated while it waits (pg_terminate_backend of the calling session): its worker
 -- goes with it (the abort callback runs on the way out), and the next auto_reindex drops what it
 -- left and marks its history row (written 'running' when it started) terminated.
