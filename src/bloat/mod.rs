@@ -539,10 +539,10 @@ table_functions! {
     /// <!-- doctest: data=generated -->
     /// ```sql
     /// ntsb=# SELECT index_name, access_method, index_size, bloat_ratio, reclaimable_size
-    ///        FROM ntsb_perf.index_bloat_report('public', 0, 100);
+    ///        FROM ntsb_perf.index_bloat_report('public', 0);
     ///           index_name          | access_method | index_size | bloat_ratio | reclaimable_size
     /// ------------------------------+---------------+------------+-------------+------------------
-    ///  events_ev_id_key             | btree         | 992 kB     |        1.55 | 352 kB
+    ///  events_ev_id_key             | btree         | 992 kB     |        1.57 | 360 kB
     ///  events_pkey                  | btree         | 456 kB     |           1 | 0 bytes
     ///  idx_events_aircraft_category | btree         | 160 kB     |           1 | 0 bytes
     ///  idx_events_date_severity     | btree         | 456 kB     |           1 | 0 bytes
