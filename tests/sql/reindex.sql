@@ -435,9 +435,11 @@ SELECT ntsb_perf.schedule_auto_reindex('* * * * *', min_bytes => 0, schema_name 
 SELECT jobname = 'ntsb_perf auto_reindex ' || current_database() AS job_named, schedule, command, username
 FROM cron.job WHERE jobname LIKE 'ntsb_perf auto_reindex%';
 RESET ROLE;
-DO $$ BEGIN  -- pg_cron runs it within a minute or so
+DO $$ BEGIN  -- pg_cron runs it within a minute or so; wait until that run has ended
     FOR i IN 1 .. 300 LOOP
-        EXIT WHEN EXISTS (SELECT 1 FROM ntsb_perf.reindex_history WHERE triggered_by = 'schedule');
+        EXIT WHEN EXISTS (SELECT 1 FROM ntsb_perf.reindex_history WHERE triggered_by = 'schedule' AND status <> 'running')
+              AND NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE query LIKE 'CALL ntsb_perf.auto_reindex%'
+                                                              AND pid <> pg_backend_pid());
         COMMIT;
         PERFORM pg_sleep(0.5);
     END LOOP;
@@ -450,6 +452,14 @@ SET client_min_messages = notice;
 SELECT ntsb_perf.unschedule_auto_reindex() AS removed_again;
 SET client_min_messages = warning;
 RESET ROLE;
+DO $$ BEGIN  -- a run pg_cron started just before the job was removed ends first
+    FOR i IN 1 .. 240 LOOP
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE query LIKE 'CALL ntsb_perf.auto_reindex%'
+                                                               AND pid <> pg_backend_pid());
+        COMMIT;
+        PERFORM pg_sleep(0.5);
+    END LOOP;
+END $$;
 
 SELECT dblink_disconnect('holder');
 SELECT dblink_disconnect('watch');
