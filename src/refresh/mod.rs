@@ -254,6 +254,29 @@ pub extern "C" fn pg_finfo_ntsb_perf_track_change() -> &'static pg_sys::Pg_finfo
     &V1
 }
 
+/// Release 0.1.0's entry point of `ntsb_perf.track_change()` (pgrx named it
+/// `track_change_wrapper`). A database still on 0.1.0's SQL calls this symbol until
+/// `ALTER EXTENSION ntsb_perf UPDATE` points the function at [`ntsb_perf_track_change`]; without
+/// it, every write to a tracked table would fail from the moment this library is installed. It
+/// is the same trigger: 0.1.0's refresh_change and refresh_generation are what it writes and
+/// reads (tests/upgrade.sh writes a tracked table in that window).
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn track_change_wrapper(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    // SAFETY: PostgreSQL calls this exactly as it calls ntsb_perf_track_change (same SQL
+    // declaration, version-1 convention), which checks the call is a trigger's.
+    unsafe { ntsb_perf_track_change(fcinfo) }
+}
+
+/// The version-1 calling convention record of [`track_change_wrapper`].
+#[no_mangle]
+pub extern "C" fn pg_finfo_track_change_wrapper() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
 extension_sql!(
     r#"
 CREATE FUNCTION ntsb_perf.track_change() RETURNS trigger

@@ -1,0 +1,1349 @@
+-- ntsb_perf 0.1.0 (commit d5ba42d) -> 0.2.0, run by ALTER EXTENSION ntsb_perf UPDATE.
+--
+-- 0.2.0 hardens what 0.1.0 shipped (statistics states, bloat reads, refresh scheduling), adds
+-- auto-reindex (reindex_index, auto_reindex, reindex_plan, reindex_history, reindex_status, a
+-- background worker) and cleans up after dropped views (an sql_drop event trigger).
+-- What this script does beyond creating and replacing functions:
+--   * change marks: 0.1.0 let every role write ntsb_perf.refresh_change, so any role could make
+--     an exact refresh skip a changed view. 0.2.0 writes marks as the table's owner only; the
+--     grant is revoked, and every stored refresh state is distrusted (its tracking fingerprint
+--     cleared), so each scheduled view refreshes once at its next run and skips again after.
+--   * tracking triggers: 0.2.0 also tracks logical replication (a row trigger enabled REPLICA on
+--     plain tables) and requires the statement trigger enabled ALWAYS; both are put in place
+--     for every view scheduled with skip_if_unchanged (a WARNING names a table where that fails).
+--   * pg_cron jobs: 0.1.0's refresh jobs ran "SELECT count(*) FROM ntsb_perf.refresh('v')",
+--     0.2.0's run ntsb_perf._scheduled_refresh(jobid) (which also copes with renamed and dropped
+--     views); jobs still as schedule_refresh made them are rewritten in place (same job id, name,
+--     schedule and owner). A job someone changed since is left alone, and a WARNING says so.
+--   * refresh_policy.jobid becomes UNIQUE (two policies sharing one job lose it, WARNING).
+-- The stored accident_stats states need nothing: 0.2.0 reads 0.1.0's stored form as it is.
+-- The library keeps 0.1.0's entry point of track_change (track_change_wrapper), so tables with
+-- tracking triggers stay writable between installing 0.2.0's files and running this.
+\echo Use "ALTER EXTENSION ntsb_perf UPDATE TO '0.2.0'" to load this file. \quit
+
+-- 1. Change marks are written by the tracking trigger as the owner of refresh_change, no longer
+--    by the writer through _mark_change.
+REVOKE INSERT, UPDATE ON ntsb_perf.refresh_change FROM PUBLIC;
+DROP FUNCTION ntsb_perf._mark_change(oid);
+
+-- 2. New and changed functions, tables and views, as 0.2.0's install script creates them
+--    (scripts/sql_statements.py picked them from it).
+
+CREATE OR REPLACE FUNCTION ntsb_perf.track_change() RETURNS trigger
+LANGUAGE c AS 'MODULE_PATHNAME', 'ntsb_perf_track_change';
+
+CREATE  FUNCTION "_nondeterminism"(
+	"rel" oid /* pg_sys :: Oid */
+) RETURNS TEXT /* Option < String > */
+STRICT STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'nondeterminism_wrapper';
+
+CREATE  FUNCTION "_reindex_begin"(
+	"run" INT /* Option < i32 > */
+) RETURNS bigint /* i64 */
+VOLATILE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_reindex_begin_wrapper';
+
+CREATE  FUNCTION "_reindex_cancel"(
+	"run" INT /* i32 */
+) RETURNS bool /* bool */
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_reindex_cancel_wrapper';
+
+CREATE  FUNCTION "_reindex_drop_start"(
+	"index" regclass /* RegClass */
+) RETURNS INT /* i32 */
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_reindex_drop_start_wrapper';
+
+CREATE  FUNCTION "_reindex_finish"(
+	"run" INT, /* Option < i32 > */
+	"cancelled_because" TEXT /* Option < String > */
+) RETURNS bigint /* i64 */
+VOLATILE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_reindex_finish_wrapper';
+
+CREATE  FUNCTION "_reindex_forget"(
+	"run" INT /* i32 */
+) RETURNS void
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_reindex_forget_wrapper';
+
+CREATE  FUNCTION "_reindex_in_block"() RETURNS bool /* bool */
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_reindex_in_block_wrapper';
+
+CREATE  FUNCTION "_reindex_poll"(
+	"run" INT /* i32 */
+) RETURNS TABLE (
+	"phase" TEXT,  /* String */
+	"pid" INT,  /* Option < i32 > */
+	"sqlstate" TEXT,  /* Option < String > */
+	"message" TEXT,  /* Option < String > */
+	"detail" TEXT,  /* Option < String > */
+	"hint" TEXT  /* Option < String > */
+)
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_reindex_poll_wrapper';
+
+CREATE  FUNCTION "_reindex_release_run_lock_on_abort"() RETURNS void
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_reindex_release_run_lock_on_abort_wrapper';
+
+CREATE  FUNCTION "_reindex_start"(
+	"index" regclass, /* Option < RegClass > */
+	"concurrently" bool, /* Option < bool > */
+	"triggered_by" TEXT, /* Option < String > */
+	"predicted_reclaim" bigint, /* Option < i64 > */
+	"density_before" double precision /* Option < f64 > */
+) RETURNS INT /* i32 */
+VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_reindex_start_wrapper';
+
+-- Auto-reindex: plan, history, baselines, the waiting procedures and the schedule. See README
+-- "Auto-reindex". The rebuild itself runs in a background worker (src/reindex/worker.rs).
+
+-- One row per rebuild (per partition for a partitioned index), written as 'running' when the
+-- rebuild starts and given its outcome when it ends; a run whose session died before that (the
+-- caller terminated or cancelled, or a server restart) is marked 'terminated' by the next
+-- reindex_index or auto_reindex (_reindex_sweep). Written only by _reindex_begin, _reindex_finish
+-- and _reindex_sweep (SECURITY DEFINER) from the runs' own facts; readable by everyone.
+CREATE TABLE ntsb_perf.reindex_history (
+    id                bigserial PRIMARY KEY,
+    index             regclass,
+    index_name        text        NOT NULL,
+    table_name        text        NOT NULL,
+    started_at        timestamptz NOT NULL,
+    duration          interval,   -- NULL while running, and for a run that never reported
+    bytes_before      bigint      NOT NULL,
+    bytes_after       bigint,
+    predicted_reclaim bigint,
+    density_before    float8,
+    density_after     float8,
+    status            text        NOT NULL CHECK (status IN ('running', 'done', 'failed', 'cancelled', 'terminated')),
+    sqlstate          text,
+    error             text,
+    triggered_by      text        NOT NULL CHECK (triggered_by IN ('manual', 'auto', 'schedule')),
+    run_by            name        NOT NULL,
+    statement         text        NOT NULL,
+    caller_pid        integer,    -- the calling session (its pid and start) while it runs
+    caller_started    timestamptz
+);
+
+CREATE INDEX reindex_history_started_at ON ntsb_perf.reindex_history (started_at DESC);
+
+-- What each index measured right after its last successful rebuild: the plan compares with it.
+CREATE TABLE ntsb_perf.reindex_baseline (
+    index_oid     oid PRIMARY KEY,
+    density       float8,
+    bloat_ratio   float8,
+    fragmentation float8,
+    measured_at   timestamptz NOT NULL
+);
+
+REVOKE ALL ON ntsb_perf.reindex_history, ntsb_perf.reindex_baseline FROM PUBLIC;
+
+GRANT SELECT ON ntsb_perf.reindex_history, ntsb_perf.reindex_baseline TO PUBLIC;
+
+REVOKE ALL ON FUNCTION ntsb_perf._reindex_finish(integer, text) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION ntsb_perf._reindex_finish(integer, text) TO PUBLIC;
+
+-- Marks 'terminated' the 'running' rows whose calling session is no longer inside a call (it
+-- ended, a restart ended it, or its CALL was cancelled); only those. Returns how many.
+CREATE FUNCTION ntsb_perf._reindex_sweep() RETURNS bigint
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    WITH swept AS (
+        UPDATE ntsb_perf.reindex_history h
+        SET status = 'terminated',
+            error = 'the run ended without a result: its session was terminated or cancelled, or a server '
+                    'restart ended it, before the rebuild reported (the next auto_reindex drops any leftover)'
+        WHERE h.status = 'running'
+          AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                          WHERE a.pid = h.caller_pid AND a.backend_start = h.caller_started
+                            AND a.state = 'active' AND a.pid <> pg_backend_pid())
+        RETURNING 1)
+    SELECT count(*) FROM swept
+$$;
+
+CREATE FUNCTION ntsb_perf._reindex_check_thresholds(min_bloat_ratio float8, min_bytes bigint,
+                                                    max_leaf_density float8, max_fragmentation float8,
+                                                    sample_pages integer) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF min_bloat_ratio IS NULL OR min_bytes IS NULL OR max_leaf_density IS NULL OR max_fragmentation IS NULL THEN
+        RAISE EXCEPTION 'the thresholds must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT (min_bloat_ratio > 0 AND min_bloat_ratio < 'Infinity' AND min_bytes >= 0
+            AND max_leaf_density BETWEEN 0 AND 100 AND max_fragmentation BETWEEN 0 AND 100) THEN
+        RAISE EXCEPTION 'thresholds out of range: min_bloat_ratio > 0, min_bytes >= 0, max_leaf_density and max_fragmentation from 0 to 100'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF sample_pages <= 0 THEN
+        RAISE EXCEPTION 'sample_pages must be a positive number of pages, not %', sample_pages
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass NULL for an exact scan of every page.';
+    END IF;
+END $$;
+
+-- Candidates for a rebuild, most reclaimable first. With a baseline (the index's own figures
+-- right after its last rebuild) the thresholds apply relative to it: an index that is fresh at
+-- 69% density, or whose model ratio reads 1.4 fresh, is not rebuilt for that.
+CREATE FUNCTION ntsb_perf._reindex_plan(p_min_bloat_ratio float8, p_min_bytes bigint, p_max_leaf_density float8,
+                                        p_max_fragmentation float8, p_sample_pages integer, p_schema_name text)
+RETURNS TABLE (schema_name text, table_name text, index_name text, access_method text,
+               index_bytes bigint, expected_bytes bigint, reclaimable_bytes bigint, reclaimable_size text,
+               bloat_ratio float8, avg_leaf_density float8, leaf_fragmentation float8,
+               baseline_density float8, reason text, statement text, index_oid oid)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    not_owned bigint;
+BEGIN
+    PERFORM ntsb_perf._reindex_check_thresholds(p_min_bloat_ratio, p_min_bytes, p_max_leaf_density,
+                                                p_max_fragmentation, p_sample_pages);
+    -- What the plan may rebuild: valid leaf indexes of every supported access method, at least
+    -- min_bytes, outside system and temporary schemas (the worker cannot see temporary tables).
+    CREATE TEMP TABLE IF NOT EXISTS ntsb_perf_plan_scope (oid oid, owned boolean) ON COMMIT DROP;
+    TRUNCATE ntsb_perf_plan_scope;
+    INSERT INTO ntsb_perf_plan_scope
+    SELECT c.oid, pg_has_role(c.relowner, 'USAGE')
+    FROM pg_index i
+    JOIN pg_class c     ON c.oid = i.indexrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_am am       ON am.oid = c.relam
+    WHERE i.indisvalid AND c.relkind = 'i' AND c.relpersistence <> 't'
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'
+      AND (p_schema_name IS NULL OR n.nspname = p_schema_name)
+      AND am.amname IN ('btree', 'hash', 'gist', 'gin', 'spgist', 'brin')
+      AND pg_relation_size(c.oid) >= p_min_bytes;
+    SELECT count(*) INTO not_owned FROM ntsb_perf_plan_scope WHERE NOT owned;
+    IF not_owned > 0 THEN
+        RAISE NOTICE 'skipped % index(es) of tables owned by other roles (only a table''s owner may rebuild its indexes)', not_owned;
+    END IF;
+    RETURN QUERY
+    WITH measured AS (
+        SELECT r.*, k.oid AS oid, b.density AS base_density, b.bloat_ratio AS base_ratio,
+               b.fragmentation AS base_fragmentation
+        FROM ntsb_perf_plan_scope k
+        CROSS JOIN LATERAL ntsb_perf.index_bloat(k.oid::regclass, p_sample_pages) r
+        LEFT JOIN ntsb_perf.reindex_baseline b ON b.index_oid = k.oid
+        WHERE k.owned
+    ), judged AS (
+        SELECT m.*,
+               concat_ws('; ',
+                   CASE WHEN m.bloat_ratio / coalesce(nullif(m.base_ratio, 0), 1) >= p_min_bloat_ratio
+                        THEN format('bloat ratio %s >= %s%s', round(m.bloat_ratio::numeric, 2), p_min_bloat_ratio,
+                                    CASE WHEN m.base_ratio IS NOT NULL
+                                         THEN format(' times its fresh %s', round(m.base_ratio::numeric, 2)) END) END,
+                   CASE WHEN m.avg_leaf_density < p_max_leaf_density
+                         AND (m.base_density IS NULL OR m.avg_leaf_density < m.base_density * 0.9)
+                        THEN format('leaf density %s%% < %s%%%s', round(m.avg_leaf_density::numeric, 1), p_max_leaf_density,
+                                    CASE WHEN m.base_density IS NOT NULL
+                                         THEN format(' and < 90%% of its fresh %s%%', round(m.base_density::numeric, 1)) END) END,
+                   CASE WHEN m.leaf_fragmentation > p_max_fragmentation
+                         AND (m.base_fragmentation IS NULL OR m.leaf_fragmentation > m.base_fragmentation + 10)
+                        THEN format('leaf fragmentation %s%% > %s%%', round(m.leaf_fragmentation::numeric, 1), p_max_fragmentation) END
+               ) AS why,
+               round(m.expected_bytes * coalesce(nullif(m.base_ratio, 0), 1))::bigint AS expected_fresh
+        FROM measured m
+    )
+    SELECT j.schema_name, j.table_name, j.index_name, j.access_method, j.index_bytes, j.expected_fresh,
+           greatest(j.index_bytes - j.expected_fresh, 0), pg_size_pretty(greatest(j.index_bytes - j.expected_fresh, 0)),
+           j.bloat_ratio, j.avg_leaf_density, j.leaf_fragmentation, j.base_density, j.why,
+           format('REINDEX INDEX CONCURRENTLY %I.%I', j.schema_name, j.index_name), j.oid
+    FROM judged j
+    WHERE j.why <> ''
+    ORDER BY 7 DESC, j.schema_name, j.index_name;
+END $$;
+
+CREATE FUNCTION ntsb_perf.reindex_plan(min_bloat_ratio float8 DEFAULT 1.3, min_bytes bigint DEFAULT 10485760,
+                                       max_leaf_density float8 DEFAULT 70, max_fragmentation float8 DEFAULT 30,
+                                       sample_pages integer DEFAULT NULL, schema_name text DEFAULT NULL)
+RETURNS TABLE (schema_name text, table_name text, index_name text, access_method text,
+               index_bytes bigint, expected_bytes bigint, reclaimable_bytes bigint, reclaimable_size text,
+               bloat_ratio float8, avg_leaf_density float8, leaf_fragmentation float8,
+               baseline_density float8, reason text, statement text, index_oid oid)
+LANGUAGE sql VOLATILE AS 'SELECT * FROM ntsb_perf._reindex_plan($1, $2, $3, $4, $5, $6)';
+
+-- Refuses to run inside a transaction block, before anything starts: the waiting procedures
+-- COMMIT between polls (a caller holding a snapshot would wait for itself).
+CREATE FUNCTION ntsb_perf._reindex_require_autocommit(what text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF ntsb_perf._reindex_in_block() THEN
+        RAISE EXCEPTION '% cannot run inside a transaction block or an EXCEPTION block', what
+            USING ERRCODE = 'active_sql_transaction',
+                  DETAIL = 'It waits for a concurrent rebuild and commits while it waits; inside BEGIN ... it would wait for its own snapshot.',
+                  HINT = format('CALL %s outside BEGIN/COMMIT (psql autocommit, or a pg_cron job).', what);
+    END IF;
+END $$;
+
+-- Rebuilds one leaf index through the worker and waits, committing between polls; says every
+-- few seconds what the rebuild waits for; gives up after max_wait of waiting on other sessions.
+-- Records the rebuild (history, baseline) and reports it; a failed rebuild's leftover is dropped
+-- (through the worker too) and its error is raised as the worker's own (same SQLSTATE, message,
+-- detail, hint) when raise_error.
+CREATE PROCEDURE ntsb_perf._reindex_one(idx regclass, conc boolean, max_wait interval, triggered text,
+                                        predicted bigint, density float8, raise_error boolean,
+                                        INOUT status text DEFAULT NULL)
+LANGUAGE plpgsql AS $$
+DECLARE
+    run int;
+    o record;
+    w record;
+    h record;
+    last_notice timestamptz := clock_timestamp();
+    last_poll timestamptz := clock_timestamp();
+    waited interval := '0';
+    cancelled text;
+    leftover regclass;
+    hid bigint;
+    base_name name := (SELECT relname FROM pg_class WHERE oid = idx);
+    tbl oid := (SELECT indrelid FROM pg_index WHERE indexrelid = idx);
+BEGIN
+    -- Fails at once (2D000) in a context that cannot commit, before any worker starts.
+    COMMIT;
+    run := ntsb_perf._reindex_start(idx, conc, triggered, predicted, density);
+    PERFORM ntsb_perf._reindex_begin(run);
+    COMMIT;
+    LOOP
+        SELECT * INTO o FROM ntsb_perf._reindex_poll(run);
+        EXIT WHEN o.phase IN ('done', 'failed', 'gone');
+        SELECT p.phase, p.current_locker_pid, a.xact_start, left(a.query, 200) AS query
+        INTO w
+        FROM pg_stat_progress_create_index p
+        LEFT JOIN pg_stat_activity a ON a.pid = p.current_locker_pid
+        WHERE p.pid = o.pid;
+        -- (between its polls this session holds a snapshot for a moment: the rebuild may wait
+        -- on it briefly, which is neither news nor a reason to give up)
+        IF w.phase LIKE 'waiting for%' AND w.current_locker_pid IS DISTINCT FROM pg_backend_pid() THEN
+            waited := waited + (clock_timestamp() - last_poll);
+            IF clock_timestamp() - last_notice >= interval '5 s' THEN
+                RAISE NOTICE 'rebuilding %: % (pid %, in a transaction since %: %)', idx, w.phase,
+                    w.current_locker_pid, w.xact_start, coalesce(w.query, '?');
+                last_notice := clock_timestamp();
+            END IF;
+            IF max_wait IS NOT NULL AND waited > max_wait AND cancelled IS NULL THEN
+                cancelled := format('gave up after waiting %s (max_wait %s) %s for pid %s: %s',
+                                    date_trunc('second', waited), max_wait, w.phase, w.current_locker_pid,
+                                    coalesce(w.query, '?'));
+                PERFORM ntsb_perf._reindex_cancel(run);
+            END IF;
+        END IF;
+        last_poll := clock_timestamp();
+        COMMIT;
+        -- Short: while it sleeps this session holds a snapshot, which REINDEX CONCURRENTLY's wait
+        -- for old snapshots waits for until the COMMIT below (measured: 50 ms polls cost a
+        -- 1.7 s rebuild 4-8%, 10 ms ones 2-4%).
+        PERFORM pg_sleep(0.02);
+        COMMIT;
+    END LOOP;
+    hid := ntsb_perf._reindex_finish(run, cancelled);
+    SELECT * INTO h FROM ntsb_perf.reindex_history WHERE id = hid;
+    COMMIT;
+    status := h.status;
+    IF h.status <> 'done' AND conc THEN
+        -- An interrupted REINDEX CONCURRENTLY leaves an invalid copy (<name>_ccnew) or, late in
+        -- its work, the invalid old index (<name>_ccold): drop ours through the worker as well.
+        FOR leftover IN
+            SELECT c.oid::regclass
+            FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+            WHERE NOT i.indisvalid AND i.indrelid = tbl
+              AND left(c.relname, length(base_name)) = base_name
+              AND substr(c.relname, length(base_name) + 1) ~ '^_cc(new|old)[0-9]*$'
+        LOOP
+            CALL ntsb_perf._reindex_drop(leftover, max_wait);
+        END LOOP;
+    END IF;
+    RAISE NOTICE '% %: % (% -> % bytes) in %', h.statement, h.status, coalesce(h.error, 'ok'),
+        h.bytes_before, coalesce(h.bytes_after::text, '?'), date_trunc('milliseconds', h.duration);
+    IF h.status <> 'done' AND raise_error THEN
+        IF o.sqlstate IS NOT NULL AND h.status = 'failed' THEN
+            -- the worker's own error: same SQLSTATE, message, detail and hint
+            IF o.detail IS NOT NULL AND o.hint IS NOT NULL THEN
+                RAISE EXCEPTION USING ERRCODE = o.sqlstate, MESSAGE = o.message, DETAIL = o.detail, HINT = o.hint;
+            ELSIF o.detail IS NOT NULL THEN
+                RAISE EXCEPTION USING ERRCODE = o.sqlstate, MESSAGE = o.message, DETAIL = o.detail;
+            ELSIF o.hint IS NOT NULL THEN
+                RAISE EXCEPTION USING ERRCODE = o.sqlstate, MESSAGE = o.message, HINT = o.hint;
+            ELSE
+                RAISE EXCEPTION USING ERRCODE = o.sqlstate, MESSAGE = o.message;
+            END IF;
+        ELSIF h.status = 'cancelled' THEN
+            RAISE EXCEPTION 'rebuild of % cancelled: %', idx, h.error USING ERRCODE = 'query_canceled';
+        ELSE
+            RAISE EXCEPTION 'rebuild of % ended without a result: %', idx, h.error
+                USING ERRCODE = 'connection_failure', HINT = 'The worker was terminated or killed; the next auto_reindex drops what it left.';
+        END IF;
+    END IF;
+END $$;
+
+-- DROP INDEX CONCURRENTLY of an invalid leftover, through the worker (top level, as the caller).
+-- It waits for the transactions that use the table; after max_wait (30 s when NULL) it gives up
+-- and leaves the leftover to the next auto_reindex, with a warning.
+CREATE PROCEDURE ntsb_perf._reindex_drop(leftover regclass, max_wait interval DEFAULT NULL)
+LANGUAGE plpgsql AS $$
+DECLARE
+    run int;
+    o record;
+    t0 timestamptz := clock_timestamp();
+    gave_up boolean := false;
+    name text := leftover::text;
+BEGIN
+    COMMIT;
+    run := ntsb_perf._reindex_drop_start(leftover);
+    COMMIT;
+    LOOP
+        SELECT * INTO o FROM ntsb_perf._reindex_poll(run);
+        EXIT WHEN o.phase IN ('done', 'failed', 'gone');
+        IF NOT gave_up AND clock_timestamp() - t0 > coalesce(max_wait, interval '30 s') THEN
+            gave_up := true;
+            PERFORM ntsb_perf._reindex_cancel(run);
+        END IF;
+        COMMIT;
+        PERFORM pg_sleep(0.05);
+        COMMIT;
+    END LOOP;
+    PERFORM ntsb_perf._reindex_forget(run);
+    IF o.phase = 'done' THEN
+        RAISE NOTICE 'dropped the leftover %', name;
+    ELSE
+        RAISE WARNING 'could not drop the leftover % now (%): the next auto_reindex drops it', name,
+            CASE WHEN gave_up THEN 'other transactions still use its table' ELSE coalesce(o.message, 'the worker exited') END;
+    END IF;
+END $$;
+
+-- Rebuilds one index (a partitioned index: each partition's index, one step each).
+CREATE PROCEDURE ntsb_perf.reindex_index(index regclass, "concurrently" boolean DEFAULT true,
+                                         max_wait interval DEFAULT NULL)
+LANGUAGE plpgsql AS $$
+DECLARE
+    leaf regclass;
+    st text;
+BEGIN
+    PERFORM ntsb_perf._reindex_require_autocommit('ntsb_perf.reindex_index');
+    PERFORM ntsb_perf._reindex_sweep();
+    IF index IS NULL OR "concurrently" IS NULL THEN
+        RAISE EXCEPTION 'index and concurrently must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF (SELECT relkind FROM pg_class WHERE oid = index) = 'I' THEN
+        FOR leaf IN SELECT t.relid FROM pg_partition_tree(index) t
+                    JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf AND c.relkind = 'i' ORDER BY t.relid::text LOOP
+            CALL ntsb_perf._reindex_one(leaf, "concurrently", max_wait, 'manual', NULL, NULL, true, st);
+        END LOOP;
+        RETURN;
+    END IF;
+    CALL ntsb_perf._reindex_one(index, "concurrently", max_wait, 'manual', NULL, NULL, true, st);
+END $$;
+
+-- Plans, then (not dry run) rebuilds one index at a time, most reclaimable first, starting no new
+-- rebuild after max_runtime. Drops the leftovers of earlier interrupted rebuilds first. One run
+-- at a time per database; a failed rebuild is recorded and the run goes on.
+CREATE PROCEDURE ntsb_perf.auto_reindex(dry_run boolean DEFAULT true, min_bloat_ratio float8 DEFAULT 1.3,
+                                        min_bytes bigint DEFAULT 10485760, max_leaf_density float8 DEFAULT 70,
+                                        max_fragmentation float8 DEFAULT 30, sample_pages integer DEFAULT NULL,
+                                        schema_name text DEFAULT NULL, max_runtime interval DEFAULT NULL,
+                                        max_wait interval DEFAULT NULL)
+LANGUAGE plpgsql AS $$
+DECLARE
+    started timestamptz := clock_timestamp();
+    trig text := CASE WHEN current_setting('application_name') = 'pg_cron' THEN 'schedule' ELSE 'auto' END;
+    p record;
+    l regclass;
+    n int := 0;
+    done int := 0;
+    failed int := 0;
+    st text;
+    holder int;
+    plan jsonb;
+BEGIN
+    PERFORM ntsb_perf._reindex_require_autocommit('ntsb_perf.auto_reindex');
+    IF dry_run IS NULL THEN
+        RAISE EXCEPTION 'dry_run must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF max_runtime < interval '0' OR max_wait < interval '0' THEN
+        RAISE EXCEPTION 'max_runtime and max_wait must not be negative' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- One run per database: a session advisory lock ('NTRX', 1), held across the commits and
+    -- released by an abort of this session's transaction (a cancelled run) as well.
+    IF NOT EXISTS (SELECT 1 FROM pg_locks l2 WHERE l2.locktype = 'advisory' AND l2.classid = 1314149976
+                   AND l2.objid = 1 AND l2.pid = pg_backend_pid() AND l2.granted)
+       AND NOT pg_try_advisory_lock(1314149976, 1) THEN
+        SELECT l2.pid INTO holder FROM pg_locks l2
+        WHERE l2.locktype = 'advisory' AND l2.classid = 1314149976 AND l2.objid = 1 AND l2.granted
+          AND l2.database = (SELECT oid FROM pg_database WHERE datname = current_database());
+        RAISE NOTICE 'another auto_reindex is running in database % (pid %): not starting a second one',
+            current_database(), coalesce(holder::text, '?');
+        RETURN;
+    END IF;
+    PERFORM ntsb_perf._reindex_release_run_lock_on_abort();
+    n := ntsb_perf._reindex_sweep();
+    IF n > 0 THEN
+        RAISE NOTICE '% earlier run(s) that never reported marked terminated in ntsb_perf.reindex_history', n;
+    END IF;
+    n := 0;
+    -- Leftovers of interrupted rebuilds (invalid *_ccnew / *_ccold no longer being built).
+    FOR l IN
+        SELECT c.oid::regclass
+        FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace ns ON ns.oid = c.relnamespace
+        WHERE NOT i.indisvalid AND c.relname ~ '_cc(new|old)[0-9]*$' AND c.relpersistence <> 't'
+          AND pg_has_role(c.relowner, 'USAGE')
+          AND (auto_reindex.schema_name IS NULL OR ns.nspname = auto_reindex.schema_name)
+          AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index pr WHERE pr.relid = i.indrelid)
+        ORDER BY 1::text
+    LOOP
+        IF dry_run THEN
+            RAISE NOTICE 'would drop the leftover % (DROP INDEX CONCURRENTLY)', l;
+        ELSE
+            CALL ntsb_perf._reindex_drop(l, max_wait);
+        END IF;
+    END LOOP;
+    -- The plan, kept in a variable across the commits (no table left in the caller's session).
+    SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.reclaimable_bytes DESC, r.schema_name, r.index_name), '[]')
+    INTO plan
+    FROM ntsb_perf.reindex_plan(min_bloat_ratio, min_bytes, max_leaf_density, max_fragmentation,
+                                sample_pages, schema_name) r;
+    COMMIT;
+    FOR p IN SELECT (e.j ->> 'index_oid')::oid AS index_oid, e.j ->> 'index_name' AS index_name,
+                    e.j ->> 'statement' AS statement, e.j ->> 'reason' AS reason,
+                    e.j ->> 'reclaimable_size' AS reclaimable_size, (e.j ->> 'index_bytes')::bigint AS index_bytes,
+                    (e.j ->> 'reclaimable_bytes')::bigint AS reclaimable_bytes,
+                    (e.j ->> 'avg_leaf_density')::float8 AS avg_leaf_density
+             FROM jsonb_array_elements(plan) WITH ORDINALITY e(j, i) ORDER BY e.i LOOP
+        n := n + 1;
+        IF dry_run THEN
+            RAISE NOTICE '%. % (% reclaimable of %): %', n, p.statement, p.reclaimable_size,
+                pg_size_pretty(p.index_bytes), p.reason;
+            CONTINUE;
+        END IF;
+        IF max_runtime IS NOT NULL AND clock_timestamp() - started >= max_runtime THEN
+            RAISE NOTICE 'max_runtime % reached: % rebuild(s) left for the next run',
+                max_runtime, jsonb_array_length(plan) - n + 1;
+            EXIT;
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = p.index_oid AND relkind = 'i') THEN
+            RAISE NOTICE '% was dropped since the plan was made: skipped', p.index_name;
+            CONTINUE;
+        END IF;
+        CALL ntsb_perf._reindex_one(p.index_oid::regclass, true, max_wait, trig, p.reclaimable_bytes,
+                                    p.avg_leaf_density, false, st);
+        IF st = 'done' THEN done := done + 1; ELSE failed := failed + 1; END IF;
+    END LOOP;
+    IF dry_run THEN
+        RAISE NOTICE 'dry run: % index(es) would be rebuilt; nothing was changed', n;
+    ELSE
+        RAISE NOTICE 'auto_reindex: % rebuilt, % failed (see ntsb_perf.reindex_history)', done, failed;
+    END IF;
+    PERFORM pg_advisory_unlock(1314149976, 1);
+END $$;
+
+-- One pg_cron job per database and role that runs auto_reindex; checked now.
+CREATE FUNCTION ntsb_perf.schedule_auto_reindex(schedule text, dry_run boolean DEFAULT false,
+                                                min_bloat_ratio float8 DEFAULT 1.3, min_bytes bigint DEFAULT 10485760,
+                                                max_leaf_density float8 DEFAULT 70, max_fragmentation float8 DEFAULT 30,
+                                                sample_pages integer DEFAULT NULL, schema_name text DEFAULT NULL,
+                                                max_runtime interval DEFAULT NULL, max_wait interval DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    cmd text;
+    id bigint;
+BEGIN
+    IF schedule IS NULL OR dry_run IS NULL THEN
+        RAISE EXCEPTION 'schedule and dry_run must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM ntsb_perf.parse_cron(schedule);
+    PERFORM ntsb_perf._reindex_check_thresholds(min_bloat_ratio, min_bytes, max_leaf_density,
+                                                max_fragmentation, sample_pages);
+    IF max_runtime < interval '0' OR max_wait < interval '0' THEN
+        RAISE EXCEPTION 'max_runtime and max_wait must not be negative' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM ntsb_perf._require_pg_cron();
+    IF NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = current_user) THEN
+        RAISE EXCEPTION 'role "%" may not log in: pg_cron could not run the job as it', current_user
+            USING ERRCODE = 'invalid_authorization_specification';
+    END IF;
+    -- Every value goes in as a quoted literal of its type.
+    cmd := format('CALL ntsb_perf.auto_reindex(dry_run => %L::boolean, min_bloat_ratio => %L::float8, '
+                  'min_bytes => %L::bigint, max_leaf_density => %L::float8, max_fragmentation => %L::float8, '
+                  'sample_pages => %L::integer, schema_name => %L::text, max_runtime => %L::interval, '
+                  'max_wait => %L::interval)',
+                  dry_run, min_bloat_ratio, min_bytes, max_leaf_density, max_fragmentation, sample_pages,
+                  schema_name, max_runtime, max_wait);
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id
+        USING 'ntsb_perf auto_reindex ' || current_database(), schedule, cmd;
+    RETURN id;
+END $$;
+
+-- Removes this role's auto_reindex job of this database (false, with a notice, when there is none).
+CREATE FUNCTION ntsb_perf.unschedule_auto_reindex() RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM ntsb_perf._require_pg_cron();
+    EXECUTE 'SELECT jobid FROM cron.job WHERE jobname = $1 AND username = current_user'
+        INTO id USING 'ntsb_perf auto_reindex ' || current_database();
+    IF id IS NULL THEN
+        RAISE NOTICE 'no auto_reindex job is scheduled in database % for role %', current_database(), current_user;
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT cron.unschedule($1)' USING id;
+    RETURN true;
+END $$;
+
+-- What is being rebuilt right now: the worker's statement, its phase, and whom it waits for.
+CREATE VIEW ntsb_perf.reindex_status AS
+SELECT a.pid, a.usename AS run_by, a.query AS statement, a.query_start AS started_at,
+       clock_timestamp() - a.query_start AS running_for, p.phase, p.relid::regclass AS table_name,
+       p.index_relid::regclass AS index_being_built, p.blocks_done, p.blocks_total, p.tuples_done,
+       p.tuples_total, p.lockers_total, p.lockers_done, p.current_locker_pid AS waiting_for_pid,
+       w.usename AS waiting_for_user, w.xact_start AS waiting_for_xact_start, w.state AS waiting_for_state,
+       w.query AS waiting_for_query
+FROM pg_stat_activity a
+LEFT JOIN pg_stat_progress_create_index p ON p.pid = a.pid
+LEFT JOIN pg_stat_activity w ON w.pid = p.current_locker_pid AND p.current_locker_pid <> 0
+WHERE a.backend_type = 'ntsb_perf reindex';
+
+GRANT SELECT ON ntsb_perf.reindex_status TO PUBLIC;
+
+-- Who may do what. Everybody reads. Change marks are written only by the tracking trigger
+-- (ntsb_perf.track_change, in Rust, as the owner of refresh_change: no role can forge, move back
+-- or remove a mark). Policy, state and log rows are written only for views the role owns
+-- (row-level security, checked against the view's owner); a policy row must name the pg_cron
+-- job schedule_refresh creates for that view and role (trigger _check_policy), and a log row
+-- records who inserted it (trigger _log_run_by). Every entry point, trigger, SECURITY DEFINER
+-- function and the row-level-security check runs with search_path = pg_catalog, pg_temp, so
+-- nothing a caller puts on search_path is resolved by them; the small SQL helpers they call
+-- (inlined into their plans) and the per-view helpers run under that same path.
+CREATE OR REPLACE FUNCTION ntsb_perf._owns(rel regclass) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce((SELECT pg_has_role(c.relowner, 'USAGE') FROM pg_class c WHERE c.oid = rel), false)
+$$;
+
+-- refresh_log.run_by is the role that inserted the row (only a superuser, i.e. ntsb_perf's own
+-- cleanup of a dropped view, may name another: the session user of the job that found it gone).
+CREATE FUNCTION ntsb_perf._log_run_by() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.run_by IS NULL OR NOT coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user), false) THEN
+        NEW.run_by := current_user;
+    END IF;
+    RETURN NEW;
+END $$;
+
+-- The pg_cron job of a policy: its name, 'ntsb_perf refresh <view OID> <schema>.<view>' cut to
+-- 63 bytes (pg_cron's jobname is a name) at a character boundary; the OID keeps names of live
+-- views apart however long their names are. Its command names the job's own id: the run
+-- refreshes the view whose policy holds that job (a rename, or a dump and restore of both
+-- pg_cron's jobs and the policies, does not break it; a run that finds the view dropped, or no
+-- policy for it, cleans up).
+CREATE FUNCTION ntsb_perf._job_name(v regclass) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE n text;
+BEGIN
+    n := 'ntsb_perf refresh ' || v::oid::text || ' ' ||
+         (SELECT format('%I.%I', ns.nspname, c.relname)
+          FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE c.oid = v);
+    WHILE octet_length(n) > 63 LOOP
+        n := left(n, -1);
+    END LOOP;
+    RETURN n;
+END $$;
+
+CREATE FUNCTION ntsb_perf._job_command(job bigint) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT format('SELECT ntsb_perf._scheduled_refresh(%s)', job)
+$$;
+
+-- Whether pg_cron job `job` is one ntsb_perf created as role `username`: that job id, name,
+-- command (which names the job id) and owner (and schedule, when given). Read with the caller's
+-- rights: a role sees only its own jobs (pg_cron's row-level security), a superuser all of them.
+CREATE FUNCTION ntsb_perf._job_ok(job bigint, jname text, username name, sched text DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE ok boolean;
+BEGIN
+    IF job IS NULL OR NOT ntsb_perf._cron_readable() THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job j WHERE j.jobid = $1 AND j.jobname = $2 AND j.command = $3
+                            AND j.username = $4 AND ($5 IS NULL OR j.schedule = $5))'
+        INTO ok USING job, jname, ntsb_perf._job_command(job), username, sched;
+    RETURN ok;
+END $$;
+
+-- Whether this role can read pg_cron's tables here (pg_cron installed, USAGE on its schema).
+CREATE FUNCTION ntsb_perf._cron_readable() RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE ns oid := (SELECT n.oid FROM pg_namespace n WHERE n.nspname = 'cron');
+BEGIN
+    -- (In this order: naming a table of a schema without USAGE on it is itself an error.)
+    IF ns IS NULL OR NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron')
+       OR NOT has_schema_privilege(ns, 'USAGE') THEN
+        RETURN false;
+    END IF;
+    RETURN has_table_privilege('cron.job', 'SELECT') AND has_table_privilege('cron.job_run_details', 'SELECT');
+END $$;
+
+-- A policy row is what schedule_refresh wrote: it names the pg_cron job ntsb_perf created for
+-- this view, owned by the role in created_by (the caller, unless the caller is a superuser),
+-- with the policy's schedule; created_at/updated_at are set here.
+CREATE FUNCTION ntsb_perf._check_policy() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE su boolean := coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user), false);
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        NEW.created_by := coalesce(NEW.created_by, current_user);
+        NEW.created_at := now();
+    ELSE
+        NEW.created_at := OLD.created_at;
+    END IF;
+    NEW.updated_at := now();
+    IF (NEW.created_by <> current_user AND NOT su)
+       OR NOT ntsb_perf._job_ok(NEW.jobid, NEW.job_name, NEW.created_by, NEW.schedule) THEN
+        RAISE EXCEPTION 'a refresh policy must name the pg_cron job ntsb_perf.schedule_refresh created for it'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Use ntsb_perf.schedule_refresh and ntsb_perf.unschedule_refresh.';
+    END IF;
+    RETURN NEW;
+END $$;
+
+-- The refresh order for `view`: every materialized view it reads (directly, through views, or
+-- through other materialized views), deepest first, then the view itself; `reads` lists the
+-- materialized views each one reads. (No rows for NULL.)
+CREATE OR REPLACE FUNCTION ntsb_perf.refresh_plan(view regclass)
+RETURNS TABLE (step int, view regclass, reads regclass[])
+LANGUAGE sql STABLE AS $$
+    SELECT row_number() OVER (ORDER BY m.depth DESC, m.relid)::int, m.relid::regclass,
+           ARRAY(SELECT r.relid::regclass FROM ntsb_perf._reads(m.relid::regclass) r
+                 WHERE r.relkind = 'm' ORDER BY r.relid)
+    FROM (SELECT $1::oid AS relid, 0 AS depth WHERE $1 IS NOT NULL
+          UNION ALL
+          SELECT r.relid, r.depth FROM ntsb_perf._reads($1) r WHERE r.relkind = 'm') m
+$$;
+
+-- ntsb_perf's tracking triggers are recognised by what they are, never by name: the function
+-- ntsb_perf.track_change(), no WHEN clause, no column list, and
+--   statement: BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE FOR EACH STATEMENT (tgtype 62),
+--              enabled ALWAYS (it must fire in a logical-replication apply worker too, for
+--              TRUNCATE and the initial table copy);
+--   replica:   AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW (tgtype 29), enabled REPLICA or
+--              ALWAYS (the apply worker fires row triggers only; enabled REPLICA it never fires
+--              on the normal path).
+CREATE FUNCTION ntsb_perf._tracking_triggers(tbl oid, kind text)
+RETURNS TABLE (oid oid, row_version xid, tgenabled "char")
+LANGUAGE sql STABLE AS $$
+    SELECT t.oid, t.xmin, t.tgenabled FROM pg_trigger t
+    WHERE t.tgrelid = tbl AND t.tgfoid = 'ntsb_perf.track_change()'::regprocedure
+      AND t.tgqual IS NULL AND t.tgattr = ''::int2vector
+      AND ((kind = 'statement' AND t.tgtype = 62 AND t.tgenabled = 'A')
+        OR (kind = 'replica' AND t.tgtype = 29 AND t.tgenabled IN ('R', 'A')))
+$$;
+
+-- Fingerprint of the tracking triggers of `sources` (NULL and the first untracked table when
+-- one lacks them: its changes cannot be known). Every table needs the statement trigger, plain
+-- tables and partitions the replica row trigger too; foreign tables are never tracked. A
+-- trigger dropped and re-created, disabled or re-enabled changes the fingerprint (OID, row
+-- version), so changes made while it was missing are never trusted away.
+CREATE OR REPLACE FUNCTION ntsb_perf._tracking(sources oid[], OUT fingerprint text, OUT untracked regclass)
+LANGUAGE sql STABLE AS $$
+    WITH t AS (
+        SELECT s, c.relkind,
+               (SELECT string_agg(g.oid::text || '.' || g.row_version::text || '.' || g.tgenabled::text, '/' ORDER BY g.oid)
+                FROM ntsb_perf._tracking_triggers(s, 'statement') g) AS stmt,
+               (SELECT string_agg(g.oid::text || '.' || g.row_version::text || '.' || g.tgenabled::text, '/' ORDER BY g.oid)
+                FROM ntsb_perf._tracking_triggers(s, 'replica') g) AS rep
+        FROM unnest(sources) s LEFT JOIN pg_class c ON c.oid = s
+    ), u AS (
+        SELECT *, (relkind IS NULL OR relkind = 'f' OR stmt IS NULL OR (relkind = 'r' AND rep IS NULL)) AS missing
+        FROM t
+    )
+    SELECT CASE WHEN bool_or(missing) THEN NULL
+                ELSE coalesce(string_agg(s::text || ':' || stmt || coalesce(':' || rep, ''), ',' ORDER BY s), '') END,
+           (array_agg(s::regclass ORDER BY s) FILTER (WHERE missing))[1]
+    FROM u
+$$;
+
+-- Whether the contents of `view` can change while the tables it reads do not: the first
+-- non-immutable function its query calls (directly, through an operator or a cast, or in a
+-- view it reads), CURRENT_DATE and the like, a sequence or TABLESAMPLE, as text; else NULL.
+CREATE FUNCTION ntsb_perf._volatile_reason(view regclass) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN x.relid = $1::oid THEN format('it calls %s', x.what)
+                ELSE format('%s, which it reads, calls %s', x.relid::regclass, x.what) END
+    FROM (SELECT r.relid, r.depth, ntsb_perf._nondeterminism(r.relid) AS what
+          FROM (SELECT $1::oid AS relid, 0 AS depth
+                UNION ALL
+                SELECT w.relid, w.depth FROM ntsb_perf._reads($1) w WHERE w.relkind IN ('v', 'm')) r) x
+    WHERE x.what IS NOT NULL
+    ORDER BY x.depth, x.relid
+    LIMIT 1
+$$;
+
+-- Why `view` must be refreshed now, or NULL when nothing it reads has changed since its last
+-- refresh through ntsb_perf. Exact: a change committed before this is called is either in the
+-- view already (visible in the snapshot of its last refresh) or reported here.
+CREATE OR REPLACE FUNCTION ntsb_perf.refresh_reason(view regclass) RETURNS text
+LANGUAGE plpgsql STABLE STRICT AS $$
+#variable_conflict use_column
+DECLARE
+    v regclass := $1;
+    st record;
+    tr record;
+    srcs oid[];
+    vol text;
+BEGIN
+    IF NOT (SELECT relispopulated FROM pg_class WHERE oid = v) THEN
+        RETURN 'not populated';
+    END IF;
+    SELECT * INTO st FROM ntsb_perf.refresh_state s WHERE s.view = v;
+    IF NOT FOUND THEN
+        RETURN 'no earlier refresh through ntsb_perf';
+    END IF;
+    vol := ntsb_perf._volatile_reason(v);
+    IF vol IS NOT NULL THEN
+        RETURN vol;
+    END IF;
+    srcs := ARRAY(SELECT s::oid FROM ntsb_perf.refresh_sources(v) s);
+    IF srcs IS DISTINCT FROM st.sources THEN
+        RETURN 'the tables it reads changed (definition, partitions)';
+    END IF;
+    SELECT * INTO tr FROM ntsb_perf._tracking(srcs);
+    IF tr.fingerprint IS NULL THEN
+        RETURN format('%s has no change tracking', tr.untracked);
+    END IF;
+    IF tr.fingerprint IS DISTINCT FROM st.tracking THEN
+        RETURN 'change tracking was re-created or re-enabled since the last refresh';
+    END IF;
+    IF NOT st.certain THEN
+        RETURN 'writers of a table it reads were in flight during the last refresh';
+    END IF;
+    IF EXISTS (SELECT 1 FROM ntsb_perf.refresh_change c
+               WHERE c.source = ANY (srcs) AND NOT pg_visible_in_snapshot(c.xid, st.last_snapshot)) THEN
+        RETURN 'a table it reads changed';
+    END IF;
+    RETURN NULL;
+END $$;
+
+-- Whether anything `view` reads changed since its last refresh (refresh_reason IS NOT NULL).
+CREATE OR REPLACE FUNCTION ntsb_perf.sources_changed(view regclass) RETURNS boolean
+LANGUAGE sql STABLE STRICT AS $$ SELECT ntsb_perf.refresh_reason($1) IS NOT NULL $$;
+
+-- Raises the errors every entry point shares: NULL, not a materialized view, not the owner.
+CREATE OR REPLACE FUNCTION ntsb_perf._check_matview(v regclass, what text) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE k "char";
+BEGIN
+    IF v IS NULL THEN
+        RAISE EXCEPTION 'view must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT relkind INTO k FROM pg_class WHERE oid = v;
+    IF k IS NULL THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', v::oid USING ERRCODE = 'undefined_table';
+    END IF;
+    IF k IS DISTINCT FROM 'm' THEN
+        RAISE EXCEPTION '% is %, not a materialized view', v, ntsb_perf._relkind_name(k)
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = format('%s works on materialized views (CREATE MATERIALIZED VIEW).', what);
+    END IF;
+    IF NOT ntsb_perf._owns(v) THEN
+        RAISE EXCEPTION 'must be owner of materialized view %', v
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Only the owner of a materialized view (or a member of its owning role) can refresh it.';
+    END IF;
+END $$;
+
+-- Refreshes `view` after every materialized view it reads, each only when something it reads
+-- changed since its last refresh (unless force, or its policy has skip_if_unchanged off).
+-- A view that fails is logged and left as it was; the others go on, except the views that read
+-- it ('skipped: a view it reads failed'). A second caller for the same view waits until the first
+-- one's transaction ends, then finds the view up to date.
+CREATE OR REPLACE FUNCTION ntsb_perf._refresh(target_view regclass, force_refresh boolean)
+RETURNS TABLE (view regclass, status text, duration_ms double precision, rows bigint,
+               reason text, error text, concurrent boolean)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    target regclass := $1;
+    forced boolean := coalesce($2, false);
+    p record;
+    pol record;
+    v regclass;
+    qname text;
+    why text;
+    conc boolean;
+    snap pg_snapshot;
+    sure boolean;
+    srcs oid[];
+    tr record;
+    t0 timestamptz;
+    started timestamptz;
+    n bigint;
+    bad regclass[] := '{}';
+    done regclass[] := '{}';
+BEGIN
+    PERFORM ntsb_perf._check_matview(target, 'ntsb_perf.refresh');
+    -- Every view of the plan: refreshable by this role, then locked in OID order (no deadlock
+    -- between callers whose plans overlap).
+    FOR p IN SELECT * FROM ntsb_perf.refresh_plan(target) ORDER BY view::oid LOOP
+        PERFORM ntsb_perf._check_matview(p.view, 'ntsb_perf.refresh');
+        PERFORM pg_advisory_xact_lock(ntsb_perf._lock_key(p.view));
+    END LOOP;
+
+    FOR p IN SELECT * FROM ntsb_perf.refresh_plan(target) ORDER BY step LOOP
+        v := p.view;
+        started := clock_timestamp();
+        SELECT * INTO pol FROM ntsb_perf.refresh_policy rp WHERE rp.view = v;
+        n := NULL; error := NULL;
+        qname := (SELECT format('%I.%I', ns.nspname, c.relname)
+                  FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE c.oid = v);
+        conc := coalesce(pol.concurrent, ntsb_perf._has_refresh_key(v))
+                AND (SELECT relispopulated FROM pg_class WHERE oid = v);
+        IF p.reads && bad THEN
+            status := 'skipped: a view it reads failed';
+            why := (SELECT string_agg(b::text, ', ') FROM unnest(bad) b WHERE b = ANY (p.reads));
+        ELSE
+            why := CASE WHEN forced THEN 'forced'
+                        WHEN pol.skip_if_unchanged = false THEN 'skip_if_unchanged is off' END;
+            why := coalesce(why, ntsb_perf.refresh_reason(v));
+            IF why IS NULL AND p.reads && done THEN
+                why := 'a view it reads was refreshed';
+            END IF;
+            IF why IS NULL THEN
+                status := 'skipped: unchanged';
+            ELSE
+                BEGIN
+                    srcs := ARRAY(SELECT s::oid FROM ntsb_perf.refresh_sources(v) s);
+                    tr := ntsb_perf._tracking(srcs);
+                    -- The tracking lock of every source, exclusively, held to commit: while a
+                    -- writer holds it shared it may rely on an earlier mark instead of writing
+                    -- one, so a refresh that cannot get it (never waits) is uncertain and the
+                    -- next call refreshes again. Then the generation is bumped (writers stop
+                    -- relying on marks older than this refresh) and the snapshot is taken,
+                    -- before REFRESH starts, so every transaction visible in it is in what
+                    -- REFRESH reads (its own snapshot is this one or newer).
+                    sure := ntsb_perf._refresh_fence(srcs);
+                    snap := pg_current_snapshot();
+                    t0 := clock_timestamp();
+                    IF conc THEN
+                        EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s', qname);
+                    ELSE
+                        EXECUTE format('REFRESH MATERIALIZED VIEW %s', qname);
+                    END IF;
+                    EXECUTE format('SELECT count(*) FROM %s', qname) INTO n;
+                    INSERT INTO ntsb_perf.refresh_state AS s (view, last_snapshot, sources, tracking, certain, refreshed_at)
+                    VALUES (v, snap, srcs, tr.fingerprint, sure, t0)
+                    ON CONFLICT ON CONSTRAINT refresh_state_pkey DO UPDATE
+                        SET last_snapshot = EXCLUDED.last_snapshot, sources = EXCLUDED.sources,
+                            tracking = EXCLUDED.tracking, certain = EXCLUDED.certain,
+                            refreshed_at = EXCLUDED.refreshed_at;
+                    status := 'refreshed';
+                    done := done || v;
+                EXCEPTION WHEN OTHERS THEN
+                    status := 'failed';
+                    error := SQLERRM || ' (SQLSTATE ' || SQLSTATE || ')';
+                    n := NULL;
+                    bad := bad || v;
+                END;
+            END IF;
+        END IF;
+        view := v;
+        rows := n;
+        reason := why;
+        concurrent := CASE WHEN status = 'refreshed' THEN conc END;
+        duration_ms := extract(epoch FROM clock_timestamp() - started) * 1000;
+        INSERT INTO ntsb_perf.refresh_log (view, started_at, duration, status, rows, error, reason, concurrent, target)
+        VALUES (v, started, clock_timestamp() - started, status, n, error, why, concurrent, target);
+        RETURN NEXT;
+    END LOOP;
+END $$;
+
+-- (PL/pgSQL cannot have an input and an output both named "view": this SQL function gives the
+-- documented signature.)
+CREATE OR REPLACE FUNCTION ntsb_perf.refresh(view regclass, force boolean DEFAULT false)
+RETURNS TABLE (view regclass, status text, duration_ms double precision, rows bigint,
+               reason text, error text, concurrent boolean)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$ SELECT * FROM ntsb_perf._refresh($1, $2) $$;
+
+-- Puts ntsb_perf's tracking triggers on every table `view` reads (where missing), so all its
+-- changes are recorded, logical replication's included: the statement trigger
+-- ntsb_perf_track_changes enabled ALWAYS and, on plain tables and partitions, the row trigger
+-- ntsb_perf_track_replica enabled REPLICA (see _tracking_triggers). Enabling a trigger ALWAYS or
+-- REPLICA needs the table's owner, so a table still lacking them must be owned by the caller.
+CREATE OR REPLACE FUNCTION ntsb_perf._ensure_tracking(view regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE s regclass; k "char"; qn text; need_stmt boolean; need_rep boolean;
+BEGIN
+    FOR s IN SELECT * FROM ntsb_perf.refresh_sources(view) LOOP
+        k := (SELECT relkind FROM pg_class WHERE oid = s);
+        IF k = 'f' THEN
+            RAISE NOTICE '% reads foreign table %: its changes cannot be tracked, so it is refreshed every time', view, s;
+            CONTINUE;
+        END IF;
+        need_stmt := NOT EXISTS (SELECT 1 FROM ntsb_perf._tracking_triggers(s, 'statement'));
+        need_rep := k = 'r' AND NOT EXISTS (SELECT 1 FROM ntsb_perf._tracking_triggers(s, 'replica'));
+        IF NOT (need_stmt OR need_rep) THEN
+            CONTINUE;
+        END IF;
+        IF NOT ntsb_perf._owns(s) THEN
+            RAISE EXCEPTION 'permission denied to track changes of table %', s
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = format('skip_if_unchanged needs ntsb_perf''s tracking triggers on every table %s reads, '
+                                      'enabled for logical replication too, which only the owner of %s can set up.', view, s),
+                      HINT = format('The owner of %s can run ntsb_perf.schedule_refresh once for a view on it, '
+                                    'or pass skip_if_unchanged => false.', s);
+        END IF;
+        qn := (SELECT format('%I.%I', ns.nspname, c.relname) FROM pg_class c
+               JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE c.oid = s);
+        IF need_stmt THEN
+            IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s AND t.tgname = 'ntsb_perf_track_changes') THEN
+                IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s AND t.tgname = 'ntsb_perf_track_changes'
+                           AND t.tgfoid = 'ntsb_perf.track_change()'::regprocedure AND t.tgtype = 62
+                           AND t.tgqual IS NULL AND t.tgattr = ''::int2vector) THEN
+                    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER ntsb_perf_track_changes', qn);
+                ELSE
+                    RAISE EXCEPTION 'table % has a trigger named ntsb_perf_track_changes that is not ntsb_perf''s change tracking', s
+                        USING ERRCODE = 'duplicate_object',
+                              HINT = format('Drop or rename that trigger (DROP TRIGGER ntsb_perf_track_changes ON %s), then schedule again.', qn);
+                END IF;
+            ELSE
+                EXECUTE format('CREATE TRIGGER ntsb_perf_track_changes BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
+                               'FOR EACH STATEMENT EXECUTE FUNCTION ntsb_perf.track_change()', qn);
+                EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER ntsb_perf_track_changes', qn);
+            END IF;
+        END IF;
+        IF need_rep THEN
+            IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s AND t.tgname = 'ntsb_perf_track_replica') THEN
+                IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s AND t.tgname = 'ntsb_perf_track_replica'
+                           AND t.tgfoid = 'ntsb_perf.track_change()'::regprocedure AND t.tgtype = 29
+                           AND t.tgqual IS NULL AND t.tgattr = ''::int2vector) THEN
+                    EXECUTE format('ALTER TABLE %s ENABLE REPLICA TRIGGER ntsb_perf_track_replica', qn);
+                ELSE
+                    RAISE EXCEPTION 'table % has a trigger named ntsb_perf_track_replica that is not ntsb_perf''s change tracking', s
+                        USING ERRCODE = 'duplicate_object',
+                              HINT = format('Drop or rename that trigger (DROP TRIGGER ntsb_perf_track_replica ON %s), then schedule again.', qn);
+                END IF;
+            ELSE
+                EXECUTE format('CREATE TRIGGER ntsb_perf_track_replica AFTER INSERT OR UPDATE OR DELETE ON %s '
+                               'FOR EACH ROW EXECUTE FUNCTION ntsb_perf.track_change()', qn);
+                EXECUTE format('ALTER TABLE %s ENABLE REPLICA TRIGGER ntsb_perf_track_replica', qn);
+            END IF;
+        END IF;
+    END LOOP;
+END $$;
+
+CREATE OR REPLACE FUNCTION ntsb_perf._require_pg_cron() RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in database %', current_database()
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Add pg_cron to shared_preload_libraries and set cron.database_name = %L '
+                                'in postgresql.conf, restart PostgreSQL, then run CREATE EXTENSION pg_cron.',
+                                current_database());
+    END IF;
+    IF NOT ntsb_perf._cron_readable() THEN
+        RAISE EXCEPTION 'permission denied for schema cron'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = format('Scheduling runs cron.schedule as the caller: GRANT USAGE ON SCHEMA cron TO %I.', current_user);
+    END IF;
+END $$;
+
+-- Schedules `view` to be refreshed by pg_cron (through ntsb_perf.refresh). Everything is checked
+-- now. Called again for the same view, it updates the policy and the same job. Job identity is
+-- the job id the policy holds, and only while that job is still the one ntsb_perf created (same
+-- name, command and owner): a job ntsb_perf did not create is never adopted or changed.
+CREATE OR REPLACE FUNCTION ntsb_perf.schedule_refresh(view regclass, schedule text, "concurrently" boolean DEFAULT true,
+                                           skip_if_unchanged boolean DEFAULT true)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v regclass := $1;
+    sched text := $2;
+    conc boolean := $3;
+    skip boolean := $4;
+    su boolean := coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user), false);
+    pol record;
+    jname text;
+    owner name := current_user;
+    other bigint;
+    id bigint;
+BEGIN
+    PERFORM ntsb_perf._check_matview(v, 'ntsb_perf.schedule_refresh');
+    IF sched IS NULL OR conc IS NULL OR skip IS NULL THEN
+        RAISE EXCEPTION 'schedule, concurrently and skip_if_unchanged must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM ntsb_perf.parse_cron(sched);
+    IF conc AND NOT ntsb_perf._has_refresh_key(v) THEN
+        RAISE EXCEPTION 'materialized view % cannot be refreshed concurrently: it has no unique index on plain columns without a WHERE clause', v
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('CREATE UNIQUE INDEX ON %s (<columns that identify a row>), or pass concurrently => false (readers are then blocked during each refresh).', v);
+    END IF;
+    PERFORM ntsb_perf._require_pg_cron();
+    IF skip THEN
+        PERFORM ntsb_perf._ensure_tracking(v);
+    END IF;
+    -- One schedule_refresh per view at a time (the same lock refresh() takes).
+    PERFORM pg_advisory_xact_lock(ntsb_perf._lock_key(v));
+    SELECT * INTO pol FROM ntsb_perf.refresh_policy p WHERE p.view = v;
+    IF FOUND AND ntsb_perf._job_ok(pol.jobid, pol.job_name, pol.created_by) THEN
+        -- The policy's own job: change its schedule in place.
+        IF pol.created_by = current_user THEN
+            EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING pol.job_name, sched, ntsb_perf._job_command(pol.jobid);
+        ELSIF su THEN
+            EXECUTE 'SELECT cron.alter_job($1, schedule => $2)' USING pol.jobid, sched;
+            id := pol.jobid;
+        ELSE
+            RAISE EXCEPTION 'the refresh of % is scheduled by role %', v, pol.created_by
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = format('Only %I (or a superuser) can change or remove its pg_cron job.', pol.created_by);
+        END IF;
+        IF id IS DISTINCT FROM pol.jobid THEN
+            RAISE EXCEPTION 'pg_cron did not update job % in place', pol.jobid USING ERRCODE = 'internal_error';
+        END IF;
+        jname := pol.job_name;
+        owner := pol.created_by;
+    ELSE
+        -- No policy, or its job is gone or no longer ntsb_perf's: a new job (the old one, if
+        -- any, is left alone). pg_cron's cron.schedule(name, ...) would take over a job of the
+        -- same name and owner, so such a job must not exist.
+        jname := ntsb_perf._job_name(v);
+        EXECUTE 'SELECT min(j.jobid) FROM cron.job j WHERE j.jobname = $1 AND j.username = current_user'
+            INTO other USING jname;
+        IF other IS NOT NULL THEN
+            RAISE EXCEPTION 'a pg_cron job named "%" already exists (job %), and this refresh policy did not create it', jname, other
+                USING ERRCODE = 'duplicate_object',
+                      HINT = format('Remove it (SELECT cron.unschedule(%s)) if it is not needed, then schedule again.', other);
+        END IF;
+        -- (The command names the job id, known once the job exists: created, then given its
+        -- command under the same name and owner, which pg_cron applies to the same job.)
+        EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING jname, sched, 'SELECT 1';
+        EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO other USING jname, sched, ntsb_perf._job_command(id);
+        IF other IS DISTINCT FROM id THEN
+            RAISE EXCEPTION 'pg_cron did not update job % in place', id USING ERRCODE = 'internal_error';
+        END IF;
+    END IF;
+    INSERT INTO ntsb_perf.refresh_policy AS p (view, schedule, concurrent, skip_if_unchanged, jobid, job_name, created_by)
+    VALUES (v, sched, conc, skip, id, jname, owner)
+    ON CONFLICT ON CONSTRAINT refresh_policy_pkey DO UPDATE
+        SET schedule = EXCLUDED.schedule, concurrent = EXCLUDED.concurrent,
+            skip_if_unchanged = EXCLUDED.skip_if_unchanged, jobid = EXCLUDED.jobid,
+            job_name = EXCLUDED.job_name, created_by = EXCLUDED.created_by;
+    RETURN id;
+END $$;
+
+-- Removes the policy and the pg_cron job of `view` (false, with a notice, when it had none).
+-- The job is removed only while it is still the one ntsb_perf created for the policy.
+-- Tracking triggers stay (other views or manual refresh() calls may rely on them).
+CREATE OR REPLACE FUNCTION ntsb_perf.unschedule_refresh(view regclass) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v regclass := $1;
+    su boolean := coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user), false);
+    pol record;
+BEGIN
+    PERFORM ntsb_perf._check_matview(v, 'ntsb_perf.unschedule_refresh');
+    PERFORM pg_advisory_xact_lock(ntsb_perf._lock_key(v));
+    SELECT * INTO pol FROM ntsb_perf.refresh_policy p WHERE p.view = v;
+    IF NOT FOUND THEN
+        RAISE NOTICE 'no refresh is scheduled for %', v;
+        RETURN false;
+    END IF;
+    IF ntsb_perf._job_ok(pol.jobid, pol.job_name, pol.created_by) THEN
+        IF pol.created_by <> current_user AND NOT su THEN
+            RAISE EXCEPTION 'the refresh of % is scheduled by role %', v, pol.created_by
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = format('Only %I (or a superuser) can change or remove its pg_cron job.', pol.created_by);
+        END IF;
+        EXECUTE 'SELECT cron.unschedule($1)' USING pol.jobid;
+    ELSE
+        RAISE NOTICE 'pg_cron job % of % is gone or no longer ntsb_perf''s: left alone', pol.jobid, v;
+    END IF;
+    DELETE FROM ntsb_perf.refresh_policy p WHERE p.view = v;
+    RETURN true;
+END $$;
+
+-- Forgets everything ntsb_perf keeps for the relation `rel`, once it no longer exists: its
+-- policy (and the policy's pg_cron job, while it is still ntsb_perf's), refresh state, log rows
+-- and change marks; with `log_it`, a removed policy leaves one log row (status 'dropped',
+-- run_by the session user). Anyone may call it: it does nothing for a relation that exists.
+-- Returns the removed job's id (NULL: none).
+CREATE FUNCTION ntsb_perf._forget(rel oid, log_it boolean DEFAULT false) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE pol record; job bigint; had boolean := false;
+BEGIN
+    IF rel IS NULL OR EXISTS (SELECT 1 FROM pg_class WHERE oid = rel) THEN
+        RETURN NULL;
+    END IF;
+    DELETE FROM ntsb_perf.refresh_change WHERE source = rel;
+    FOR pol IN DELETE FROM ntsb_perf.refresh_policy p WHERE p.view = rel RETURNING * LOOP
+        had := true;
+        IF ntsb_perf._job_ok(pol.jobid, pol.job_name, pol.created_by) THEN
+            EXECUTE 'SELECT cron.unschedule($1)' USING pol.jobid;
+            job := pol.jobid;
+        END IF;
+    END LOOP;
+    DELETE FROM ntsb_perf.refresh_state s WHERE s.view = rel;
+    DELETE FROM ntsb_perf.refresh_log l WHERE l.view = rel;
+    IF had AND coalesce(log_it, false) THEN
+        INSERT INTO ntsb_perf.refresh_log (view, started_at, duration, status, reason, run_by)
+        VALUES (rel::regclass, clock_timestamp(), '0'::interval, 'dropped',
+                format('the materialized view no longer exists: its policy and pg_cron job %s were removed',
+                       coalesce(job::text, '(none left)')),
+                session_user);
+    END IF;
+    RETURN job;
+END $$;
+
+-- DROP of a materialized view (or of a table, or a schema with them) removes its policy, its
+-- pg_cron job, its state and log rows, and the tables' change marks, in the dropping
+-- transaction. Enabled ALWAYS (also under session_replication_role = replica). It never makes a
+-- DROP fail (a failed cleanup is a warning; the job's next run cleans up then).
+CREATE FUNCTION ntsb_perf._on_sql_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE d record; job bigint;
+BEGIN
+    FOR d IN SELECT o.objid, o.object_identity FROM pg_event_trigger_dropped_objects() o
+             WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0
+               AND o.object_type IN ('table', 'materialized view') LOOP
+        BEGIN
+            job := ntsb_perf._forget(d.objid);
+            IF job IS NOT NULL THEN
+                RAISE NOTICE 'ntsb_perf: removed the refresh policy and pg_cron job % of dropped materialized view %', job, d.object_identity;
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            -- Never make a DROP fail: the job's next run cleans up instead.
+            RAISE WARNING 'ntsb_perf: could not clean up after dropped %: % (SQLSTATE %)', d.object_identity, SQLERRM, SQLSTATE;
+        END;
+    END LOOP;
+END $$;
+
+CREATE EVENT TRIGGER ntsb_perf_forget_dropped ON sql_drop EXECUTE FUNCTION ntsb_perf._on_sql_drop();
+
+ALTER EVENT TRIGGER ntsb_perf_forget_dropped ENABLE ALWAYS;
+
+-- What a pg_cron job of ntsb_perf runs: refresh the view whose policy holds job `job`. A run
+-- that finds that view gone (its DROP did not clean up, e.g. the event trigger was disabled)
+-- removes its policy and this job, logs that, and says so in a warning; a run that finds no
+-- policy holding it (e.g. after DROP EXTENSION ntsb_perf and CREATE EXTENSION again) removes
+-- this job, if it is the caller's and still runs exactly this. Returns the number of views
+-- considered.
+CREATE FUNCTION ntsb_perf._scheduled_refresh(job bigint) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE v oid; removed bigint;
+BEGIN
+    IF job IS NULL THEN
+        RAISE EXCEPTION 'job must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT p.view::oid INTO v FROM ntsb_perf.refresh_policy p WHERE p.jobid = job;
+    IF NOT FOUND THEN
+        IF ntsb_perf._cron_readable() THEN
+            EXECUTE 'SELECT j.jobid FROM cron.job j WHERE j.jobid = $1 AND j.username = current_user AND j.command = $2'
+                INTO removed USING job, ntsb_perf._job_command(job);
+            IF removed IS NOT NULL THEN
+                EXECUTE 'SELECT cron.unschedule($1)' USING job;
+                RAISE WARNING 'ntsb_perf: no refresh policy holds pg_cron job %: removed the job', job;
+            END IF;
+        END IF;
+        RETURN 0;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = v) THEN
+        removed := ntsb_perf._forget(v, true);
+        RAISE WARNING 'ntsb_perf: materialized view % no longer exists: removed its refresh policy and pg_cron job %', v, removed;
+        RETURN 0;
+    END IF;
+    RETURN (SELECT count(*) FROM ntsb_perf.refresh(v::regclass));
+END $$;
+
+-- The pg_cron side of a job, as pg_cron shows it to the caller (nothing when pg_cron is not
+-- installed, the caller may not read its schema, or pg_cron hides that job from the caller).
+CREATE OR REPLACE FUNCTION ntsb_perf._cron_job(job bigint,
+    OUT active boolean, OUT last_start timestamptz, OUT last_end timestamptz, OUT last_status text,
+    OUT last_message text)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF job IS NULL OR NOT ntsb_perf._cron_readable() THEN
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE
+        'SELECT j.active, d.start_time, d.end_time, d.status, d.return_message
+         FROM cron.job j
+         LEFT JOIN LATERAL (SELECT * FROM cron.job_run_details r WHERE r.jobid = j.jobid
+                            ORDER BY r.start_time DESC NULLS LAST LIMIT 1) d ON true
+         WHERE j.jobid = $1' USING job;
+END $$;
+
+-- 3. refresh_policy: one policy per pg_cron job.
+DO $$
+DECLARE j bigint;
+BEGIN
+    FOR j IN SELECT p.jobid FROM ntsb_perf.refresh_policy p WHERE p.jobid IS NOT NULL
+             GROUP BY 1 HAVING count(*) > 1 LOOP
+        RAISE WARNING 'ntsb_perf: refresh policies of % share pg_cron job %: none of them keeps it (schedule them again)',
+            (SELECT string_agg(p.view::text, ', ' ORDER BY p.view::text) FROM ntsb_perf.refresh_policy p WHERE p.jobid = j), j;
+        UPDATE ntsb_perf.refresh_policy p SET jobid = NULL WHERE p.jobid = j;
+    END LOOP;
+END $$;
+ALTER TABLE ntsb_perf.refresh_policy ADD CONSTRAINT refresh_policy_jobid_key UNIQUE (jobid);
+
+-- 4. pg_cron jobs made by 0.1.0's schedule_refresh run 0.2.0's command.
+DO $$
+DECLARE p record; n int := 0;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RETURN;
+    END IF;
+    FOR p IN SELECT pol.view, pol.jobid, pol.job_name, pol.created_by FROM ntsb_perf.refresh_policy pol
+             WHERE pol.jobid IS NOT NULL ORDER BY pol.jobid LOOP
+        EXECUTE 'SELECT count(*) FROM cron.job j WHERE j.jobid = $1 AND j.jobname = $2 AND j.username = $3
+                   AND j.command ~ $4'
+            INTO n USING p.jobid, p.job_name, p.created_by,
+                         '^SELECT count\(\*\) FROM ntsb_perf\.refresh\(''.*''::regclass\)$';
+        IF n = 1 THEN
+            EXECUTE 'SELECT cron.alter_job($1, command => $2)' USING p.jobid, ntsb_perf._job_command(p.jobid);
+        ELSIF NOT ntsb_perf._job_ok(p.jobid, p.job_name, p.created_by) THEN
+            RAISE WARNING 'ntsb_perf: pg_cron job % of % is not as schedule_refresh made it: left alone (schedule the view again)',
+                p.jobid, p.view;
+        END IF;
+    END LOOP;
+END $$;
+
+-- 5. Tracking triggers as 0.2.0 needs them, for every view scheduled with skip_if_unchanged.
+DO $$
+DECLARE p record;
+BEGIN
+    FOR p IN SELECT pol.view FROM ntsb_perf.refresh_policy pol
+             WHERE pol.skip_if_unchanged AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = pol.view)
+             ORDER BY pol.view::oid LOOP
+        BEGIN
+            PERFORM ntsb_perf._ensure_tracking(p.view);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'ntsb_perf: could not set up change tracking for %: % (it is refreshed at every run until it is scheduled again)',
+                p.view, SQLERRM;
+        END;
+    END LOOP;
+END $$;
+
+-- 6. States resting on 0.1.0's change marks are not trusted (see the top).
+UPDATE ntsb_perf.refresh_state SET tracking = NULL;
+
+-- 7. Who wrote a log row, and what a policy row may name, are checked from now on.
+CREATE TRIGGER run_by BEFORE INSERT ON ntsb_perf.refresh_log
+    FOR EACH ROW EXECUTE FUNCTION ntsb_perf._log_run_by();
+CREATE TRIGGER check_policy BEFORE INSERT OR UPDATE ON ntsb_perf.refresh_policy
+    FOR EACH ROW EXECUTE FUNCTION ntsb_perf._check_policy();
