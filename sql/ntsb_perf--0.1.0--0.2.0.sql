@@ -1342,7 +1342,26 @@ END $$;
 -- 6. States resting on 0.1.0's change marks are not trusted (see the top).
 UPDATE ntsb_perf.refresh_state SET tracking = NULL;
 
--- 7. Who wrote a log row, and what a policy row may name, are checked from now on.
+-- 7. 0.2.0 refreshes a view whose query calls a function that is not immutable at every run
+--    (its contents can change while its tables do not). Views made by 0.1.0's
+--    create_accident_stats_view call date(timestamptz): say so, and how to fix it. (A WARNING:
+--    PostgreSQL holds back NOTICEs of extension scripts.)
+DO $$
+DECLARE p record; why text;
+BEGIN
+    FOR p IN SELECT pol.view FROM ntsb_perf.refresh_policy pol
+             WHERE pol.skip_if_unchanged AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = pol.view)
+             ORDER BY pol.view::text LOOP
+        why := ntsb_perf._volatile_reason(p.view);
+        IF why IS NOT NULL THEN
+            RAISE WARNING 'ntsb_perf: % is refreshed at every scheduled run from now on: %', p.view, why
+                USING HINT = 'A view made by 0.1.0''s create_accident_stats_view calls date(timestamptz); made again by '
+                             'ntsb_perf.create_accident_stats_view() (0.2.0 truncates event_date::timestamp) it can skip.';
+        END IF;
+    END LOOP;
+END $$;
+
+-- 8. Who wrote a log row, and what a policy row may name, are checked from now on.
 CREATE TRIGGER run_by BEFORE INSERT ON ntsb_perf.refresh_log
     FOR EACH ROW EXECUTE FUNCTION ntsb_perf._log_run_by();
 CREATE TRIGGER check_policy BEFORE INSERT OR UPDATE ON ntsb_perf.refresh_policy
