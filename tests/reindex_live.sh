@@ -11,31 +11,14 @@
 #      sequential scan, every rebuild done.
 # LIVE_ROWS (default 200000) generated events; LIVE_LOAD_SECS (default 30) of pgbench.
 source "$(dirname "$0")/../scripts/common.sh"
+source "$ROOT/tests/lib.sh"
 DIR=$ROOT/target/reindex-live
 PORT=${LIVE_PORT:-28818}
 DB=ntsb_live
 LIVE_ROWS=${LIVE_ROWS:-200000}
 LIVE_LOAD_SECS=${LIVE_LOAD_SECS:-30}
 
-fail() {
-    printf 'FAIL: %s\n' "$*" >&2
-    exit 1
-}
-ok() { printf '  ok: %s\n' "$*"; }
 q() { cluster_psql "$DIR" "$PORT" -d "$DB" -Atq "$@"; }
-# wait_for SECONDS SQL: polls until the query returns a non-empty value, prints it.
-wait_for() {
-    local secs=$1 sql=$2 v
-    for _ in $(seq $((secs * 10))); do
-        v=$(q -c "$sql" 2>/dev/null || true)
-        if [ -n "$v" ]; then
-            printf '%s' "$v"
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
-}
 # A session that holds a snapshot for SECS seconds (REPEATABLE READ, one read done), in the
 # background; prints its pid once it holds it.
 hold_snapshot() {

@@ -15,31 +15,14 @@
 #      of this version: a change to the SQL surface without an upgrade script fails here.
 # Leaves this build installed. UPGRADE_PORT (default 28820).
 source "$(dirname "$0")/../scripts/common.sh"
+source "$ROOT/tests/lib.sh"
 DIR=$ROOT/target/upgrade-test
 PORT=${UPGRADE_PORT:-28820}
 DB=ntsb_upgrade
 BUILD=$ROOT/target/upgrade
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)
 
-fail() {
-    printf 'FAIL: %s\n' "$*" >&2
-    exit 1
-}
-ok() { printf '  ok: %s\n' "$*"; }
 q() { cluster_psql "$DIR" "$PORT" -d "$DB" -Atq "$@"; }
-# wait_for SECONDS SQL: polls every second until the query returns a non-empty value, prints it.
-wait_for() {
-    local secs=$1 sql=$2 v
-    for _ in $(seq "$secs"); do
-        v=$(q -c "$sql" 2>/dev/null || true)
-        if [ -n "$v" ]; then
-            printf '%s' "$v"
-            return 0
-        fi
-        sleep 1
-    done
-    return 1
-}
 
 # The chain of upgrade scripts from $1 to this version must exist, one release to the next.
 upgrade_chain() {
@@ -118,7 +101,7 @@ while read -r old commit; do
           WHERE l.started_at > '$updated' AND l.view IN ('accident_stats_by_year'::regclass, 'accident_stats_by_state'::regclass,
                                                          'upg_watch_view'::regclass)
           HAVING count(DISTINCT l.view) = 3"
-    got=$(wait_for 150 "$runs") || fail "no pg_cron run of the three jobs within 150 s of the update"
+    got=$(wait_for 150 "$runs" 1) || fail "no pg_cron run of the three jobs within 150 s of the update"
     [ "$got" = "accident_stats_by_state=refreshed accident_stats_by_year=refreshed upg_watch_view=refreshed" ] ||
         fail "first runs after the update: $got"
     ok "first runs: $got"
@@ -131,7 +114,7 @@ while read -r old commit; do
     q -c "SET ROLE upg_analyst" -c "INSERT INTO upg_watch VALUES ('TX', 'wind')"
     changed=$(q -c "SELECT now()")
     runs=${runs//$updated/$changed}
-    got=$(wait_for 150 "$runs") || fail "no pg_cron run of the three jobs within 150 s of the change"
+    got=$(wait_for 150 "$runs" 1) || fail "no pg_cron run of the three jobs within 150 s of the change"
     [ "$got" = "accident_stats_by_state=skipped: unchanged accident_stats_by_year=refreshed upg_watch_view=refreshed" ] ||
         fail "runs after a change to upg_watch: $got"
     why=$(q -c "SELECT reason FROM ntsb_perf.refresh_log WHERE view = 'accident_stats_by_year'::regclass

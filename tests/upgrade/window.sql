@@ -10,9 +10,7 @@ SELECT count(*) > 0 AS change_marked FROM ntsb_perf.refresh_change WHERE source 
 -- stored states read through 0.1.0's declarations and the new library
 DO $$
 BEGIN
-    IF EXISTS (SELECT at, accidents, fatal, fatalities FROM upg_figures WHERE kind = 'month'
-               EXCEPT SELECT month, ntsb_perf.accidents(stats), ntsb_perf.fatal_accidents(stats), ntsb_perf.fatalities(stats)
-                      FROM upg_saved_states) THEN
+    IF EXISTS (SELECT * FROM upg_figures EXCEPT SELECT * FROM upg_figures_now) THEN
         RAISE EXCEPTION 'stored states read differently before the update';
     END IF;
 END $$;
