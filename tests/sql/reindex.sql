@@ -181,19 +181,41 @@ RESET ROLE;
 SELECT status, sqlstate, error ~ '^gave up after waiting .* waiting for old snapshots for pid [0-9]+: ' AS says_why
 FROM ntsb_perf.reindex_history ORDER BY id DESC LIMIT 1;
 SELECT count(*) AS invalid_indexes FROM pg_index WHERE indrelid = 'ri.t'::regclass AND NOT indisvalid;
--- While it waits, reindex_status shows the phase and whom it waits for (seen from another session).
-SELECT dblink_connect('watch', :'conninfo');
-SELECT dblink_send_query('watch', $q$
-    DO $w$ BEGIN
-        FOR i IN 1 .. 400 LOOP
-            PERFORM pg_stat_clear_snapshot();
-            EXIT WHEN EXISTS (SELECT 1 FROM ntsb_perf.reindex_status WHERE phase LIKE 'waiting for%');
-            PERFORM pg_sleep(0.025);
-        END LOOP;
+-- The watchers below poll with fresh statistics each time (some run in another session, through
+-- dblink): act_when_waiting waits until a rebuild waits for another session, then records what
+-- reindex_status shows, or cancels or terminates the pid given (the rebuild's worker when NULL);
+-- workers_gone waits until no reindex worker is left. (Procedures, called non-atomically like
+-- DO, so they hold no snapshot while they poll.)
+CREATE PROCEDURE ri.act_when_waiting(action text, target int DEFAULT NULL) LANGUAGE plpgsql AS $$
+DECLARE p int;
+BEGIN
+    FOR i IN 1 .. 400 LOOP
+        PERFORM pg_stat_clear_snapshot();
+        SELECT pid INTO p FROM ntsb_perf.reindex_status WHERE phase LIKE 'waiting for%' LIMIT 1;
+        EXIT WHEN p IS NOT NULL;
+        PERFORM pg_sleep(0.025);
+    END LOOP;
+    IF action = 'record' THEN  -- what reindex_status shows meanwhile
         CREATE TABLE ri.status_seen AS SELECT statement, phase, waiting_for_pid IS NOT NULL AS knows_pid,
             waiting_for_query IS NOT NULL AS knows_query, waiting_for_xact_start IS NOT NULL AS knows_since,
             running_for > '0' AS running FROM ntsb_perf.reindex_status;
-    END $w$ $q$);
+    ELSIF action = 'terminate' THEN
+        PERFORM pg_terminate_backend(coalesce(target, p));
+    ELSIF action = 'cancel' THEN
+        PERFORM pg_cancel_backend(coalesce(target, p));
+    END IF;
+END $$;
+CREATE PROCEDURE ri.workers_gone() LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1 .. 400 LOOP
+        PERFORM pg_stat_clear_snapshot();
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'ntsb_perf reindex');
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END $$;
+-- While it waits, reindex_status shows the phase and whom it waits for (seen from another session).
+SELECT dblink_connect('watch', :'conninfo');
+SELECT dblink_send_query('watch', $q$CALL ri.act_when_waiting('record')$q$);
 SET ROLE ri_owner;
 \set VERBOSITY sqlstate
 CALL ntsb_perf.reindex_index('ri.t_v', max_wait => '2 s');
@@ -204,16 +226,7 @@ SELECT * FROM dblink_get_result('watch') AS r(x text);  -- (the end of that resu
 SELECT * FROM ri.status_seen;
 -- A worker terminated mid-rebuild (pg_terminate_backend from another session): the caller says
 -- so, the history records it, nothing is lost, no invalid index stays.
-SELECT dblink_send_query('watch', $q$
-    DO $w$ DECLARE p int; BEGIN
-        FOR i IN 1 .. 400 LOOP
-            PERFORM pg_stat_clear_snapshot();
-            SELECT pid INTO p FROM ntsb_perf.reindex_status WHERE phase LIKE 'waiting for%';
-            EXIT WHEN p IS NOT NULL;
-            PERFORM pg_sleep(0.025);
-        END LOOP;
-        PERFORM pg_terminate_backend(p);
-    END $w$ $q$);
+SELECT dblink_send_query('watch', $q$CALL ri.act_when_waiting('terminate')$q$);
 SET ROLE ri_owner;
 \set VERBOSITY sqlstate
 CALL ntsb_perf.reindex_index('ri.t_v', max_wait => '30 s');  -- max_wait: only a safety net here
@@ -226,15 +239,7 @@ SELECT count(*) AS rows_kept FROM ri.t;
 -- The caller cancelled while it waits (pg_cancel_backend): the worker is stopped with it, and
 -- the next auto_reindex drops what it left.
 SELECT pg_backend_pid() AS me \gset
-SELECT dblink_send_query('watch', format($q$
-    DO $w$ BEGIN
-        FOR i IN 1 .. 400 LOOP
-            PERFORM pg_stat_clear_snapshot();
-            EXIT WHEN EXISTS (SELECT 1 FROM ntsb_perf.reindex_status WHERE phase LIKE 'waiting for%%');
-            PERFORM pg_sleep(0.025);
-        END LOOP;
-        PERFORM pg_cancel_backend(%s);
-    END $w$ $q$, :me));
+SELECT dblink_send_query('watch', format('CALL ri.act_when_waiting(%L, %s)', 'cancel', :me));
 SET ROLE ri_owner;
 \set VERBOSITY sqlstate
 CALL ntsb_perf.reindex_index('ri.t_v', max_wait => '30 s');  -- max_wait: only a safety net here
@@ -243,13 +248,7 @@ RESET ROLE;
 SELECT * FROM dblink_get_result('watch') AS r(x text);
 SELECT * FROM dblink_get_result('watch') AS r(x text);  -- (the end of that result)
 SELECT dblink_exec('holder', 'COMMIT');
-DO $$ BEGIN  -- the worker goes away with its caller
-    FOR i IN 1 .. 200 LOOP
-        PERFORM pg_stat_clear_snapshot();
-        EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'ntsb_perf reindex');
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
+CALL ri.workers_gone();  -- the worker goes away with its caller
 SELECT count(*) AS workers_left FROM pg_stat_activity WHERE backend_type = 'ntsb_perf reindex';
 SELECT count(*) > 0 AS leftover_before FROM pg_index WHERE indrelid = 'ri.t'::regclass AND NOT indisvalid;
 SET ROLE ri_owner;
@@ -261,16 +260,7 @@ SELECT count(*) AS invalid_after_auto_reindex FROM pg_index WHERE indrelid = 'ri
 -- worker's own 57014, the history says failed, and the rebuild's leftover is dropped at once.
 SELECT dblink_exec('holder', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
 SELECT n > 0 AS holder_has_snapshot FROM dblink('holder', 'SELECT count(*) FROM pg_class') AS x(n bigint);
-SELECT dblink_send_query('watch', $q$
-    DO $w$ DECLARE p int; BEGIN
-        FOR i IN 1 .. 400 LOOP
-            PERFORM pg_stat_clear_snapshot();
-            SELECT pid INTO p FROM ntsb_perf.reindex_status WHERE phase LIKE 'waiting for%';
-            EXIT WHEN p IS NOT NULL;
-            PERFORM pg_sleep(0.025);
-        END LOOP;
-        PERFORM pg_cancel_backend(p);
-    END $w$ $q$);
+SELECT dblink_send_query('watch', $q$CALL ri.act_when_waiting('cancel')$q$);
 SET ROLE ri_owner;
 \set VERBOSITY terse
 CALL ntsb_perf.reindex_index('ri.t_v', max_wait => '30 s');  -- max_wait: only a safety net here
@@ -290,13 +280,7 @@ CALL ntsb_perf.reindex_index('ri.t_v');
 \set VERBOSITY default
 RESET statement_timeout;
 RESET ROLE;
-DO $$ BEGIN
-    FOR i IN 1 .. 200 LOOP
-        PERFORM pg_stat_clear_snapshot();
-        EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'ntsb_perf reindex');
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
+CALL ri.workers_gone();
 SELECT count(*) AS workers_left_after_statement_timeout FROM pg_stat_activity WHERE backend_type = 'ntsb_perf reindex';
 SELECT dblink_exec('holder', 'COMMIT');
 
@@ -386,13 +370,7 @@ SELECT count(*) = :history_rows AS nothing_recorded FROM ntsb_perf.reindex_histo
 SELECT count(*) AS cancelled FROM (SELECT dblink_cancel_query('fill' || g) FROM generate_series(1, 16) g) x;
 SELECT count(*) AS closed FROM (SELECT dblink_disconnect('fill' || g) FROM generate_series(1, 16) g) x;
 SELECT dblink_exec('holder', 'COMMIT');
-DO $$ BEGIN
-    FOR i IN 1 .. 400 LOOP
-        PERFORM pg_stat_clear_snapshot();
-        EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'ntsb_perf reindex');
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
+CALL ri.workers_gone();
 SELECT count(*) AS workers_left FROM pg_stat_activity WHERE backend_type = 'ntsb_perf reindex';
 SET ROLE ri_owner;
 CALL ntsb_perf.auto_reindex(dry_run => false, min_bytes => 100000, schema_name => 'ri');
