@@ -25,7 +25,9 @@ VERSION=$(cargo metadata --offline --no-deps --format-version 1 |
 DEB_REVISION=${DEB_REVISION:-1}
 DEB_VERSION=$VERSION-$DEB_REVISION
 DEB_MAINTAINER=${DEB_MAINTAINER:-ntsb_perf maintainers <maintainers@users.noreply.b-seed-7f8d8d18.example>}
-export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
+# Not exported to cargo: the cc crate's build scripts rerun when SOURCE_DATE_EPOCH changes, which
+# would rebuild pgrx-pg-sys (bindgen) after every commit and every plain cargo build.
+SDE=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
 ARCH=$(dpkg --print-architecture)
 PKGLIBDIR=$($PG_CONFIG --pkglibdir)
 EXTDIR=$($PG_CONFIG --sharedir)/extension
@@ -64,13 +66,13 @@ gzip -9n <README.md >"$DOC/README.md.gz"
     echo "  * ntsb_perf $VERSION for PostgreSQL $PG_MAJOR, built by make package (cargo pgrx"
     echo "    package, release profile) from git commit $commit$dirty."
     echo
-    echo " -- $DEB_MAINTAINER  $(LC_ALL=C date -u -R -d "@$SOURCE_DATE_EPOCH")"
+    echo " -- $DEB_MAINTAINER  $(LC_ALL=C date -u -R -d "@$SDE")"
 } | gzip -9n >"$DOC/changelog.Debian.gz"
 
 # Machine-readable copyright (DEP-5). The library links in the Rust crates cargo tree lists for
 # the build's platform without proc-macros (those run only at compile time).
 first_year=$(git log --max-parents=0 --format=%ad --date=format:%Y HEAD | sort | sed -n 1p)
-last_year=$(LC_ALL=C date -u -d "@$SOURCE_DATE_EPOCH" +%Y)
+last_year=$(LC_ALL=C date -u -d "@$SDE" +%Y)
 years=$first_year
 [ "$first_year" = "$last_year" ] || years="$first_year-$last_year"
 crates=$(cargo tree --offline --locked -p "$EXT" -e normal,no-proc-macro \
@@ -157,9 +159,9 @@ CONTROL
 chmod 0644 "$ROOTFS/DEBIAN/control" "$ROOTFS/DEBIAN/md5sums"
 
 # Times no later than the commit; dpkg-deb takes the archive's own times from SOURCE_DATE_EPOCH.
-find "$ROOTFS" -newermt "@$SOURCE_DATE_EPOCH" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+find "$ROOTFS" -newermt "@$SDE" -exec touch -h -d "@$SDE" {} +
 mkdir -p "$OUT"
 rm -f "$DEB"
-dpkg-deb --root-owner-group -Zxz --build "$ROOTFS" "$DEB" >/dev/null
+SOURCE_DATE_EPOCH=$SDE dpkg-deb --root-owner-group -Zxz --build "$ROOTFS" "$DEB" >/dev/null
 log "built ${DEB#"$ROOT"/} ($(du -k "$DEB" | cut -f1) KiB, Installed-Size $installed_size KiB)"
 echo "$DEB"

@@ -7,8 +7,8 @@
 #     and symbol versions the module needs, and that every released version has an upgrade path;
 #  3. packing the staged tree again gives the same .deb, byte for byte;
 #  4. the checks can fail: altered copies of the package (a script missing, a stale one added,
-#     a file moved, Depends without libc6's version, libgcc-s1 or the server, a changed module,
-#     a wrong Installed-Size) must each be refused for that reason;
+#     a file moved, Depends without libc6's version, libgcc-s1 or the server, a package apt does
+#     not know, a changed module, a wrong Installed-Size) must each be refused for that reason;
 #  5. under `flock /tmp/ntsb_pg.lock`, tests/package_install.sh installs the package with apt-get
 #     as the only source of ntsb_perf, runs CREATE EXTENSION and queries, purges it and puts the
 #     machine's former files back.
@@ -72,6 +72,8 @@ mutant no-libgcc "needs libgcc_s\.so\.1 .*which Depends does not name" \
     "sed -i 's/, libgcc-s1 ([^)]*)//' DEBIAN/control"
 mutant no-server "Depends lacks the server package" \
     "sed -i 's/^Depends: postgresql-15, /Depends: /' DEBIAN/control"
+mutant unknown-package "postgresql-15-postgis-9 \(named in the relations\) is no package apt can install" \
+    "sed -i 's/^Suggests: .*/Suggests: postgresql-15-postgis-9/' DEBIAN/control"
 mutant changed-module "$lib/ntsb_perf.so: sha256 .* differs from the staged" \
     "printf x >>$lib/ntsb_perf.so"
 mutant installed-size "Installed-Size is 1," \
@@ -80,6 +82,6 @@ rm -rf "$MUT"
 
 log "install from the package only (flock /tmp/ntsb_pg.lock)"
 t0=$(date +%s)
-flock /tmp/ntsb_pg.lock "$ROOT/tests/package_install.sh" "$DEB" "$STAGE" "${RELEASED[@]}"
+with_pg_lock "$ROOT/tests/package_install.sh" "$DEB" "$STAGE" "${RELEASED[@]}"
 log "install stage: $(( $(date +%s) - t0 )) s (waiting for the lock included)"
 log "package tests passed in $(( $(date +%s) - start )) s"

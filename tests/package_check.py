@@ -124,9 +124,12 @@ def main():
         fail("Recommends lacks postgresql-15-cron (refresh and auto-reindex schedules use pg_cron when present)")
     if f"postgresql-{PG_MAJOR}-postgis-3" not in sug and f"postgresql-{PG_MAJOR}-postgis-3" not in rec:
         fail("neither Recommends nor Suggests names postgresql-15-postgis-3 (the spatial functions use it)")
-    for name in {**depends, **rec, **sug}:
-        if subprocess.run(["apt-cache", "show", "--no-all-versions", name], capture_output=True).returncode:
-            fail(f"{name} (named in the relations) is no package apt knows")
+    names = sorted({**depends, **rec, **sug})
+    policy = run("apt-cache", "policy", *names, check=False).decode()
+    known = {m[1] for m in re.finditer(r"^(\S+):\n\s+Installed: (?:.*)\n\s+Candidate: (?!\(none\))", policy, re.M)}
+    for name in names:
+        if name not in known:
+            fail(f"{name} (named in the relations) is no package apt can install")
 
     # --- the payload ------------------------------------------------------------------------
     raw = run("dpkg-deb", "--fsys-tarfile", str(args.deb))
