@@ -3,7 +3,7 @@ SHELL := /bin/bash
 ROWS ?= 150000
 export ROWS NTSB_CSV
 
-.PHONY: test demo demo-stop install package package-test bench setup unit pgtest regress lint
+.PHONY: test demo demo-stop install package package-test package-test-chroot bench setup unit pgtest regress lint
 
 test:            ## fmt, clippy, pure Rust tests, cargo pgrx test pg15, SQL regression tests, README and rustdoc examples
 	scripts/test.sh
@@ -24,6 +24,10 @@ package:         ## Debian package target/package/postgresql-15-ntsb-perf_<versi
 
 package-test:    ## META.json check, make package, the package's fields and files, install/purge it in a throwaway cluster
 	tests/package.sh
+
+package-test-chroot: ## the package on a clean Debian 12 root (debootstrap; needs the Debian mirror, about 1 minute)
+	scripts/setup.sh
+	tests/package_chroot.sh
 
 bench:           ## benchmarks, printed as ratios against an anchor measured in the same run
 	scripts/bench.sh
