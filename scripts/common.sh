@@ -98,3 +98,18 @@ END;
 SQL
     chmod 644 "$file"
 }
+
+# with_pg_lock CMD...: runs CMD holding the machine's lock for everything that installs into
+# PostgreSQL's directories or starts a cluster (NTSB_PG_LOCK, /tmp/ntsb_pg.lock), or just runs it
+# when this process holds that lock already: under `flock /tmp/ntsb_pg.lock make test`, the
+# lock's open file is inherited, and a second flock of the file would wait for ourselves forever.
+with_pg_lock() {
+    local lock=${NTSB_PG_LOCK:-/tmp/ntsb_pg.lock} fd
+    for fd in /proc/"$BASHPID"/fd/*; do
+        if [ "$(readlink "$fd")" = "$lock" ] && flock -n "${fd##*/}"; then
+            "$@"
+            return
+        fi
+    done
+    flock "$lock" "$@"
+}

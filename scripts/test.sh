@@ -38,4 +38,6 @@ log "auto-reindex live checks (NOTICEs while waiting, kill -9 of the worker, pgb
 "$ROOT/tests/reindex_live.sh"
 log "documentation examples (tests/doctest.sh, on the library regress.sh installed)"
 "$ROOT/tests/doctest.sh"
+log "Debian package and META.json (tests/package.sh; its install stage runs under flock /tmp/ntsb_pg.lock)"
+"$ROOT/tests/package.sh"
 log "make test: all stages passed"
