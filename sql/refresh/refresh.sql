@@ -170,7 +170,7 @@ END $$;
 -- A superuser's new row whose job does not check out (a restore into a database without
 -- pg_cron, or whose pg_cron jobs are not the dumped ones, or a job restored after the policy) is
 -- kept without a job (jobid NULL) and a WARNING says so: it never names a job ntsb_perf did not
--- create for it. A superuser's new row whose job checks out but runs in another database or on
+-- create for it (a job restored after it attaches it at its first run: _scheduled_refresh). A superuser's new row whose job checks out but runs in another database or on
 -- another port (pg_cron restores cron.job as it was: a dump restored into a server listening
 -- elsewhere would run the job against the old server) gets its job pointed at this database
 -- and server.
@@ -207,7 +207,7 @@ BEGIN
         RETURN NEW;
     END IF;
     IF su AND TG_OP = 'INSERT' THEN
-        RAISE WARNING 'ntsb_perf: pg_cron job % of the refresh policy of % is not here, or is not the job ntsb_perf created for it: the policy is kept without a job', NEW.jobid, NEW.view
+        RAISE WARNING 'ntsb_perf: pg_cron job % of the refresh policy of % is not here, or is not the job ntsb_perf created for it: the policy is kept without a job (a job restored later attaches it at its first run)', NEW.jobid, NEW.view
             USING DETAIL = CASE WHEN NOT ntsb_perf._cron_readable() THEN format('pg_cron is not installed in database %s.', current_database())
                                 ELSE format('No pg_cron job %s named "%s" runs %s as role %s on schedule %s.',
                                             NEW.jobid, NEW.job_name, ntsb_perf._job_command(NEW.jobid), NEW.created_by, NEW.schedule) END,
@@ -805,10 +805,13 @@ ALTER EVENT TRIGGER ntsb_perf_forget_dropped ENABLE ALWAYS;
 
 -- What a pg_cron job of ntsb_perf runs: refresh the view whose policy holds job `job`. A run
 -- that finds that view gone (its DROP did not clean up, e.g. the event trigger was disabled)
--- removes its policy and this job, logs that, and says so in a warning. A run that finds no
--- policy holding its job fails (and leaves the job alone): during a restore pg_cron's jobs are
--- loaded before ntsb_perf's policies, so a job may run before its policy is back; DROP EXTENSION
--- ntsb_perf removes ntsb_perf's jobs (CASCADE) or refuses. Returns the number of views considered.
+-- removes its policy and this job, logs that, and says so in a warning. A policy kept without
+-- a job because it was restored before its job (pg_restore -j) is attached again by the job's
+-- own run, when the job is the one ntsb_perf created for it, as the caller (_check_policy
+-- checks it). A run that finds no policy holding its job fails (and leaves the job alone):
+-- during a restore pg_cron's jobs are loaded before ntsb_perf's policies, so a job may run
+-- before its policy is back; DROP EXTENSION ntsb_perf removes ntsb_perf's jobs (CASCADE) or
+-- refuses. Returns the number of views considered.
 CREATE FUNCTION ntsb_perf._scheduled_refresh(job bigint) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE v oid; removed bigint;
@@ -818,6 +821,12 @@ BEGIN
     END IF;
     SELECT p.view::oid INTO v FROM ntsb_perf.refresh_policy p WHERE p.jobid = job;
     IF NOT FOUND THEN
+        UPDATE ntsb_perf.refresh_policy p SET jobid = job
+        WHERE p.jobid IS NULL AND p.created_by = current_user
+          AND ntsb_perf._job_ok(job, p.job_name, p.created_by, p.schedule)
+        RETURNING p.view::oid INTO v;
+    END IF;
+    IF v IS NULL THEN
         RAISE EXCEPTION 'ntsb_perf: no refresh policy holds pg_cron job %', job
             USING ERRCODE = 'undefined_object',
                   DETAIL = 'Its policy was removed without the job, or is not restored yet.',

@@ -71,7 +71,8 @@ CREATE TRIGGER index_oid BEFORE INSERT ON ntsb_perf.reindex_baseline
 
 -- 5. Changed functions: the policy check (restored rows: times kept, job moved here or policy
 --    kept without a job), _forget (clears log targets), the sql_drop trigger (dropped indexes),
---    the scheduled run (no policy: fails, keeps the job), the plan (baselines by name).
+--    the scheduled run (attaches a policy restored before its job; no policy: fails, keeps the
+--    job), the plan (baselines by name).
 
 CREATE OR REPLACE FUNCTION ntsb_perf._check_policy() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -106,7 +107,7 @@ BEGIN
         RETURN NEW;
     END IF;
     IF su AND TG_OP = 'INSERT' THEN
-        RAISE WARNING 'ntsb_perf: pg_cron job % of the refresh policy of % is not here, or is not the job ntsb_perf created for it: the policy is kept without a job', NEW.jobid, NEW.view
+        RAISE WARNING 'ntsb_perf: pg_cron job % of the refresh policy of % is not here, or is not the job ntsb_perf created for it: the policy is kept without a job (a job restored later attaches it at its first run)', NEW.jobid, NEW.view
             USING DETAIL = CASE WHEN NOT ntsb_perf._cron_readable() THEN format('pg_cron is not installed in database %s.', current_database())
                                 ELSE format('No pg_cron job %s named "%s" runs %s as role %s on schedule %s.',
                                             NEW.jobid, NEW.job_name, ntsb_perf._job_command(NEW.jobid), NEW.created_by, NEW.schedule) END,
@@ -188,6 +189,12 @@ BEGIN
     END IF;
     SELECT p.view::oid INTO v FROM ntsb_perf.refresh_policy p WHERE p.jobid = job;
     IF NOT FOUND THEN
+        UPDATE ntsb_perf.refresh_policy p SET jobid = job
+        WHERE p.jobid IS NULL AND p.created_by = current_user
+          AND ntsb_perf._job_ok(job, p.job_name, p.created_by, p.schedule)
+        RETURNING p.view::oid INTO v;
+    END IF;
+    IF v IS NULL THEN
         RAISE EXCEPTION 'ntsb_perf: no refresh policy holds pg_cron job %', job
             USING ERRCODE = 'undefined_object',
                   DETAIL = 'Its policy was removed without the job, or is not restored yet.',

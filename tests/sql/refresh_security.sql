@@ -140,6 +140,23 @@ SELECT ntsb_perf._scheduled_refresh(:victim_job) AS views;
 SELECT (SELECT count(*) FROM cron.job WHERE jobid = :orphan) AS orphan_jobs,
        (SELECT count(*) FROM cron.job WHERE jobid = :victim_job) AS victim_jobs;
 SELECT cron.unschedule(:victim_job), cron.unschedule(:orphan);
+-- A policy loaded before its job (pg_restore -j: pg_cron's and ntsb_perf's rows in parallel) is
+-- kept without a job, with a warning; the job's first run attaches it again, run as the job's
+-- role, and only to the job ntsb_perf created for it.
+CREATE TEMP TABLE saved_policy AS SELECT * FROM ntsb_perf.refresh_policy WHERE view = 'rs.t_total'::regclass;
+DELETE FROM ntsb_perf.refresh_policy WHERE view = 'rs.t_total'::regclass;
+UPDATE cron.job SET jobname = jobname || ' (not yet)' WHERE jobid = :t_job;
+INSERT INTO ntsb_perf.refresh_policy SELECT * FROM saved_policy;
+UPDATE cron.job SET jobname = (SELECT job_name FROM saved_policy) WHERE jobid = :t_job;
+SELECT jobid IS NULL AS detached, created_at = (SELECT created_at FROM saved_policy) AS created_at_kept
+FROM ntsb_perf.refresh_policy WHERE view = 'rs.t_total'::regclass;
+SET ROLE rs_nobody;
+SELECT ntsb_perf._scheduled_refresh(:t_job) AS views;
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SET ROLE rs_owner;
+SELECT ntsb_perf._scheduled_refresh(:t_job) AS views;
+RESET ROLE;
+SELECT jobid = :t_job AS attached FROM ntsb_perf.refresh_policy WHERE view = 'rs.t_total'::regclass;
 
 -- Two views whose 63-byte names share a 60-byte prefix (and one with multibyte characters at
 -- the cut): one job each, each job refreshing its own view; unscheduling one keeps the other.
