@@ -36,6 +36,7 @@ mod relation;
 mod spatial;
 mod spi_query;
 mod stats;
+mod uninstall;
 
 /// Registers the extension's settings when the library is loaded.
 #[pg_guard]

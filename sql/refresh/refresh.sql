@@ -49,8 +49,17 @@ CREATE TABLE ntsb_perf.refresh_log (
 );
 CREATE INDEX refresh_log_view_started_at ON ntsb_perf.refresh_log (view, started_at DESC);
 
-SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.refresh_policy', '');
-SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.refresh_log', '');
+-- pg_dump dumps the policies and the log (and the log's sequence), not the refresh state nor the
+-- change marks: a snapshot and table OIDs of another cluster would make refresh_reason trust a
+-- view that is stale (after a restore the first refresh of every view refreshes it). A regclass
+-- is dumped as the relation's name (restored as the new OID: the materialized views exist when
+-- the data is loaded) or, for a relation that no longer exists, as a bare number that would name
+-- some other relation after the restore: so only rows whose relations exist are dumped (the
+-- sql_drop event trigger below removes the others in the dropping transaction anyway).
+SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.refresh_policy',
+    'WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) refresh_policy.view::pg_catalog.oid AND c.relkind OPERATOR(pg_catalog.=) ''m'')');
+SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.refresh_log',
+    'WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) refresh_log.view::pg_catalog.oid) AND (refresh_log.target IS NULL OR EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) refresh_log.target::pg_catalog.oid))');
 SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.refresh_log_id_seq', '');
 
 -- Who may do what. Everybody reads. Change marks are written only by the tracking trigger
@@ -156,25 +165,60 @@ END $$;
 
 -- A policy row is what schedule_refresh wrote: it names the pg_cron job ntsb_perf created for
 -- this view, owned by the role in created_by (the caller, unless the caller is a superuser),
--- with the policy's schedule; created_at/updated_at are set here.
+-- with the policy's schedule; created_at/updated_at are set here (a superuser's new row keeps
+-- the times it gives: a restored dump brings them back).
+-- A superuser's new row whose job does not check out (a restore into a database without
+-- pg_cron, or whose pg_cron jobs are not the dumped ones, or a job restored after the policy) is
+-- kept without a job (jobid NULL) and a WARNING says so: it never names a job ntsb_perf did not
+-- create for it (a job restored after it attaches it at its first run: _scheduled_refresh). A superuser's new row whose job checks out but runs in another database or on
+-- another port (pg_cron restores cron.job as it was: a dump restored into a server listening
+-- elsewhere would run the job against the old server) gets its job pointed at this database
+-- and server.
 CREATE FUNCTION ntsb_perf._check_policy() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE su boolean := coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user), false);
+DECLARE
+    su boolean := coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user), false);
+    moved bigint;
 BEGIN
     IF TG_OP = 'INSERT' THEN
         NEW.created_by := coalesce(NEW.created_by, current_user);
-        NEW.created_at := now();
+        NEW.created_at := CASE WHEN su THEN coalesce(NEW.created_at, now()) ELSE now() END;
+        NEW.updated_at := CASE WHEN su THEN coalesce(NEW.updated_at, now()) ELSE now() END;
     ELSE
         NEW.created_at := OLD.created_at;
+        NEW.updated_at := now();
     END IF;
-    NEW.updated_at := now();
-    IF (NEW.created_by <> current_user AND NOT su)
-       OR NOT ntsb_perf._job_ok(NEW.jobid, NEW.job_name, NEW.created_by, NEW.schedule) THEN
+    IF NEW.created_by <> current_user AND NOT su THEN
         RAISE EXCEPTION 'a refresh policy must name the pg_cron job ntsb_perf.schedule_refresh created for it'
             USING ERRCODE = 'insufficient_privilege',
                   HINT = 'Use ntsb_perf.schedule_refresh and ntsb_perf.unschedule_refresh.';
     END IF;
-    RETURN NEW;
+    IF ntsb_perf._job_ok(NEW.jobid, NEW.job_name, NEW.created_by, NEW.schedule) THEN
+        IF su AND TG_OP = 'INSERT' THEN
+            EXECUTE 'UPDATE cron.job j SET database = current_database(), nodeport = current_setting(''port'')::int
+                     WHERE j.jobid = $1 AND (j.database <> current_database() OR j.nodeport <> current_setting(''port'')::int)
+                     RETURNING j.jobid'
+                INTO moved USING NEW.jobid;
+            IF moved IS NOT NULL THEN
+                RAISE NOTICE 'ntsb_perf: pg_cron job % of the refresh policy of % now runs in % on port %',
+                    NEW.jobid, NEW.view, current_database(), current_setting('port');
+            END IF;
+        END IF;
+        RETURN NEW;
+    END IF;
+    IF su AND TG_OP = 'INSERT' THEN
+        RAISE WARNING 'ntsb_perf: pg_cron job % of the refresh policy of % is not here, or is not the job ntsb_perf created for it: the policy is kept without a job (a job restored later attaches it at its first run)', NEW.jobid, NEW.view
+            USING DETAIL = CASE WHEN NOT ntsb_perf._cron_readable() THEN format('pg_cron is not installed in database %s.', current_database())
+                                ELSE format('No pg_cron job %s named "%s" runs %s as role %s on schedule %s.',
+                                            NEW.jobid, NEW.job_name, ntsb_perf._job_command(NEW.jobid), NEW.created_by, NEW.schedule) END,
+                  HINT = format('SELECT ntsb_perf.schedule_refresh(%L, %L, %L, %L) schedules it again.',
+                                NEW.view::text, NEW.schedule, NEW.concurrent, NEW.skip_if_unchanged);
+        NEW.jobid := NULL;
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'a refresh policy must name the pg_cron job ntsb_perf.schedule_refresh created for it'
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'Use ntsb_perf.schedule_refresh and ntsb_perf.unschedule_refresh.';
 END $$;
 CREATE TRIGGER check_policy BEFORE INSERT OR UPDATE ON ntsb_perf.refresh_policy
     FOR EACH ROW EXECUTE FUNCTION ntsb_perf._check_policy();
@@ -708,6 +752,7 @@ BEGIN
     END LOOP;
     DELETE FROM ntsb_perf.refresh_state s WHERE s.view = rel;
     DELETE FROM ntsb_perf.refresh_log l WHERE l.view = rel;
+    UPDATE ntsb_perf.refresh_log l SET target = NULL WHERE l.target = rel;
     IF had AND coalesce(log_it, false) THEN
         INSERT INTO ntsb_perf.refresh_log (view, started_at, duration, status, reason, run_by)
         VALUES (rel::regclass, clock_timestamp(), '0'::interval, 'dropped',
@@ -720,8 +765,11 @@ END $$;
 
 -- DROP of a materialized view (or of a table, or a schema with them) removes its policy, its
 -- pg_cron job, its state and log rows, and the tables' change marks, in the dropping
--- transaction. Enabled ALWAYS (also under session_replication_role = replica). It never makes a
--- DROP fail (a failed cleanup is a warning; the job's next run cleans up then).
+-- transaction. DROP of an index (or of its table, or schema) removes its rebuild baseline and
+-- the OID from its rebuild history (the rows stay, with the index's name): a dump would carry
+-- the number, which names some other relation in the restored cluster. Enabled ALWAYS (also
+-- under session_replication_role = replica). It never makes a DROP fail (a failed cleanup is a
+-- warning; the job's next run cleans up then).
 CREATE FUNCTION ntsb_perf._on_sql_drop() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE d record; job bigint;
@@ -739,16 +787,31 @@ BEGIN
             RAISE WARNING 'ntsb_perf: could not clean up after dropped %: % (SQLSTATE %)', d.object_identity, SQLERRM, SQLSTATE;
         END;
     END LOOP;
+    BEGIN
+        UPDATE ntsb_perf.reindex_history h SET index = NULL
+        FROM pg_event_trigger_dropped_objects() o
+        WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0 AND o.object_type = 'index'
+          AND h.index = o.objid;
+        DELETE FROM ntsb_perf.reindex_baseline b
+        USING pg_event_trigger_dropped_objects() o
+        WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0 AND o.object_type = 'index'
+          AND (b.index_oid = o.objid OR (b.index_oid IS NULL AND b.index_name = o.object_identity));
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'ntsb_perf: could not clean up the rebuild history of dropped indexes: % (SQLSTATE %)', SQLERRM, SQLSTATE;
+    END;
 END $$;
 CREATE EVENT TRIGGER ntsb_perf_forget_dropped ON sql_drop EXECUTE FUNCTION ntsb_perf._on_sql_drop();
 ALTER EVENT TRIGGER ntsb_perf_forget_dropped ENABLE ALWAYS;
 
 -- What a pg_cron job of ntsb_perf runs: refresh the view whose policy holds job `job`. A run
 -- that finds that view gone (its DROP did not clean up, e.g. the event trigger was disabled)
--- removes its policy and this job, logs that, and says so in a warning; a run that finds no
--- policy holding it (e.g. after DROP EXTENSION ntsb_perf and CREATE EXTENSION again) removes
--- this job, if it is the caller's and still runs exactly this. Returns the number of views
--- considered.
+-- removes its policy and this job, logs that, and says so in a warning. A policy kept without
+-- a job because it was restored before its job (pg_restore -j) is attached again by the job's
+-- own run, when the job is the one ntsb_perf created for it, as the caller (_check_policy
+-- checks it). A run that finds no policy holding its job fails (and leaves the job alone):
+-- during a restore pg_cron's jobs are loaded before ntsb_perf's policies, so a job may run
+-- before its policy is back; DROP EXTENSION ntsb_perf removes ntsb_perf's jobs (CASCADE) or
+-- refuses. Returns the number of views considered.
 CREATE FUNCTION ntsb_perf._scheduled_refresh(job bigint) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE v oid; removed bigint;
@@ -758,15 +821,17 @@ BEGIN
     END IF;
     SELECT p.view::oid INTO v FROM ntsb_perf.refresh_policy p WHERE p.jobid = job;
     IF NOT FOUND THEN
-        IF ntsb_perf._cron_readable() THEN
-            EXECUTE 'SELECT j.jobid FROM cron.job j WHERE j.jobid = $1 AND j.username = current_user AND j.command = $2'
-                INTO removed USING job, ntsb_perf._job_command(job);
-            IF removed IS NOT NULL THEN
-                EXECUTE 'SELECT cron.unschedule($1)' USING job;
-                RAISE WARNING 'ntsb_perf: no refresh policy holds pg_cron job %: removed the job', job;
-            END IF;
-        END IF;
-        RETURN 0;
+        UPDATE ntsb_perf.refresh_policy p SET jobid = job
+        WHERE p.jobid IS NULL AND p.created_by = current_user
+          AND ntsb_perf._job_ok(job, p.job_name, p.created_by, p.schedule)
+        RETURNING p.view::oid INTO v;
+    END IF;
+    IF v IS NULL THEN
+        RAISE EXCEPTION 'ntsb_perf: no refresh policy holds pg_cron job %', job
+            USING ERRCODE = 'undefined_object',
+                  DETAIL = 'Its policy was removed without the job, or is not restored yet.',
+                  HINT = format('Remove the job if it is not needed (SELECT cron.unschedule(%s)); '
+                                'ntsb_perf.schedule_refresh schedules a view again.', job);
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = v) THEN
         removed := ntsb_perf._forget(v, true);

@@ -1,24 +1,36 @@
 -- Writes one rebuild's history row (run by _reindex_begin and _reindex_finish, SECURITY DEFINER)
 -- from the facts kept since its start: first as 'running' (no duration or size after yet), then
 -- its outcome into the same row; after a successful rebuild the fresh density is measured and
--- kept as the index's baseline. REINDEX CONCURRENTLY gives the index a new OID under the same
--- name, so the index is found again by its (quoted, qualified) name. $1 index oid at the start,
--- $2 index name, $3 table name, $4 started_at, $5 bytes_before, $6 predicted_reclaim,
--- $7 density_before, $8 status, $9 sqlstate, $10 error, $11 triggered_by, $12 role oid,
--- $13 statement, $14 the row's id when it was written before (NULL: a new row).
+-- kept as the index's baseline (keyed by its name, bound to its OID). REINDEX CONCURRENTLY gives
+-- the index a new OID under the same name, so the index is found again by its (quoted,
+-- qualified) name, and the earlier history rows of the old OID are given the new one. $1 index
+-- oid at the start, $2 index name, $3 table name, $4 started_at, $5 bytes_before,
+-- $6 predicted_reclaim, $7 density_before, $8 status, $9 sqlstate, $10 error, $11 triggered_by,
+-- $12 role oid, $13 statement, $14 the row's id when it was written before (NULL: a new row).
 WITH now_index AS (
     SELECT coalesce(pg_catalog.to_regclass($2)::oid, $1) AS oid
 ), fresh AS (
     SELECT b.avg_leaf_density, b.bloat_ratio, b.leaf_fragmentation
     FROM now_index i, LATERAL ntsb_perf.index_bloat(i.oid::regclass) b
     WHERE $8 = 'done'
+), stale AS (
+    -- baselines of this index kept under another name (it was renamed since)
+    DELETE FROM ntsb_perf.reindex_baseline b
+    USING now_index i, fresh f
+    WHERE b.index_oid = i.oid AND b.index_name <> $2
+    RETURNING 1
 ), baseline AS (
-    INSERT INTO ntsb_perf.reindex_baseline AS r (index_oid, density, bloat_ratio, fragmentation, measured_at)
-    SELECT i.oid, f.avg_leaf_density, f.bloat_ratio, f.leaf_fragmentation, pg_catalog.now()
+    INSERT INTO ntsb_perf.reindex_baseline AS r (index_oid, density, bloat_ratio, fragmentation, measured_at, index_name)
+    SELECT i.oid, f.avg_leaf_density, f.bloat_ratio, f.leaf_fragmentation, pg_catalog.now(), $2
     FROM fresh f, now_index i
-    ON CONFLICT (index_oid) DO UPDATE
-        SET density = EXCLUDED.density, bloat_ratio = EXCLUDED.bloat_ratio,
+    ON CONFLICT (index_name) DO UPDATE
+        SET index_oid = EXCLUDED.index_oid, density = EXCLUDED.density, bloat_ratio = EXCLUDED.bloat_ratio,
             fragmentation = EXCLUDED.fragmentation, measured_at = EXCLUDED.measured_at
+    RETURNING 1
+), repoint AS (
+    UPDATE ntsb_perf.reindex_history h SET index = i.oid
+    FROM now_index i
+    WHERE $8 = 'done' AND i.oid <> $1 AND h.index = $1 AND h.id IS DISTINCT FROM $14
     RETURNING 1
 )
 INSERT INTO ntsb_perf.reindex_history AS h
@@ -26,7 +38,7 @@ INSERT INTO ntsb_perf.reindex_history AS h
      density_before, density_after, status, sqlstate, error, triggered_by, run_by, statement,
      caller_pid, caller_started)
 SELECT coalesce($14, pg_catalog.nextval('ntsb_perf.reindex_history_id_seq'::pg_catalog.regclass)),
-       i.oid::regclass, $2, $3, $4,
+       i.oid, $2, $3, $4,
        CASE WHEN $8 <> 'running' THEN pg_catalog.clock_timestamp() - $4 END, $5,
        CASE WHEN $8 <> 'running' THEN
            (SELECT pg_catalog.pg_relation_size(c.oid) FROM pg_catalog.pg_class c WHERE c.oid = i.oid) END,

@@ -8,7 +8,7 @@
 -- and _reindex_sweep (SECURITY DEFINER) from the runs' own facts; readable by everyone.
 CREATE TABLE ntsb_perf.reindex_history (
     id                bigserial PRIMARY KEY,
-    index             regclass,
+    index             oid,        -- the index's OID while it exists (see _reindex_history_index)
     index_name        text        NOT NULL,
     table_name        text        NOT NULL,
     started_at        timestamptz NOT NULL,
@@ -29,13 +29,57 @@ CREATE TABLE ntsb_perf.reindex_history (
 );
 CREATE INDEX reindex_history_started_at ON ntsb_perf.reindex_history (started_at DESC);
 -- What each index measured right after its last successful rebuild: the plan compares with it.
+-- Keyed by the index's name (quoted and qualified, as in reindex_history.index_name), which a
+-- dump and restore keeps and REINDEX CONCURRENTLY (a new OID under the same name) keeps;
+-- index_oid binds it to that index while it exists (a renamed index keeps its baseline, and a
+-- new index under the old name does not get it). NULL until rebound: a baseline restored from
+-- a dump (OIDs of another cluster) is used for the index of that name.
 CREATE TABLE ntsb_perf.reindex_baseline (
-    index_oid     oid PRIMARY KEY,
+    index_oid     oid,
     density       float8,
     bloat_ratio   float8,
     fragmentation float8,
-    measured_at   timestamptz NOT NULL
+    measured_at   timestamptz NOT NULL,
+    index_name    text PRIMARY KEY
 );
+
+-- pg_dump dumps the history (and its sequence) and the baselines of existing indexes. An index
+-- OID means nothing in another cluster, and an index cannot be named in the dumped data either
+-- (a regclass would be restored as a name before pg_restore creates the indexes, in its
+-- post-data section, and fail): the OID columns are plain oids, and a row that comes in with an
+-- OID that is not (now) the index of its name gets NULL there (triggers below).
+SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.reindex_history', '');
+SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.reindex_history_id_seq', '');
+-- (The baselines dumped are those the plan uses: of an index of that name, bound to it or to no
+-- index that exists.)
+SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.reindex_baseline',
+    'WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace WHERE c.relkind OPERATOR(pg_catalog.=) ANY (''{i,I}''::pg_catalog."char"[]) AND pg_catalog.format(''%I.%I'', n.nspname, c.relname) OPERATOR(pg_catalog.=) reindex_baseline.index_name AND (c.oid OPERATOR(pg_catalog.=) reindex_baseline.index_oid OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c2 WHERE c2.oid OPERATOR(pg_catalog.=) reindex_baseline.index_oid)))');
+
+CREATE FUNCTION ntsb_perf._reindex_history_index() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.index IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.oid = NEW.index AND c.relkind IN ('i', 'I') AND format('%I.%I', n.nspname, c.relname) = NEW.index_name) THEN
+        NEW.index := NULL;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER index_oid BEFORE INSERT ON ntsb_perf.reindex_history
+    FOR EACH ROW EXECUTE FUNCTION ntsb_perf._reindex_history_index();
+CREATE FUNCTION ntsb_perf._reindex_baseline_index() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.index_oid IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.oid = NEW.index_oid AND c.relkind IN ('i', 'I') AND format('%I.%I', n.nspname, c.relname) = NEW.index_name) THEN
+        NEW.index_oid := NULL;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER index_oid BEFORE INSERT ON ntsb_perf.reindex_baseline
+    FOR EACH ROW EXECUTE FUNCTION ntsb_perf._reindex_baseline_index();
+
 REVOKE ALL ON ntsb_perf.reindex_history, ntsb_perf.reindex_baseline FROM PUBLIC;
 GRANT SELECT ON ntsb_perf.reindex_history, ntsb_perf.reindex_baseline TO PUBLIC;
 REVOKE ALL ON FUNCTION ntsb_perf._reindex_finish(integer, text) FROM PUBLIC;
@@ -118,7 +162,16 @@ BEGIN
                b.fragmentation AS base_fragmentation
         FROM ntsb_perf_plan_scope k
         CROSS JOIN LATERAL ntsb_perf.index_bloat(k.oid::regclass, p_sample_pages) r
-        LEFT JOIN ntsb_perf.reindex_baseline b ON b.index_oid = k.oid
+        -- its baseline: the one bound to it, else one of its name that is bound to no index
+        -- that exists (restored from a dump, or left by a REINDEX CONCURRENTLY outside ntsb_perf)
+        LEFT JOIN LATERAL (
+            SELECT bl.* FROM ntsb_perf.reindex_baseline bl
+            WHERE bl.index_oid = k.oid
+               OR (bl.index_name = (SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
+                                    JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = k.oid)
+                   AND NOT EXISTS (SELECT 1 FROM pg_class c2 WHERE c2.oid = bl.index_oid))
+            ORDER BY bl.index_oid IS NOT DISTINCT FROM k.oid DESC
+            LIMIT 1) b ON true
         WHERE k.owned
     ), judged AS (
         SELECT m.*,

@@ -129,8 +129,8 @@ SELECT ntsb_perf.schedule_refresh('other', '@daily');
 \set VERBOSITY terse
 SELECT schedule, command FROM cron.job WHERE jobid = :squatter;
 SELECT cron.unschedule(:squatter);
--- A job run that finds no policy holding its job removes that job, if it runs exactly
--- ntsb_perf's command for it; any other job given to it is left alone.
+-- A job run that finds no policy holding its job fails (42704) and leaves the job alone (during
+-- a restore pg_cron's jobs come back before ntsb_perf's policies); so does any other job.
 SELECT cron.schedule('orphan', '@daily', 'SELECT 1') AS orphan \gset
 SELECT cron.schedule('orphan', '@daily', ntsb_perf._job_command(:orphan)) = :orphan AS same_job;
 \set VERBOSITY sqlstate
@@ -139,7 +139,24 @@ SELECT ntsb_perf._scheduled_refresh(:victim_job) AS views;
 \set VERBOSITY terse
 SELECT (SELECT count(*) FROM cron.job WHERE jobid = :orphan) AS orphan_jobs,
        (SELECT count(*) FROM cron.job WHERE jobid = :victim_job) AS victim_jobs;
-SELECT cron.unschedule(:victim_job);
+SELECT cron.unschedule(:victim_job), cron.unschedule(:orphan);
+-- A policy loaded before its job (pg_restore -j: pg_cron's and ntsb_perf's rows in parallel) is
+-- kept without a job, with a warning; the job's first run attaches it again, run as the job's
+-- role, and only to the job ntsb_perf created for it.
+CREATE TEMP TABLE saved_policy AS SELECT * FROM ntsb_perf.refresh_policy WHERE view = 'rs.t_total'::regclass;
+DELETE FROM ntsb_perf.refresh_policy WHERE view = 'rs.t_total'::regclass;
+UPDATE cron.job SET jobname = jobname || ' (not yet)' WHERE jobid = :t_job;
+INSERT INTO ntsb_perf.refresh_policy SELECT * FROM saved_policy;
+UPDATE cron.job SET jobname = (SELECT job_name FROM saved_policy) WHERE jobid = :t_job;
+SELECT jobid IS NULL AS detached, created_at = (SELECT created_at FROM saved_policy) AS created_at_kept
+FROM ntsb_perf.refresh_policy WHERE view = 'rs.t_total'::regclass;
+SET ROLE rs_nobody;
+SELECT ntsb_perf._scheduled_refresh(:t_job) AS views;
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SET ROLE rs_owner;
+SELECT ntsb_perf._scheduled_refresh(:t_job) AS views;
+RESET ROLE;
+SELECT jobid = :t_job AS attached FROM ntsb_perf.refresh_policy WHERE view = 'rs.t_total'::regclass;
 
 -- Two views whose 63-byte names share a 60-byte prefix (and one with multibyte characters at
 -- the cut): one job each, each job refreshing its own view; unscheduling one keeps the other.
