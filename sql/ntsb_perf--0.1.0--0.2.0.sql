@@ -2,7 +2,9 @@
 --
 -- 0.2.0 hardens what 0.1.0 shipped (statistics states, bloat reads, refresh scheduling), adds
 -- auto-reindex (reindex_index, auto_reindex, reindex_plan, reindex_history, reindex_status, a
--- background worker) and cleans up after dropped views (an sql_drop event trigger).
+-- background worker), cleans up after dropped views (an sql_drop event trigger), dumps the
+-- reindex history and baselines with pg_dump, and removes its pg_cron jobs with DROP EXTENSION
+-- ... CASCADE (a ddl_command_start event trigger; without CASCADE it names them and refuses).
 -- What this script does beyond creating and replacing functions:
 --   * change marks: 0.1.0 let every role write ntsb_perf.refresh_change, so any role could make
 --     an exact refresh skip a changed view. 0.2.0 writes marks as the table's owner only; the
@@ -122,7 +124,7 @@ AS 'MODULE_PATHNAME', '_reindex_start_wrapper';
 -- and _reindex_sweep (SECURITY DEFINER) from the runs' own facts; readable by everyone.
 CREATE TABLE ntsb_perf.reindex_history (
     id                bigserial PRIMARY KEY,
-    index             regclass,
+    index             oid,        -- the index's OID while it exists (see _reindex_history_index)
     index_name        text        NOT NULL,
     table_name        text        NOT NULL,
     started_at        timestamptz NOT NULL,
@@ -145,13 +147,61 @@ CREATE TABLE ntsb_perf.reindex_history (
 CREATE INDEX reindex_history_started_at ON ntsb_perf.reindex_history (started_at DESC);
 
 -- What each index measured right after its last successful rebuild: the plan compares with it.
+-- Keyed by the index's name (quoted and qualified, as in reindex_history.index_name), which a
+-- dump and restore keeps and REINDEX CONCURRENTLY (a new OID under the same name) keeps;
+-- index_oid binds it to that index while it exists (a renamed index keeps its baseline, and a
+-- new index under the old name does not get it). NULL until rebound: a baseline restored from
+-- a dump (OIDs of another cluster) is used for the index of that name.
 CREATE TABLE ntsb_perf.reindex_baseline (
-    index_oid     oid PRIMARY KEY,
+    index_oid     oid,
     density       float8,
     bloat_ratio   float8,
     fragmentation float8,
-    measured_at   timestamptz NOT NULL
+    measured_at   timestamptz NOT NULL,
+    index_name    text PRIMARY KEY
 );
+
+-- pg_dump dumps the history (and its sequence) and the baselines of existing indexes. An index
+-- OID means nothing in another cluster, and an index cannot be named in the dumped data either
+-- (a regclass would be restored as a name before pg_restore creates the indexes, in its
+-- post-data section, and fail): the OID columns are plain oids, and a row that comes in with an
+-- OID that is not (now) the index of its name gets NULL there (triggers below).
+SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.reindex_history', '');
+
+SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.reindex_history_id_seq', '');
+
+-- (The baselines dumped are those the plan uses: of an index of that name, bound to it or to no
+-- index that exists.)
+SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.reindex_baseline',
+    'WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace WHERE c.relkind OPERATOR(pg_catalog.=) ANY (''{i,I}''::pg_catalog."char"[]) AND pg_catalog.format(''%I.%I'', n.nspname, c.relname) OPERATOR(pg_catalog.=) reindex_baseline.index_name AND (c.oid OPERATOR(pg_catalog.=) reindex_baseline.index_oid OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c2 WHERE c2.oid OPERATOR(pg_catalog.=) reindex_baseline.index_oid)))');
+
+CREATE FUNCTION ntsb_perf._reindex_history_index() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.index IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.oid = NEW.index AND c.relkind IN ('i', 'I') AND format('%I.%I', n.nspname, c.relname) = NEW.index_name) THEN
+        NEW.index := NULL;
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER index_oid BEFORE INSERT ON ntsb_perf.reindex_history
+    FOR EACH ROW EXECUTE FUNCTION ntsb_perf._reindex_history_index();
+
+CREATE FUNCTION ntsb_perf._reindex_baseline_index() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.index_oid IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.oid = NEW.index_oid AND c.relkind IN ('i', 'I') AND format('%I.%I', n.nspname, c.relname) = NEW.index_name) THEN
+        NEW.index_oid := NULL;
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER index_oid BEFORE INSERT ON ntsb_perf.reindex_baseline
+    FOR EACH ROW EXECUTE FUNCTION ntsb_perf._reindex_baseline_index();
 
 REVOKE ALL ON ntsb_perf.reindex_history, ntsb_perf.reindex_baseline FROM PUBLIC;
 
@@ -238,7 +288,16 @@ BEGIN
                b.fragmentation AS base_fragmentation
         FROM ntsb_perf_plan_scope k
         CROSS JOIN LATERAL ntsb_perf.index_bloat(k.oid::regclass, p_sample_pages) r
-        LEFT JOIN ntsb_perf.reindex_baseline b ON b.index_oid = k.oid
+        -- its baseline: the one bound to it, else one of its name that is bound to no index
+        -- that exists (restored from a dump, or left by a REINDEX CONCURRENTLY outside ntsb_perf)
+        LEFT JOIN LATERAL (
+            SELECT bl.* FROM ntsb_perf.reindex_baseline bl
+            WHERE bl.index_oid = k.oid
+               OR (bl.index_name = (SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
+                                    JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = k.oid)
+                   AND NOT EXISTS (SELECT 1 FROM pg_class c2 WHERE c2.oid = bl.index_oid))
+            ORDER BY bl.index_oid IS NOT DISTINCT FROM k.oid DESC
+            LIMIT 1) b ON true
         WHERE k.owned
     ), judged AS (
         SELECT m.*,
@@ -700,25 +759,60 @@ END $$;
 
 -- A policy row is what schedule_refresh wrote: it names the pg_cron job ntsb_perf created for
 -- this view, owned by the role in created_by (the caller, unless the caller is a superuser),
--- with the policy's schedule; created_at/updated_at are set here.
+-- with the policy's schedule; created_at/updated_at are set here (a superuser's new row keeps
+-- the times it gives: a restored dump brings them back).
+-- A superuser's new row whose job does not check out (a restore into a database without
+-- pg_cron, or whose pg_cron jobs are not the dumped ones, or a job restored after the policy) is
+-- kept without a job (jobid NULL) and a WARNING says so: it never names a job ntsb_perf did not
+-- create for it (a job restored after it attaches it at its first run: _scheduled_refresh). A superuser's new row whose job checks out but runs in another database or on
+-- another port (pg_cron restores cron.job as it was: a dump restored into a server listening
+-- elsewhere would run the job against the old server) gets its job pointed at this database
+-- and server.
 CREATE FUNCTION ntsb_perf._check_policy() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE su boolean := coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user), false);
+DECLARE
+    su boolean := coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user), false);
+    moved bigint;
 BEGIN
     IF TG_OP = 'INSERT' THEN
         NEW.created_by := coalesce(NEW.created_by, current_user);
-        NEW.created_at := now();
+        NEW.created_at := CASE WHEN su THEN coalesce(NEW.created_at, now()) ELSE now() END;
+        NEW.updated_at := CASE WHEN su THEN coalesce(NEW.updated_at, now()) ELSE now() END;
     ELSE
         NEW.created_at := OLD.created_at;
+        NEW.updated_at := now();
     END IF;
-    NEW.updated_at := now();
-    IF (NEW.created_by <> current_user AND NOT su)
-       OR NOT ntsb_perf._job_ok(NEW.jobid, NEW.job_name, NEW.created_by, NEW.schedule) THEN
+    IF NEW.created_by <> current_user AND NOT su THEN
         RAISE EXCEPTION 'a refresh policy must name the pg_cron job ntsb_perf.schedule_refresh created for it'
             USING ERRCODE = 'insufficient_privilege',
                   HINT = 'Use ntsb_perf.schedule_refresh and ntsb_perf.unschedule_refresh.';
     END IF;
-    RETURN NEW;
+    IF ntsb_perf._job_ok(NEW.jobid, NEW.job_name, NEW.created_by, NEW.schedule) THEN
+        IF su AND TG_OP = 'INSERT' THEN
+            EXECUTE 'UPDATE cron.job j SET database = current_database(), nodeport = current_setting(''port'')::int
+                     WHERE j.jobid = $1 AND (j.database <> current_database() OR j.nodeport <> current_setting(''port'')::int)
+                     RETURNING j.jobid'
+                INTO moved USING NEW.jobid;
+            IF moved IS NOT NULL THEN
+                RAISE NOTICE 'ntsb_perf: pg_cron job % of the refresh policy of % now runs in % on port %',
+                    NEW.jobid, NEW.view, current_database(), current_setting('port');
+            END IF;
+        END IF;
+        RETURN NEW;
+    END IF;
+    IF su AND TG_OP = 'INSERT' THEN
+        RAISE WARNING 'ntsb_perf: pg_cron job % of the refresh policy of % is not here, or is not the job ntsb_perf created for it: the policy is kept without a job (a job restored later attaches it at its first run)', NEW.jobid, NEW.view
+            USING DETAIL = CASE WHEN NOT ntsb_perf._cron_readable() THEN format('pg_cron is not installed in database %s.', current_database())
+                                ELSE format('No pg_cron job %s named "%s" runs %s as role %s on schedule %s.',
+                                            NEW.jobid, NEW.job_name, ntsb_perf._job_command(NEW.jobid), NEW.created_by, NEW.schedule) END,
+                  HINT = format('SELECT ntsb_perf.schedule_refresh(%L, %L, %L, %L) schedules it again.',
+                                NEW.view::text, NEW.schedule, NEW.concurrent, NEW.skip_if_unchanged);
+        NEW.jobid := NULL;
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'a refresh policy must name the pg_cron job ntsb_perf.schedule_refresh created for it'
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'Use ntsb_perf.schedule_refresh and ntsb_perf.unschedule_refresh.';
 END $$;
 
 -- The refresh order for `view`: every materialized view it reads (directly, through views, or
@@ -1199,6 +1293,7 @@ BEGIN
     END LOOP;
     DELETE FROM ntsb_perf.refresh_state s WHERE s.view = rel;
     DELETE FROM ntsb_perf.refresh_log l WHERE l.view = rel;
+    UPDATE ntsb_perf.refresh_log l SET target = NULL WHERE l.target = rel;
     IF had AND coalesce(log_it, false) THEN
         INSERT INTO ntsb_perf.refresh_log (view, started_at, duration, status, reason, run_by)
         VALUES (rel::regclass, clock_timestamp(), '0'::interval, 'dropped',
@@ -1211,8 +1306,11 @@ END $$;
 
 -- DROP of a materialized view (or of a table, or a schema with them) removes its policy, its
 -- pg_cron job, its state and log rows, and the tables' change marks, in the dropping
--- transaction. Enabled ALWAYS (also under session_replication_role = replica). It never makes a
--- DROP fail (a failed cleanup is a warning; the job's next run cleans up then).
+-- transaction. DROP of an index (or of its table, or schema) removes its rebuild baseline and
+-- the OID from its rebuild history (the rows stay, with the index's name): a dump would carry
+-- the number, which names some other relation in the restored cluster. Enabled ALWAYS (also
+-- under session_replication_role = replica). It never makes a DROP fail (a failed cleanup is a
+-- warning; the job's next run cleans up then).
 CREATE FUNCTION ntsb_perf._on_sql_drop() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE d record; job bigint;
@@ -1230,6 +1328,18 @@ BEGIN
             RAISE WARNING 'ntsb_perf: could not clean up after dropped %: % (SQLSTATE %)', d.object_identity, SQLERRM, SQLSTATE;
         END;
     END LOOP;
+    BEGIN
+        UPDATE ntsb_perf.reindex_history h SET index = NULL
+        FROM pg_event_trigger_dropped_objects() o
+        WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0 AND o.object_type = 'index'
+          AND h.index = o.objid;
+        DELETE FROM ntsb_perf.reindex_baseline b
+        USING pg_event_trigger_dropped_objects() o
+        WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0 AND o.object_type = 'index'
+          AND (b.index_oid = o.objid OR (b.index_oid IS NULL AND b.index_name = o.object_identity));
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'ntsb_perf: could not clean up the rebuild history of dropped indexes: % (SQLSTATE %)', SQLERRM, SQLSTATE;
+    END;
 END $$;
 
 CREATE EVENT TRIGGER ntsb_perf_forget_dropped ON sql_drop EXECUTE FUNCTION ntsb_perf._on_sql_drop();
@@ -1238,10 +1348,13 @@ ALTER EVENT TRIGGER ntsb_perf_forget_dropped ENABLE ALWAYS;
 
 -- What a pg_cron job of ntsb_perf runs: refresh the view whose policy holds job `job`. A run
 -- that finds that view gone (its DROP did not clean up, e.g. the event trigger was disabled)
--- removes its policy and this job, logs that, and says so in a warning; a run that finds no
--- policy holding it (e.g. after DROP EXTENSION ntsb_perf and CREATE EXTENSION again) removes
--- this job, if it is the caller's and still runs exactly this. Returns the number of views
--- considered.
+-- removes its policy and this job, logs that, and says so in a warning. A policy kept without
+-- a job because it was restored before its job (pg_restore -j) is attached again by the job's
+-- own run, when the job is the one ntsb_perf created for it, as the caller (_check_policy
+-- checks it). A run that finds no policy holding its job fails (and leaves the job alone):
+-- during a restore pg_cron's jobs are loaded before ntsb_perf's policies, so a job may run
+-- before its policy is back; DROP EXTENSION ntsb_perf removes ntsb_perf's jobs (CASCADE) or
+-- refuses. Returns the number of views considered.
 CREATE FUNCTION ntsb_perf._scheduled_refresh(job bigint) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE v oid; removed bigint;
@@ -1251,15 +1364,17 @@ BEGIN
     END IF;
     SELECT p.view::oid INTO v FROM ntsb_perf.refresh_policy p WHERE p.jobid = job;
     IF NOT FOUND THEN
-        IF ntsb_perf._cron_readable() THEN
-            EXECUTE 'SELECT j.jobid FROM cron.job j WHERE j.jobid = $1 AND j.username = current_user AND j.command = $2'
-                INTO removed USING job, ntsb_perf._job_command(job);
-            IF removed IS NOT NULL THEN
-                EXECUTE 'SELECT cron.unschedule($1)' USING job;
-                RAISE WARNING 'ntsb_perf: no refresh policy holds pg_cron job %: removed the job', job;
-            END IF;
-        END IF;
-        RETURN 0;
+        UPDATE ntsb_perf.refresh_policy p SET jobid = job
+        WHERE p.jobid IS NULL AND p.created_by = current_user
+          AND ntsb_perf._job_ok(job, p.job_name, p.created_by, p.schedule)
+        RETURNING p.view::oid INTO v;
+    END IF;
+    IF v IS NULL THEN
+        RAISE EXCEPTION 'ntsb_perf: no refresh policy holds pg_cron job %', job
+            USING ERRCODE = 'undefined_object',
+                  DETAIL = 'Its policy was removed without the job, or is not restored yet.',
+                  HINT = format('Remove the job if it is not needed (SELECT cron.unschedule(%s)); '
+                                'ntsb_perf.schedule_refresh schedules a view again.', job);
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = v) THEN
         removed := ntsb_perf._forget(v, true);
@@ -1288,7 +1403,128 @@ BEGIN
          WHERE j.jobid = $1' USING job;
 END $$;
 
--- 3. refresh_policy: one policy per pg_cron job.
+-- DROP EXTENSION ntsb_perf and the pg_cron jobs ntsb_perf created. See src/uninstall.rs and
+-- README "Uninstalling".
+
+-- Called by the event trigger below when a statement is about to drop ntsb_perf, with whether
+-- it says CASCADE. Without CASCADE, while ntsb_perf's pg_cron jobs exist: 2BP01 like
+-- PostgreSQL's own dependency error, the jobs and the objects outside the extension that
+-- depend on it in the DETAIL. With CASCADE: removes those jobs (cron.unschedule, in the dropping
+-- transaction: a drop that fails later keeps them) and says so. Other jobs whose command
+-- mentions ntsb_perf are not ntsb_perf's: left alone, with a warning. For a role that may not
+-- drop the extension it does nothing (PostgreSQL refuses the statement itself).
+CREATE FUNCTION ntsb_perf._drop_extension_jobs(with_cascade boolean) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    ext record;
+    mine text[];
+    ids bigint[];
+    others text[];
+    deps text[];
+    n bigint;
+BEGIN
+    SELECT e.oid, e.extowner INTO ext FROM pg_extension e WHERE e.extname = 'ntsb_perf';
+    IF NOT FOUND OR NOT pg_has_role(ext.extowner, 'USAGE') THEN
+        RETURN;
+    END IF;
+    -- ntsb_perf's jobs of this database, as pg_cron shows them to the caller: every refresh job
+    -- (named 'ntsb_perf refresh ...', running exactly ntsb_perf._scheduled_refresh(<its id>)),
+    -- with or without a policy, and every auto_reindex job (named 'ntsb_perf auto_reindex <this
+    -- database>', running CALL ntsb_perf.auto_reindex(...)); and the other jobs of this database
+    -- whose command mentions ntsb_perf.
+    IF ntsb_perf._cron_readable() THEN
+        EXECUTE $q$
+            WITH j AS (
+                SELECT j.jobid,
+                       (j.jobname LIKE 'ntsb_perf refresh %' AND j.command = ntsb_perf._job_command(j.jobid))
+                       OR (j.jobname = 'ntsb_perf auto_reindex ' || current_database()
+                           AND j.command LIKE 'CALL ntsb_perf.auto_reindex(%') AS ours,
+                       CASE WHEN p.view IS NOT NULL
+                            THEN format('pg_cron job %s refreshes materialized view %s (schedule ''%s'', role %s)',
+                                        j.jobid, p.view, j.schedule, j.username)
+                            WHEN j.jobname LIKE 'ntsb_perf refresh %'
+                            THEN format('pg_cron job %s "%s" (schedule ''%s'', role %s) has no refresh policy',
+                                        j.jobid, j.jobname, j.schedule, j.username)
+                            WHEN j.jobname = 'ntsb_perf auto_reindex ' || current_database()
+                            THEN format('pg_cron job %s runs ntsb_perf.auto_reindex (schedule ''%s'', role %s)',
+                                        j.jobid, j.schedule, j.username)
+                            ELSE format('pg_cron job %s "%s" (schedule ''%s'', role %s) runs: %s',
+                                        j.jobid, coalesce(j.jobname, ''), j.schedule, j.username, left(j.command, 200))
+                       END AS what
+                FROM cron.job j
+                LEFT JOIN ntsb_perf.refresh_policy p ON p.jobid = j.jobid AND p.job_name = j.jobname
+                WHERE j.database = current_database() AND j.command ~* 'ntsb_perf')
+            SELECT array_agg(what ORDER BY jobid) FILTER (WHERE ours),
+                   array_agg(jobid ORDER BY jobid) FILTER (WHERE ours),
+                   array_agg(what ORDER BY jobid) FILTER (WHERE NOT ours)
+            FROM j $q$
+        INTO mine, ids, others;
+    END IF;
+    IF others IS NOT NULL THEN
+        RAISE WARNING 'ntsb_perf: % pg_cron job(s) of this database use ntsb_perf but were not created by it: left alone, they fail once ntsb_perf is gone', cardinality(others)
+            USING DETAIL = array_to_string(others, E'\n'),
+                  HINT = 'Remove them with cron.unschedule(jobid) if they are not needed.';
+    END IF;
+    IF ids IS NULL THEN
+        RETURN;   -- PostgreSQL checks (and with CASCADE drops) everything else
+    END IF;
+    IF NOT coalesce(with_cascade, false) THEN
+        -- What PostgreSQL would list too: objects outside the extension that depend on its
+        -- objects (tracking triggers on the caller's tables, views and columns using its types
+        -- and functions), one level, as "<object> depends on <object>".
+        WITH RECURSIVE owned(classid, objid) AS (
+            SELECT d.classid, d.objid FROM pg_depend d
+            WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = ext.oid AND d.deptype = 'e'
+            UNION
+            SELECT d.classid, d.objid FROM pg_depend d JOIN owned o ON d.refclassid = o.classid AND d.refobjid = o.objid
+            WHERE d.deptype IN ('a', 'i')
+        ), dep AS (
+            SELECT DISTINCT
+                   coalesce((SELECT pg_describe_object('pg_class'::regclass, r.ev_class, 0) FROM pg_rewrite r
+                             WHERE d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid AND r.rulename = '_RETURN'),
+                            pg_describe_object(d.classid, d.objid, d.objsubid))
+                   || ' depends on ' || pg_describe_object(d.refclassid, d.refobjid, d.refobjsubid) AS line
+            FROM pg_depend d JOIN owned o ON d.refclassid = o.classid AND d.refobjid = o.objid
+            WHERE d.deptype = 'n'
+              AND NOT EXISTS (SELECT 1 FROM owned o2 WHERE o2.classid = d.classid AND o2.objid = d.objid)
+        )
+        SELECT (array_agg(line ORDER BY line))[1:50], count(*) INTO deps, n FROM dep;
+        IF n > 50 THEN
+            deps := deps || format('and %s other objects', n - 50);
+        END IF;
+        RAISE EXCEPTION 'cannot drop extension ntsb_perf because other objects depend on it'
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = array_to_string(mine || coalesce(deps, '{}'), E'\n'),
+                  HINT = 'Use DROP ... CASCADE to drop the dependent objects too and remove these pg_cron jobs, '
+                         'or remove the jobs first: SELECT ntsb_perf.unschedule_refresh(view) for each scheduled view, '
+                         'SELECT ntsb_perf.unschedule_auto_reindex() as the role of an auto_reindex job '
+                         '(or SELECT cron.unschedule(jobid)).';
+    END IF;
+    FOR i IN 1 .. cardinality(ids) LOOP
+        EXECUTE 'SELECT cron.unschedule($1)' USING ids[i];
+    END LOOP;
+    RAISE NOTICE 'ntsb_perf: removed % pg_cron job(s): %', cardinality(ids), array_to_string(ids, ', ')
+        USING DETAIL = array_to_string(mine, E'\n');
+END $$;
+
+CREATE FUNCTION ntsb_perf._on_drop_command() RETURNS event_trigger
+LANGUAGE c AS 'MODULE_PATHNAME', 'ntsb_perf_on_drop_command';
+
+-- Enabled ALWAYS, like ntsb_perf_forget_dropped (also under session_replication_role = replica).
+CREATE EVENT TRIGGER ntsb_perf_drop_extension ON ddl_command_start
+    WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA')
+    EXECUTE FUNCTION ntsb_perf._on_drop_command();
+
+ALTER EVENT TRIGGER ntsb_perf_drop_extension ENABLE ALWAYS;
+
+-- 3. What pg_dump dumps of 0.1.0's tables: only policies and log rows of relations that still
+--    exist (pg_extension_config_dump replaces a listed table's condition).
+SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.refresh_policy',
+    'WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) refresh_policy.view::pg_catalog.oid AND c.relkind OPERATOR(pg_catalog.=) ''m'')');
+SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.refresh_log',
+    'WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) refresh_log.view::pg_catalog.oid) AND (refresh_log.target IS NULL OR EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) refresh_log.target::pg_catalog.oid))');
+
+-- 4. refresh_policy: one policy per pg_cron job.
 DO $$
 DECLARE j bigint;
 BEGIN
@@ -1301,7 +1537,7 @@ BEGIN
 END $$;
 ALTER TABLE ntsb_perf.refresh_policy ADD CONSTRAINT refresh_policy_jobid_key UNIQUE (jobid);
 
--- 4. pg_cron jobs made by 0.1.0's schedule_refresh run 0.2.0's command.
+-- 5. pg_cron jobs made by 0.1.0's schedule_refresh run 0.2.0's command.
 DO $$
 DECLARE p record; n int := 0;
 BEGIN
@@ -1323,7 +1559,7 @@ BEGIN
     END LOOP;
 END $$;
 
--- 5. Tracking triggers as 0.2.0 needs them, for every view scheduled with skip_if_unchanged.
+-- 6. Tracking triggers as 0.2.0 needs them, for every view scheduled with skip_if_unchanged.
 DO $$
 DECLARE p record;
 BEGIN
@@ -1339,10 +1575,10 @@ BEGIN
     END LOOP;
 END $$;
 
--- 6. States resting on 0.1.0's change marks are not trusted (see the top).
+-- 7. States resting on 0.1.0's change marks are not trusted (see the top).
 UPDATE ntsb_perf.refresh_state SET tracking = NULL;
 
--- 7. 0.2.0 refreshes a view whose query calls a function that is not immutable at every run
+-- 8. 0.2.0 refreshes a view whose query calls a function that is not immutable at every run
 --    (its contents can change while its tables do not). Views made by 0.1.0's
 --    create_accident_stats_view call date(timestamptz): say so, and how to fix it. (A WARNING:
 --    PostgreSQL holds back NOTICEs of extension scripts.)
@@ -1361,7 +1597,7 @@ BEGIN
     END LOOP;
 END $$;
 
--- 8. Who wrote a log row, and what a policy row may name, are checked from now on.
+-- 9. Who wrote a log row, and what a policy row may name, are checked from now on.
 CREATE TRIGGER run_by BEFORE INSERT ON ntsb_perf.refresh_log
     FOR EACH ROW EXECUTE FUNCTION ntsb_perf._log_run_by();
 CREATE TRIGGER check_policy BEFORE INSERT OR UPDATE ON ntsb_perf.refresh_policy
