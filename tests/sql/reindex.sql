@@ -325,9 +325,9 @@ DO $$ DECLARE p int; BEGIN
         RAISE EXCEPTION 'the waiting rebuild has no running history row';
     END IF;
     PERFORM pg_terminate_backend(p);
-    FOR i IN 1 .. 200 LOOP  -- the worker goes away with its caller
+    FOR i IN 1 .. 200 LOOP  -- the worker goes away with its caller, and the caller is gone
         PERFORM pg_stat_clear_snapshot();
-        EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'ntsb_perf reindex');
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'ntsb_perf reindex' OR pid = p);
         PERFORM pg_sleep(0.05);
     END LOOP;
 END $$;
