@@ -29,6 +29,7 @@
 #      without a job (a warning each), none points at the other role's job, which is untouched.
 # Takes about 3 minutes, most of it waiting for pg_cron's minutes in 4.
 source "$(dirname "$0")/../scripts/common.sh"
+source "$ROOT/tests/lib.sh"
 BASE=$ROOT/target/dump-test
 A=$BASE/a
 B=$BASE/b
@@ -39,11 +40,6 @@ PLAIN=ntsb_plain
 ROWS=${DUMP_ROWS:-5000}
 START=$(date +%s)
 
-fail() {
-    printf 'FAIL: %s\n' "$*" >&2
-    exit 1
-}
-ok() { printf '  ok: %s\n' "$*"; }
 qa() { local db=$1; shift; cluster_psql "$A" "$PA" -d "$db" -Atq "$@"; }
 qb() { local db=$1; shift; cluster_psql "$B" "$PB" -d "$db" -Atq "$@"; }
 # same WHAT VALUE1 VALUE2
