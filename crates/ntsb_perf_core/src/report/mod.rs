@@ -284,7 +284,7 @@ const MAX_TABLE_ROWS: usize = 50;
 const STYLE: &str = r#"
 :root { --fg: #1d2329; --muted: #5b6570; --line: #d5dbe1; --ok: #1e7b34; --warn: #b35c00; --miss: #6b7280; }
 * { box-sizing: border-box; }
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: var(--fg); margin: 0 auto; max-width: 1000px; padding: 24px; background: #fff; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: var(--fg); margin: 0 auto; max-width: 1200px; padding: 24px; background: #fff; }
 h1 { font-size: 26px; margin: 0 0 4px; }
 h2 { font-size: 20px; margin: 32px 0 6px; padding-bottom: 4px; border-bottom: 2px solid var(--line); }
 h3 { font-size: 15px; margin: 18px 0 6px; }
@@ -298,7 +298,7 @@ ul.overview li { padding: 5px 0; border-bottom: 1px solid var(--line); }
 .badge.ok { background: var(--ok); } .badge.attention { background: var(--warn); }
 a { color: #1d4ed8; text-decoration: none; }
 table { border-collapse: collapse; width: 100%; margin: 8px 0 4px; font-size: 13px; }
-th, td { text-align: left; padding: 3px 6px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th, td { text-align: left; padding: 3px 6px; border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: anywhere; }
 th { background: #f0f2f5; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 code { font: 12px/1.3 ui-monospace, "DejaVu Sans Mono", monospace; word-break: break-all; }

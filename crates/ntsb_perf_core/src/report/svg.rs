@@ -409,7 +409,8 @@ fn graticule_step(span: f64) -> f64 {
 /// the cosine of the middle latitude): each cell's true outline, and a disc at its centre whose
 /// area is proportional to its accidents, coloured by its fatal share; the top ten numbered.
 pub fn hotspot_map(cells: &[Cell], cell_km: f64) -> String {
-    let (w, h, pad) = (900.0, 520.0, 30.0);
+    // The frame spans pad..w-pad and pad..h-bottom; below it the longitude labels, then the legend.
+    let (w, h, pad, bottom) = (900.0, 540.0, 30.0, 52.0);
     let mut west = cells.iter().map(|c| c.bounds.0).fold(180.0_f64, f64::min);
     let mut east = cells.iter().map(|c| c.bounds.2).fold(-180.0_f64, f64::max);
     let mut south = cells.iter().map(|c| c.bounds.1).fold(90.0_f64, f64::min);
@@ -426,7 +427,7 @@ pub fn hotspot_map(cells: &[Cell], cell_km: f64) -> String {
     (west, east) = grow(west, east, 10.0, 180.0);
     (south, north) = grow(south, north, 10.0, 90.0);
     let kx = ((south + north) / 2.0).to_radians().cos().max(0.2);
-    let scale = ((w - 2.0 * pad) / ((east - west) * kx)).min((h - 2.0 * pad) / (north - south));
+    let scale = ((w - 2.0 * pad) / ((east - west) * kx)).min((h - pad - bottom) / (north - south));
     let px = |lon: f64| pad + (lon - west) * kx * scale;
     let py = |lat: f64| pad + (north - lat) * scale;
     let mut s = open(
@@ -523,7 +524,7 @@ pub fn hotspot_map(cells: &[Cell], cell_km: f64) -> String {
         );
     }
     // Legend: the colour scale and two disc sizes.
-    let ly = h - 16.0;
+    let ly = h - 8.0;
     for k in 0..=4 {
         let share = 0.1 * k as f64;
         s += &format!(
