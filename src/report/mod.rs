@@ -552,6 +552,10 @@ fn health_report(
 /// geojson.io. Anything that is not such a result is refused (22023, naming what is wrong);
 /// more than 100,000 cells is 54000. NULL gives NULL (the aggregate over no rows).
 ///
+/// `ntsb_perf.hotspots_geojson(jsonb)` is SQL that passes the jsonb's text form here: read
+/// as text, a number no float can hold (`1e400`, valid in jsonb) is a 22023 like any other
+/// wrong value, not a failed conversion of the argument.
+///
 /// <!-- doctest: data=generated -->
 /// ```sql
 /// ntsb=# SELECT jsonb_array_length(g->'features') AS features, g->'features'->0->'properties' AS first
@@ -562,9 +566,16 @@ fn health_report(
 ///        10 | {"rank": 1, "accidents": 0, "fatal_accidents": 0}
 /// (1 row)
 /// ```
-#[pg_extern(immutable, parallel_safe, strict)]
-fn hotspots_geojson(hotspots: JsonB) -> JsonB {
-    match geojson::hotspots_geojson(&hotspots.0) {
+#[pg_extern(immutable, parallel_safe, strict, name = "_hotspots_geojson")]
+fn hotspots_geojson_text(hotspots: &str) -> JsonB {
+    let value: serde_json::Value = serde_json::from_str(hotspots).unwrap_or_else(|e| {
+        raise_error(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("hotspots is not JSON that can be read: {e}"),
+            Some("Pass what ntsb_perf.accident_hotspots(geom, fatal [, cell_km, top_n]) returns."),
+        )
+    });
+    match geojson::hotspots_geojson(&value) {
         Ok(v) => JsonB(v),
         Err(e @ GeoJsonError::Shape(_)) => raise_error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -578,3 +589,15 @@ fn hotspots_geojson(hotspots: JsonB) -> JsonB {
         ),
     }
 }
+
+extension_sql!(
+    r#"
+CREATE FUNCTION ntsb_perf.hotspots_geojson(hotspots jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$ SELECT ntsb_perf._hotspots_geojson(hotspots::text) $$;
+COMMENT ON FUNCTION ntsb_perf.hotspots_geojson(jsonb) IS
+    'an accident_hotspots result as an RFC 7946 FeatureCollection of cell polygons';
+"#,
+    name = "hotspots_geojson",
+    requires = [hotspots_geojson_text]
+);
