@@ -39,6 +39,9 @@ SELECT left(r, 15) AS starts, right(r, 8) = E'</html>\n' AS ends,
        position('&lt;/style&gt;&lt;script&gt;' IN r) > 0 AS schema_name_escaped,
        position('x&quot; onmouseover=&quot;alert(1)' IN r) > 0 AS quote_escaped
 FROM ntsb_perf.health_report(sample_pages => 20) r;
+-- The same pattern does catch the names unescaped (the check above can fail).
+SELECT bool_and(v ~* '<(script|img|iframe|object|embed|link|base|form|b|i)\M|<[^>]*\son[a-z]+\s*=|javascript:|https?:|://|url\(') AS pattern_catches_raw_names
+FROM (VALUES ('<img src=x onerror=alert(1)>'), ('</style><script>'), ('<td x" onmouseover="alert(1)">')) t(v);
 
 -- Only one schema: its indexes (and none of another schema).
 SELECT pg_temp.summary(r, 'index-usage') AS usage, position('report_geom' IN r) > 0 AS other_schema_shown
