@@ -561,9 +561,9 @@ fn health_report(
 /// ntsb=# SELECT jsonb_array_length(g->'features') AS features, g->'features'->0->'properties' AS first
 ///        FROM ntsb_perf.hotspots_geojson(
 ///            (SELECT ntsb_perf.accident_hotspots(geom, injury_severity LIKE 'FATAL%', 50, 10) FROM events)) g;
-///  features |                       first
-/// ----------+---------------------------------------------------
-///        10 | {"rank": 1, "accidents": 0, "fatal_accidents": 0}
+///  features |                        first
+/// ----------+-----------------------------------------------------
+///        10 | {"rank": 1, "accidents": 109, "fatal_accidents": 7}
 /// (1 row)
 /// ```
 #[pg_extern(immutable, parallel_safe, strict, name = "_hotspots_geojson")]
