@@ -52,9 +52,9 @@ FROM ntsb_perf.compare_queries($$SELECT count(*) FROM events WHERE event_date >=
 SELECT index_used, indexes, seq_scanned_tables, shared_hit + shared_read AS buffers
 FROM ntsb_perf.explain_query($$SELECT count(*) FROM events WHERE extract(year FROM event_date) >= 2020$$);
 \echo '== auto-reindex: the plan (10% sample), the dry run, then one real rebuild through the worker =='
-SELECT index_name, index_size, reclaimable_size, bloat_ratio, reason, statement
-FROM ntsb_perf.reindex_plan(min_bytes => 0, sample_pages => 100);
-CALL ntsb_perf.auto_reindex(dry_run => true, min_bytes => 0, sample_pages => 100);
+SELECT index_name, pg_size_pretty(index_bytes) AS index_size, reclaimable_size, bloat_ratio, reason, statement
+FROM ntsb_perf.reindex_plan(min_bytes => 1048576, sample_pages => 100);
+CALL ntsb_perf.auto_reindex(dry_run => true, min_bytes => 1048576, sample_pages => 100);
 CALL ntsb_perf.reindex_index('events_ev_id_key');
 SELECT index_name, status, triggered_by, pg_size_pretty(bytes_before) AS before, pg_size_pretty(bytes_after) AS after,
        round(density_before::numeric, 1) AS density_before, round(density_after::numeric, 1) AS density_after
