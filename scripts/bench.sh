@@ -8,8 +8,8 @@ DB=ntsb_bench
 N_INDEXES=${N_INDEXES:-2000}
 ROUNDS=${ROUNDS:-21}
 BENCH_ROWS=${BENCH_ROWS:-10000000}
-# BENCH_PARTS picks parts (default all): b1 bloat stats fresh refresh writer reindex
-BENCH_PARTS=${BENCH_PARTS:-b1 bloat stats fresh refresh writer reindex}
+# BENCH_PARTS picks parts (default all): b1 bloat stats report fresh refresh writer reindex
+BENCH_PARTS=${BENCH_PARTS:-b1 bloat stats report fresh refresh writer reindex}
 want() { [[ " $BENCH_PARTS " == *" $1 "* ]]; }
 
 "$ROOT/scripts/setup.sh"
@@ -42,6 +42,10 @@ fi
 if want stats; then
 log "S1-S3: accident statistics and radius search on $BENCH_ROWS events"
 psql_db -v rounds=5 -f "$ROOT/bench/stats.sql"
+fi
+if want report; then
+log "R1: health_report() sampled (100 pages per index) / the reports it is made of, run alone ($BENCH_ROWS events)"
+psql_db -v rounds="${REPORT_ROUNDS:-5}" -v sample=100 -f "$ROOT/bench/report.sql"
 fi
 if want fresh; then
 log "fresh builds: bloat_ratio right after CREATE INDEX (calibration check, 1.00 ± 0.05)"

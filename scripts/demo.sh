@@ -35,4 +35,15 @@ psql_db -q -f "$ROOT/demo/workload.sql" >/dev/null
 psql_db -f "$ROOT/demo/reports.sql"
 log "refresh scheduling (pg_cron)"
 psql_db -f "$ROOT/demo/refresh.sql"
+log "statistics, hotspots, radius search, EXPLAIN comparison, auto-reindex"
+psql_db -f "$ROOT/demo/capabilities.sql"
+log "the health report (sampled bloat scan, 100 pages per index)"
+psql_db -q -c "ANALYZE" -c "SELECT pg_stat_force_next_flush()" >/dev/null
+psql_db -Atc "SELECT ntsb_perf.health_report(sample_pages => 100)" >"$DIR/report.html"
+psql_db -Atc "SELECT ntsb_perf.hotspots_geojson(ntsb_perf.accident_hotspots(geom, injury_severity LIKE 'FATAL%', 50, 100)) FROM events" \
+    >"$DIR/hotspots.geojson"
+echo "  report:   $DIR/report.html ($(wc -c <"$DIR/report.html") bytes; one self-contained page, no network)"
+echo "            open it with: xdg-open $DIR/report.html   (or chromium / firefox file://$DIR/report.html)"
+echo "            again later:  psql -h $DIR -p $PORT -U postgres -Atc \"SELECT ntsb_perf.health_report()\" $DB > report.html"
+echo "  hotspots: $DIR/hotspots.geojson (RFC 7946: open in QGIS, Leaflet or geojson.io)"
 log "demo cluster left running: psql -h $DIR -p $PORT -U postgres $DB   (make demo-stop stops it)"

@@ -6,7 +6,12 @@ source "$(dirname "$0")/common.sh"
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 PKGS=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libclang-dev clang pkg-config
-      postgresql-15-postgis-3 postgresql-15-cron sudo make dpkg-dev python3)
+      postgresql-15-postgis-3 postgresql-15-cron sudo make
+      # the Debian package's build and checks (make package, tests/package.sh)
+      dpkg-dev python3
+      # the health report's browser test (tests/report_browser.sh): a headless browser, a strict
+      # HTML5 parser and GeoJSON validators for Debian's python3
+      chromium python3-html5lib python3-shapely python3-geojson)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -32,6 +32,8 @@ cargo test -p ntsb_perf_core
 pgtest
 log "SQL regression tests"
 "$ROOT/scripts/regress.sh"
+log "health report end to end: strict HTML5, escaping, figures, GeoJSON, headless Chromium (tests/report_browser.sh)"
+"$ROOT/tests/report_browser.sh"
 log "upgrade in place from every earlier release (tests/upgrade.sh)"
 "$ROOT/tests/upgrade.sh"
 log "auto-reindex live checks (NOTICEs while waiting, kill -9 of the worker, pgbench write load)"

@@ -1602,3 +1602,27 @@ CREATE TRIGGER run_by BEFORE INSERT ON ntsb_perf.refresh_log
     FOR EACH ROW EXECUTE FUNCTION ntsb_perf._log_run_by();
 CREATE TRIGGER check_policy BEFORE INSERT OR UPDATE ON ntsb_perf.refresh_policy
     FOR EACH ROW EXECUTE FUNCTION ntsb_perf._check_policy();
+
+-- 9. The health report (one HTML page from the reports) and the hotspots as GeoJSON (issue 17).
+CREATE  FUNCTION "_hotspots_geojson"(
+	"hotspots" TEXT /* & str */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE STRICT PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'hotspots_geojson_text_wrapper';
+
+CREATE FUNCTION ntsb_perf.hotspots_geojson(hotspots jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$ SELECT ntsb_perf._hotspots_geojson(hotspots::text) $$;
+
+COMMENT ON FUNCTION ntsb_perf.hotspots_geojson(jsonb) IS
+    'an accident_hotspots result as an RFC 7946 FeatureCollection of cell polygons';
+
+CREATE  FUNCTION "health_report"(
+	"schema_name" TEXT DEFAULT NULL, /* Option < String > */
+	"sample_pages" INT DEFAULT NULL /* Option < i32 > */
+) RETURNS TEXT /* String */
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'health_report_wrapper';
+

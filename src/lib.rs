@@ -33,6 +33,7 @@ mod refresh;
 mod regclass;
 mod reindex;
 mod relation;
+mod report;
 mod spatial;
 mod spi_query;
 mod stats;

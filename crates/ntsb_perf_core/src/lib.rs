@@ -14,5 +14,6 @@ pub mod explain;
 pub mod geo;
 pub mod hotspots;
 pub mod index_rules;
+pub mod report;
 pub mod severity;
 pub mod stats;
