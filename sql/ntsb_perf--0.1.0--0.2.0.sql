@@ -1603,7 +1603,7 @@ CREATE TRIGGER run_by BEFORE INSERT ON ntsb_perf.refresh_log
 CREATE TRIGGER check_policy BEFORE INSERT OR UPDATE ON ntsb_perf.refresh_policy
     FOR EACH ROW EXECUTE FUNCTION ntsb_perf._check_policy();
 
--- 9. The health report (one HTML page from the reports) and the hotspots as GeoJSON (issue 17).
+-- 10. The health report (one HTML page from the reports) and the hotspots as GeoJSON.
 CREATE  FUNCTION "_hotspots_geojson"(
 	"hotspots" TEXT /* & str */
 ) RETURNS jsonb /* JsonB */

@@ -36,8 +36,8 @@ JOIN cron.job j ON j.jobid = p.jobid AND j.username = p.created_by;
 -- tracking as 0.2.0 needs it (statement trigger enabled ALWAYS, replica row trigger)
 SELECT pg_temp.check(bool_and(EXISTS (SELECT 1 FROM ntsb_perf._tracking_triggers(t, 'statement'))
                               AND EXISTS (SELECT 1 FROM ntsb_perf._tracking_triggers(t, 'replica'))),
-                     'events and upg_watch carry both tracking triggers')
-FROM unnest(ARRAY['events'::regclass, 'upg_watch'::regclass]) t;
+                     'events, upg_events_2021 and upg_watch carry both tracking triggers')
+FROM unnest(ARRAY['events'::regclass, 'upg_events_2021'::regclass, 'upg_watch'::regclass]) t;
 SELECT pg_temp.check(bool_and(ntsb_perf.refresh_reason(view) IS NOT NULL), 'states resting on 0.1.0''s change marks are distrusted: ' ||
                      string_agg(view::text || ': ' || ntsb_perf.refresh_reason(view), '; ' ORDER BY view::text))
 FROM ntsb_perf.refresh_state;

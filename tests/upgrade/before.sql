@@ -29,10 +29,13 @@ CREATE VIEW yearly_figures AS
     FROM accident_stats_by_year;
 CREATE TABLE upg_saved_states AS SELECT * FROM accident_stats_by_month;
 -- (0.1.0's create_accident_stats_view calls date(timestamptz), a stable function: 0.2.0 refreshes
--- such a view at every run. A view of states by state calls none, so it can skip.)
+-- such a view at every run. A view of states by state calls none, so it can skip. It reads a
+-- table of its own: refreshes of views on one table that pg_cron runs in the same minute can
+-- overlap, and the later one is then recorded as uncertain, which refreshes it once more.)
+CREATE TABLE upg_events_2021 AS SELECT * FROM events WHERE event_date >= date '2021-01-01';
 CREATE MATERIALIZED VIEW accident_stats_by_state AS
     SELECT state, ntsb_perf.accident_stats(injury_severity, total_fatalities, NULL, NULL, total_uninjured) AS stats
-    FROM events GROUP BY state;
+    FROM upg_events_2021 GROUP BY state;
 CREATE UNIQUE INDEX ON accident_stats_by_state (state);
 SELECT ntsb_perf.schedule_refresh('accident_stats_by_state', '* * * * *') > 0 AS scheduled;
 SELECT view, status FROM ntsb_perf.refresh('accident_stats_by_state');
