@@ -37,6 +37,7 @@ mod report;
 mod spatial;
 mod spi_query;
 mod stats;
+mod subtransaction;
 mod uninstall;
 
 /// Registers the extension's settings when the library is loaded.

@@ -7,6 +7,7 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 
 use crate::error::raise_error;
+use crate::subtransaction::rolled_back;
 
 // PostgreSQL's timeout API (utils/timeout.h), which pgrx does not bind. STATEMENT_TIMEOUT is the
 // fourth TimeoutId in PostgreSQL 13-17; TimestampTz is microseconds (i64).
@@ -111,22 +112,16 @@ fn run_explain(query: &str, analyze: bool, timeout_ms: i32) -> String {
     let sql = explain_sql(query, analyze);
     let deadline = session_deadline();
     let timeout_ms = effective_timeout_ms(timeout_ms, deadline);
-    // SAFETY: the subtransaction is begun and always rolled back on this same path (also when
-    // the statement raises: catch_others rolls back before rethrowing), and the memory context
-    // and resource owner are restored to the caller's after each.
-    unsafe {
-        let old_ctx = pg_sys::CurrentMemoryContext;
-        let old_owner = pg_sys::CurrentResourceOwner;
-        pg_sys::BeginInternalSubTransaction(std::ptr::null());
-        pg_sys::CurrentMemoryContext = old_ctx;
-        let rollback = move || {
-            pg_sys::RollbackAndReleaseCurrentSubTransaction();
-            pg_sys::CurrentMemoryContext = old_ctx;
-            pg_sys::CurrentResourceOwner = old_owner;
-            restore_timeout(deadline);
-        };
-        pg_sys::ffi::pg_guard_ffi_boundary(|| enable_timeout_after(STATEMENT_TIMEOUT, timeout_ms));
-        let result = PgTryBuilder::new(|| {
+    // The statement timeout is armed inside the subtransaction, and the session's own is armed
+    // again after its rollback (restore_timeout), on success and on error.
+    let result = rolled_back(
+        move || {
+            // SAFETY: the timeout module's setter, behind pgrx's FFI guard.
+            unsafe {
+                pg_sys::ffi::pg_guard_ffi_boundary(|| {
+                    enable_timeout_after(STATEMENT_TIMEOUT, timeout_ms)
+                })
+            };
             Spi::connect_mut(|client| {
                 let table = client.update(sql.as_str(), None, &[])?;
                 let mut out = String::new();
@@ -137,21 +132,19 @@ fn run_explain(query: &str, analyze: bool, timeout_ms: i32) -> String {
                 }
                 Ok::<_, pgrx::spi::SpiError>(out)
             })
-        })
-        .catch_others(|e| {
-            rollback();
-            e.rethrow()
-        })
-        .execute();
-        rollback();
-        result.unwrap_or_else(|e| {
-            raise_error(
-                PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-                format!("EXPLAIN failed: {e}"),
-                None,
-            )
-        })
-    }
+        },
+        // SAFETY: called where an ERROR may be raised (this function is called from a guarded
+        // #[pg_extern]).
+        move || unsafe { restore_timeout(deadline) },
+        |e| e.rethrow(),
+    );
+    result.unwrap_or_else(|e| {
+        raise_error(
+            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            format!("EXPLAIN failed: {e}"),
+            None,
+        )
+    })
 }
 
 fn analyse(query: &str, analyze: bool, timeout_ms: Option<i32>) -> (ExplainSummary, JsonB) {

@@ -20,56 +20,39 @@ use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 use pgrx::spi::{SpiHeapTupleData, SpiResult};
-use pgrx::{JsonB, PgTryBuilder};
+use pgrx::JsonB;
 
 use crate::error::raise_error;
 use crate::spi_query::query_rows;
+use crate::subtransaction::rolled_back;
 
 /// Runs `f` in a subtransaction that is always rolled back (every section only reads): its
 /// value, or the error it raised in words. A cancel (57014) or out-of-memory is raised again.
 fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    // SAFETY: the subtransaction is begun and rolled back on this same path, on success and
-    // (inside catch_others, before anything else runs) on error; the caller's memory context
-    // and resource owner are put back after each, as PL/pgSQL's exception blocks do.
-    unsafe {
-        let old_ctx = pg_sys::CurrentMemoryContext;
-        let old_owner = pg_sys::CurrentResourceOwner;
-        pg_sys::BeginInternalSubTransaction(std::ptr::null());
-        pg_sys::CurrentMemoryContext = old_ctx;
-        let rollback = move || {
-            pg_sys::RollbackAndReleaseCurrentSubTransaction();
-            pg_sys::CurrentMemoryContext = old_ctx;
-            pg_sys::CurrentResourceOwner = old_owner;
-        };
-        let f = AssertUnwindSafe(f);
-        let result = PgTryBuilder::new(move || Ok(f()))
-            .catch_others(|e| {
-                rollback();
-                let (code, message) = match &e {
-                    CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => {
-                        (r.sql_error_code(), r.message().to_string())
-                    }
-                    CaughtError::RustPanic { ereport, .. } => {
-                        (ereport.sql_error_code(), ereport.message().to_string())
-                    }
-                };
-                if matches!(
-                    code,
-                    PgSqlErrorCode::ERRCODE_QUERY_CANCELED | PgSqlErrorCode::ERRCODE_OUT_OF_MEMORY
-                ) {
-                    e.rethrow()
+    rolled_back(
+        AssertUnwindSafe(move || Ok(f())),
+        || {},
+        |e| {
+            let (code, message) = match &e {
+                CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => {
+                    (r.sql_error_code(), r.message().to_string())
                 }
-                Err(format!(
-                    "could not be read: {message} (SQLSTATE {})",
-                    sqlstate(code)
-                ))
-            })
-            .execute();
-        if result.is_ok() {
-            rollback();
-        }
-        result
-    }
+                CaughtError::RustPanic { ereport, .. } => {
+                    (ereport.sql_error_code(), ereport.message().to_string())
+                }
+            };
+            if matches!(
+                code,
+                PgSqlErrorCode::ERRCODE_QUERY_CANCELED | PgSqlErrorCode::ERRCODE_OUT_OF_MEMORY
+            ) {
+                e.rethrow()
+            }
+            Err(format!(
+                "could not be read: {message} (SQLSTATE {})",
+                sqlstate(code)
+            ))
+        },
+    )
 }
 
 /// The five-character SQLSTATE of an error code.
