@@ -26,6 +26,7 @@ mod table_functions;
 
 mod aggregate_state;
 mod bloat;
+mod c_function;
 mod error;
 mod explain;
 mod index_usage;

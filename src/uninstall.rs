@@ -9,6 +9,7 @@
 
 use pgrx::prelude::*;
 
+use crate::c_function::{context_of, FINFO_V1};
 use crate::error::raise_error;
 
 /// What a `DROP EXTENSION` / `DROP SCHEMA` statement does to ntsb_perf.
@@ -78,15 +79,11 @@ unsafe fn drop_of(tree: *mut pg_sys::Node) -> Drop {
 pub unsafe extern "C-unwind" fn ntsb_perf_on_drop_command(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
-    // SAFETY: PostgreSQL calls this with a valid fcinfo; its context is NULL or a valid node,
-    // and a node tagged T_EventTriggerData is an EventTriggerData (CALLED_AS_EVENT_TRIGGER).
+    // SAFETY: PostgreSQL calls this with a valid fcinfo, and a context node tagged
+    // T_EventTriggerData is an EventTriggerData, valid during this call.
     let data = unsafe {
-        let ctx = (*fcinfo).context;
-        if ctx.is_null() || (*ctx).type_ != pg_sys::NodeTag::T_EventTriggerData {
-            None
-        } else {
-            Some(&*(ctx as *mut pg_sys::EventTriggerData))
-        }
+        let ctx = context_of(fcinfo, pg_sys::NodeTag::T_EventTriggerData);
+        (ctx as *mut pg_sys::EventTriggerData).as_ref()
     };
     let Some(data) = data else {
         raise_error(
@@ -115,8 +112,7 @@ pub unsafe extern "C-unwind" fn ntsb_perf_on_drop_command(
 /// The version-1 calling convention record of [`ntsb_perf_on_drop_command`].
 #[no_mangle]
 pub extern "C" fn pg_finfo_ntsb_perf_on_drop_command() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
+    &FINFO_V1
 }
 
 extension_sql_file!(

@@ -12,6 +12,7 @@
 use ntsb_perf_core::cron;
 use pgrx::prelude::*;
 
+use crate::c_function::{context_of, FINFO_V1};
 use crate::error::raise_error;
 use crate::relation::RelGuard;
 use pgrx::PgTryBuilder;
@@ -220,12 +221,8 @@ fn track_change(trigger: &pgrx::PgTrigger<'_>) {
 pub unsafe extern "C-unwind" fn ntsb_perf_track_change(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
-    // SAFETY: PostgreSQL calls this with a valid fcinfo; its context is NULL or a valid node,
-    // and a node tagged T_TriggerData is a TriggerData (what CALLED_AS_TRIGGER checks).
-    let as_trigger = unsafe {
-        let ctx = (*fcinfo).context;
-        !ctx.is_null() && (*ctx).type_ == pg_sys::NodeTag::T_TriggerData
-    };
+    // SAFETY: PostgreSQL calls this with a valid fcinfo.
+    let as_trigger = !unsafe { context_of(fcinfo, pg_sys::NodeTag::T_TriggerData) }.is_null();
     if !as_trigger {
         raise_error(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
@@ -250,8 +247,7 @@ pub unsafe extern "C-unwind" fn ntsb_perf_track_change(
 /// The version-1 calling convention record of [`ntsb_perf_track_change`].
 #[no_mangle]
 pub extern "C" fn pg_finfo_ntsb_perf_track_change() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
+    &FINFO_V1
 }
 
 /// Release 0.1.0's entry point of `ntsb_perf.track_change()` (pgrx named it
@@ -273,8 +269,7 @@ pub unsafe extern "C-unwind" fn track_change_wrapper(
 /// The version-1 calling convention record of [`track_change_wrapper`].
 #[no_mangle]
 pub extern "C" fn pg_finfo_track_change_wrapper() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
+    &FINFO_V1
 }
 
 extension_sql!(
