@@ -8,8 +8,8 @@ DB=ntsb_bench
 N_INDEXES=${N_INDEXES:-2000}
 ROUNDS=${ROUNDS:-21}
 BENCH_ROWS=${BENCH_ROWS:-10000000}
-# BENCH_PARTS picks parts (default all): b1 bloat stats report fresh refresh writer reindex
-BENCH_PARTS=${BENCH_PARTS:-b1 bloat stats report fresh refresh writer reindex}
+# BENCH_PARTS picks parts (default all): b1 bloat stats report history fresh refresh writer reindex
+BENCH_PARTS=${BENCH_PARTS:-b1 bloat stats report history fresh refresh writer reindex}
 want() { [[ " $BENCH_PARTS " == *" $1 "* ]]; }
 
 "$ROOT/scripts/setup.sh"
@@ -46,6 +46,38 @@ fi
 if want report; then
 log "R1: health_report() sampled (100 pages per index) / the reports it is made of, run alone ($BENCH_ROWS events)"
 psql_db -v rounds="${REPORT_ROUNDS:-5}" -v sample=100 -f "$ROOT/bench/report.sql"
+fi
+if want history; then
+log "H1: snapshot_indexes() / an exact scan of the same indexes ($BENCH_ROWS events)"
+psql_db -v rounds="${HISTORY_ROUNDS:-7}" -f "$ROOT/bench/history.sql"
+# H2: a steady churn on a table of its own (its size does not depend on BENCH_ROWS): every round
+# deletes and updates the same number of rows and vacuums; the snapshots come one every
+# CHURN_PERIOD seconds of wall-clock time (the forecast is in wall-clock time), each followed by
+# an exact measurement of churn_k and its forecast. The forecast made after CHURN_PREDICT_AFTER
+# rounds is compared with the crossing of bloat ratio 1.3 observed by the exact measurements.
+CHURN_ROWS=${CHURN_ROWS:-1500000}
+CHURN_DELETES=${CHURN_DELETES:-15000}
+CHURN_UPDATES=${CHURN_UPDATES:-30000}
+CHURN_PERIOD=${CHURN_PERIOD:-8}
+CHURN_PREDICT_AFTER=${CHURN_PREDICT_AFTER:-8}
+CHURN_MAX_ROUNDS=${CHURN_MAX_ROUNDS:-40}
+log "H2: bloat_forecast on a churn of $CHURN_ROWS rows ($CHURN_DELETES deleted and $CHURN_UPDATES updated per round, a snapshot every $CHURN_PERIOD s) against the crossing observed"
+churn_sql() {
+    psql_db -v n="$CHURN_ROWS" -v deletes="$CHURN_DELETES" -v updates="$CHURN_UPDATES" -v period="$CHURN_PERIOD" \
+        -v max_rounds="$CHURN_MAX_ROUNDS" -v predict_after="$CHURN_PREDICT_AFTER" -f "$ROOT/bench/churn.sql" "$@"
+}
+churn_sql -v step=setup
+t0=$(date +%s.%N)
+churn_sql -v step=measure -v round=0 >/dev/null
+for r in $(seq "$CHURN_MAX_ROUNDS"); do
+    churn_sql -v step=work -v round="$r"
+    # wait for this round's slot: t0 + r * CHURN_PERIOD
+    sleep "$(python3 -c "import time; print(max(0.0, $t0 + $r * $CHURN_PERIOD - time.time()))")"
+    crossed=$(churn_sql -v step=measure -v round="$r")
+    if [ "$crossed" = t ] && (( r > CHURN_PREDICT_AFTER )); then break; fi
+done
+churn_sql -v step=report
+psql_db -q -c "DROP TABLE churn, churn_log"
 fi
 if want fresh; then
 log "fresh builds: bloat_ratio right after CREATE INDEX (calibration check, 1.00 ± 0.05)"

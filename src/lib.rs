@@ -29,6 +29,7 @@ mod bloat;
 mod c_function;
 mod error;
 mod explain;
+mod index_history;
 mod index_usage;
 mod refresh;
 mod regclass;
@@ -46,6 +47,7 @@ mod uninstall;
 pub extern "C-unwind" fn _PG_init() {
     bloat::register_gucs();
     reindex::register_gucs();
+    index_history::register_gucs();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

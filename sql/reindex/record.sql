@@ -1,18 +1,38 @@
 -- Writes one rebuild's history row (run by _reindex_begin and _reindex_finish, SECURITY DEFINER)
 -- from the facts kept since its start: first as 'running' (no duration or size after yet), then
 -- its outcome into the same row; after a successful rebuild the fresh density is measured and
--- kept as the index's baseline (keyed by its name, bound to its OID). REINDEX CONCURRENTLY gives
+-- kept as the index's baseline (keyed by its name, bound to its OID) and as a row of the index
+-- history (rebuild = true). REINDEX CONCURRENTLY gives
 -- the index a new OID under the same name, so the index is found again by its (quoted,
--- qualified) name, and the earlier history rows of the old OID are given the new one. $1 index
+-- qualified) name, and the earlier rows of the old OID (of both histories) are given the new one. $1 index
 -- oid at the start, $2 index name, $3 table name, $4 started_at, $5 bytes_before,
 -- $6 predicted_reclaim, $7 density_before, $8 status, $9 sqlstate, $10 error, $11 triggered_by,
 -- $12 role oid, $13 statement, $14 the row's id when it was written before (NULL: a new row).
 WITH now_index AS (
     SELECT coalesce(pg_catalog.to_regclass($2)::oid, $1) AS oid
 ), fresh AS (
-    SELECT b.avg_leaf_density, b.bloat_ratio, b.leaf_fragmentation
+    SELECT b.*
     FROM now_index i, LATERAL ntsb_perf.index_bloat(i.oid::regclass) b
     WHERE $8 = 'done'
+), rebuilt AS (
+    -- the index history's row of the rebuild (an exact measurement, where a forecast restarts)
+    INSERT INTO ntsb_perf.index_history
+        (taken_at, index_oid, index_name, table_name, access_method, relfilenode, index_bytes, live_items,
+         avg_leaf_density, leaf_fragmentation, expected_bytes, reclaimable_bytes, bloat_ratio, method,
+         pages_read, density_ci_low, density_ci_high, idx_scan, idx_tup_read, table_writes, db_xact_commit,
+         stats_reset, rebuild)
+    SELECT pg_catalog.clock_timestamp(), i.oid, $2,
+           pg_catalog.format('%I.%I', tn.nspname, t.relname), f.access_method, c.relfilenode, f.index_bytes,
+           f.live_items, f.avg_leaf_density, f.leaf_fragmentation, f.expected_bytes, f.reclaimable_bytes,
+           f.bloat_ratio, f.method, f.pages_read, f.density_ci_low, f.density_ci_high, u.idx_scan, u.idx_tup_read,
+           u.table_writes, u.db_xact_commit, u.stats_reset, true
+    FROM fresh f, now_index i
+    JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.oid
+    JOIN pg_catalog.pg_index x ON x.indexrelid OPERATOR(pg_catalog.=) i.oid
+    JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) x.indrelid
+    JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.relnamespace
+    CROSS JOIN LATERAL ntsb_perf._usage_counters(i.oid) u
+    RETURNING 1
 ), stale AS (
     -- baselines of this index kept under another name (it was renamed since)
     DELETE FROM ntsb_perf.reindex_baseline b
@@ -26,6 +46,11 @@ WITH now_index AS (
     ON CONFLICT (index_name) DO UPDATE
         SET index_oid = EXCLUDED.index_oid, density = EXCLUDED.density, bloat_ratio = EXCLUDED.bloat_ratio,
             fragmentation = EXCLUDED.fragmentation, measured_at = EXCLUDED.measured_at
+    RETURNING 1
+), repoint_snapshots AS (
+    UPDATE ntsb_perf.index_history h SET index_oid = i.oid
+    FROM now_index i
+    WHERE $8 = 'done' AND i.oid <> $1 AND h.index_oid = $1
     RETURNING 1
 ), repoint AS (
     UPDATE ntsb_perf.reindex_history h SET index = i.oid

@@ -55,30 +55,25 @@ SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.reindex_history_id_seq', '
 SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.reindex_baseline',
     'WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace WHERE c.relkind OPERATOR(pg_catalog.=) ANY (''{i,I}''::pg_catalog."char"[]) AND pg_catalog.format(''%I.%I'', n.nspname, c.relname) OPERATOR(pg_catalog.=) reindex_baseline.index_name AND (c.oid OPERATOR(pg_catalog.=) reindex_baseline.index_oid OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c2 WHERE c2.oid OPERATOR(pg_catalog.=) reindex_baseline.index_oid)))');
 
-CREATE FUNCTION ntsb_perf._reindex_history_index() RETURNS trigger
+-- Clears the OID column named by TG_ARGV[0] of a row whose index-name column (TG_ARGV[1]) does
+-- not name the index of that OID (a row restored from another cluster, or a stale OID).
+CREATE FUNCTION ntsb_perf._index_oid_of_name() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r jsonb := to_jsonb(NEW);
 BEGIN
-    IF NEW.index IS NOT NULL AND NOT EXISTS (
+    IF (r ->> TG_ARGV[0]) IS NOT NULL AND NOT EXISTS (
         SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.oid = NEW.index AND c.relkind IN ('i', 'I') AND format('%I.%I', n.nspname, c.relname) = NEW.index_name) THEN
-        NEW.index := NULL;
+        WHERE c.oid = (r ->> TG_ARGV[0])::oid AND c.relkind IN ('i', 'I')
+          AND format('%I.%I', n.nspname, c.relname) = r ->> TG_ARGV[1]) THEN
+        NEW := jsonb_populate_record(NEW, jsonb_build_object(TG_ARGV[0], NULL));
     END IF;
     RETURN NEW;
 END $$;
 CREATE TRIGGER index_oid BEFORE INSERT ON ntsb_perf.reindex_history
-    FOR EACH ROW EXECUTE FUNCTION ntsb_perf._reindex_history_index();
-CREATE FUNCTION ntsb_perf._reindex_baseline_index() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF NEW.index_oid IS NOT NULL AND NOT EXISTS (
-        SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.oid = NEW.index_oid AND c.relkind IN ('i', 'I') AND format('%I.%I', n.nspname, c.relname) = NEW.index_name) THEN
-        NEW.index_oid := NULL;
-    END IF;
-    RETURN NEW;
-END $$;
+    FOR EACH ROW EXECUTE FUNCTION ntsb_perf._index_oid_of_name('index', 'index_name');
 CREATE TRIGGER index_oid BEFORE INSERT ON ntsb_perf.reindex_baseline
-    FOR EACH ROW EXECUTE FUNCTION ntsb_perf._reindex_baseline_index();
+    FOR EACH ROW EXECUTE FUNCTION ntsb_perf._index_oid_of_name('index_oid', 'index_name');
 
 REVOKE ALL ON ntsb_perf.reindex_history, ntsb_perf.reindex_baseline FROM PUBLIC;
 GRANT SELECT ON ntsb_perf.reindex_history, ntsb_perf.reindex_baseline TO PUBLIC;
@@ -125,17 +120,23 @@ END $$;
 -- right after its last rebuild) the thresholds apply relative to it: an index that is fresh at
 -- 69% density, or whose model ratio reads 1.4 fresh, is not rebuilt for that.
 CREATE FUNCTION ntsb_perf._reindex_plan(p_min_bloat_ratio float8, p_min_bytes bigint, p_max_leaf_density float8,
-                                        p_max_fragmentation float8, p_sample_pages integer, p_schema_name text)
+                                        p_max_fragmentation float8, p_sample_pages integer, p_schema_name text,
+                                        p_ahead interval)
 RETURNS TABLE (schema_name text, table_name text, index_name text, access_method text,
                index_bytes bigint, expected_bytes bigint, reclaimable_bytes bigint, reclaimable_size text,
                bloat_ratio float8, avg_leaf_density float8, leaf_fragmentation float8,
-               baseline_density float8, reason text, statement text, index_oid oid)
+               baseline_density float8, reason text, statement text, index_oid oid,
+               predicted_crossing timestamptz)
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     not_owned bigint;
 BEGIN
     PERFORM ntsb_perf._reindex_check_thresholds(p_min_bloat_ratio, p_min_bytes, p_max_leaf_density,
                                                 p_max_fragmentation, p_sample_pages);
+    IF p_ahead < interval '0' THEN
+        RAISE EXCEPTION 'ahead must not be negative, not %', p_ahead USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'It is how far ahead the forecast may look, e.g. interval ''7 days''.';
+    END IF;
     -- What the plan may rebuild: valid leaf indexes of every supported access method, at least
     -- min_bytes, outside system and temporary schemas (the worker cannot see temporary tables).
     CREATE TEMP TABLE IF NOT EXISTS ntsb_perf_plan_scope (oid oid, owned boolean) ON COMMIT DROP;
@@ -157,21 +158,16 @@ BEGIN
         RAISE NOTICE 'skipped % index(es) of tables owned by other roles (only a table''s owner may rebuild its indexes)', not_owned;
     END IF;
     RETURN QUERY
-    WITH measured AS (
+    WITH forecast AS (
+        SELECT f.index_oid, f.predicted_crossing, f.crossing_reason
+        FROM ntsb_perf._bloat_forecast(p_min_bloat_ratio, p_max_leaf_density, p_max_fragmentation, p_schema_name) f
+    ), measured AS (
         SELECT r.*, k.oid AS oid, b.density AS base_density, b.bloat_ratio AS base_ratio,
-               b.fragmentation AS base_fragmentation
+               b.fragmentation AS base_fragmentation, fc.predicted_crossing, fc.crossing_reason
         FROM ntsb_perf_plan_scope k
         CROSS JOIN LATERAL ntsb_perf.index_bloat(k.oid::regclass, p_sample_pages) r
-        -- its baseline: the one bound to it, else one of its name that is bound to no index
-        -- that exists (restored from a dump, or left by a REINDEX CONCURRENTLY outside ntsb_perf)
-        LEFT JOIN LATERAL (
-            SELECT bl.* FROM ntsb_perf.reindex_baseline bl
-            WHERE bl.index_oid = k.oid
-               OR (bl.index_name = (SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
-                                    JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = k.oid)
-                   AND NOT EXISTS (SELECT 1 FROM pg_class c2 WHERE c2.oid = bl.index_oid))
-            ORDER BY bl.index_oid IS NOT DISTINCT FROM k.oid DESC
-            LIMIT 1) b ON true
+        LEFT JOIN LATERAL ntsb_perf._baseline_of(k.oid) b ON true
+        LEFT JOIN forecast fc ON fc.index_oid = k.oid
         WHERE k.owned
     ), judged AS (
         SELECT m.*,
@@ -188,27 +184,38 @@ BEGIN
                    CASE WHEN m.leaf_fragmentation > p_max_fragmentation
                          AND (m.base_fragmentation IS NULL OR m.leaf_fragmentation > m.base_fragmentation + 10)
                         THEN format('leaf fragmentation %s%% > %s%%', round(m.leaf_fragmentation::numeric, 1), p_max_fragmentation) END
-               ) AS why,
+               ) AS now_why,
                round(m.expected_bytes * coalesce(nullif(m.base_ratio, 0), 1))::bigint AS expected_fresh
         FROM measured m
+    ), with_forecast AS (
+        -- ahead: also what the forecast says crosses a threshold within that time
+        SELECT j.*,
+               CASE WHEN j.now_why <> '' THEN j.now_why
+                    WHEN p_ahead IS NOT NULL AND j.predicted_crossing <= now() + p_ahead
+                    THEN format('forecast to cross %s by %s (within ahead %s)', j.crossing_reason,
+                                to_char(j.predicted_crossing, 'YYYY-MM-DD HH24:MI TZ'), p_ahead)
+                    ELSE '' END AS why
+        FROM judged j
     )
     SELECT j.schema_name, j.table_name, j.index_name, j.access_method, j.index_bytes, j.expected_fresh,
            greatest(j.index_bytes - j.expected_fresh, 0), pg_size_pretty(greatest(j.index_bytes - j.expected_fresh, 0)),
            j.bloat_ratio, j.avg_leaf_density, j.leaf_fragmentation, j.base_density, j.why,
-           format('REINDEX INDEX CONCURRENTLY %I.%I', j.schema_name, j.index_name), j.oid
-    FROM judged j
+           format('REINDEX INDEX CONCURRENTLY %I.%I', j.schema_name, j.index_name), j.oid, j.predicted_crossing
+    FROM with_forecast j
     WHERE j.why <> ''
     ORDER BY 7 DESC, j.schema_name, j.index_name;
 END $$;
 
 CREATE FUNCTION ntsb_perf.reindex_plan(min_bloat_ratio float8 DEFAULT 1.3, min_bytes bigint DEFAULT 10485760,
                                        max_leaf_density float8 DEFAULT 70, max_fragmentation float8 DEFAULT 30,
-                                       sample_pages integer DEFAULT NULL, schema_name text DEFAULT NULL)
+                                       sample_pages integer DEFAULT NULL, schema_name text DEFAULT NULL,
+                                       ahead interval DEFAULT NULL)
 RETURNS TABLE (schema_name text, table_name text, index_name text, access_method text,
                index_bytes bigint, expected_bytes bigint, reclaimable_bytes bigint, reclaimable_size text,
                bloat_ratio float8, avg_leaf_density float8, leaf_fragmentation float8,
-               baseline_density float8, reason text, statement text, index_oid oid)
-LANGUAGE sql VOLATILE AS 'SELECT * FROM ntsb_perf._reindex_plan($1, $2, $3, $4, $5, $6)';
+               baseline_density float8, reason text, statement text, index_oid oid,
+               predicted_crossing timestamptz)
+LANGUAGE sql VOLATILE AS 'SELECT * FROM ntsb_perf._reindex_plan($1, $2, $3, $4, $5, $6, $7)';
 
 -- Refuses to run inside a transaction block, before anything starts: the waiting procedures
 -- COMMIT between polls (a caller holding a snapshot would wait for itself).
@@ -388,7 +395,7 @@ CREATE PROCEDURE ntsb_perf.auto_reindex(dry_run boolean DEFAULT true, min_bloat_
                                         min_bytes bigint DEFAULT 10485760, max_leaf_density float8 DEFAULT 70,
                                         max_fragmentation float8 DEFAULT 30, sample_pages integer DEFAULT NULL,
                                         schema_name text DEFAULT NULL, max_runtime interval DEFAULT NULL,
-                                        max_wait interval DEFAULT NULL)
+                                        max_wait interval DEFAULT NULL, ahead interval DEFAULT NULL)
 LANGUAGE plpgsql AS $$
 DECLARE
     started timestamptz := clock_timestamp();
@@ -406,8 +413,8 @@ BEGIN
     IF dry_run IS NULL THEN
         RAISE EXCEPTION 'dry_run must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF max_runtime < interval '0' OR max_wait < interval '0' THEN
-        RAISE EXCEPTION 'max_runtime and max_wait must not be negative' USING ERRCODE = 'invalid_parameter_value';
+    IF max_runtime < interval '0' OR max_wait < interval '0' OR ahead < interval '0' THEN
+        RAISE EXCEPTION 'max_runtime, max_wait and ahead must not be negative' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- One run per database: a session advisory lock ('NTRX', 1), held across the commits and
     -- released by an abort of this session's transaction (a cancelled run) as well.
@@ -447,7 +454,7 @@ BEGIN
     SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.reclaimable_bytes DESC, r.schema_name, r.index_name), '[]')
     INTO plan
     FROM ntsb_perf.reindex_plan(min_bloat_ratio, min_bytes, max_leaf_density, max_fragmentation,
-                                sample_pages, schema_name) r;
+                                sample_pages, schema_name, ahead) r;
     COMMIT;
     FOR p IN SELECT (e.j ->> 'index_oid')::oid AS index_oid, e.j ->> 'index_name' AS index_name,
                     e.j ->> 'statement' AS statement, e.j ->> 'reason' AS reason,
@@ -487,7 +494,8 @@ CREATE FUNCTION ntsb_perf.schedule_auto_reindex(schedule text, dry_run boolean D
                                                 min_bloat_ratio float8 DEFAULT 1.3, min_bytes bigint DEFAULT 10485760,
                                                 max_leaf_density float8 DEFAULT 70, max_fragmentation float8 DEFAULT 30,
                                                 sample_pages integer DEFAULT NULL, schema_name text DEFAULT NULL,
-                                                max_runtime interval DEFAULT NULL, max_wait interval DEFAULT NULL)
+                                                max_runtime interval DEFAULT NULL, max_wait interval DEFAULT NULL,
+                                                ahead interval DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -500,8 +508,8 @@ BEGIN
     PERFORM ntsb_perf.parse_cron(schedule);
     PERFORM ntsb_perf._reindex_check_thresholds(min_bloat_ratio, min_bytes, max_leaf_density,
                                                 max_fragmentation, sample_pages);
-    IF max_runtime < interval '0' OR max_wait < interval '0' THEN
-        RAISE EXCEPTION 'max_runtime and max_wait must not be negative' USING ERRCODE = 'invalid_parameter_value';
+    IF max_runtime < interval '0' OR max_wait < interval '0' OR ahead < interval '0' THEN
+        RAISE EXCEPTION 'max_runtime, max_wait and ahead must not be negative' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM ntsb_perf._require_pg_cron();
     IF NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = current_user) THEN
@@ -512,9 +520,9 @@ BEGIN
     cmd := format('CALL ntsb_perf.auto_reindex(dry_run => %L::boolean, min_bloat_ratio => %L::float8, '
                   'min_bytes => %L::bigint, max_leaf_density => %L::float8, max_fragmentation => %L::float8, '
                   'sample_pages => %L::integer, schema_name => %L::text, max_runtime => %L::interval, '
-                  'max_wait => %L::interval)',
+                  'max_wait => %L::interval, ahead => %L::interval)',
                   dry_run, min_bloat_ratio, min_bytes, max_leaf_density, max_fragmentation, sample_pages,
-                  schema_name, max_runtime, max_wait);
+                  schema_name, max_runtime, max_wait, ahead);
     EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id
         USING 'ntsb_perf auto_reindex ' || current_database(), schedule, cmd;
     RETURN id;

@@ -468,6 +468,40 @@ fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> Option<BloatRow> {
     })
 }
 
+/// What a snapshot of the index history keeps of one measurement (`snapshot_indexes`).
+pub(crate) struct Measured {
+    pub index_bytes: i64,
+    pub total_pages: i64,
+    pub live_items: i64,
+    pub avg_leaf_density: Option<f64>,
+    pub leaf_fragmentation: Option<f64>,
+    pub expected_bytes: i64,
+    pub reclaimable_bytes: i64,
+    pub bloat_ratio: Option<f64>,
+    pub sampled: bool,
+    pub pages_read: i64,
+    pub density_ci: Option<(f64, f64)>,
+}
+
+/// Measures one index as `index_bloat(index, sample_pages)` does; `None` when it does not exist
+/// (any more).
+pub(crate) fn measure_summary(oid: pg_sys::Oid, sample_pages: Option<i32>) -> Option<Measured> {
+    let r = measure(oid, sample_pages)?;
+    Some(Measured {
+        index_bytes: r.index_bytes,
+        total_pages: r.total_pages,
+        live_items: r.live_items,
+        avg_leaf_density: r.avg_leaf_density,
+        leaf_fragmentation: r.leaf_fragmentation,
+        expected_bytes: r.expected_bytes,
+        reclaimable_bytes: r.reclaimable_bytes,
+        bloat_ratio: r.bloat_ratio,
+        sampled: r.method == "sampled",
+        pages_read: r.pages_read,
+        density_ci: r.density_ci_low.zip(r.density_ci_high),
+    })
+}
+
 table_functions! {
     /// One row of `index_bloat` and `index_bloat_report`.
     struct BloatRow {

@@ -89,15 +89,22 @@ table_functions! {
         drop_statement: String,
         index_oid: pg_sys::Oid,
         index_definition: String,
+        scans_last_30_days: Option<i64>,
+        observed_since: Option<pgrx::datum::TimestampWithTimeZone>,
     }
 
     /// Reads a row of unused_indexes.sql.
     fn read(row: &SpiHeapTupleData) -> SpiResult<Self>;
 
-    /// Indexes never scanned since the statistics were last reset, that are safe to consider
-    /// dropping: not a primary key, not unique, not backing a constraint (unique, exclusion, or
-    /// referenced by a foreign key), valid, not a partition's attached index (drop the parent), not
-    /// part of an extension, and at least `min_bytes` large. Biggest first.
+    /// Indexes not scanned, that are safe to consider dropping: not a primary key, not unique,
+    /// not backing a constraint (unique, exclusion, or referenced by a foreign key), valid, not a
+    /// partition's attached index (drop the parent), not part of an extension, and at least
+    /// `min_bytes` large. Biggest first. "Not scanned" is "no scan in the last 30 days" once the
+    /// index history (`snapshot_indexes`) reaches back that far: `scans_last_30_days` is counted
+    /// from the snapshots, across statistics resets, from `observed_since` (the snapshot the count
+    /// starts from) to now. With less history, it is "no scan since the counters were last reset,
+    /// and none in the snapshots there are"; with none, `scans_last_30_days` and `observed_since`
+    /// are NULL.
     ///
     /// <!-- doctest: data=csv -->
     /// ```sql

@@ -8,8 +8,6 @@
 //! says why in its place instead of failing the page. Cancelling the call still cancels it.
 //! The page itself is built by `ntsb_perf_core::report` (escaping, charts), tested there.
 
-use std::panic::AssertUnwindSafe;
-
 use ntsb_perf_core::report::geojson::{self, GeoJsonError};
 use ntsb_perf_core::report::{
     self as core_report, AccidentData, BloatEntry, DuplicateIndex, HotspotData, IndexUsage,
@@ -17,54 +15,13 @@ use ntsb_perf_core::report::{
     ReportData, RunningRebuild, UnusedIndex, YearStats,
 };
 use pgrx::datum::DatumWithOid;
-use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 use pgrx::spi::{SpiHeapTupleData, SpiResult};
 use pgrx::JsonB;
 
 use crate::error::raise_error;
 use crate::spi_query::query_rows;
-use crate::subtransaction::rolled_back;
-
-/// Runs `f` in a subtransaction that is always rolled back (every section only reads): its
-/// value, or the error it raised in words. A cancel (57014) or out-of-memory is raised again.
-fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    rolled_back(
-        AssertUnwindSafe(move || Ok(f())),
-        || {},
-        |e| {
-            let (code, message) = match &e {
-                CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => {
-                    (r.sql_error_code(), r.message().to_string())
-                }
-                CaughtError::RustPanic { ereport, .. } => {
-                    (ereport.sql_error_code(), ereport.message().to_string())
-                }
-            };
-            if matches!(
-                code,
-                PgSqlErrorCode::ERRCODE_QUERY_CANCELED | PgSqlErrorCode::ERRCODE_OUT_OF_MEMORY
-            ) {
-                e.rethrow()
-            }
-            Err(format!(
-                "could not be read: {message} (SQLSTATE {})",
-                sqlstate(code)
-            ))
-        },
-    )
-}
-
-/// The five-character SQLSTATE of an error code.
-fn sqlstate(code: PgSqlErrorCode) -> String {
-    let mut v = code as i32;
-    let mut s = String::new();
-    for _ in 0..5 {
-        s.push(char::from(b'0' + (v & 0x3f) as u8));
-        v >>= 6;
-    }
-    s
-}
+use crate::subtransaction::guarded;
 
 fn one_bool(sql: &str, args: &[DatumWithOid]) -> bool {
     query_rows(sql, args, |r| r.get::<bool>(1))

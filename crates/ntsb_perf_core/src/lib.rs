@@ -11,9 +11,11 @@
 pub mod bloat;
 pub mod cron;
 pub mod explain;
+pub mod forecast;
 pub mod geo;
 pub mod hotspots;
 pub mod index_rules;
 pub mod report;
 pub mod severity;
+pub mod snapshot;
 pub mod stats;

@@ -1,0 +1,70 @@
+-- H1: snapshot_indexes() with its defaults (an index of at most 1024 pages read exactly, a
+-- larger one from a sample grown until the density's 95% interval is within ±1 point) against
+-- an exact scan of the same indexes (index_bloat_report(NULL, 0): every valid index outside the
+-- system schemas), medians of :rounds interleaved rounds (pg_temp.vs). Goals: time <= 1/20 of
+-- the exact scan, pages read <= 1/20 of the pages, and each index's density within 2 points of
+-- the exact one. Every snapshot of the rounds (the warm-up's too) appends its rows to
+-- ntsb_perf.index_history; the density check uses all of them (each is a fresh random sample).
+\set QUIET on
+SET client_min_messages = warning;
+\ir timing.sql
+CREATE TEMP TABLE results (bench text, what text, ours numeric, anchor numeric, ratio numeric, goal text);
+SELECT clock_timestamp() AS h1_start \gset
+
+INSERT INTO results
+SELECT 'H1', 'snapshot_indexes() / index_bloat_report(NULL, 0) exact, ms', round(q_ms::numeric, 1),
+       round(a_ms::numeric, 1), round((q_ms / a_ms)::numeric, 4), '<= 0.05'
+FROM pg_temp.vs($$SELECT * FROM ntsb_perf.snapshot_indexes()$$,
+                $$SELECT count(*) FROM ntsb_perf.index_bloat_report(NULL, 0)$$, :rounds);
+
+-- The exact figures (nothing writes to the database during H1, so this is the state every
+-- snapshot of the rounds measured).
+CREATE TEMP TABLE h1_exact AS
+SELECT format('%I.%I', schema_name, index_name) AS index_name, access_method, total_pages, avg_leaf_density,
+       bloat_ratio, method, pages_read
+FROM ntsb_perf.index_bloat_report(NULL, 0);
+CREATE TEMP TABLE h1_snap AS
+SELECT h.* FROM ntsb_perf.index_history h WHERE h.taken_at >= :'h1_start' AND NOT h.rebuild;
+
+-- Per snapshot: pages read over the pages of the indexes it measured.
+CREATE TEMP TABLE h1_pages AS
+SELECT taken_at, count(*) AS indexes, count(method) AS measured, sum(pages_read) AS pages_read,
+       sum(index_bytes / current_setting('block_size')::int) AS total_pages
+FROM h1_snap GROUP BY taken_at;
+
+\set QUIET off
+-- Each index: the last snapshot's density and the worst of all the snapshots against the exact scan.
+SELECT 'H1' AS bench, e.index_name AS index, e.access_method AS am, e.total_pages AS pages,
+       string_agg(DISTINCT s.method, '/') AS method, min(s.pages_read) || '..' || max(s.pages_read) AS pages_read,
+       round((array_agg(s.avg_leaf_density ORDER BY s.taken_at DESC))[1]::numeric, 2) AS snapshot_density,
+       round(e.avg_leaf_density::numeric, 2) AS exact_density,
+       round((array_agg(s.avg_leaf_density ORDER BY s.taken_at DESC))[1]::numeric - e.avg_leaf_density::numeric, 2)
+           AS difference,
+       round(max(abs(s.avg_leaf_density - e.avg_leaf_density))::numeric, 2) AS worst_of_snapshots,
+       count(s.*) AS snapshots
+FROM h1_exact e LEFT JOIN h1_snap s ON s.index_name = e.index_name
+GROUP BY e.index_name, e.access_method, e.total_pages, e.avg_leaf_density
+ORDER BY e.total_pages, e.index_name;
+-- The two sides measure the same set of indexes (index names present on one side only).
+SELECT 'H1' AS bench, 'only in the exact scan' AS side, index_name FROM h1_exact
+WHERE index_name NOT IN (SELECT index_name FROM h1_snap)
+UNION ALL
+SELECT 'H1', 'only in the snapshots', index_name FROM h1_snap
+WHERE index_name NOT IN (SELECT index_name FROM h1_exact) GROUP BY index_name;
+\set QUIET on
+
+INSERT INTO results
+SELECT 'H1', format('pages read / pages, median of %s snapshots (max %s)', count(*),
+                    round(max(pages_read::numeric / total_pages), 4)),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY pages_read), percentile_cont(0.5) WITHIN GROUP (ORDER BY total_pages),
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY pages_read::float8 / total_pages)::numeric, 4), '<= 0.05'
+FROM h1_pages;
+INSERT INTO results
+SELECT 'H1', format('max |snapshot - exact density| over %s indexes x %s snapshots (points; last snapshot: %s)',
+                    count(DISTINCT e.index_name), count(DISTINCT s.taken_at),
+                    round(max(abs(s.avg_leaf_density - e.avg_leaf_density))
+                          FILTER (WHERE s.taken_at = (SELECT max(taken_at) FROM h1_snap))::numeric, 2)),
+       round(max(abs(s.avg_leaf_density - e.avg_leaf_density))::numeric, 2), NULL, NULL, '<= 2'
+FROM h1_exact e JOIN h1_snap s ON s.index_name = e.index_name;
+\set QUIET off
+SELECT * FROM results;

@@ -1,0 +1,632 @@
+//! Forecasts from an index's snapshot history: a robust straight line through the snapshots and
+//! the day it reaches a threshold, with a confidence band.
+//!
+//! x is time in days (since the first snapshot used), y a measured quantity: reclaimable bytes,
+//! bloat ratio, leaf density %. The line is the Theil–Sen estimator (the median of all pairwise
+//! slopes), not least squares: a history has wild points (a bulk load, a REINDEX, a snapshot
+//! taken mid-VACUUM) and a median ignores up to about 29% of them (breakdown point 1 − 1/√2),
+//! where one wild point is enough to swing a least-squares slope anywhere.
+//!
+//! The slope's confidence interval is Sen's (1968), distribution-free: it picks two order
+//! statistics of the sorted pairwise slopes, how far apart being set by the variance of
+//! Kendall's S under "no trend". The crossing band follows from the two extreme lines.
+
+/// Fewest points [`theil_sen`] accepts: a line through fewer says next to nothing (with three
+/// points, C ≥ N at any confidence from 0.90 up, so the slope's interval is every pairwise slope).
+pub const MIN_POINTS: usize = 4;
+
+/// Most points [`theil_sen`] uses: the pairwise slopes are O(n²) (2000 points give about two
+/// million slopes, 16 MB); a longer series is cut to its last `MAX_POINTS` points, which are
+/// the newest when the points come in time order.
+pub const MAX_POINTS: usize = 2000;
+
+/// A robust straight-line fit y = intercept + slope * x.
+///
+/// `slope` is the Theil–Sen estimate, `intercept` the median residual under it; the `_low` and
+/// `_high` lines are the two ends of the slope's confidence interval, each with its own median
+/// intercept, so both pass through the middle of the data rather than through x = 0.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fit {
+    /// Points used (at most [`MAX_POINTS`]).
+    pub n: usize,
+    /// Median of the pairwise slopes (y_j − y_i)/(x_j − x_i) over the pairs with x_j ≠ x_i
+    /// (the mean of the two middle ones when their number is even).
+    pub slope: f64,
+    /// Median of y_i − slope · x_i.
+    pub intercept: f64,
+    /// Lower end of the slope's confidence interval (Sen 1968): an order statistic of the
+    /// pairwise slopes, see [`theil_sen`].
+    pub slope_low: f64,
+    /// Upper end of the slope's confidence interval.
+    pub slope_high: f64,
+    /// Median of y_i − slope_low · x_i.
+    pub intercept_low: f64,
+    /// Median of y_i − slope_high · x_i.
+    pub intercept_high: f64,
+}
+
+/// Fits the points by Theil–Sen; `confidence` is the two-sided level of the slope's interval,
+/// e.g. 0.95.
+///
+/// The interval (Sen 1968; Hollander & Wolfe, *Nonparametric Statistical Methods*, §9.3): with
+/// N pairwise slopes sorted ascending, Var(S) = [n(n−1)(2n+5) − Σ t(t−1)(2t+5)] / 18 (the sum
+/// over groups of t tied x values; ties in y are ignored), C = z · √Var(S) with z the standard
+/// normal quantile at 1 − (1 − confidence)/2, M1 = (N − C)/2 and M2 = (N + C)/2. `slope_low` is
+/// the M1-th smallest slope, 1-based, M1 rounded down and at least 1; `slope_high` the
+/// (M2 + 1)-th smallest, rounded up and at most N. Both roundings widen the interval, so it is
+/// conservative; when C ≥ N it is the whole range [min slope, max slope].
+///
+/// `None` when: the lengths differ, there are fewer than [`MIN_POINTS`] points, any x or y is
+/// not finite, `confidence` is not in (0, 1), fewer than two distinct x, or a pairwise slope or
+/// a result overflows f64. Only the last [`MAX_POINTS`] points are used (the x values are kept
+/// as given, so forecasts stay in the caller's time frame).
+pub fn theil_sen(x: &[f64], y: &[f64], confidence: f64) -> Option<Fit> {
+    // `!(a && b)` rather than `<=`/`>=` so that a NaN confidence is refused too.
+    if x.len() != y.len() || !(confidence > 0.0 && confidence < 1.0) {
+        return None;
+    }
+    // Checked over the whole input, not only the window used: a non-finite value means the
+    // caller's data is broken, and a forecast from the rest would hide that.
+    if !x.iter().chain(y).all(|v| v.is_finite()) {
+        return None;
+    }
+    let start = x.len().saturating_sub(MAX_POINTS);
+    let (x, y) = (&x[start..], &y[start..]);
+    let n = x.len();
+    if n < MIN_POINTS {
+        return None;
+    }
+
+    let mut slopes = Vec::with_capacity(n * (n - 1) / 2);
+    for i in 0..n {
+        for j in i + 1..n {
+            let dx = x[j] - x[i];
+            // Pairs at the same x carry no slope; they only shrink Var(S) (tie correction).
+            if dx != 0.0 {
+                let s = (y[j] - y[i]) / dx;
+                // Finite inputs can still overflow (1e308 apart, or x a denormal apart): a
+                // NaN or infinite slope would poison the order statistics.
+                if !s.is_finite() {
+                    return None;
+                }
+                slopes.push(s);
+            }
+        }
+    }
+    if slopes.is_empty() {
+        return None; // every x equal
+    }
+    slopes.sort_unstable_by(f64::total_cmp);
+    let slope = median_of_sorted(&slopes);
+
+    // Upper quantile from the tail probability: `(1 - c) / 2` stays exact for c near 1, where
+    // `0.5 + c / 2` would round to 1 and give an infinite z.
+    let z = -normal_quantile((1.0 - confidence) / 2.0);
+    let (lo, hi) = band_indices(slopes.len(), kendall_variance(x), z);
+    let (slope_low, slope_high) = (slopes[lo], slopes[hi]);
+
+    let fit = Fit {
+        n,
+        slope,
+        intercept: median_intercept(x, y, slope),
+        slope_low,
+        slope_high,
+        intercept_low: median_intercept(x, y, slope_low),
+        intercept_high: median_intercept(x, y, slope_high),
+    };
+    let finite = [
+        fit.slope,
+        fit.intercept,
+        fit.slope_low,
+        fit.slope_high,
+        fit.intercept_low,
+        fit.intercept_high,
+    ]
+    .iter()
+    .all(|v| v.is_finite());
+    finite.then_some(fit)
+}
+
+/// When the fitted line reaches a threshold, in the fit's x units (days since the first point).
+///
+/// `at` is where the central line crosses; `earliest` and `latest` where the two ends of the
+/// slope's interval cross, so [earliest, latest] is the band of plausible crossing days. Every
+/// field is either a finite number or `None`, never NaN or infinity.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Crossing {
+    /// x where intercept + slope · x == threshold; `None` when the line never gets there going
+    /// forward (slope 0, or moving away from the threshold). It may be before "now": the line
+    /// crossed in the past (see `crossed`).
+    pub at: Option<f64>,
+    /// The band's earlier end; `None` when even the fastest line of the interval does not move
+    /// toward the threshold.
+    pub earliest: Option<f64>,
+    /// The band's later end; `None` means it may never cross (the slowest line of the interval
+    /// is flat or moves away).
+    pub latest: Option<f64>,
+    /// The fitted value at `now_x` is already at or past the threshold.
+    pub crossed: bool,
+}
+
+/// Where `fit` reaches `threshold`: x* = (threshold − intercept) / slope for the central line,
+/// and the same for the interval's two lines to make the band.
+///
+/// `rising`: true when the threshold is crossed going up (y ≥ threshold, e.g. bloat ratio),
+/// false going down (y ≤ threshold, e.g. leaf density). Going up, the steepest line
+/// (`slope_high`) gives `earliest` and the shallowest (`slope_low`) `latest`; going down, the
+/// other way round. The band lines have their own intercepts, so a band end can fall on the
+/// wrong side of `at` (typically when the crossing is in the past, where the lines fan out the
+/// other way); the ends are then reordered (min and max of the values present), so that
+/// earliest ≤ at ≤ latest whenever all three exist.
+///
+/// `now_x`: the x of "now" (the last snapshot); `crossed` compares the fitted value there with
+/// the threshold.
+pub fn crossing(fit: &Fit, threshold: f64, rising: bool, now_x: f64) -> Crossing {
+    let reach = |slope: f64, intercept: f64| -> Option<f64> {
+        let toward = if rising { slope > 0.0 } else { slope < 0.0 };
+        if !toward {
+            return None;
+        }
+        let x = (threshold - intercept) / slope;
+        x.is_finite().then_some(x)
+    };
+    let at = reach(fit.slope, fit.intercept);
+    let (fast, slow) = if rising {
+        (
+            reach(fit.slope_high, fit.intercept_high),
+            reach(fit.slope_low, fit.intercept_low),
+        )
+    } else {
+        (
+            reach(fit.slope_low, fit.intercept_low),
+            reach(fit.slope_high, fit.intercept_high),
+        )
+    };
+
+    // A missing end stays missing ("may never cross" must not turn into a date); a present end
+    // becomes the extreme of everything known.
+    let known = [fast, at, slow];
+    let lowest = known.iter().flatten().copied().reduce(f64::min);
+    let highest = known.iter().flatten().copied().reduce(f64::max);
+    let earliest = fast.and(lowest);
+    let latest = slow.and(highest);
+
+    let now = fit.intercept + fit.slope * now_x;
+    // NaN (from a hand-built Fit or a NaN threshold) compares false: not crossed.
+    let crossed = if rising {
+        now >= threshold
+    } else {
+        now <= threshold
+    };
+    Crossing {
+        at,
+        earliest,
+        latest,
+        crossed,
+    }
+}
+
+/// Median of an ascending slice (not empty).
+fn median_of_sorted(v: &[f64]) -> f64 {
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        // Halves first: `a + b` could overflow where their mean does not.
+        v[m - 1] / 2.0 + v[m] / 2.0
+    }
+}
+
+/// Median of y_i − slope · x_i: the intercept that leaves half the points on each side.
+fn median_intercept(x: &[f64], y: &[f64], slope: f64) -> f64 {
+    let mut r: Vec<f64> = x.iter().zip(y).map(|(&x, &y)| y - slope * x).collect();
+    r.sort_unstable_by(f64::total_cmp);
+    median_of_sorted(&r)
+}
+
+/// Var(S) of Kendall's S under "no trend", with the correction for tied x:
+/// [n(n−1)(2n+5) − Σ t(t−1)(2t+5)] / 18 over the groups of t equal x.
+fn kendall_variance(x: &[f64]) -> f64 {
+    let term = |t: usize| {
+        let t = t as f64;
+        t * (t - 1.0) * (2.0 * t + 5.0)
+    };
+    let mut sorted = x.to_vec();
+    sorted.sort_unstable_by(f64::total_cmp);
+    // `==` groups -0.0 with 0.0, as the pairwise loop does (their difference is 0).
+    let ties: f64 = sorted.chunk_by(|a, b| a == b).map(|g| term(g.len())).sum();
+    (term(x.len()) - ties) / 18.0
+}
+
+/// 0-based indices into the N sorted slopes of the interval's ends: lower = the M1-th smallest
+/// (1-based, M1 = (N − C)/2 rounded down, at least 1), upper = the (M2 + 1)-th smallest
+/// (M2 = (N + C)/2, rounded up, at most N), C = z · √Var(S). The clamping also covers C ≥ N
+/// (the whole range).
+fn band_indices(n_slopes: usize, var_s: f64, z: f64) -> (usize, usize) {
+    let nf = n_slopes as f64;
+    let c = z * var_s.sqrt();
+    let lower_rank = ((nf - c) / 2.0).floor().clamp(1.0, nf);
+    let upper_rank = ((nf + c) / 2.0 + 1.0).ceil().clamp(1.0, nf);
+    // `as usize` saturates (a NaN rank becomes 0), and `max(1)` keeps the `- 1` from wrapping:
+    // an impossible NaN gives the whole range rather than a panic.
+    (
+        (lower_rank as usize).max(1) - 1,
+        (upper_rank as usize).clamp(1, n_slopes) - 1,
+    )
+}
+
+/// Standard normal quantile Φ⁻¹(p) for p in (0, 1): Wichura's AS 241 (PPND16, Applied
+/// Statistics 37(3), 1988), rational approximations on three ranges of p, relative error about
+/// 1e-16. Out of (0, 1) it gives ±infinity or NaN, which the caller never asks for.
+fn normal_quantile(p: f64) -> f64 {
+    // Horner evaluation of a polynomial whose coefficients are in ascending order.
+    fn poly(c: &[f64], r: f64) -> f64 {
+        c.iter().rev().fold(0.0, |acc, &k| acc * r + k)
+    }
+
+    if p <= 0.0 || p >= 1.0 {
+        return if p == 0.0 {
+            f64::NEG_INFINITY
+        } else if p == 1.0 {
+            f64::INFINITY
+        } else {
+            f64::NAN
+        };
+    }
+    let q = p - 0.5;
+    if q.abs() <= 0.425 {
+        // Central range 0.075 <= p <= 0.925.
+        const A: [f64; 8] = [
+            3.387_132_872_796_366_6,
+            133.141_667_891_784_38,
+            1_971.590_950_306_551_4,
+            13_731.693_765_509_46,
+            45_921.953_931_549_87,
+            67_265.770_927_008_7,
+            33_430.575_583_588_13,
+            2_509.080_928_730_122_7,
+        ];
+        const B: [f64; 8] = [
+            1.0,
+            42.313_330_701_600_91,
+            687.187_007_492_057_9,
+            5_394.196_021_424_751,
+            21_213.794_301_586_597,
+            39_307.895_800_092_71,
+            28_729.085_735_721_943,
+            5_226.495_278_852_854,
+        ];
+        let r = 0.180_625 - q * q;
+        return q * poly(&A, r) / poly(&B, r);
+    }
+    // Tails: work with r = √(−ln min(p, 1 − p)) and restore the sign at the end.
+    let r = (-(if q < 0.0 { p } else { 1.0 - p }).ln()).sqrt();
+    let value = if r <= 5.0 {
+        // min(p, 1 − p) >= e^-25, about 1.4e-11.
+        const C: [f64; 8] = [
+            1.423_437_110_749_683_6,
+            4.630_337_846_156_545,
+            5.769_497_221_460_691,
+            3.647_848_324_763_204_6,
+            1.270_458_252_452_368_4,
+            0.241_780_725_177_450_6,
+            0.022_723_844_989_269_184,
+            7.745_450_142_783_414e-4,
+        ];
+        const D: [f64; 8] = [
+            1.0,
+            2.053_191_626_637_759,
+            1.676_384_830_183_803_8,
+            0.689_767_334_985_1,
+            0.148_103_976_427_480_07,
+            0.015_198_666_563_616_457,
+            5.475_938_084_995_345e-4,
+            1.050_750_071_644_416_8e-9,
+        ];
+        let r = r - 1.6;
+        poly(&C, r) / poly(&D, r)
+    } else {
+        // Far tail.
+        const E: [f64; 8] = [
+            6.657_904_643_501_104,
+            5.463_784_911_164_114,
+            1.784_826_539_917_291_3,
+            0.296_560_571_828_504_9,
+            0.026_532_189_526_576_124,
+            0.001_242_660_947_388_078_4,
+            2.711_555_568_743_487_6e-5,
+            2.010_334_399_292_288_1e-7,
+        ];
+        const F: [f64; 8] = [
+            1.0,
+            0.599_832_206_555_887_9,
+            0.136_929_880_922_735_8,
+            0.014_875_361_290_850_615,
+            7.868_691_311_456_133e-4,
+            1.846_318_317_510_054_8e-5,
+            1.421_511_758_316_446e-7,
+            2.044_263_103_389_939_8e-15,
+        ];
+        let r = r - 5.0;
+        poly(&E, r) / poly(&F, r)
+    };
+    if q < 0.0 {
+        -value
+    } else {
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// xorshift64 seeded through splitmix64, so that neighbouring seeds give unrelated series.
+    struct Rng(u64);
+
+    impl Rng {
+        fn new(seed: u64) -> Rng {
+            let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            Rng((z ^ (z >> 31)) | 1)
+        }
+        fn next_u64(&mut self) -> u64 {
+            let mut x = self.0;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.0 = x;
+            x
+        }
+        /// Uniform in [0, 1).
+        fn uniform(&mut self) -> f64 {
+            (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        }
+        fn between(&mut self, lo: f64, hi: f64) -> f64 {
+            lo + (hi - lo) * self.uniform()
+        }
+        /// Sum of 12 uniforms − 6: mean 0, variance 1, close to Gaussian.
+        fn gaussish(&mut self) -> f64 {
+            (0..12).map(|_| self.uniform()).sum::<f64>() - 6.0
+        }
+    }
+
+    fn xs(n: usize) -> Vec<f64> {
+        (0..n).map(|i| i as f64).collect()
+    }
+
+    fn noisy_series(seed: u64) -> (Vec<f64>, Vec<f64>) {
+        let mut rng = Rng::new(seed);
+        let x = xs(31);
+        let y = x
+            .iter()
+            .map(|&x| 100.0 + 5.0 * x + rng.between(-10.0, 10.0))
+            .collect();
+        (x, y)
+    }
+
+    #[test]
+    fn normal_quantile_matches_tables() {
+        let z = |c: f64| -normal_quantile((1.0 - c) / 2.0);
+        assert!((z(0.95) - 1.959_963_985).abs() < 1e-6, "{}", z(0.95));
+        assert!((z(0.99) - 2.575_829_304).abs() < 1e-6, "{}", z(0.99));
+        // One value in each of AS 241's three ranges, against R's qnorm.
+        assert!((normal_quantile(0.75) - 0.674_489_750_196_081_7).abs() < 1e-12);
+        assert!((normal_quantile(0.001) + 3.090_232_306_167_813_5).abs() < 1e-12);
+        assert!((normal_quantile(1e-15) + 7.941_345_326_170_997).abs() < 1e-9);
+        assert_eq!(normal_quantile(0.5), 0.0);
+        assert_eq!(normal_quantile(0.25), -normal_quantile(0.75)); // both exact in binary
+    }
+
+    #[test]
+    fn band_ranks_follow_hollander_wolfe() {
+        // n = 10 distinct x: N = 45, Var(S) = 10·9·25/18 = 125, C = 1.96·√125 = 21.91,
+        // M1 = 11.54 → 11th smallest (index 10), M2 + 1 = 34.46 → 35th (index 34).
+        let x = xs(10);
+        assert_eq!(kendall_variance(&x), 125.0);
+        let z = -normal_quantile(0.025);
+        assert_eq!(band_indices(45, 125.0, z), (10, 34));
+        // C >= N: the whole range.
+        assert_eq!(band_indices(6, 100.0, z), (0, 5));
+        // Tie correction, three pairs of equal x: (6·5·17 − 3·2·1·9)/18 = 456/18.
+        let tied = [0.0, 0.0, 1.0, 1.0, -0.0, 2.0];
+        assert!((kendall_variance(&[0.0, 0.0, 1.0, 1.0, 2.0, 2.0]) - 456.0 / 18.0).abs() < 1e-12);
+        // -0.0 and 0.0 are one group: one triple (3·2·11 = 66), one pair (18), one single.
+        assert!((kendall_variance(&tied) - (510.0 - 66.0 - 18.0) / 18.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn exact_line_is_recovered() {
+        let x = xs(11);
+        let y: Vec<f64> = x.iter().map(|&x| 3.0 + 2.0 * x).collect();
+        let fit = theil_sen(&x, &y, 0.95).unwrap();
+        assert_eq!(fit.n, 11);
+        assert_eq!(fit.slope, 2.0);
+        assert!((fit.intercept - 3.0).abs() < 1e-12);
+        assert_eq!((fit.slope_low, fit.slope_high), (2.0, 2.0));
+        assert!((fit.intercept_low - 3.0).abs() < 1e-12);
+        assert!((fit.intercept_high - 3.0).abs() < 1e-12);
+
+        let now = crossing(&fit, 23.0, true, 10.0);
+        assert_eq!(now.at, Some(10.0));
+        assert_eq!((now.earliest, now.latest), (Some(10.0), Some(10.0)));
+        assert!(now.crossed);
+        let before = crossing(&fit, 23.0, true, 5.0);
+        assert_eq!(before.at, Some(10.0));
+        assert!(!before.crossed);
+    }
+
+    #[test]
+    fn noisy_line_slope_and_band() {
+        let (x, y) = noisy_series(42);
+        let fit = theil_sen(&x, &y, 0.95).unwrap();
+        assert!((fit.slope - 5.0).abs() < 0.5, "{fit:?}");
+        assert!(fit.slope_low <= 5.0 && 5.0 <= fit.slope_high, "{fit:?}");
+        assert!(fit.slope_low <= fit.slope && fit.slope <= fit.slope_high);
+
+        let short = theil_sen(&x[..8], &y[..8], 0.95).unwrap();
+        assert!(
+            fit.slope_high - fit.slope_low < short.slope_high - short.slope_low,
+            "{fit:?} vs {short:?}"
+        );
+
+        // True line 100 + 5x reaches 400 at x = 60.
+        let c = crossing(&fit, 400.0, true, 30.0);
+        let (lo, at, hi) = (c.earliest.unwrap(), c.at.unwrap(), c.latest.unwrap());
+        assert!(lo <= at && at <= hi);
+        assert!(lo <= 60.0 && 60.0 <= hi, "{c:?}");
+        assert!(!c.crossed);
+    }
+
+    #[test]
+    fn outliers_do_not_move_the_slope() {
+        let x = xs(31);
+        let mut y: Vec<f64> = x.iter().map(|&x| 100.0 + 5.0 * x).collect();
+        for i in [3, 20, 28] {
+            y[i] += 10_000.0;
+        }
+        let fit = theil_sen(&x, &y, 0.95).unwrap();
+        assert!((fit.slope - 5.0).abs() < 0.01, "{fit:?}");
+        assert!((fit.intercept - 100.0).abs() < 1e-9, "{fit:?}");
+
+        // Least squares on the same points is dragged far off: the test would catch a
+        // non-robust fit.
+        let n = x.len() as f64;
+        let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+        let sxy: f64 = x.iter().zip(&y).map(|(a, b)| (a - mx) * (b - my)).sum();
+        let sxx: f64 = x.iter().map(|a| (a - mx) * (a - mx)).sum();
+        let ols = sxy / sxx;
+        assert!((ols - 5.0).abs() > 1.0, "OLS slope {ols}");
+    }
+
+    #[test]
+    fn falling_series_crosses_going_down() {
+        let x = xs(21);
+        let y: Vec<f64> = x.iter().map(|&x| 90.0 - 0.5 * x).collect();
+        let fit = theil_sen(&x, &y, 0.95).unwrap();
+        assert_eq!(fit.slope, -0.5);
+
+        let down = crossing(&fit, 70.0, false, 20.0);
+        assert_eq!(down.at, Some(40.0));
+        assert_eq!((down.earliest, down.latest), (Some(40.0), Some(40.0)));
+        assert!(!down.crossed); // 80 at x = 20, still above 70
+
+        // Moving away from a threshold above: never.
+        let up = crossing(&fit, 95.0, true, 20.0);
+        assert_eq!((up.at, up.earliest, up.latest), (None, None, None));
+        assert!(!up.crossed);
+        // The same threshold of 70 asked going up: no crossing ahead, but already at or above.
+        let up70 = crossing(&fit, 70.0, true, 20.0);
+        assert_eq!(up70.at, None);
+        assert!(up70.crossed);
+    }
+
+    #[test]
+    fn flat_series_never_crosses() {
+        let x = xs(12);
+        let y = vec![42.0; 12];
+        let fit = theil_sen(&x, &y, 0.95).unwrap();
+        assert_eq!((fit.slope, fit.slope_low, fit.slope_high), (0.0, 0.0, 0.0));
+        assert_eq!(fit.intercept, 42.0);
+        for rising in [true, false] {
+            let c = crossing(&fit, 50.0, rising, 11.0);
+            assert_eq!((c.at, c.earliest, c.latest), (None, None, None));
+        }
+        assert!(crossing(&fit, 40.0, true, 11.0).crossed);
+        assert!(!crossing(&fit, 50.0, true, 11.0).crossed);
+    }
+
+    #[test]
+    fn past_crossing_is_kept_and_band_ordered() {
+        let (x, y) = noisy_series(7);
+        let fit = theil_sen(&x, &y, 0.95).unwrap();
+        // 110 is reached around x = 2, long before now (x = 30).
+        let c = crossing(&fit, 110.0, true, 30.0);
+        let (lo, at, hi) = (c.earliest.unwrap(), c.at.unwrap(), c.latest.unwrap());
+        assert!(at < 30.0 && c.crossed);
+        assert!(lo <= at && at <= hi, "{c:?}");
+        // Whatever the threshold, nothing non-finite comes out.
+        for t in [f64::NAN, f64::INFINITY, -f64::INFINITY, 1e308] {
+            let c = crossing(&fit, t, true, 30.0);
+            for v in [c.at, c.earliest, c.latest].into_iter().flatten() {
+                assert!(v.is_finite(), "{t}: {c:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn interval_covers_true_slope_about_95_percent() {
+        let x = xs(20);
+        let covered = (0..400u64)
+            .filter(|&seed| {
+                let mut rng = Rng::new(seed);
+                let y: Vec<f64> = x
+                    .iter()
+                    .map(|&x| 10.0 + 1.5 * x + 2.0 * rng.gaussish())
+                    .collect();
+                let fit = theil_sen(&x, &y, 0.95).unwrap();
+                fit.slope_low <= 1.5 && 1.5 <= fit.slope_high
+            })
+            .count();
+        assert!((360..=396).contains(&covered), "covered {covered} of 400");
+    }
+
+    #[test]
+    fn bad_input_gives_none() {
+        let x = xs(6);
+        let y: Vec<f64> = x.iter().map(|&x| 1.0 + x).collect();
+        assert!(theil_sen(&x, &y, 0.95).is_some());
+        assert_eq!(theil_sen(&x[..3], &y[..3], 0.95), None);
+        assert_eq!(theil_sen(&x, &y[..5], 0.95), None);
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let mut bx = x.clone();
+            bx[2] = bad;
+            assert_eq!(theil_sen(&bx, &y, 0.95), None);
+            let mut by = y.clone();
+            by[4] = bad;
+            assert_eq!(theil_sen(&x, &by, 0.95), None);
+        }
+        assert_eq!(theil_sen(&[3.0; 6], &y, 0.95), None);
+        for c in [0.0, 1.0, -0.5, 1.5, f64::NAN] {
+            assert_eq!(theil_sen(&x, &y, c), None, "confidence {c}");
+        }
+        // Finite but overflowing slopes.
+        let huge = [-1e308, 0.0, 1e308, 2e307];
+        assert_eq!(theil_sen(&[0.0, 1e-310, 2e-310, 3e-310], &huge, 0.95), None);
+    }
+
+    #[test]
+    fn tied_x_still_fit_exactly() {
+        let x: Vec<f64> = (0..16).map(|i| (i / 2) as f64).collect();
+        let y: Vec<f64> = x.iter().map(|&x| 3.0 + 2.0 * x).collect();
+        let fit = theil_sen(&x, &y, 0.95).unwrap();
+        assert_eq!(fit.n, 16);
+        assert_eq!((fit.slope, fit.slope_low, fit.slope_high), (2.0, 2.0, 2.0));
+        assert!((fit.intercept - 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn long_series_uses_last_max_points() {
+        // 500 old points on a different line, then MAX_POINTS on y = 1 + 0.25x: only the
+        // newest are used, so the old line leaves no trace.
+        let x: Vec<f64> = (0..MAX_POINTS + 500).map(|i| i as f64).collect();
+        let y: Vec<f64> = x
+            .iter()
+            .map(|&x| {
+                if x < 500.0 {
+                    1e6 - 7.0 * x
+                } else {
+                    1.0 + 0.25 * x
+                }
+            })
+            .collect();
+        let fit = theil_sen(&x, &y, 0.95).unwrap();
+        assert_eq!(fit.n, MAX_POINTS);
+        assert_eq!(
+            (fit.slope, fit.slope_low, fit.slope_high),
+            (0.25, 0.25, 0.25)
+        );
+        assert!((fit.intercept - 1.0).abs() < 1e-9);
+    }
+}
