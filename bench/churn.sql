@@ -16,7 +16,7 @@
 \set QUIET on
 SET client_min_messages = warning;
 SELECT :'step' = 'setup' AS is_setup, :'step' = 'work' AS is_work, :'step' = 'measure' AS is_measure,
-       :'step' = 'report' AS is_report, :'step' = 'measure' AS measures \gset
+       :'step' = 'report' AS is_report \gset
 
 \if :is_setup
 DROP TABLE IF EXISTS churn, churn_log;
@@ -58,7 +58,7 @@ INSERT INTO churn_log (round, deleted, updated, work_s)
 VALUES (:round, :deleted, :updated, extract(epoch FROM clock_timestamp() - :'t0'::timestamptz));
 \endif
 
-\if :measures
+\if :is_measure
 SELECT clock_timestamp() AS t0 \gset
 SELECT taken_at AS snap_at FROM ntsb_perf.snapshot_indexes() \gset
 UPDATE churn_log l SET measured_at = :'t0', snapshot_s = extract(epoch FROM clock_timestamp() - :'t0'::timestamptz),
@@ -74,7 +74,6 @@ UPDATE churn_log l SET pred = f.predicted_crossing, pred_early = f.crossing_earl
 FROM ntsb_perf.bloat_forecast(1.3, 0, 100) f WHERE l.round = :round AND f.index_oid = 'churn_k'::regclass;
 UPDATE churn_log l SET view_pred = f.predicted_crossing, view_reason = f.crossing_reason
 FROM ntsb_perf.bloat_forecast f WHERE l.round = :round AND f.index_oid = 'churn_k'::regclass;
-\set QUIET off
 \pset tuples_only on
 \pset format unaligned
 SELECT exact_ratio >= 1.3 FROM churn_log WHERE round = :round;

@@ -1,6 +1,7 @@
 -- The rest of what ntsb_perf does, on the demo's data (after demo/refresh.sql, which made the
 -- monthly view): the seed's queries, accident statistics, hotspots and their GeoJSON, radius
--- search, EXPLAIN comparison, auto-reindex (plan, dry run, one real rebuild).
+-- search, EXPLAIN comparison, auto-reindex (plan, dry run, one real rebuild), the index history
+-- (snapshots around the rebuild, usage, the forecast of a churned copy).
 \pset footer on
 SET client_min_messages = notice;
 \echo
@@ -51,6 +52,8 @@ FROM ntsb_perf.compare_queries($$SELECT count(*) FROM events WHERE event_date >=
                                $$SELECT count(*) FROM events WHERE extract(year FROM event_date) >= 2020$$);
 SELECT index_used, indexes, seq_scanned_tables, shared_hit + shared_read AS buffers
 FROM ntsb_perf.explain_query($$SELECT count(*) FROM events WHERE extract(year FROM event_date) >= 2020$$);
+\echo '== index history: a snapshot of every index (exact when small, sampled when large) =='
+SELECT indexes, measured_exactly, sampled, pages_read, total_pages FROM ntsb_perf.snapshot_indexes();
 \echo '== auto-reindex: the plan (10% sample), the dry run, then one real rebuild through the worker =='
 SELECT index_name, pg_size_pretty(index_bytes) AS index_size, reclaimable_size, bloat_ratio, reason, statement
 FROM ntsb_perf.reindex_plan(min_bytes => 1048576, sample_pages => 100);
@@ -59,3 +62,26 @@ CALL ntsb_perf.reindex_index('events_ev_id_key');
 SELECT index_name, status, triggered_by, pg_size_pretty(bytes_before) AS before, pg_size_pretty(bytes_after) AS after,
        round(density_before::numeric, 1) AS density_before, round(density_after::numeric, 1) AS density_after
 FROM ntsb_perf.reindex_history ORDER BY id;
+\echo '== index history: the rebuild added an exact row; usage across the snapshots =='
+SELECT indexes FROM ntsb_perf.snapshot_indexes();
+SELECT taken_at, source, idx_scan, scans, reset, index_size, avg_leaf_density, bloat_ratio, method
+FROM ntsb_perf.index_usage_history('events_ev_id_key');
+\echo '== index history: a copy of the accident numbers, 5% deleted and vacuumed between snapshots; the forecast =='
+CREATE TABLE demo_churn AS SELECT id, ev_id FROM events;
+CREATE INDEX demo_churn_ev_id ON demo_churn (ev_id);
+SELECT indexes FROM ntsb_perf.snapshot_indexes();
+DELETE FROM demo_churn WHERE id % 20 = 0;
+VACUUM demo_churn;
+SELECT indexes FROM ntsb_perf.snapshot_indexes();
+DELETE FROM demo_churn WHERE id % 20 = 1;
+VACUUM demo_churn;
+SELECT indexes FROM ntsb_perf.snapshot_indexes();
+DELETE FROM demo_churn WHERE id % 20 = 2;
+VACUUM demo_churn;
+SELECT indexes FROM ntsb_perf.snapshot_indexes();
+SELECT index_name, snapshots, bloat_ratio, reclaimable_bytes, predicted_crossing, crossing_earliest,
+       crossing_latest, crossing_reason, crossed
+FROM ntsb_perf.bloat_forecast WHERE index_name = 'demo_churn_ev_id';
+SELECT index_name, left(reason, 34) AS reason, predicted_crossing
+FROM ntsb_perf.reindex_plan(min_bytes => 0, ahead => '1 day') WHERE index_name = 'demo_churn_ev_id';
+DROP TABLE demo_churn;

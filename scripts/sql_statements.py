@@ -72,6 +72,7 @@ def target(stmt):
         ("create", rf"^ALTER TABLE {NAME}"),
         ("create", rf"^CREATE POLICY \S+ ON {NAME}"),
         ("acl", rf"^(?:GRANT|REVOKE) .*? ON (?:FUNCTION |SEQUENCE |TABLE )?{NAME}"),
+        ("acl", rf"^ALTER FUNCTION {NAME}"),
         ("acl", rf"^COMMENT ON \w+ {NAME}"),
         ("acl", rf"^SELECT pg_catalog\.pg_extension_config_dump\('{NAME}"),
     ]

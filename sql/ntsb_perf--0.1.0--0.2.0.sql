@@ -2,9 +2,11 @@
 --
 -- 0.2.0 hardens what 0.1.0 shipped (statistics states, bloat reads, refresh scheduling), adds
 -- auto-reindex (reindex_index, auto_reindex, reindex_plan, reindex_history, reindex_status, a
--- background worker), cleans up after dropped views (an sql_drop event trigger), dumps the
--- reindex history and baselines with pg_dump, and removes its pg_cron jobs with DROP EXTENSION
--- ... CASCADE (a ddl_command_start event trigger; without CASCADE it names them and refuses).
+-- background worker), keeps an index history (snapshot_indexes, index_history, bloat_forecast,
+-- index_usage_history; unused_indexes counts scans from it), cleans up after dropped views (an
+-- sql_drop event trigger), dumps the reindex history, the baselines and the index history with
+-- pg_dump, and removes its pg_cron jobs with DROP EXTENSION ... CASCADE (a ddl_command_start
+-- event trigger; without CASCADE it names them and refuses).
 -- What this script does beyond creating and replacing functions:
 --   * change marks: 0.1.0 let every role write ntsb_perf.refresh_change, so any role could make
 --     an exact refresh skip a changed view. 0.2.0 writes marks as the table's owner only; the
@@ -27,12 +29,38 @@
 --    by the writer through _mark_change.
 REVOKE INSERT, UPDATE ON ntsb_perf.refresh_change FROM PUBLIC;
 DROP FUNCTION ntsb_perf._mark_change(oid);
+-- unused_indexes gains two columns (scans_last_30_days, observed_since from the index history):
+-- a new result type, so it is created again below.
+DROP FUNCTION ntsb_perf.unused_indexes(bigint);
 
 -- 2. New and changed functions, tables and views, as 0.2.0's install script creates them
 --    (scripts/sql_statements.py picked them from it).
 
 CREATE OR REPLACE FUNCTION ntsb_perf.track_change() RETURNS trigger
 LANGUAGE c AS 'MODULE_PATHNAME', 'ntsb_perf_track_change';
+
+CREATE  FUNCTION "_forecast_fit"(
+	"x" double precision[], /* Vec < Option < f64 > > */
+	"y" double precision[], /* Vec < Option < f64 > > */
+	"threshold" double precision, /* f64 */
+	"rising" bool /* bool */
+) RETURNS TABLE (
+	"slope" double precision,  /* Option < f64 > */
+	"slope_low" double precision,  /* Option < f64 > */
+	"slope_high" double precision,  /* Option < f64 > */
+	"crossing" double precision,  /* Option < f64 > */
+	"crossing_earliest" double precision,  /* Option < f64 > */
+	"crossing_latest" double precision,  /* Option < f64 > */
+	"crossed" bool  /* Option < bool > */
+)
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_forecast_fit_wrapper';
+
+CREATE  FUNCTION "_index_history_retention"() RETURNS INT /* i32 */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_index_history_retention_wrapper';
 
 CREATE  FUNCTION "_nondeterminism"(
 	"rel" oid /* pg_sys :: Oid */
@@ -114,6 +142,28 @@ VOLATILE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_reindex_start_wrapper';
 
+CREATE  FUNCTION "_snapshot_measure"(
+	"sample_pages" INT /* Option < i32 > */
+) RETURNS TABLE (
+	"index_oid" oid,  /* pg_sys :: Oid */
+	"method" TEXT,  /* Option < String > */
+	"pages_read" bigint,  /* i64 */
+	"total_pages" bigint,  /* i64 */
+	"index_bytes" bigint,  /* Option < i64 > */
+	"live_items" bigint,  /* Option < i64 > */
+	"avg_leaf_density" double precision,  /* Option < f64 > */
+	"leaf_fragmentation" double precision,  /* Option < f64 > */
+	"expected_bytes" bigint,  /* Option < i64 > */
+	"reclaimable_bytes" bigint,  /* Option < i64 > */
+	"bloat_ratio" double precision,  /* Option < f64 > */
+	"density_ci_low" double precision,  /* Option < f64 > */
+	"density_ci_high" double precision,  /* Option < f64 > */
+	"note" TEXT  /* Option < String > */
+)
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_snapshot_measure_wrapper';
+
 -- Auto-reindex: plan, history, baselines, the waiting procedures and the schedule. See README
 -- "Auto-reindex". The rebuild itself runs in a background worker (src/reindex/worker.rs).
 
@@ -175,33 +225,27 @@ SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.reindex_history_id_seq', '
 SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.reindex_baseline',
     'WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace WHERE c.relkind OPERATOR(pg_catalog.=) ANY (''{i,I}''::pg_catalog."char"[]) AND pg_catalog.format(''%I.%I'', n.nspname, c.relname) OPERATOR(pg_catalog.=) reindex_baseline.index_name AND (c.oid OPERATOR(pg_catalog.=) reindex_baseline.index_oid OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c2 WHERE c2.oid OPERATOR(pg_catalog.=) reindex_baseline.index_oid)))');
 
-CREATE FUNCTION ntsb_perf._reindex_history_index() RETURNS trigger
+-- Clears the OID column named by TG_ARGV[0] of a row whose index-name column (TG_ARGV[1]) does
+-- not name the index of that OID (a row restored from another cluster, or a stale OID).
+CREATE FUNCTION ntsb_perf._index_oid_of_name() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r jsonb := to_jsonb(NEW);
 BEGIN
-    IF NEW.index IS NOT NULL AND NOT EXISTS (
+    IF (r ->> TG_ARGV[0]) IS NOT NULL AND NOT EXISTS (
         SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.oid = NEW.index AND c.relkind IN ('i', 'I') AND format('%I.%I', n.nspname, c.relname) = NEW.index_name) THEN
-        NEW.index := NULL;
+        WHERE c.oid = (r ->> TG_ARGV[0])::oid AND c.relkind IN ('i', 'I')
+          AND format('%I.%I', n.nspname, c.relname) = r ->> TG_ARGV[1]) THEN
+        NEW := jsonb_populate_record(NEW, jsonb_build_object(TG_ARGV[0], NULL));
     END IF;
     RETURN NEW;
 END $$;
 
 CREATE TRIGGER index_oid BEFORE INSERT ON ntsb_perf.reindex_history
-    FOR EACH ROW EXECUTE FUNCTION ntsb_perf._reindex_history_index();
-
-CREATE FUNCTION ntsb_perf._reindex_baseline_index() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF NEW.index_oid IS NOT NULL AND NOT EXISTS (
-        SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.oid = NEW.index_oid AND c.relkind IN ('i', 'I') AND format('%I.%I', n.nspname, c.relname) = NEW.index_name) THEN
-        NEW.index_oid := NULL;
-    END IF;
-    RETURN NEW;
-END $$;
+    FOR EACH ROW EXECUTE FUNCTION ntsb_perf._index_oid_of_name('index', 'index_name');
 
 CREATE TRIGGER index_oid BEFORE INSERT ON ntsb_perf.reindex_baseline
-    FOR EACH ROW EXECUTE FUNCTION ntsb_perf._reindex_baseline_index();
+    FOR EACH ROW EXECUTE FUNCTION ntsb_perf._index_oid_of_name('index_oid', 'index_name');
 
 REVOKE ALL ON ntsb_perf.reindex_history, ntsb_perf.reindex_baseline FROM PUBLIC;
 
@@ -251,17 +295,23 @@ END $$;
 -- right after its last rebuild) the thresholds apply relative to it: an index that is fresh at
 -- 69% density, or whose model ratio reads 1.4 fresh, is not rebuilt for that.
 CREATE FUNCTION ntsb_perf._reindex_plan(p_min_bloat_ratio float8, p_min_bytes bigint, p_max_leaf_density float8,
-                                        p_max_fragmentation float8, p_sample_pages integer, p_schema_name text)
+                                        p_max_fragmentation float8, p_sample_pages integer, p_schema_name text,
+                                        p_ahead interval)
 RETURNS TABLE (schema_name text, table_name text, index_name text, access_method text,
                index_bytes bigint, expected_bytes bigint, reclaimable_bytes bigint, reclaimable_size text,
                bloat_ratio float8, avg_leaf_density float8, leaf_fragmentation float8,
-               baseline_density float8, reason text, statement text, index_oid oid)
+               baseline_density float8, reason text, statement text, index_oid oid,
+               predicted_crossing timestamptz)
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     not_owned bigint;
 BEGIN
     PERFORM ntsb_perf._reindex_check_thresholds(p_min_bloat_ratio, p_min_bytes, p_max_leaf_density,
                                                 p_max_fragmentation, p_sample_pages);
+    IF p_ahead < interval '0' THEN
+        RAISE EXCEPTION 'ahead must not be negative, not %', p_ahead USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'It is how far ahead the forecast may look, e.g. interval ''7 days''.';
+    END IF;
     -- What the plan may rebuild: valid leaf indexes of every supported access method, at least
     -- min_bytes, outside system and temporary schemas (the worker cannot see temporary tables).
     CREATE TEMP TABLE IF NOT EXISTS ntsb_perf_plan_scope (oid oid, owned boolean) ON COMMIT DROP;
@@ -283,21 +333,16 @@ BEGIN
         RAISE NOTICE 'skipped % index(es) of tables owned by other roles (only a table''s owner may rebuild its indexes)', not_owned;
     END IF;
     RETURN QUERY
-    WITH measured AS (
+    WITH forecast AS (
+        SELECT f.index_oid, f.predicted_crossing, f.crossing_reason
+        FROM ntsb_perf._bloat_forecast(p_min_bloat_ratio, p_max_leaf_density, p_max_fragmentation, p_schema_name) f
+    ), measured AS (
         SELECT r.*, k.oid AS oid, b.density AS base_density, b.bloat_ratio AS base_ratio,
-               b.fragmentation AS base_fragmentation
+               b.fragmentation AS base_fragmentation, fc.predicted_crossing, fc.crossing_reason
         FROM ntsb_perf_plan_scope k
         CROSS JOIN LATERAL ntsb_perf.index_bloat(k.oid::regclass, p_sample_pages) r
-        -- its baseline: the one bound to it, else one of its name that is bound to no index
-        -- that exists (restored from a dump, or left by a REINDEX CONCURRENTLY outside ntsb_perf)
-        LEFT JOIN LATERAL (
-            SELECT bl.* FROM ntsb_perf.reindex_baseline bl
-            WHERE bl.index_oid = k.oid
-               OR (bl.index_name = (SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
-                                    JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = k.oid)
-                   AND NOT EXISTS (SELECT 1 FROM pg_class c2 WHERE c2.oid = bl.index_oid))
-            ORDER BY bl.index_oid IS NOT DISTINCT FROM k.oid DESC
-            LIMIT 1) b ON true
+        LEFT JOIN LATERAL ntsb_perf._baseline_of(k.oid) b ON true
+        LEFT JOIN forecast fc ON fc.index_oid = k.oid
         WHERE k.owned
     ), judged AS (
         SELECT m.*,
@@ -314,27 +359,38 @@ BEGIN
                    CASE WHEN m.leaf_fragmentation > p_max_fragmentation
                          AND (m.base_fragmentation IS NULL OR m.leaf_fragmentation > m.base_fragmentation + 10)
                         THEN format('leaf fragmentation %s%% > %s%%', round(m.leaf_fragmentation::numeric, 1), p_max_fragmentation) END
-               ) AS why,
+               ) AS now_why,
                round(m.expected_bytes * coalesce(nullif(m.base_ratio, 0), 1))::bigint AS expected_fresh
         FROM measured m
+    ), with_forecast AS (
+        -- ahead: also what the forecast says crosses a threshold within that time
+        SELECT j.*,
+               CASE WHEN j.now_why <> '' THEN j.now_why
+                    WHEN p_ahead IS NOT NULL AND j.predicted_crossing <= now() + p_ahead
+                    THEN format('forecast to cross %s by %s (within ahead %s)', j.crossing_reason,
+                                to_char(j.predicted_crossing, 'YYYY-MM-DD HH24:MI TZ'), p_ahead)
+                    ELSE '' END AS why
+        FROM judged j
     )
     SELECT j.schema_name, j.table_name, j.index_name, j.access_method, j.index_bytes, j.expected_fresh,
            greatest(j.index_bytes - j.expected_fresh, 0), pg_size_pretty(greatest(j.index_bytes - j.expected_fresh, 0)),
            j.bloat_ratio, j.avg_leaf_density, j.leaf_fragmentation, j.base_density, j.why,
-           format('REINDEX INDEX CONCURRENTLY %I.%I', j.schema_name, j.index_name), j.oid
-    FROM judged j
+           format('REINDEX INDEX CONCURRENTLY %I.%I', j.schema_name, j.index_name), j.oid, j.predicted_crossing
+    FROM with_forecast j
     WHERE j.why <> ''
     ORDER BY 7 DESC, j.schema_name, j.index_name;
 END $$;
 
 CREATE FUNCTION ntsb_perf.reindex_plan(min_bloat_ratio float8 DEFAULT 1.3, min_bytes bigint DEFAULT 10485760,
                                        max_leaf_density float8 DEFAULT 70, max_fragmentation float8 DEFAULT 30,
-                                       sample_pages integer DEFAULT NULL, schema_name text DEFAULT NULL)
+                                       sample_pages integer DEFAULT NULL, schema_name text DEFAULT NULL,
+                                       ahead interval DEFAULT NULL)
 RETURNS TABLE (schema_name text, table_name text, index_name text, access_method text,
                index_bytes bigint, expected_bytes bigint, reclaimable_bytes bigint, reclaimable_size text,
                bloat_ratio float8, avg_leaf_density float8, leaf_fragmentation float8,
-               baseline_density float8, reason text, statement text, index_oid oid)
-LANGUAGE sql VOLATILE AS 'SELECT * FROM ntsb_perf._reindex_plan($1, $2, $3, $4, $5, $6)';
+               baseline_density float8, reason text, statement text, index_oid oid,
+               predicted_crossing timestamptz)
+LANGUAGE sql VOLATILE AS 'SELECT * FROM ntsb_perf._reindex_plan($1, $2, $3, $4, $5, $6, $7)';
 
 -- Refuses to run inside a transaction block, before anything starts: the waiting procedures
 -- COMMIT between polls (a caller holding a snapshot would wait for itself).
@@ -514,7 +570,7 @@ CREATE PROCEDURE ntsb_perf.auto_reindex(dry_run boolean DEFAULT true, min_bloat_
                                         min_bytes bigint DEFAULT 10485760, max_leaf_density float8 DEFAULT 70,
                                         max_fragmentation float8 DEFAULT 30, sample_pages integer DEFAULT NULL,
                                         schema_name text DEFAULT NULL, max_runtime interval DEFAULT NULL,
-                                        max_wait interval DEFAULT NULL)
+                                        max_wait interval DEFAULT NULL, ahead interval DEFAULT NULL)
 LANGUAGE plpgsql AS $$
 DECLARE
     started timestamptz := clock_timestamp();
@@ -532,8 +588,8 @@ BEGIN
     IF dry_run IS NULL THEN
         RAISE EXCEPTION 'dry_run must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF max_runtime < interval '0' OR max_wait < interval '0' THEN
-        RAISE EXCEPTION 'max_runtime and max_wait must not be negative' USING ERRCODE = 'invalid_parameter_value';
+    IF max_runtime < interval '0' OR max_wait < interval '0' OR ahead < interval '0' THEN
+        RAISE EXCEPTION 'max_runtime, max_wait and ahead must not be negative' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- One run per database: a session advisory lock ('NTRX', 1), held across the commits and
     -- released by an abort of this session's transaction (a cancelled run) as well.
@@ -573,7 +629,7 @@ BEGIN
     SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.reclaimable_bytes DESC, r.schema_name, r.index_name), '[]')
     INTO plan
     FROM ntsb_perf.reindex_plan(min_bloat_ratio, min_bytes, max_leaf_density, max_fragmentation,
-                                sample_pages, schema_name) r;
+                                sample_pages, schema_name, ahead) r;
     COMMIT;
     FOR p IN SELECT (e.j ->> 'index_oid')::oid AS index_oid, e.j ->> 'index_name' AS index_name,
                     e.j ->> 'statement' AS statement, e.j ->> 'reason' AS reason,
@@ -613,7 +669,8 @@ CREATE FUNCTION ntsb_perf.schedule_auto_reindex(schedule text, dry_run boolean D
                                                 min_bloat_ratio float8 DEFAULT 1.3, min_bytes bigint DEFAULT 10485760,
                                                 max_leaf_density float8 DEFAULT 70, max_fragmentation float8 DEFAULT 30,
                                                 sample_pages integer DEFAULT NULL, schema_name text DEFAULT NULL,
-                                                max_runtime interval DEFAULT NULL, max_wait interval DEFAULT NULL)
+                                                max_runtime interval DEFAULT NULL, max_wait interval DEFAULT NULL,
+                                                ahead interval DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -626,8 +683,8 @@ BEGIN
     PERFORM ntsb_perf.parse_cron(schedule);
     PERFORM ntsb_perf._reindex_check_thresholds(min_bloat_ratio, min_bytes, max_leaf_density,
                                                 max_fragmentation, sample_pages);
-    IF max_runtime < interval '0' OR max_wait < interval '0' THEN
-        RAISE EXCEPTION 'max_runtime and max_wait must not be negative' USING ERRCODE = 'invalid_parameter_value';
+    IF max_runtime < interval '0' OR max_wait < interval '0' OR ahead < interval '0' THEN
+        RAISE EXCEPTION 'max_runtime, max_wait and ahead must not be negative' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM ntsb_perf._require_pg_cron();
     IF NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = current_user) THEN
@@ -638,9 +695,9 @@ BEGIN
     cmd := format('CALL ntsb_perf.auto_reindex(dry_run => %L::boolean, min_bloat_ratio => %L::float8, '
                   'min_bytes => %L::bigint, max_leaf_density => %L::float8, max_fragmentation => %L::float8, '
                   'sample_pages => %L::integer, schema_name => %L::text, max_runtime => %L::interval, '
-                  'max_wait => %L::interval)',
+                  'max_wait => %L::interval, ahead => %L::interval)',
                   dry_run, min_bloat_ratio, min_bytes, max_leaf_density, max_fragmentation, sample_pages,
-                  schema_name, max_runtime, max_wait);
+                  schema_name, max_runtime, max_wait, ahead);
     EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id
         USING 'ntsb_perf auto_reindex ' || current_database(), schedule, cmd;
     RETURN id;
@@ -677,6 +734,481 @@ LEFT JOIN pg_stat_activity w ON w.pid = p.current_locker_pid AND p.current_locke
 WHERE a.backend_type = 'ntsb_perf reindex';
 
 GRANT SELECT ON ntsb_perf.reindex_status TO PUBLIC;
+
+-- Index history and forecasting: one row per index per snapshot (size, bloat, usage counters),
+-- usage counted from the snapshots across statistics resets, and each index's bloat trend
+-- since its last rebuild. See README "Index history and forecasting".
+
+-- One row per index per snapshot (snapshot_indexes), and one per rebuild by reindex_index /
+-- auto_reindex (rebuild = true, measured exactly right after it). Written only by those
+-- (SECURITY DEFINER) from their own measurements; readable by everyone, like reindex_history.
+CREATE TABLE ntsb_perf.index_history (
+    id                 bigserial PRIMARY KEY,
+    taken_at           timestamptz NOT NULL,
+    index_oid          oid,        -- the index's OID while it exists (NULL in rows restored from a dump until rebound)
+    index_name         text        NOT NULL,  -- quoted and schema-qualified
+    table_name         text        NOT NULL,
+    access_method      text        NOT NULL,
+    relfilenode        oid,        -- changes with every rebuild (REINDEX, VACUUM FULL, CLUSTER, TRUNCATE)
+    index_bytes        bigint      NOT NULL,
+    live_items         bigint,
+    avg_leaf_density   float8,
+    leaf_fragmentation float8,
+    expected_bytes     bigint,
+    reclaimable_bytes  bigint,
+    bloat_ratio        float8,
+    method             text CHECK (method IN ('exact', 'sampled')),  -- NULL: not measured (see note)
+    pages_read         bigint,
+    density_ci_low     float8,
+    density_ci_high    float8,
+    idx_scan           bigint,     -- the index's counters (pg_stat_user_indexes) when it was taken
+    idx_tup_read       bigint,
+    table_writes       bigint,     -- inserts + updates + deletes on its table
+    db_xact_commit     bigint,     -- the database's commit counter: it goes down only when the statistics are reset
+    stats_reset        timestamptz, -- pg_stat_database.stats_reset of this database
+    rebuild            boolean     NOT NULL DEFAULT false,
+    note               text
+);
+
+CREATE INDEX index_history_index_taken ON ntsb_perf.index_history (index_oid, taken_at);
+
+CREATE INDEX index_history_name_taken ON ntsb_perf.index_history (index_name, taken_at);
+
+CREATE INDEX index_history_taken ON ntsb_perf.index_history (taken_at);
+
+COMMENT ON TABLE ntsb_perf.index_history IS
+  'ntsb_perf: one row per index per snapshot_indexes() run and per rebuild: size, bloat and usage counters';
+
+-- pg_dump dumps the history (an OID that is not, in the restored cluster, the index of its
+-- name is cleared on the way in; the next snapshot binds the rows to the index of that name).
+SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.index_history', '');
+
+SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.index_history_id_seq', '');
+
+CREATE TRIGGER index_oid BEFORE INSERT ON ntsb_perf.index_history
+    FOR EACH ROW EXECUTE FUNCTION ntsb_perf._index_oid_of_name('index_oid', 'index_name');
+
+-- (one row each: the planner's default of 1,000 made the forecast's plan look so costly that
+-- JIT compiled it, a second per call)
+ALTER FUNCTION ntsb_perf._forecast_fit(double precision[], double precision[], double precision, boolean) ROWS 1;
+
+ALTER FUNCTION ntsb_perf._snapshot_measure(integer) ROWS 500;
+
+REVOKE ALL ON ntsb_perf.index_history FROM PUBLIC;
+
+GRANT SELECT ON ntsb_perf.index_history TO PUBLIC;
+
+-- An index's usage counters now, and the database's: what every history row records.
+CREATE FUNCTION ntsb_perf._usage_counters(idx oid)
+RETURNS TABLE (idx_scan bigint, idx_tup_read bigint, table_writes bigint, db_xact_commit bigint, stats_reset timestamptz)
+LANGUAGE sql STABLE ROWS 1 SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_stat_get_numscans(idx), pg_stat_get_tuples_returned(idx),
+           pg_stat_get_tuples_inserted(i.indrelid) + pg_stat_get_tuples_updated(i.indrelid)
+               + pg_stat_get_tuples_deleted(i.indrelid),
+           pg_stat_get_db_xact_commit(d.oid), pg_stat_get_db_stat_reset_time(d.oid)
+    FROM pg_index i, pg_database d
+    WHERE i.indexrelid = idx AND d.datname = current_database()
+$$;
+
+-- Appends one row per index (leaf indexes outside the system schemas), measured by
+-- _snapshot_measure, then deletes the rows older than ntsb_perf.index_history_retention.
+-- SECURITY DEFINER so that the history can be written only through here and by rebuilds;
+-- closed to PUBLIC, granted to pg_stat_scan_tables (it reads every index's pages).
+CREATE FUNCTION ntsb_perf.snapshot_indexes(sample_pages integer DEFAULT NULL)
+RETURNS TABLE (taken_at timestamptz, indexes integer, measured_exactly integer, sampled integer,
+               not_measured integer, pages_read bigint, total_pages bigint, rows_deleted bigint)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    measured jsonb;
+    t timestamptz;
+    deleted bigint;
+BEGIN
+    IF sample_pages <= 0 THEN
+        RAISE EXCEPTION 'sample_pages must be a positive number of pages, not %', sample_pages
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass NULL to measure each index exactly when small and by a growing sample when large.';
+    END IF;
+    -- One snapshot at a time per database (same key space as auto_reindex's run lock).
+    PERFORM pg_advisory_xact_lock(1314149976, 2);
+    -- Rows of an OID that is gone, under a name an index has now (REINDEX CONCURRENTLY outside
+    -- ntsb_perf, a restore): they are that index's history.
+    UPDATE ntsb_perf.index_history h SET index_oid = c.oid
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'i' AND h.index_name = format('%I.%I', n.nspname, c.relname)
+      AND h.index_oid IS DISTINCT FROM c.oid
+      AND (h.index_oid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_class c2 WHERE c2.oid = h.index_oid));
+    SELECT coalesce(jsonb_agg(to_jsonb(m)), '[]') INTO measured
+    FROM ntsb_perf._snapshot_measure(snapshot_indexes.sample_pages) m;
+    -- The counters are read together, after the pages.
+    t := clock_timestamp();
+    PERFORM pg_stat_clear_snapshot();
+    INSERT INTO ntsb_perf.index_history AS h
+        (taken_at, index_oid, index_name, table_name, access_method, relfilenode, index_bytes, live_items,
+         avg_leaf_density, leaf_fragmentation, expected_bytes, reclaimable_bytes, bloat_ratio, method,
+         pages_read, density_ci_low, density_ci_high, idx_scan, idx_tup_read, table_writes, db_xact_commit,
+         stats_reset, rebuild, note)
+    SELECT t, c.oid, format('%I.%I', n.nspname, c.relname), format('%I.%I', tn.nspname, tc.relname), am.amname,
+           c.relfilenode, coalesce(m.index_bytes, pg_relation_size(c.oid)), m.live_items, m.avg_leaf_density,
+           m.leaf_fragmentation, m.expected_bytes, m.reclaimable_bytes, m.bloat_ratio, m.method, m.pages_read,
+           m.density_ci_low, m.density_ci_high, u.idx_scan, u.idx_tup_read, u.table_writes, u.db_xact_commit,
+           u.stats_reset, false, m.note
+    FROM jsonb_to_recordset(measured) AS m(index_oid oid, method text, pages_read bigint, total_pages bigint,
+             index_bytes bigint, live_items bigint, avg_leaf_density float8, leaf_fragmentation float8,
+             expected_bytes bigint, reclaimable_bytes bigint, bloat_ratio float8, density_ci_low float8,
+             density_ci_high float8, note text)
+    JOIN pg_class c      ON c.oid = m.index_oid
+    JOIN pg_namespace n  ON n.oid = c.relnamespace
+    JOIN pg_am am        ON am.oid = c.relam
+    JOIN pg_index i      ON i.indexrelid = c.oid
+    JOIN pg_class tc     ON tc.oid = i.indrelid
+    JOIN pg_namespace tn ON tn.oid = tc.relnamespace
+    CROSS JOIN LATERAL ntsb_perf._usage_counters(c.oid) u;
+    DELETE FROM ntsb_perf.index_history h
+    WHERE h.taken_at < t - make_interval(mins => ntsb_perf._index_history_retention());
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    RETURN QUERY
+    SELECT t, count(*)::int, (count(*) FILTER (WHERE m.method = 'exact'))::int,
+           (count(*) FILTER (WHERE m.method = 'sampled'))::int, (count(*) FILTER (WHERE m.method IS NULL))::int,
+           coalesce(sum(m.pages_read), 0)::bigint, coalesce(sum(m.total_pages), 0)::bigint, deleted
+    FROM jsonb_to_recordset(measured) AS m(method text, pages_read bigint, total_pages bigint);
+END $$;
+
+REVOKE ALL ON FUNCTION ntsb_perf.snapshot_indexes(integer) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION ntsb_perf.snapshot_indexes(integer) TO pg_stat_scan_tables;
+
+REVOKE ALL ON FUNCTION ntsb_perf._snapshot_measure(integer) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION ntsb_perf._snapshot_measure(integer) TO pg_stat_scan_tables;
+
+-- The roles other than `except_role` that have a snapshot job in this database (pg_cron shows a
+-- role only its own jobs: SECURITY DEFINER to see them all; it tells role names, nothing else).
+CREATE FUNCTION ntsb_perf._snapshot_job_owners(except_role name) RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    owners text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE 'SELECT string_agg(DISTINCT username::text, '', '') FROM cron.job WHERE jobname = $1 AND username <> $2'
+        INTO owners USING 'ntsb_perf index snapshots ' || current_database(), except_role;
+    RETURN owners;
+END $$;
+
+-- The pg_cron job that runs snapshot_indexes: one per database, as the role that scheduled it.
+CREATE FUNCTION ntsb_perf.schedule_index_snapshots(schedule text, sample_pages integer DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    job text := 'ntsb_perf index snapshots ' || current_database();
+    other text;
+    id bigint;
+BEGIN
+    IF schedule IS NULL THEN
+        RAISE EXCEPTION 'schedule must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM ntsb_perf.parse_cron(schedule);
+    IF sample_pages <= 0 THEN
+        RAISE EXCEPTION 'sample_pages must be a positive number of pages, not %', sample_pages
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT has_function_privilege('ntsb_perf.snapshot_indexes(integer)', 'EXECUTE') THEN
+        RAISE EXCEPTION 'role "%" may not take index snapshots', current_user
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = format('Snapshots read every index''s pages: GRANT pg_stat_scan_tables TO %I.', current_user);
+    END IF;
+    PERFORM ntsb_perf._require_pg_cron();
+    IF NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = current_user) THEN
+        RAISE EXCEPTION 'role "%" may not log in: pg_cron could not run the job as it', current_user
+            USING ERRCODE = 'invalid_authorization_specification';
+    END IF;
+    other := ntsb_perf._snapshot_job_owners(current_user);
+    IF other IS NOT NULL THEN
+        RAISE EXCEPTION 'index snapshots of database % are already scheduled by %', current_database(), other
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'One schedule per database: that role can change it, or remove it with ntsb_perf.unschedule_index_snapshots().';
+    END IF;
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id
+        USING job, schedule, format('SELECT * FROM ntsb_perf.snapshot_indexes(sample_pages => %L::integer)', sample_pages);
+    RETURN id;
+END $$;
+
+-- Removes this role's snapshot job of this database (false, with a notice, when there is none).
+CREATE FUNCTION ntsb_perf.unschedule_index_snapshots() RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM ntsb_perf._require_pg_cron();
+    EXECUTE 'SELECT jobid FROM cron.job WHERE jobname = $1 AND username = current_user'
+        INTO id USING 'ntsb_perf index snapshots ' || current_database();
+    IF id IS NULL THEN
+        RAISE NOTICE 'no index snapshots are scheduled in database % for role %', current_database(), current_user;
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT cron.unschedule($1)' USING id;
+    RETURN true;
+END $$;
+
+-- The usage of leaf indexes between consecutive points: their snapshots from the last one at or
+-- before `since` (or the first, when the history starts later) to now (source 'now', the live
+-- counters at `at_now`). A counter that went down, or a database commit counter that went down
+-- (pg_stat_reset, a crash), is a reset: the interval's scans are those counted since the reset
+-- (the scans between the earlier snapshot and the reset are lost), never negative.
+CREATE FUNCTION ntsb_perf._index_usage_points(indexes oid[], since timestamptz, at_now timestamptz)
+RETURNS TABLE (index_oid oid, taken_at timestamptz, source text, idx_scan bigint, scans bigint,
+               idx_tup_read bigint, tuples_read bigint, table_writes bigint, writes bigint,
+               stats_reset timestamptz, reset boolean, index_bytes bigint, avg_leaf_density float8,
+               bloat_ratio float8, method text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH base AS (
+        SELECT o AS index_oid,
+               coalesce((SELECT max(h.taken_at) FROM ntsb_perf.index_history h
+                         WHERE h.index_oid = o AND h.taken_at <= since), '-infinity') AS from_at
+        FROM unnest(indexes) o
+        WHERE EXISTS (SELECT 1 FROM ntsb_perf.index_history h WHERE h.index_oid = o)
+    ), points AS (
+        SELECT h.index_oid, h.taken_at, CASE WHEN h.rebuild THEN 'rebuild' ELSE 'snapshot' END AS source,
+               h.idx_scan, h.idx_tup_read, h.table_writes, h.db_xact_commit, h.stats_reset, h.index_bytes,
+               h.avg_leaf_density, h.bloat_ratio, h.method
+        FROM base b JOIN ntsb_perf.index_history h ON h.index_oid = b.index_oid AND h.taken_at >= b.from_at
+        UNION ALL
+        SELECT b.index_oid, at_now, 'now', u.idx_scan, u.idx_tup_read, u.table_writes, u.db_xact_commit,
+               u.stats_reset, pg_relation_size(b.index_oid), NULL, NULL, NULL
+        FROM base b CROSS JOIN LATERAL ntsb_perf._usage_counters(b.index_oid) u
+    ), lagged AS (
+        SELECT p.*,
+               lag(p.idx_scan) OVER w AS prev_scan, lag(p.idx_tup_read) OVER w AS prev_tup,
+               lag(p.table_writes) OVER w AS prev_writes, lag(p.db_xact_commit) OVER w AS prev_xact
+        FROM points p
+        WINDOW w AS (PARTITION BY p.index_oid ORDER BY p.taken_at, p.source = 'now')
+    )
+    SELECT l.index_oid, l.taken_at, l.source, l.idx_scan,
+           CASE WHEN l.prev_scan IS NULL THEN NULL WHEN r.db_reset OR r.index_reset THEN l.idx_scan
+                ELSE l.idx_scan - l.prev_scan END,
+           l.idx_tup_read,
+           CASE WHEN l.prev_tup IS NULL THEN NULL WHEN r.db_reset OR r.index_reset THEN l.idx_tup_read
+                ELSE l.idx_tup_read - l.prev_tup END,
+           l.table_writes,
+           CASE WHEN l.prev_writes IS NULL THEN NULL WHEN r.db_reset OR l.table_writes < l.prev_writes THEN l.table_writes
+                ELSE l.table_writes - l.prev_writes END,
+           l.stats_reset, r.db_reset OR r.index_reset, l.index_bytes, l.avg_leaf_density, l.bloat_ratio, l.method
+    FROM lagged l
+    CROSS JOIN LATERAL (
+        SELECT coalesce(l.db_xact_commit < l.prev_xact, false) AS db_reset,
+               coalesce(l.idx_scan < l.prev_scan OR l.idx_tup_read < l.prev_tup, false) AS index_reset
+    ) r
+$$;
+
+-- One row per snapshot of `index` in the window (and the one before it, the base the first
+-- interval counts from), then the live counters ('now'). A partitioned index: its partitions'
+-- indexes summed per point in time.
+CREATE FUNCTION ntsb_perf.index_usage_history(index regclass, since interval DEFAULT '30 days')
+RETURNS TABLE (taken_at timestamptz, source text, idx_scan bigint, scans bigint, idx_tup_read bigint,
+               tuples_read bigint, table_writes bigint, writes bigint, stats_reset timestamptz,
+               reset boolean, index_bytes bigint, index_size text, avg_leaf_density float8,
+               bloat_ratio float8, method text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    kind "char";
+    at_now timestamptz := clock_timestamp();
+BEGIN
+    IF index IS NULL OR since IS NULL THEN
+        RAISE EXCEPTION 'index and since must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF since < interval '0' THEN
+        RAISE EXCEPTION 'since must not be negative, not %', since USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'It is how far back to look, e.g. interval ''30 days''.';
+    END IF;
+    SELECT c.relkind INTO kind FROM pg_class c WHERE c.oid = index;
+    IF kind IS NULL THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', index::oid USING ERRCODE = 'undefined_table';
+    ELSIF kind NOT IN ('i', 'I') THEN
+        RAISE EXCEPTION '"%" is not an index', index USING ERRCODE = 'wrong_object_type';
+    END IF;
+    RETURN QUERY
+    SELECT p.taken_at, min(p.source), sum(p.idx_scan)::bigint, sum(p.scans)::bigint, sum(p.idx_tup_read)::bigint,
+           sum(p.tuples_read)::bigint, sum(p.table_writes)::bigint, sum(p.writes)::bigint, max(p.stats_reset),
+           bool_or(p.reset), sum(p.index_bytes)::bigint, pg_size_pretty(sum(p.index_bytes)),
+           CASE WHEN count(*) = 1 THEN min(p.avg_leaf_density) END, CASE WHEN count(*) = 1 THEN min(p.bloat_ratio) END,
+           CASE WHEN count(*) = 1 THEN min(p.method) END
+    FROM ntsb_perf._index_usage_points(
+             CASE WHEN kind = 'i' THEN ARRAY[index::oid]
+                  ELSE ARRAY(SELECT t.relid FROM pg_partition_tree(index) t JOIN pg_class c ON c.oid = t.relid
+                             WHERE c.relkind = 'i') END,
+             now() - since, at_now) p
+    GROUP BY p.taken_at
+    ORDER BY p.taken_at;
+END $$;
+
+-- Scans of each index (a partitioned one: of its partitions' indexes) counted from the
+-- snapshots since `since`, and from when the count starts (the latest of its partitions').
+CREATE FUNCTION ntsb_perf._index_scans_since(since timestamptz)
+RETURNS TABLE (index_oid oid, scans bigint, observed_since timestamptz)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH leaf AS (
+        SELECT p.index_oid, sum(p.scans)::bigint AS scans, min(p.taken_at) AS first_at
+        FROM ntsb_perf._index_usage_points(
+                 ARRAY(SELECT c.oid FROM pg_class c WHERE c.relkind = 'i'), since, clock_timestamp()) p
+        GROUP BY p.index_oid
+    )
+    SELECT l.index_oid, l.scans, l.first_at FROM leaf l
+    UNION ALL
+    SELECT i.indexrelid, sum(l.scans)::bigint, max(l.first_at)
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid AND c.relkind = 'I'
+    CROSS JOIN LATERAL pg_partition_tree(i.indexrelid) t
+    JOIN leaf l ON l.index_oid = t.relid
+    GROUP BY i.indexrelid
+$$;
+
+-- The baseline of an index (its own figures right after its last rebuild): the one bound to
+-- it, else one of its name bound to no index that exists (restored from a dump, or left by a
+-- REINDEX CONCURRENTLY outside ntsb_perf). What reindex_plan and bloat_forecast compare with.
+CREATE FUNCTION ntsb_perf._baseline_of(idx oid) RETURNS ntsb_perf.reindex_baseline
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT bl.* FROM ntsb_perf.reindex_baseline bl
+    WHERE bl.index_oid = idx
+       OR (bl.index_name = (SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
+                            JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = idx)
+           AND NOT EXISTS (SELECT 1 FROM pg_class c2 WHERE c2.oid = bl.index_oid))
+    ORDER BY bl.index_oid IS NOT DISTINCT FROM idx DESC
+    LIMIT 1
+$$;
+
+-- A crossing in days since `since` as a time (NULL beyond a thousand years either way).
+CREATE FUNCTION ntsb_perf._days_after(since timestamptz, days float8) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN abs(days) <= 365000 THEN since + days * interval '1 day' END
+$$;
+
+-- Per index with at least four measured snapshots since its last rebuild (a rebuild resets the
+-- series: a rebuild row, or a new relfilenode): the trend of its bloat (Theil–Sen lines, so
+-- that one odd snapshot does not swing it) and when it will cross reindex_plan's thresholds
+-- (relative to its baseline as the plan is), with the 95% band from the slopes' interval.
+CREATE FUNCTION ntsb_perf._bloat_forecast(p_min_bloat_ratio float8, p_max_leaf_density float8,
+                                          p_max_fragmentation float8, p_schema_name text)
+RETURNS TABLE (schema_name text, table_name text, index_name text, access_method text, index_oid oid,
+               snapshots integer, since timestamptz, last_snapshot timestamptz, index_bytes bigint,
+               reclaimable_bytes bigint, bloat_ratio float8, avg_leaf_density float8,
+               reclaimable_bytes_per_day float8, reclaimable_per_day_low float8, reclaimable_per_day_high float8,
+               bloat_ratio_per_day float8, density_per_day float8, predicted_crossing timestamptz,
+               crossing_earliest timestamptz, crossing_latest timestamptz, crossing_reason text, crossed boolean)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM ntsb_perf._reindex_check_thresholds(p_min_bloat_ratio, 0, p_max_leaf_density, p_max_fragmentation, NULL);
+    RETURN QUERY
+    WITH idx AS (
+        SELECT c.oid, n.nspname::text AS nsp, t.relname::text AS tbl, c.relname::text AS name, am.amname::text AS am,
+               c.relfilenode
+        FROM pg_index i
+        JOIN pg_class c     ON c.oid = i.indexrelid
+        JOIN pg_class t     ON t.oid = i.indrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_am am       ON am.oid = c.relam
+        WHERE c.relkind = 'i' AND (p_schema_name IS NULL OR n.nspname = p_schema_name)
+          AND EXISTS (SELECT 1 FROM ntsb_perf.index_history h WHERE h.index_oid = c.oid)
+    ), series AS (
+        -- the measured rows of its current relfilenode, from its last rebuild row on
+        SELECT x.*, b.density AS base_density, b.bloat_ratio AS base_ratio, b.fragmentation AS base_frag,
+               s.n, s.first_at, s.last_at, s.xs, s.bytes, s.expected, s.ratios, s.densities, s.frags, s.last_row
+        FROM idx x
+        LEFT JOIN LATERAL ntsb_perf._baseline_of(x.oid) b ON true
+        CROSS JOIN LATERAL (
+            SELECT count(*)::int AS n, min(h.taken_at) AS first_at, max(h.taken_at) AS last_at,
+                   array_agg(extract(epoch FROM h.taken_at - f.first_at)::float8 / 86400 ORDER BY h.taken_at) AS xs,
+                   array_agg(h.index_bytes::float8 ORDER BY h.taken_at) AS bytes,
+                   array_agg(h.expected_bytes::float8 ORDER BY h.taken_at) AS expected,
+                   array_agg(h.bloat_ratio ORDER BY h.taken_at) AS ratios,
+                   array_agg(h.avg_leaf_density ORDER BY h.taken_at) AS densities,
+                   array_agg(h.leaf_fragmentation ORDER BY h.taken_at) AS frags,
+                   (array_agg(h ORDER BY h.taken_at DESC))[1] AS last_row
+            FROM ntsb_perf.index_history h
+            CROSS JOIN LATERAL (
+                SELECT min(h2.taken_at) AS first_at FROM ntsb_perf.index_history h2
+                WHERE h2.index_oid = x.oid AND h2.method IS NOT NULL AND h2.relfilenode = x.relfilenode
+                  AND h2.taken_at >= coalesce((SELECT max(h3.taken_at) FROM ntsb_perf.index_history h3
+                                               WHERE h3.index_oid = x.oid AND h3.rebuild
+                                                 AND h3.relfilenode = x.relfilenode), '-infinity')
+            ) f
+            WHERE h.index_oid = x.oid AND h.method IS NOT NULL AND h.relfilenode = x.relfilenode
+              AND h.taken_at >= f.first_at
+        ) s
+        WHERE s.n >= 4
+    ), fits AS (
+        SELECT s.*, r.factor, d.density_threshold, fr.frag_threshold,
+               rc.slope AS rc_slope, rc.slope_low AS rc_low, rc.slope_high AS rc_high,
+               ra.slope AS ratio_slope, g.crossing AS g_at, g.crossing_earliest AS g_early,
+               g.crossing_latest AS g_late, g.crossed AS g_crossed,
+               dn.slope AS dn_slope, dn.crossing AS dn_at, dn.crossing_earliest AS dn_early,
+               dn.crossing_latest AS dn_late, dn.crossed AS dn_crossed,
+               ff.crossing AS ff_at, ff.crossing_earliest AS ff_early, ff.crossing_latest AS ff_late,
+               ff.crossed AS ff_crossed
+        FROM series s
+        CROSS JOIN LATERAL (SELECT coalesce(nullif(s.base_ratio, 0), 1) AS fresh,
+                                   p_min_bloat_ratio * coalesce(nullif(s.base_ratio, 0), 1) AS factor) r
+        CROSS JOIN LATERAL (SELECT CASE WHEN s.base_density IS NULL THEN p_max_leaf_density
+                                        ELSE least(p_max_leaf_density, s.base_density * 0.9) END AS density_threshold) d
+        CROSS JOIN LATERAL (SELECT CASE WHEN s.base_frag IS NULL THEN p_max_fragmentation
+                                        ELSE greatest(p_max_fragmentation, s.base_frag + 10) END AS frag_threshold) fr
+        -- reclaimable bytes (relative to the fresh size) and, for the ratio threshold, how far
+        -- the size is above min_bloat_ratio times the fresh size: both straight lines when
+        -- rows are deleted or updated at a steady rate, where the ratio itself is not
+        CROSS JOIN LATERAL ntsb_perf._forecast_fit(s.xs,
+            ARRAY(SELECT b - r.fresh * e FROM unnest(s.bytes, s.expected) u(b, e)), 0, true) rc
+        CROSS JOIN LATERAL ntsb_perf._forecast_fit(s.xs,
+            ARRAY(SELECT b - r.factor * e FROM unnest(s.bytes, s.expected) u(b, e)), 0, true) g
+        CROSS JOIN LATERAL ntsb_perf._forecast_fit(s.xs, s.ratios, 'Infinity', true) ra
+        CROSS JOIN LATERAL ntsb_perf._forecast_fit(s.xs, s.densities, d.density_threshold, false) dn
+        CROSS JOIN LATERAL ntsb_perf._forecast_fit(s.xs, s.frags, fr.frag_threshold, true) ff
+    ), crossings AS (
+        SELECT f.*, c.*
+        FROM fits f
+        CROSS JOIN LATERAL (
+            SELECT k.at_days, k.reason, k.early_days
+            FROM (VALUES (f.g_at, f.g_early, format('bloat ratio %s', round((f.factor)::numeric, 2))),
+                         (f.dn_at, f.dn_early, format('leaf density %s%%', round(f.density_threshold::numeric, 1))),
+                         (f.ff_at, f.ff_early, format('leaf fragmentation %s%%', round(f.frag_threshold::numeric, 1))))
+                 AS k(at_days, early_days, reason)
+            WHERE k.at_days IS NOT NULL
+            ORDER BY k.at_days
+            LIMIT 1
+        ) c0
+        CROSS JOIN LATERAL (
+            SELECT c0.at_days, c0.reason,
+                   least(f.g_early, f.dn_early, f.ff_early) AS early_days,
+                   -- the first crossing comes no later than the soonest of the band's later ends;
+                   -- NULL when every criterion may never be crossed
+                   (SELECT min(v) FROM unnest(ARRAY[f.g_late, f.dn_late, f.ff_late]) v) AS late_days
+        ) c
+    )
+    SELECT c.nsp, c.tbl, c.name, c.am, c.oid, c.n, c.first_at, c.last_at, (c.last_row).index_bytes,
+           greatest(round((c.last_row).index_bytes - coalesce(nullif(c.base_ratio, 0), 1) * (c.last_row).expected_bytes), 0)::bigint,
+           (c.last_row).bloat_ratio, (c.last_row).avg_leaf_density,
+           c.rc_slope, c.rc_low, c.rc_high, c.ratio_slope, c.dn_slope,
+           ntsb_perf._days_after(c.first_at, c.at_days), ntsb_perf._days_after(c.first_at, c.early_days),
+           ntsb_perf._days_after(c.first_at, c.late_days), c.reason,
+           coalesce(c.g_crossed, false) OR coalesce(c.dn_crossed, false) OR coalesce(c.ff_crossed, false)
+    FROM crossings c
+    ORDER BY ntsb_perf._days_after(c.first_at, c.at_days) NULLS LAST, c.nsp, c.name;
+END $$;
+
+CREATE FUNCTION ntsb_perf.bloat_forecast(min_bloat_ratio float8 DEFAULT 1.3, max_leaf_density float8 DEFAULT 70,
+                                         max_fragmentation float8 DEFAULT 30, schema_name text DEFAULT NULL)
+RETURNS TABLE (schema_name text, table_name text, index_name text, access_method text, index_oid oid,
+               snapshots integer, since timestamptz, last_snapshot timestamptz, index_bytes bigint,
+               reclaimable_bytes bigint, bloat_ratio float8, avg_leaf_density float8,
+               reclaimable_bytes_per_day float8, reclaimable_per_day_low float8, reclaimable_per_day_high float8,
+               bloat_ratio_per_day float8, density_per_day float8, predicted_crossing timestamptz,
+               crossing_earliest timestamptz, crossing_latest timestamptz, crossing_reason text, crossed boolean)
+LANGUAGE sql STABLE AS 'SELECT * FROM ntsb_perf._bloat_forecast($1, $2, $3, $4)';
+
+CREATE VIEW ntsb_perf.bloat_forecast AS SELECT * FROM ntsb_perf.bloat_forecast();
+
+COMMENT ON VIEW ntsb_perf.bloat_forecast IS
+  'ntsb_perf: per index with four or more snapshots since its last rebuild, the trend of its bloat and when it crosses auto_reindex''s default thresholds';
+
+GRANT SELECT ON ntsb_perf.bloat_forecast TO PUBLIC;
 
 -- Who may do what. Everybody reads. Change marks are written only by the tracking trigger
 -- (ntsb_perf.track_change, in Rust, as the owner of refresh_change: no role can forge, move back
@@ -1516,6 +2048,29 @@ CREATE EVENT TRIGGER ntsb_perf_drop_extension ON ddl_command_start
     EXECUTE FUNCTION ntsb_perf._on_drop_command();
 
 ALTER EVENT TRIGGER ntsb_perf_drop_extension ENABLE ALWAYS;
+
+CREATE  FUNCTION "unused_indexes"(
+	"min_bytes" bigint DEFAULT 0 /* Option < i64 > */
+) RETURNS TABLE (
+	"schema_name" TEXT,  /* String */
+	"table_name" TEXT,  /* String */
+	"index_name" TEXT,  /* String */
+	"access_method" TEXT,  /* String */
+	"index_bytes" bigint,  /* i64 */
+	"index_size" TEXT,  /* String */
+	"idx_scan" bigint,  /* i64 */
+	"stats_since" timestamp with time zone,  /* Option < pgrx :: datum :: TimestampWithTimeZone > */
+	"table_writes" bigint,  /* i64 */
+	"drop_statement" TEXT,  /* String */
+	"index_oid" oid,  /* pg_sys :: Oid */
+	"index_definition" TEXT,  /* String */
+	"scans_last_30_days" bigint,  /* Option < i64 > */
+	"observed_since" timestamp with time zone  /* Option < pgrx :: datum :: TimestampWithTimeZone > */
+)
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'unused_indexes_wrapper';
+
 
 -- 3. What pg_dump dumps of 0.1.0's tables: only policies and log rows of relations that still
 --    exist (pg_extension_config_dump replaces a listed table's condition).

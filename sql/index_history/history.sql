@@ -46,13 +46,18 @@ SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.index_history_id_seq', '')
 CREATE TRIGGER index_oid BEFORE INSERT ON ntsb_perf.index_history
     FOR EACH ROW EXECUTE FUNCTION ntsb_perf._index_oid_of_name('index_oid', 'index_name');
 
+-- (one row each: the planner's default of 1,000 made the forecast's plan look so costly that
+-- JIT compiled it, a second per call)
+ALTER FUNCTION ntsb_perf._forecast_fit(double precision[], double precision[], double precision, boolean) ROWS 1;
+ALTER FUNCTION ntsb_perf._snapshot_measure(integer) ROWS 500;
+
 REVOKE ALL ON ntsb_perf.index_history FROM PUBLIC;
 GRANT SELECT ON ntsb_perf.index_history TO PUBLIC;
 
 -- An index's usage counters now, and the database's: what every history row records.
 CREATE FUNCTION ntsb_perf._usage_counters(idx oid)
 RETURNS TABLE (idx_scan bigint, idx_tup_read bigint, table_writes bigint, db_xact_commit bigint, stats_reset timestamptz)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE ROWS 1 SET search_path = pg_catalog, pg_temp AS $$
     SELECT pg_stat_get_numscans(idx), pg_stat_get_tuples_returned(idx),
            pg_stat_get_tuples_inserted(i.indrelid) + pg_stat_get_tuples_updated(i.indrelid)
                + pg_stat_get_tuples_deleted(i.indrelid),

@@ -66,9 +66,16 @@ INSERT INTO probe_values VALUES
   ('double precision', '-1'), ('double precision', '50'), ('double precision', '''NaN'''),
   ('double precision', '''Infinity'''), ('double precision', '''-Infinity'''), ('double precision', '1e308'),
   ('double precision', '1e-300'), ('double precision', '2147483648'), ('double precision', '9.3e18'),
+  ('double precision[]', 'NULL'), ('double precision[]', '''{0,1,2,3,4}'''), ('double precision[]', '''{}'''),
+  ('double precision[]', '''{NULL,NULL,NULL,NULL}'''), ('double precision[]', '''{NaN,Infinity,-Infinity,1e308,-1e308}'''),
+  ('double precision[]', 'array_fill(1e300::float8, ARRAY[5000])'),
+  ('double precision[]', 'ARRAY(SELECT g::float8 FROM generate_series(1, 3000) g)'),
   ('boolean', 'NULL'), ('boolean', 'true'), ('boolean', 'false'),
   ('interval', 'NULL'), ('interval', '''0'''), ('interval', '''-1 day'''), ('interval', '''1 second'''),
   ('interval', '''178000000 years'''),
+  ('timestamp with time zone', 'NULL'), ('timestamp with time zone', 'now()'),
+  ('timestamp with time zone', '''infinity'''), ('timestamp with time zone', '''-infinity'''),
+  ('timestamp with time zone', '''4713-01-01 00:00:00+00 BC'''), ('timestamp with time zone', '''294276-12-31 23:59:59+00'''),
   ('jsonb', 'NULL'), ('jsonb', '''{}'''), ('jsonb', '''[]'''), ('jsonb', '''null'''), ('jsonb', '''{"cells": 5}'''),
   ('jsonb', '''{"cells": [{"lon": "x", "accidents": 1e300}, 7, null]}'''),
   ('ntsb_perf.accident_stats', 'NULL'),
@@ -97,7 +104,9 @@ GRANT SELECT ON probe_values, probe_functions TO hostile_user;
 GRANT ALL ON probe_results TO hostile_user;
 
 SET ROLE hostile_user;
-SET statement_timeout = '20s';
+-- (a guard against a call that hangs: statement_timeout covers the whole DO block below, not
+-- each call in it)
+SET statement_timeout = '300s';
 SET lock_timeout = '2s';
 DO $probe$
 DECLARE
