@@ -82,6 +82,6 @@ SELECT indexes FROM ntsb_perf.snapshot_indexes();
 SELECT index_name, snapshots, bloat_ratio, reclaimable_bytes, predicted_crossing, crossing_earliest,
        crossing_latest, crossing_reason, crossed
 FROM ntsb_perf.bloat_forecast WHERE index_name = 'demo_churn_ev_id';
-SELECT index_name, left(reason, 34) AS reason, predicted_crossing
+SELECT index_name, split_part(reason, ' by ', 1) AS reason, predicted_crossing
 FROM ntsb_perf.reindex_plan(min_bytes => 0, ahead => '1 day') WHERE index_name = 'demo_churn_ev_id';
 DROP TABLE demo_churn;
