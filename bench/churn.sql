@@ -20,7 +20,7 @@ SELECT :'step' = 'setup' AS is_setup, :'step' = 'work' AS is_work, :'step' = 'me
 
 \if :is_setup
 DROP TABLE IF EXISTS churn, churn_log;
-SELECT setseed(0.25);
+SELECT setseed(0.25) AS seeded \gset
 CREATE TABLE churn (id bigint NOT NULL, k bigint NOT NULL, pad text NOT NULL) WITH (autovacuum_enabled = off);
 INSERT INTO churn SELECT g, (random() * 1e15)::bigint, left(md5(g::text), 16) FROM generate_series(1, :n) g;
 ALTER TABLE churn ADD PRIMARY KEY (id);
@@ -83,9 +83,11 @@ SELECT exact_ratio >= 1.3 FROM churn_log WHERE round = :round;
 -- Times in seconds since the first snapshot of the series (round 0).
 CREATE TEMP TABLE h2 AS
 SELECT l.*, extract(epoch FROM l.snap_at - f.snap_at) AS t,
+       -- how late the round's measurement started against its slot (round 0's start + round * period)
+       extract(epoch FROM l.measured_at - f.measured_at) - l.round * :period AS late_s,
        extract(epoch FROM l.pred - f.snap_at) AS pred_t, extract(epoch FROM l.pred_early - f.snap_at) AS early_t,
        extract(epoch FROM l.pred_late - f.snap_at) AS late_t, extract(epoch FROM l.view_pred - f.snap_at) AS view_t
-FROM churn_log l, (SELECT snap_at FROM churn_log WHERE round = 0) f;
+FROM churn_log l, (SELECT snap_at, measured_at FROM churn_log WHERE round = 0) f;
 -- The first round measured at 1.3 or more, exactly; the observed crossing is interpolated
 -- between it and the round before (the ratio moves only during the rounds' work).
 CREATE TEMP TABLE h2_obs AS
@@ -95,7 +97,7 @@ FROM h2 a JOIN h2 b ON b.round = a.round - 1
 WHERE a.exact_ratio >= 1.3 AND b.exact_ratio < 1.3
 ORDER BY a.round LIMIT 1;
 \set QUIET off
-SELECT 'H2' AS bench, round, round(t::numeric, 1) AS t_s, round(work_s::numeric, 2) AS work_s,
+SELECT 'H2' AS bench, round, round(t::numeric, 1) AS t_s, round(late_s::numeric, 2) AS late_s, round(work_s::numeric, 2) AS work_s,
        round(snapshot_s::numeric, 2) AS snapshot_s, deleted, updated, snap_method AS method, snap_pages_read AS pages_read,
        round(snap_ratio::numeric, 4) AS snap_ratio, round(exact_ratio::numeric, 4) AS exact_ratio,
        round(snap_density::numeric, 2) AS snap_density, round(exact_density::numeric, 2) AS exact_density,
@@ -103,13 +105,16 @@ SELECT 'H2' AS bench, round, round(t::numeric, 1) AS t_s, round(work_s::numeric,
        round(pred_t::numeric, 1) AS pred_t, round(early_t::numeric, 1) AS early_t, round(late_t::numeric, 1) AS late_t,
        view_reason, round(view_t::numeric, 1) AS view_t
 FROM h2 ORDER BY round;
+\set QUIET on
 CREATE TEMP TABLE results (bench text, what text, value text, goal text);
 INSERT INTO results
 SELECT 'H2', 'workload: rows deleted / updated per round (min..max), rounds, snapshot period s (min..max)',
-       format('%s..%s / %s..%s, %s rounds, %s..%s', min(deleted), max(deleted), min(updated), max(updated), count(*),
-              round(min(dt)::numeric, 2), round(max(dt)::numeric, 2)),
+       format('%s..%s / %s..%s, %s rounds, %s..%s (measurements up to %s s late, work up to %s s)',
+              min(deleted), max(deleted), min(updated), max(updated), count(*),
+              round(min(dt)::numeric, 2), round(max(dt)::numeric, 2), round(max(late_s)::numeric, 2),
+              round(max(work_s)::numeric, 2)),
        format('%s / %s each, every %s s', :deletes, :updates, :period)
-FROM (SELECT deleted, updated, t - lag(t) OVER (ORDER BY round) AS dt FROM h2 WHERE round > 0) x;
+FROM (SELECT round, deleted, updated, late_s, work_s, t - lag(t) OVER (ORDER BY round) AS dt FROM h2) x WHERE round > 0;
 INSERT INTO results
 SELECT 'H2', format('prediction after round %s (%s snapshots, reason %s, exact ratio %s then): crossing at t, band',
                     p.round, p.pred_snapshots, p.pred_reason, round(p.exact_ratio::numeric, 4)),
@@ -147,5 +152,6 @@ INSERT INTO results
 SELECT 'H2', 'error of the prediction made after rounds ' || string_agg(p.round::text, ', ' ORDER BY p.round),
        string_agg(round((abs(p.pred_t - o.t_obs) / o.t_obs)::numeric, 3)::text, ', ' ORDER BY p.round), '(none)'
 FROM h2 p, h2_obs o WHERE p.round >= 3 AND p.round < o.round AND p.pred_t IS NOT NULL;
+\set QUIET off
 SELECT * FROM results;
 \endif

@@ -4,7 +4,11 @@
 -- system schemas), medians of :rounds interleaved rounds (pg_temp.vs). Goals: time <= 1/20 of
 -- the exact scan, pages read <= 1/20 of the pages, and each index's density within 2 points of
 -- the exact one. Every snapshot of the rounds (the warm-up's too) appends its rows to
--- ntsb_perf.index_history; the density check uses all of them (each is a fresh random sample).
+-- ntsb_perf.index_history, and the density check uses all of them; a sampled index reads the
+-- same pages at every snapshot while it does not change (the sample is seeded by its OID), so
+-- the rounds repeat one estimate per index rather than draw new ones. The indexes of
+-- index_history itself grow with every snapshot: they are listed, but left out of the density
+-- check (the exact scan after the rounds sees them larger than every snapshot did).
 \set QUIET on
 SET client_min_messages = warning;
 \ir timing.sql
@@ -41,7 +45,8 @@ SELECT 'H1' AS bench, e.index_name AS index, e.access_method AS am, e.total_page
        round((array_agg(s.avg_leaf_density ORDER BY s.taken_at DESC))[1]::numeric - e.avg_leaf_density::numeric, 2)
            AS difference,
        round(max(abs(s.avg_leaf_density - e.avg_leaf_density))::numeric, 2) AS worst_of_snapshots,
-       count(s.*) AS snapshots
+       count(s.*) AS snapshots,
+       CASE WHEN min(s.table_name) = 'ntsb_perf.index_history' THEN 'written by the snapshots: not checked' END AS note
 FROM h1_exact e LEFT JOIN h1_snap s ON s.index_name = e.index_name
 GROUP BY e.index_name, e.access_method, e.total_pages, e.avg_leaf_density
 ORDER BY e.total_pages, e.index_name;
@@ -60,11 +65,11 @@ SELECT 'H1', format('pages read / pages, median of %s snapshots (max %s)', count
        round(percentile_cont(0.5) WITHIN GROUP (ORDER BY pages_read::float8 / total_pages)::numeric, 4), '<= 0.05'
 FROM h1_pages;
 INSERT INTO results
-SELECT 'H1', format('max |snapshot - exact density| over %s indexes x %s snapshots (points; last snapshot: %s)',
-                    count(DISTINCT e.index_name), count(DISTINCT s.taken_at),
-                    round(max(abs(s.avg_leaf_density - e.avg_leaf_density))
-                          FILTER (WHERE s.taken_at = (SELECT max(taken_at) FROM h1_snap))::numeric, 2)),
+SELECT 'H1', format('max |snapshot - exact density| over %s indexes with a density (%s sampled) x %s snapshots, points',
+                    count(DISTINCT e.index_name) FILTER (WHERE e.avg_leaf_density IS NOT NULL),
+                    count(DISTINCT e.index_name) FILTER (WHERE s.method = 'sampled'), count(DISTINCT s.taken_at)),
        round(max(abs(s.avg_leaf_density - e.avg_leaf_density))::numeric, 2), NULL, NULL, '<= 2'
-FROM h1_exact e JOIN h1_snap s ON s.index_name = e.index_name;
+FROM h1_exact e JOIN h1_snap s ON s.index_name = e.index_name
+WHERE s.table_name <> 'ntsb_perf.index_history';
 \set QUIET off
 SELECT * FROM results;

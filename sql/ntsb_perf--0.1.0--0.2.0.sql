@@ -34,14 +34,14 @@ DROP FUNCTION ntsb_perf._mark_change(oid);
 DROP FUNCTION ntsb_perf.unused_indexes(bigint);
 
 -- 2. New and changed functions, tables and views, as 0.2.0's install script creates them
---    (scripts/sql_statements.py picked them from it).
+--    (scripts/upgrade_objects.sh writes this section with scripts/sql_statements.py).
 
 CREATE OR REPLACE FUNCTION ntsb_perf.track_change() RETURNS trigger
 LANGUAGE c AS 'MODULE_PATHNAME', 'ntsb_perf_track_change';
 
 CREATE  FUNCTION "_forecast_fit"(
-	"x" double precision[], /* Vec < Option < f64 > > */
-	"y" double precision[], /* Vec < Option < f64 > > */
+	"x" double precision[], /* Array < '_, f64 > */
+	"y" double precision[], /* Array < '_, f64 > */
 	"threshold" double precision, /* f64 */
 	"rising" bool /* bool */
 ) RETURNS TABLE (
@@ -776,6 +776,8 @@ CREATE INDEX index_history_name_taken ON ntsb_perf.index_history (index_name, ta
 
 CREATE INDEX index_history_taken ON ntsb_perf.index_history (taken_at);
 
+CREATE INDEX index_history_rebuilds ON ntsb_perf.index_history (index_oid, taken_at) WHERE rebuild;
+
 COMMENT ON TABLE ntsb_perf.index_history IS
   'ntsb_perf: one row per index per snapshot_indexes() run and per rebuild: size, bloat and usage counters';
 
@@ -830,12 +832,18 @@ BEGIN
     END IF;
     -- One snapshot at a time per database (same key space as auto_reindex's run lock).
     PERFORM pg_advisory_xact_lock(1314149976, 2);
-    -- Rows of an OID that is gone, under a name an index has now (REINDEX CONCURRENTLY outside
-    -- ntsb_perf, a restore): they are that index's history.
+    -- Rows of an OID that is gone, under the name of an index that has no rows of its own yet
+    -- (REINDEX CONCURRENTLY outside ntsb_perf, a restore): they are that index's history. (Only
+    -- new OIDs are looked at, so that this stays cheap however long the history is.)
     UPDATE ntsb_perf.index_history h SET index_oid = c.oid
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind = 'i' AND h.index_name = format('%I.%I', n.nspname, c.relname)
-      AND h.index_oid IS DISTINCT FROM c.oid
+    WHERE c.relkind = 'i' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND h.index_name = format('%I.%I', n.nspname, c.relname)
+      AND h.table_name = (SELECT format('%I.%I', tn.nspname, t.relname) FROM pg_index i
+                          JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace
+                          WHERE i.indexrelid = c.oid)
+      -- (no rows of its own under this name: a REINDEX CONCURRENTLY's copy had rows as *_ccnew)
+      AND NOT EXISTS (SELECT 1 FROM ntsb_perf.index_history h2 WHERE h2.index_oid = c.oid AND h2.index_name = h.index_name)
       AND (h.index_oid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_class c2 WHERE c2.oid = h.index_oid));
     SELECT coalesce(jsonb_agg(to_jsonb(m)), '[]') INTO measured
     FROM ntsb_perf._snapshot_measure(snapshot_indexes.sample_pages) m;
@@ -896,6 +904,10 @@ BEGIN
     RETURN owners;
 END $$;
 
+REVOKE ALL ON FUNCTION ntsb_perf._snapshot_job_owners(name) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION ntsb_perf._snapshot_job_owners(name) TO pg_stat_scan_tables;
+
 -- The pg_cron job that runs snapshot_indexes: one per database, as the role that scheduled it.
 CREATE FUNCTION ntsb_perf.schedule_index_snapshots(schedule text, sample_pages integer DEFAULT NULL)
 RETURNS bigint
@@ -953,14 +965,18 @@ END $$;
 
 -- The usage of leaf indexes between consecutive points: their snapshots from the last one at or
 -- before `since` (or the first, when the history starts later) to now (source 'now', the live
--- counters at `at_now`). A counter that went down, or a database commit counter that went down
--- (pg_stat_reset, a crash), is a reset: the interval's scans are those counted since the reset
--- (the scans between the earlier snapshot and the reset are lost), never negative.
+-- counters at `at_now`). An interval is a reset when the index's counters went down, the
+-- database's commit counter went down (pg_stat_reset, a crash), or the database's stats_reset
+-- moved (PostgreSQL 15 also moves it for a reset of a single table or index): its scans are then
+-- the counter's value, those counted since the reset (the scans between the earlier snapshot and
+-- the reset are lost; where no reset happened to this index, the whole counter is counted, which
+-- errs toward "used"), never negative. reset_at: from when such an interval is known, the
+-- reset's time when stats_reset says it, else the interval's end.
 CREATE FUNCTION ntsb_perf._index_usage_points(indexes oid[], since timestamptz, at_now timestamptz)
 RETURNS TABLE (index_oid oid, taken_at timestamptz, source text, idx_scan bigint, scans bigint,
                idx_tup_read bigint, tuples_read bigint, table_writes bigint, writes bigint,
-               stats_reset timestamptz, reset boolean, index_bytes bigint, avg_leaf_density float8,
-               bloat_ratio float8, method text)
+               stats_reset timestamptz, reset boolean, reset_at timestamptz, index_bytes bigint,
+               avg_leaf_density float8, bloat_ratio float8, method text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     WITH base AS (
         SELECT o AS index_oid,
@@ -979,25 +995,29 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
         FROM base b CROSS JOIN LATERAL ntsb_perf._usage_counters(b.index_oid) u
     ), lagged AS (
         SELECT p.*,
-               lag(p.idx_scan) OVER w AS prev_scan, lag(p.idx_tup_read) OVER w AS prev_tup,
-               lag(p.table_writes) OVER w AS prev_writes, lag(p.db_xact_commit) OVER w AS prev_xact
+               lag(p.taken_at) OVER w AS prev_at, lag(p.idx_scan) OVER w AS prev_scan,
+               lag(p.idx_tup_read) OVER w AS prev_tup, lag(p.table_writes) OVER w AS prev_writes,
+               lag(p.db_xact_commit) OVER w AS prev_xact, lag(p.stats_reset) OVER w AS prev_reset
         FROM points p
         WINDOW w AS (PARTITION BY p.index_oid ORDER BY p.taken_at, p.source = 'now')
     )
     SELECT l.index_oid, l.taken_at, l.source, l.idx_scan,
-           CASE WHEN l.prev_scan IS NULL THEN NULL WHEN r.db_reset OR r.index_reset THEN l.idx_scan
-                ELSE l.idx_scan - l.prev_scan END,
+           CASE WHEN l.prev_at IS NULL THEN NULL WHEN r.reset THEN l.idx_scan ELSE l.idx_scan - l.prev_scan END,
            l.idx_tup_read,
-           CASE WHEN l.prev_tup IS NULL THEN NULL WHEN r.db_reset OR r.index_reset THEN l.idx_tup_read
-                ELSE l.idx_tup_read - l.prev_tup END,
+           CASE WHEN l.prev_at IS NULL THEN NULL WHEN r.reset THEN l.idx_tup_read ELSE l.idx_tup_read - l.prev_tup END,
            l.table_writes,
-           CASE WHEN l.prev_writes IS NULL THEN NULL WHEN r.db_reset OR l.table_writes < l.prev_writes THEN l.table_writes
+           CASE WHEN l.prev_at IS NULL THEN NULL WHEN r.reset OR l.table_writes < l.prev_writes THEN l.table_writes
                 ELSE l.table_writes - l.prev_writes END,
-           l.stats_reset, r.db_reset OR r.index_reset, l.index_bytes, l.avg_leaf_density, l.bloat_ratio, l.method
+           l.stats_reset, r.reset,
+           CASE WHEN r.reset THEN
+                CASE WHEN l.stats_reset > l.prev_at AND l.stats_reset <= l.taken_at THEN l.stats_reset ELSE l.taken_at END
+           END,
+           l.index_bytes, l.avg_leaf_density, l.bloat_ratio, l.method
     FROM lagged l
     CROSS JOIN LATERAL (
-        SELECT coalesce(l.db_xact_commit < l.prev_xact, false) AS db_reset,
-               coalesce(l.idx_scan < l.prev_scan OR l.idx_tup_read < l.prev_tup, false) AS index_reset
+        SELECT l.prev_at IS NOT NULL
+               AND coalesce(l.idx_scan < l.prev_scan OR l.idx_tup_read < l.prev_tup OR l.db_xact_commit < l.prev_xact
+                            OR l.stats_reset IS DISTINCT FROM l.prev_reset, true) AS reset
     ) r
 $$;
 
@@ -1007,8 +1027,8 @@ $$;
 CREATE FUNCTION ntsb_perf.index_usage_history(index regclass, since interval DEFAULT '30 days')
 RETURNS TABLE (taken_at timestamptz, source text, idx_scan bigint, scans bigint, idx_tup_read bigint,
                tuples_read bigint, table_writes bigint, writes bigint, stats_reset timestamptz,
-               reset boolean, index_bytes bigint, index_size text, avg_leaf_density float8,
-               bloat_ratio float8, method text)
+               reset boolean, reset_at timestamptz, index_bytes bigint, index_size text,
+               avg_leaf_density float8, bloat_ratio float8, method text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     kind "char";
@@ -1030,7 +1050,7 @@ BEGIN
     RETURN QUERY
     SELECT p.taken_at, min(p.source), sum(p.idx_scan)::bigint, sum(p.scans)::bigint, sum(p.idx_tup_read)::bigint,
            sum(p.tuples_read)::bigint, sum(p.table_writes)::bigint, sum(p.writes)::bigint, max(p.stats_reset),
-           bool_or(p.reset), sum(p.index_bytes)::bigint, pg_size_pretty(sum(p.index_bytes)),
+           bool_or(p.reset), max(p.reset_at), sum(p.index_bytes)::bigint, pg_size_pretty(sum(p.index_bytes)),
            CASE WHEN count(*) = 1 THEN min(p.avg_leaf_density) END, CASE WHEN count(*) = 1 THEN min(p.bloat_ratio) END,
            CASE WHEN count(*) = 1 THEN min(p.method) END
     FROM ntsb_perf._index_usage_points(
@@ -1043,22 +1063,30 @@ BEGIN
 END $$;
 
 -- Scans of each index (a partitioned one: of its partitions' indexes) counted from the
--- snapshots since `since`, and from when the count starts (the latest of its partitions').
+-- snapshots since `since`, and from when the count is complete: the snapshot it starts from, or
+-- a later reset in the window (what a reset took away before it is not known). A partitioned
+-- index with a partition that has no history yet gets NULLs (its counters decide). SECURITY
+-- DEFINER, so that unused_indexes works for every role: it returns scan counts only, which
+-- pg_stat_all_indexes shows everyone.
 CREATE FUNCTION ntsb_perf._index_scans_since(since timestamptz)
 RETURNS TABLE (index_oid oid, scans bigint, observed_since timestamptz)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     WITH leaf AS (
-        SELECT p.index_oid, sum(p.scans)::bigint AS scans, min(p.taken_at) AS first_at
+        SELECT p.index_oid, sum(p.scans)::bigint AS scans,
+               greatest(min(p.taken_at), max(p.reset_at)) AS first_at
         FROM ntsb_perf._index_usage_points(
                  ARRAY(SELECT c.oid FROM pg_class c WHERE c.relkind = 'i'), since, clock_timestamp()) p
         GROUP BY p.index_oid
     )
     SELECT l.index_oid, l.scans, l.first_at FROM leaf l
     UNION ALL
-    SELECT i.indexrelid, sum(l.scans)::bigint, max(l.first_at)
+    SELECT i.indexrelid,
+           CASE WHEN bool_and(l.index_oid IS NOT NULL) THEN sum(l.scans)::bigint END,
+           CASE WHEN bool_and(l.index_oid IS NOT NULL) THEN max(l.first_at) END
     FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid AND c.relkind = 'I'
     CROSS JOIN LATERAL pg_partition_tree(i.indexrelid) t
-    JOIN leaf l ON l.index_oid = t.relid
+    JOIN pg_class lc ON lc.oid = t.relid AND lc.relkind = 'i'
+    LEFT JOIN leaf l ON l.index_oid = t.relid
     GROUP BY i.indexrelid
 $$;
 
@@ -1083,7 +1111,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 
 -- Per index with at least four measured snapshots since its last rebuild (a rebuild resets the
--- series: a rebuild row, or a new relfilenode): the trend of its bloat (Theil–Sen lines, so
+-- series: a rebuild row, or a new relfilenode; at most the last 90 days, thinned to about 200
+-- snapshots): the trend of its bloat (Theil–Sen lines, so
 -- that one odd snapshot does not swing it) and when it will cross reindex_plan's thresholds
 -- (relative to its baseline as the plan is), with the 95% band from the slopes' interval.
 CREATE FUNCTION ntsb_perf._bloat_forecast(p_min_bloat_ratio float8, p_max_leaf_density float8,
@@ -1111,28 +1140,42 @@ BEGIN
     ), series AS (
         -- the measured rows of its current relfilenode, from its last rebuild row on
         SELECT x.*, b.density AS base_density, b.bloat_ratio AS base_ratio, b.fragmentation AS base_frag,
-               s.n, s.first_at, s.last_at, s.xs, s.bytes, s.expected, s.ratios, s.densities, s.frags, s.last_row
+               s.n, s.first_at, s.last_at, s.xs, s.bytes, s.expected, s.ratios, s.densities, s.frags,
+               s.last_bytes, s.last_expected, s.last_ratio, s.last_density
         FROM idx x
         LEFT JOIN LATERAL ntsb_perf._baseline_of(x.oid) b ON true
         CROSS JOIN LATERAL (
-            SELECT count(*)::int AS n, min(h.taken_at) AS first_at, max(h.taken_at) AS last_at,
-                   array_agg(extract(epoch FROM h.taken_at - f.first_at)::float8 / 86400 ORDER BY h.taken_at) AS xs,
+            SELECT count(*)::int AS n, min(h.base_at) AS first_at, max(h.taken_at) AS last_at,
+                   array_agg(extract(epoch FROM h.taken_at - h.base_at)::float8 / 86400 ORDER BY h.taken_at) AS xs,
                    array_agg(h.index_bytes::float8 ORDER BY h.taken_at) AS bytes,
                    array_agg(h.expected_bytes::float8 ORDER BY h.taken_at) AS expected,
                    array_agg(h.bloat_ratio ORDER BY h.taken_at) AS ratios,
                    array_agg(h.avg_leaf_density ORDER BY h.taken_at) AS densities,
                    array_agg(h.leaf_fragmentation ORDER BY h.taken_at) AS frags,
-                   (array_agg(h ORDER BY h.taken_at DESC))[1] AS last_row
-            FROM ntsb_perf.index_history h
-            CROSS JOIN LATERAL (
-                SELECT min(h2.taken_at) AS first_at FROM ntsb_perf.index_history h2
-                WHERE h2.index_oid = x.oid AND h2.method IS NOT NULL AND h2.relfilenode = x.relfilenode
-                  AND h2.taken_at >= coalesce((SELECT max(h3.taken_at) FROM ntsb_perf.index_history h3
-                                               WHERE h3.index_oid = x.oid AND h3.rebuild
-                                                 AND h3.relfilenode = x.relfilenode), '-infinity')
-            ) f
-            WHERE h.index_oid = x.oid AND h.method IS NOT NULL AND h.relfilenode = x.relfilenode
-              AND h.taken_at >= f.first_at
+                   (array_agg(h.index_bytes ORDER BY h.taken_at DESC))[1] AS last_bytes,
+                   (array_agg(h.expected_bytes ORDER BY h.taken_at DESC))[1] AS last_expected,
+                   (array_agg(h.bloat_ratio ORDER BY h.taken_at DESC))[1] AS last_ratio,
+                   (array_agg(h.avg_leaf_density ORDER BY h.taken_at DESC))[1] AS last_density
+            FROM (
+                -- at most the last 90 days of it, thinned to about 200 points evenly (the newest
+                -- kept): a line through a long hourly history needs no more, and Theil–Sen
+                -- costs the square of the points
+                SELECT h0.*, row_number() OVER (ORDER BY h0.taken_at DESC) AS rn, count(*) OVER () AS cnt,
+                       min(h0.taken_at) OVER () AS base_at
+                FROM ntsb_perf.index_history h0
+                WHERE h0.index_oid = x.oid AND h0.relfilenode = x.relfilenode
+                  -- measured, and a sample only when its density is good to 2 points (a
+                  -- snapshot_indexes(sample_pages => 1) does not feed the forecast)
+                  AND (h0.method = 'exact'
+                       OR (h0.method = 'sampled' AND h0.density_ci_high - h0.density_ci_low <= 4))
+                  AND h0.taken_at >= greatest(
+                      coalesce((SELECT max(h3.taken_at) FROM ntsb_perf.index_history h3
+                                WHERE h3.index_oid = x.oid AND h3.rebuild AND h3.relfilenode = x.relfilenode),
+                               '-infinity'),
+                      (SELECT max(h4.taken_at) FROM ntsb_perf.index_history h4 WHERE h4.index_oid = x.oid)
+                          - interval '90 days')
+            ) h
+            WHERE (h.rn - 1) % greatest(ceil(h.cnt / 200.0)::int, 1) = 0
         ) s
         WHERE s.n >= 4
     ), fits AS (
@@ -1164,7 +1207,7 @@ BEGIN
     ), crossings AS (
         SELECT f.*, c.*
         FROM fits f
-        CROSS JOIN LATERAL (
+        LEFT JOIN LATERAL (
             SELECT k.at_days, k.reason, k.early_days
             FROM (VALUES (f.g_at, f.g_early, format('bloat ratio %s', round((f.factor)::numeric, 2))),
                          (f.dn_at, f.dn_early, format('leaf density %s%%', round(f.density_threshold::numeric, 1))),
@@ -1173,7 +1216,7 @@ BEGIN
             WHERE k.at_days IS NOT NULL
             ORDER BY k.at_days
             LIMIT 1
-        ) c0
+        ) c0 ON true
         CROSS JOIN LATERAL (
             SELECT c0.at_days, c0.reason,
                    least(f.g_early, f.dn_early, f.ff_early) AS early_days,
@@ -1182,9 +1225,9 @@ BEGIN
                    (SELECT min(v) FROM unnest(ARRAY[f.g_late, f.dn_late, f.ff_late]) v) AS late_days
         ) c
     )
-    SELECT c.nsp, c.tbl, c.name, c.am, c.oid, c.n, c.first_at, c.last_at, (c.last_row).index_bytes,
-           greatest(round((c.last_row).index_bytes - coalesce(nullif(c.base_ratio, 0), 1) * (c.last_row).expected_bytes), 0)::bigint,
-           (c.last_row).bloat_ratio, (c.last_row).avg_leaf_density,
+    SELECT c.nsp, c.tbl, c.name, c.am, c.oid, c.n, c.first_at, c.last_at, c.last_bytes,
+           greatest(round(c.last_bytes - coalesce(nullif(c.base_ratio, 0), 1) * c.last_expected), 0)::bigint,
+           c.last_ratio, c.last_density,
            c.rc_slope, c.rc_low, c.rc_high, c.ratio_slope, c.dn_slope,
            ntsb_perf._days_after(c.first_at, c.at_days), ntsb_perf._days_after(c.first_at, c.early_days),
            ntsb_perf._days_after(c.first_at, c.late_days), c.reason,

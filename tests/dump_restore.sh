@@ -192,6 +192,8 @@ copy_checks() {  # DIR PORT DB WHAT
 SELECT (SELECT count(*) FROM ntsb_perf.refresh_state) = 0 AND (SELECT count(*) FROM ntsb_perf.refresh_change) = 0
    AND (SELECT count(*) FROM ntsb_perf.reindex_history WHERE index IS NOT NULL) = 0
    AND (SELECT count(*) FROM ntsb_perf.reindex_baseline WHERE index_oid IS NOT NULL) = 0
+   AND (SELECT count(*) FROM ntsb_perf.index_history WHERE index_oid IS NOT NULL) = 0
+   AND (SELECT count(*) FROM ntsb_perf.index_history) > 0
    AND NOT EXISTS (SELECT y.year, ntsb_perf.accidents(y.stats), ntsb_perf.fatal_accidents(y.stats), ntsb_perf.fatalities(y.stats)
                    FROM accident_stats_by_year y
                    EXCEPT ALL
@@ -223,16 +225,16 @@ for db in "$PLAIN" "$SRC"; do
     as_pg "$PGBIN/pg_dump" -h "$A" -p "$PA" -U postgres -Fp -f "$BASE/$db.sql" "$db"
 done
 toc=$("$PGBIN/pg_restore" -l "$BASE/$SRC.dump")
-for t in refresh_policy refresh_log reindex_history reindex_baseline; do
+for t in refresh_policy refresh_log reindex_history reindex_baseline index_history; do
     grep -q "TABLE DATA ntsb_perf $t " <<<"$toc" || fail "the dump has no data of ntsb_perf.$t"
 done
-for s in refresh_log_id_seq reindex_history_id_seq; do
+for s in refresh_log_id_seq reindex_history_id_seq index_history_id_seq; do
     grep -q "SEQUENCE SET ntsb_perf $s " <<<"$toc" || fail "the dump does not set ntsb_perf.$s"
 done
 if grep -E "ntsb_perf (refresh_state|refresh_change|refresh_generation) " <<<"$toc"; then
     fail "the dump holds ntsb_perf's refresh state"
 fi
-ok "the custom dump holds policies, log, history, baselines and their sequences; not refresh_state, refresh_change"
+ok "the custom dump holds policies, log, history, baselines, the index history and their sequences; not refresh_state, refresh_change"
 job_at=$(grep -n "TABLE DATA cron job " <<<"$toc" | cut -d: -f1)
 policy_at=$(grep -n "TABLE DATA ntsb_perf refresh_policy " <<<"$toc" | cut -d: -f1)
 [ "$job_at" -lt "$policy_at" ] || fail "pg_cron's jobs come after ntsb_perf's policies in the dump"

@@ -138,6 +138,7 @@ fn snapshot_one(l: Listed, sample_pages: Option<i32>) -> Option<SnapshotRow> {
             next_read(
                 m.total_pages.max(0) as u64,
                 m.pages_read.max(0) as u64,
+                pages_read.max(0) as u64,
                 m.density_ci,
                 round,
             )
@@ -171,15 +172,21 @@ fn snapshot_one(l: Listed, sample_pages: Option<i32>) -> Option<SnapshotRow> {
     }
 }
 
+/// Points at most in one fit's arrays: a forecast passes about 200; more is refused (54000)
+/// before anything is copied.
+const MAX_FIT_ELEMENTS: usize = 100_000;
+
 /// A Theil–Sen line through the points (`x` in days since the first, `y` the measured value)
 /// and when it reaches `threshold` (going up when `rising`, else going down), with the 95% band
 /// from the slope's confidence interval. One row; all NULL when the points cannot be fitted
-/// (fewer than four, or not finite). Crossings are in days since the first point.
+/// (fewer than four, or values the fit cannot keep finite); only the line when the threshold
+/// is not a number. Crossings are in days since the first point. Pairs with a NULL are left
+/// out; arrays of different lengths are refused (22023).
 #[pg_extern(immutable, parallel_safe)]
 #[allow(clippy::type_complexity)]
 fn _forecast_fit(
-    x: Vec<Option<f64>>,
-    y: Vec<Option<f64>>,
+    x: Array<'_, f64>,
+    y: Array<'_, f64>,
     threshold: f64,
     rising: bool,
 ) -> TableIterator<
@@ -194,15 +201,32 @@ fn _forecast_fit(
         name!(crossed, Option<bool>),
     ),
 > {
-    // Pairs with a NULL on either side are left out.
-    let (xs, ys): (Vec<f64>, Vec<f64>) = x
-        .iter()
-        .zip(y.iter())
-        .filter_map(|(a, b)| a.zip(*b))
-        .unzip();
+    if x.len() != y.len() {
+        raise_error(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!(
+                "x and y must have as many elements ({} and {})",
+                x.len(),
+                y.len()
+            ),
+            None,
+        );
+    }
+    if x.len() > MAX_FIT_ELEMENTS {
+        raise_error(
+            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            format!(
+                "at most {MAX_FIT_ELEMENTS} points are fitted, not {}",
+                x.len()
+            ),
+            None,
+        );
+    }
+    let (xs, ys): (Vec<f64>, Vec<f64>) =
+        x.iter().zip(y.iter()).filter_map(|(a, b)| a.zip(b)).unzip();
     let row = match forecast::theil_sen(&xs, &ys, 0.95) {
         None => (None, None, None, None, None, None, None),
-        // (an infinite threshold: only the line is wanted)
+        // (a threshold that is not a number: only the line is wanted)
         Some(f) if !threshold.is_finite() => (
             Some(f.slope),
             Some(f.slope_low),

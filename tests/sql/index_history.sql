@@ -41,7 +41,7 @@ FROM ntsb_perf.snapshot_indexes();
 RESET ROLE;
 SELECT h.index_name, h.table_name, h.access_method, h.method,
        h.index_bytes = pg_relation_size(h.index_oid) AS bytes_ok,
-       h.live_items = b.live_items AS live_items_ok, h.avg_leaf_density = b.avg_leaf_density AS density_ok,
+       h.live_items = b.live_items AS live_items_ok, h.avg_leaf_density IS NOT DISTINCT FROM b.avg_leaf_density AS density_ok,
        h.expected_bytes = b.expected_bytes AS expected_ok, h.bloat_ratio = b.bloat_ratio AS ratio_ok,
        h.idx_scan = s.idx_scan AS scans_ok, h.table_writes = t.n_tup_ins + t.n_tup_upd + t.n_tup_del AS writes_ok,
        h.relfilenode = c.relfilenode AS relfilenode_ok, h.rebuild
@@ -117,19 +117,46 @@ FROM ntsb_perf.unused_indexes() WHERE schema_name = 'ih' ORDER BY index_name;
 -- big_k: its 5 scans were made between 45 and 35 days ago, none since; t_v_hash: 0 on its
 -- counter now, after a reset, but scanned 7 times between 20 and 10 days ago.
 INSERT INTO ntsb_perf.index_history (taken_at, index_oid, index_name, table_name, access_method, index_bytes,
-                                     idx_scan, idx_tup_read, table_writes, db_xact_commit)
+                                     idx_scan, idx_tup_read, table_writes, db_xact_commit, stats_reset)
 SELECT now() - d * interval '1 day', index_oid, index_name, table_name, access_method, index_bytes,
-       CASE WHEN d = 45 THEN 0 ELSE idx_scan END, idx_tup_read, table_writes, db_xact_commit
+       CASE WHEN d = 45 THEN 0 ELSE idx_scan END, idx_tup_read, table_writes, db_xact_commit, stats_reset
 FROM ntsb_perf.index_history, unnest(ARRAY[45, 35]) d WHERE index_name = 'ih.big_k'
 UNION ALL
 SELECT now() - d * interval '1 day', index_oid, index_name, table_name, access_method, index_bytes,
-       CASE WHEN d > 10 THEN 100 ELSE 107 END, idx_tup_read + 1000, table_writes, db_xact_commit + 1000
+       CASE WHEN d > 10 THEN 100 ELSE 107 END, idx_tup_read + 1000, table_writes, db_xact_commit + 1000,
+       stats_reset - interval '40 days'
 FROM ntsb_perf.index_history, unnest(ARRAY[30, 20, 10]) d WHERE index_name = 'ih.t_v_hash';
 SELECT index_name, idx_scan > 0 AS counter_above_0, scans_last_30_days,
        observed_since < now() - interval '30 days' AS full_window
 FROM ntsb_perf.unused_indexes() WHERE schema_name = 'ih' ORDER BY index_name;
-SELECT source, scans, reset FROM ntsb_perf.index_usage_history('ih.t_v_hash', '60 days');
+SELECT source, scans, reset, reset_at = stats_reset AS reset_at_stats_reset
+FROM ntsb_perf.index_usage_history('ih.t_v_hash', '60 days');
 SELECT source, scans, reset FROM ntsb_perf.index_usage_history('ih.big_k', '60 days');
+-- A reset of another table's counters moves the database's stats_reset: the interval counts
+-- big_k's whole counter (never fewer scans than were made), and the count is complete only from
+-- the reset on, so the 30-day window is no longer full.
+SELECT pg_stat_reset_single_table_counters('ih.t'::regclass);
+SET ROLE ih_owner;
+SELECT count(*) FROM ntsb_perf.snapshot_indexes();
+RESET ROLE;
+SELECT source, scans, reset FROM ntsb_perf.index_usage_history('ih.big_k', '60 days');
+SELECT index_name, scans_last_30_days, observed_since > now() - interval '1 hour' AS counted_from_the_reset
+FROM ntsb_perf.unused_indexes() WHERE schema_name = 'ih' ORDER BY index_name;
+-- A partitioned index counts its partitions' indexes; a partition without history yet makes its
+-- count unknown (NULL: the counters decide).
+CREATE TABLE ih.parted (id int, k int) PARTITION BY RANGE (id);
+CREATE TABLE ih.parted_1 PARTITION OF ih.parted FOR VALUES FROM (0) TO (1000);
+CREATE INDEX parted_k ON ih.parted (k);
+SET ROLE ih_owner;
+SELECT count(*) FROM ntsb_perf.snapshot_indexes();
+RESET ROLE;
+SELECT index_name, scans_last_30_days, observed_since IS NOT NULL AS has_history
+FROM ntsb_perf.unused_indexes() WHERE index_name = 'parted_k';
+CREATE TABLE ih.parted_2 PARTITION OF ih.parted FOR VALUES FROM (1000) TO (2000);
+SELECT index_name, scans_last_30_days, observed_since IS NOT NULL AS has_history
+FROM ntsb_perf.unused_indexes() WHERE index_name = 'parted_k';
+SELECT count(*) AS points FROM ntsb_perf.index_usage_history('ih.parted_k');
+DROP TABLE ih.parted;
 
 -- 4. Retention: rows older than ntsb_perf.index_history_retention go at the next snapshot;
 -- only a superuser may change it.
@@ -199,6 +226,20 @@ SELECT index_name, round((extract(epoch FROM predicted_crossing - since) / 86400
        crossing_reason
 FROM ntsb_perf.bloat_forecast WHERE index_name = 'fc_a';
 DELETE FROM ntsb_perf.reindex_baseline;
+-- A flat series is listed with its trend and no crossing.
+CREATE INDEX fc_flat ON ih.fc (a);
+INSERT INTO ntsb_perf.index_history (taken_at, index_oid, index_name, table_name, access_method, relfilenode,
+                                     index_bytes, expected_bytes, bloat_ratio, avg_leaf_density, leaf_fragmentation, method)
+SELECT date_trunc('day', now()) - (6 - d) * interval '1 day', c.oid, 'ih.fc_flat', 'ih.fc', 'btree', c.relfilenode,
+       10000000, 10000000, 1, 90, 5, 'exact'
+FROM pg_class c, generate_series(0, 6) d WHERE c.oid = 'ih.fc_flat'::regclass;
+SELECT index_name, reclaimable_bytes_per_day, density_per_day, predicted_crossing, crossing_reason, crossed
+FROM ntsb_perf.bloat_forecast WHERE index_name = 'fc_flat';
+-- Sampled snapshots whose density is not good to 2 points (sample_pages => 1) are left out.
+UPDATE ntsb_perf.index_history SET method = 'sampled', density_ci_low = 50, density_ci_high = 60
+WHERE index_name = 'ih.fc_flat' AND taken_at > date_trunc('day', now()) - interval '4 days';
+SELECT count(*) AS forecasts FROM ntsb_perf.bloat_forecast WHERE index_name = 'fc_flat';
+DROP INDEX ih.fc_flat;
 -- Fewer than four snapshots since the last rebuild: no forecast.
 UPDATE ntsb_perf.index_history SET rebuild = true WHERE index_name = 'ih.fc_b' AND taken_at = date_trunc('day', now()) - interval '2 days';
 SELECT index_name FROM ntsb_perf.bloat_forecast WHERE schema_name = 'ih';
@@ -309,7 +350,7 @@ RESET ROLE;
 SET ROLE ih_owner;
 CREATE FUNCTION ih.pg_relation_size(regclass) RETURNS bigint LANGUAGE sql AS 'SELECT -42::bigint';
 CREATE FUNCTION ih.pg_stat_get_numscans(oid) RETURNS bigint LANGUAGE sql AS 'SELECT -7::bigint';
-SET search_path = ih, public;
+SET search_path = ih, pg_catalog;
 SELECT indexes > 0 AS snapshot_taken FROM ntsb_perf.snapshot_indexes();
 RESET search_path;
 RESET ROLE;
@@ -351,6 +392,12 @@ SELECT * FROM ntsb_perf._forecast_fit('{0,1,2,3,NULL}', '{1,3,5,7,100}', 9, true
 SELECT * FROM ntsb_perf._forecast_fit('{0,1,2}', '{1,3,5}', 9, true);
 SELECT * FROM ntsb_perf._forecast_fit('{0,1,2,NaN}', '{1,3,5,7}', 9, true);
 SELECT * FROM ntsb_perf._forecast_fit('{0,1,2,3}', '{1,3,5,1e308}', 9, true);
+\set VERBOSITY terse
+SELECT * FROM ntsb_perf._forecast_fit('{0,1,2,3}', '{1,3,5}', 9, true);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+SELECT * FROM ntsb_perf._forecast_fit(array_fill(0::float8, ARRAY[100001]), array_fill(0::float8, ARRAY[100001]), 9, true);
+\echo sqlstate :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
 -- a threshold that is not a number: the line only
 SELECT * FROM ntsb_perf._forecast_fit('{0,1,2,3}', '{1,3,5,7}', 'NaN', true);
 

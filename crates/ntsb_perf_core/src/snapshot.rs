@@ -33,8 +33,16 @@ pub fn first_read(total_pages: u64, sample_pages: Option<u64>) -> Read {
 /// After a sample of `read` pages gave the density interval `ci` (`None`: no interval, too few
 /// leaf pages in it), what next: `None` to keep the estimate, or a larger read. The sample
 /// needed is estimated from the interval's width (it shrinks as 1/sqrt(pages)), with 20% to
-/// spare; a sample of half the index or more, or round [`MAX_ROUNDS`], reads it whole.
-pub fn next_read(total_pages: u64, read: u64, ci: Option<(f64, f64)>, round: u32) -> Option<Read> {
+/// spare. The index is read whole instead when that sample and the `so_far` pages already read
+/// would come to half the index or more, or at round [`MAX_ROUNDS`]: so a snapshot never reads
+/// more than about 1.5 times the index, where an exact read of it reads it once.
+pub fn next_read(
+    total_pages: u64,
+    read: u64,
+    so_far: u64,
+    ci: Option<(f64, f64)>,
+    round: u32,
+) -> Option<Read> {
     let needed = match ci {
         Some((lo, hi)) if lo.is_finite() && hi.is_finite() => {
             let half = (hi - lo).abs() / 2.0;
@@ -47,7 +55,7 @@ pub fn next_read(total_pages: u64, read: u64, ci: Option<(f64, f64)>, round: u32
         _ => read.saturating_mul(4),
     };
     let needed = needed.max(read.saturating_mul(2));
-    if round >= MAX_ROUNDS || needed.saturating_mul(2) >= total_pages {
+    if round >= MAX_ROUNDS || needed.saturating_add(so_far).saturating_mul(2) >= total_pages {
         Some(Read::Exact)
     } else {
         Some(Read::Sample(needed))
@@ -72,31 +80,65 @@ mod tests {
 
     #[test]
     fn a_narrow_interval_is_kept_a_wide_one_grows_the_sample() {
-        assert_eq!(next_read(100_000, 300, Some((60.0, 61.8)), 1), None);
+        assert_eq!(next_read(100_000, 300, 300, Some((60.0, 61.8)), 1), None);
         // half-width 3 points: 9 times the pages, and 20% more
         assert_eq!(
-            next_read(100_000, 300, Some((57.0, 63.0)), 1),
+            next_read(100_000, 300, 300, Some((57.0, 63.0)), 1),
             Some(Read::Sample(3240))
         );
         // at least twice the pages
         assert_eq!(
-            next_read(100_000, 300, Some((59.0, 61.1)), 1),
+            next_read(100_000, 300, 300, Some((59.0, 61.1)), 1),
             Some(Read::Sample(600))
         );
         // no interval: four times
-        assert_eq!(next_read(100_000, 300, None, 1), Some(Read::Sample(1200)));
-        // half the index or more, or the last round: exact
         assert_eq!(
-            next_read(5000, 300, Some((50.0, 70.0)), 1),
-            Some(Read::Exact)
-        );
-        assert_eq!(
-            next_read(1_000_000, 3000, Some((50.0, 70.0)), MAX_ROUNDS),
-            Some(Read::Exact)
-        );
-        assert_eq!(
-            next_read(100_000, 300, Some((f64::NAN, 1.0)), 1),
+            next_read(100_000, 300, 300, None, 1),
             Some(Read::Sample(1200))
         );
+        // half the index or more (with what was read before), or the last round: exact
+        assert_eq!(
+            next_read(5000, 300, 300, Some((50.0, 70.0)), 1),
+            Some(Read::Exact)
+        );
+        assert_eq!(
+            next_read(100_000, 3000, 45_000, Some((59.0, 61.1)), 2),
+            Some(Read::Exact)
+        );
+        assert_eq!(
+            next_read(1_000_000, 3000, 3300, Some((50.0, 70.0)), MAX_ROUNDS),
+            Some(Read::Exact)
+        );
+        assert_eq!(
+            next_read(100_000, 300, 300, Some((f64::NAN, 1.0)), 1),
+            Some(Read::Sample(1200))
+        );
+    }
+
+    #[test]
+    fn never_much_more_than_one_exact_read() {
+        // the worst case: every interval too wide, to the last round
+        for total in [1025u64, 2000, 20_000, 1_000_000] {
+            let mut read = match first_read(total, None) {
+                Read::Sample(k) => k,
+                Read::Exact => continue,
+            };
+            let (mut so_far, mut round) = (read, 1);
+            loop {
+                match next_read(total, read, so_far, Some((0.0, 100.0)), round) {
+                    Some(Read::Sample(k)) => {
+                        read = k;
+                        so_far += k;
+                        round += 1;
+                    }
+                    Some(Read::Exact) => {
+                        so_far += total;
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            assert!(so_far * 2 <= total * 3, "{total}: read {so_far}");
+        }
     }
 }
