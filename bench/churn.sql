@@ -134,15 +134,15 @@ SELECT 'H2', '|predicted - observed| / (observed - first snapshot)',
            || CASE WHEN p.pred_t < o.t_obs THEN ' (early)' ELSE ' (late)' END
            || format(' [vs the first round at >= 1.3: %s]', round((abs(p.pred_t - o.t_round) / o.t_round)::numeric, 4)),
        '<= 0.15'
-FROM h2 p, h2_obs o WHERE p.round = :predict_after;
+FROM h2 p, h2_obs o WHERE p.round = :predict_after AND o.round > p.round;
 INSERT INTO results
 SELECT 'H2', '|predicted - observed| / (observed - prediction made)',
        round((abs(p.pred_t - o.t_obs) / (o.t_obs - p.t))::numeric, 4)::text, '(none)'
-FROM h2 p, h2_obs o WHERE p.round = :predict_after;
+FROM h2 p, h2_obs o WHERE p.round = :predict_after AND o.round > p.round;
 INSERT INTO results
 SELECT 'H2', 'observed crossing inside the band [crossing_earliest, crossing_latest]',
        (o.t_obs BETWEEN p.early_t AND coalesce(p.late_t, 'Infinity'))::text, ''
-FROM h2 p, h2_obs o WHERE p.round = :predict_after;
+FROM h2 p, h2_obs o WHERE p.round = :predict_after AND o.round > p.round;
 INSERT INTO results
 SELECT 'H2', format('the view with its defaults after round %s: first crossing', p.round),
        format('%s at t = %s s', p.view_reason, round(p.view_t::numeric, 1)), '(none)'
@@ -151,7 +151,12 @@ FROM h2 p WHERE p.round = :predict_after;
 INSERT INTO results
 SELECT 'H2', 'error of the prediction made after rounds ' || string_agg(p.round::text, ', ' ORDER BY p.round),
        string_agg(round((abs(p.pred_t - o.t_obs) / o.t_obs)::numeric, 3)::text, ', ' ORDER BY p.round), '(none)'
-FROM h2 p, h2_obs o WHERE p.round >= 3 AND p.round < o.round AND p.pred_t IS NOT NULL;
+FROM h2 p, h2_obs o WHERE p.round >= 3 AND p.round < o.round AND p.pred_t IS NOT NULL
+HAVING count(*) > 0;
+INSERT INTO results
+SELECT 'H2', 'NOTE', format('the crossing came at round %s, before the prediction of round %s: nothing to judge',
+                            o.round, :predict_after), ''
+FROM h2_obs o WHERE o.round <= :predict_after;
 \set QUIET off
 SELECT * FROM results;
 \endif

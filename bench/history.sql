@@ -21,6 +21,14 @@ SELECT 'H1', 'snapshot_indexes() / index_bloat_report(NULL, 0) exact, ms', round
 FROM pg_temp.vs($$SELECT * FROM ntsb_perf.snapshot_indexes()$$,
                 $$SELECT count(*) FROM ntsb_perf.index_bloat_report(NULL, 0)$$, :rounds);
 
+-- For reference: the measurement alone (_snapshot_measure, what snapshot_indexes calls before it
+-- writes the history rows), against the same anchor.
+INSERT INTO results
+SELECT 'H1ref', '_snapshot_measure(NULL) alone / index_bloat_report(NULL, 0) exact, ms, for reference',
+       round(q_ms::numeric, 1), round(a_ms::numeric, 1), round((q_ms / a_ms)::numeric, 4), '(none)'
+FROM pg_temp.vs($$SELECT count(*) FROM ntsb_perf._snapshot_measure(NULL)$$,
+                $$SELECT count(*) FROM ntsb_perf.index_bloat_report(NULL, 0)$$, :rounds);
+
 -- The exact figures (nothing writes to the database during H1, so this is the state every
 -- snapshot of the rounds measured).
 CREATE TEMP TABLE h1_exact AS
@@ -72,4 +80,4 @@ SELECT 'H1', format('max |snapshot - exact density| over %s indexes with a densi
 FROM h1_exact e JOIN h1_snap s ON s.index_name = e.index_name
 WHERE s.table_name <> 'ntsb_perf.index_history';
 \set QUIET off
-SELECT * FROM results;
+SELECT * FROM results ORDER BY bench;
