@@ -15,7 +15,7 @@ NEW+=,_job_ok,_cron_readable,_check_policy,_tracking_triggers,_volatile_reason,_
 NEW+=,ntsb_perf_forget_dropped,_scheduled_refresh,_drop_extension_jobs,_on_drop_command
 NEW+=,ntsb_perf_drop_extension
 # index history (issue 18)
-NEW+=,_snapshot_measure,_forecast_fit,_index_history_retention,_index_oid_of_name,index_history
+NEW+=,_snapshot_measure,_forecast_fit,_index_history_retention,_is_index_named,_index_oid_of_name,index_history
 NEW+=,index_history_id_seq,_usage_counters,snapshot_indexes,_snapshot_job_owners,schedule_index_snapshots
 NEW+=,unschedule_index_snapshots,_index_usage_points,index_usage_history,_index_scans_since,_baseline_of
 NEW+=,_days_after,_bloat_forecast,bloat_forecast,unused_indexes

@@ -45,7 +45,8 @@ SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.index_history', '');
 SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.index_history_id_seq', '');
 
 CREATE TRIGGER index_oid BEFORE INSERT ON ntsb_perf.index_history
-    FOR EACH ROW EXECUTE FUNCTION ntsb_perf._index_oid_of_name('index_oid', 'index_name');
+    FOR EACH ROW WHEN (NEW.index_oid IS NOT NULL AND NOT ntsb_perf._is_index_named(NEW.index_oid, NEW.index_name))
+    EXECUTE FUNCTION ntsb_perf._index_oid_of_name('index_oid', 'index_name');
 
 -- (one row each: the planner's default of 1,000 made the forecast's plan look so costly that
 -- JIT compiled it, a second per call)
@@ -55,16 +56,18 @@ ALTER FUNCTION ntsb_perf._snapshot_measure(integer) ROWS 500;
 REVOKE ALL ON ntsb_perf.index_history FROM PUBLIC;
 GRANT SELECT ON ntsb_perf.index_history TO PUBLIC;
 
--- An index's usage counters now, and the database's: what every history row records.
+-- An index's usage counters now, and the database's: what every history row records. Plain SQL
+-- with every name qualified (no SET clause), so that it is inlined into the snapshot's INSERT.
 CREATE FUNCTION ntsb_perf._usage_counters(idx oid)
 RETURNS TABLE (idx_scan bigint, idx_tup_read bigint, table_writes bigint, db_xact_commit bigint, stats_reset timestamptz)
-LANGUAGE sql STABLE ROWS 1 SET search_path = pg_catalog, pg_temp AS $$
-    SELECT pg_stat_get_numscans(idx), pg_stat_get_tuples_returned(idx),
-           pg_stat_get_tuples_inserted(i.indrelid) + pg_stat_get_tuples_updated(i.indrelid)
-               + pg_stat_get_tuples_deleted(i.indrelid),
-           pg_stat_get_db_xact_commit(d.oid), pg_stat_get_db_stat_reset_time(d.oid)
-    FROM pg_index i, pg_database d
-    WHERE i.indexrelid = idx AND d.datname = current_database()
+LANGUAGE sql STABLE ROWS 1 AS $$
+    SELECT pg_catalog.pg_stat_get_numscans(idx), pg_catalog.pg_stat_get_tuples_returned(idx),
+           pg_catalog.pg_stat_get_tuples_inserted(i.indrelid)
+               OPERATOR(pg_catalog.+) pg_catalog.pg_stat_get_tuples_updated(i.indrelid)
+               OPERATOR(pg_catalog.+) pg_catalog.pg_stat_get_tuples_deleted(i.indrelid),
+           pg_catalog.pg_stat_get_db_xact_commit(d.oid), pg_catalog.pg_stat_get_db_stat_reset_time(d.oid)
+    FROM pg_catalog.pg_index i, pg_catalog.pg_database d
+    WHERE i.indexrelid OPERATOR(pg_catalog.=) idx AND d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
 $$;
 
 -- Appends one row per index (leaf indexes outside the system schemas), measured by
@@ -87,18 +90,27 @@ BEGIN
     END IF;
     -- One snapshot at a time per database (same key space as auto_reindex's run lock).
     PERFORM pg_advisory_xact_lock(1314149976, 2);
-    -- Rows of an OID that is gone, under the name of an index that has no rows of its own yet
-    -- (REINDEX CONCURRENTLY outside ntsb_perf, a restore): they are that index's history. (Only
-    -- new OIDs are looked at, so that this stays cheap however long the history is.)
-    UPDATE ntsb_perf.index_history h SET index_oid = c.oid
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind = 'i' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-      AND h.index_name = format('%I.%I', n.nspname, c.relname)
-      AND h.table_name = (SELECT format('%I.%I', tn.nspname, t.relname) FROM pg_index i
-                          JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace
-                          WHERE i.indexrelid = c.oid)
-      -- (no rows of its own under this name: a REINDEX CONCURRENTLY's copy had rows as *_ccnew)
-      AND NOT EXISTS (SELECT 1 FROM ntsb_perf.index_history h2 WHERE h2.index_oid = c.oid AND h2.index_name = h.index_name)
+    -- Rows of an OID that is gone, under the name of an index on the same table that has no
+    -- rows of its own under that name yet (REINDEX CONCURRENTLY outside ntsb_perf, whose copy
+    -- may have rows as *_ccnew; a restore): they are that index's history. The indexes without
+    -- rows are found first, by the history's index, so that this costs next to nothing when
+    -- there are none, however long the history is.
+    WITH unbound AS MATERIALIZED (
+        SELECT c.oid, format('%I.%I', n.nspname, c.relname) AS qname,
+               format('%I.%I', tn.nspname, t.relname) AS tname
+        FROM pg_class c
+        JOIN pg_namespace n  ON n.oid = c.relnamespace
+        JOIN pg_index i      ON i.indexrelid = c.oid
+        JOIN pg_class t      ON t.oid = i.indrelid
+        JOIN pg_namespace tn ON tn.oid = t.relnamespace
+        WHERE c.relkind = 'i' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg\_toast%'
+          AND NOT EXISTS (SELECT 1 FROM ntsb_perf.index_history h2
+                          WHERE h2.index_oid = c.oid AND h2.index_name = format('%I.%I', n.nspname, c.relname))
+    )
+    UPDATE ntsb_perf.index_history h SET index_oid = u.oid
+    FROM unbound u
+    WHERE h.index_name = u.qname AND h.table_name = u.tname
       AND (h.index_oid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_class c2 WHERE c2.oid = h.index_oid));
     SELECT coalesce(jsonb_agg(to_jsonb(m)), '[]') INTO measured
     FROM ntsb_perf._snapshot_measure(snapshot_indexes.sample_pages) m;

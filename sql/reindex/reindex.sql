@@ -55,25 +55,37 @@ SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.reindex_history_id_seq', '
 SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.reindex_baseline',
     'WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace WHERE c.relkind OPERATOR(pg_catalog.=) ANY (''{i,I}''::pg_catalog."char"[]) AND pg_catalog.format(''%I.%I'', n.nspname, c.relname) OPERATOR(pg_catalog.=) reindex_baseline.index_name AND (c.oid OPERATOR(pg_catalog.=) reindex_baseline.index_oid OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c2 WHERE c2.oid OPERATOR(pg_catalog.=) reindex_baseline.index_oid)))');
 
+-- Whether `idx` is the index (leaf or partitioned) whose quoted, qualified name is `qname`.
+-- Plain SQL with every name qualified (no SET clause), so that it is inlined where it is used.
+CREATE FUNCTION ntsb_perf._is_index_named(idx oid, qname text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n
+                   ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                   WHERE c.oid OPERATOR(pg_catalog.=) idx
+                     AND c.relkind OPERATOR(pg_catalog.=) ANY ('{i,I}'::"char"[])
+                     AND pg_catalog.format('%I.%I', n.nspname, c.relname) OPERATOR(pg_catalog.=) qname)
+$$;
+
 -- Clears the OID column named by TG_ARGV[0] of a row whose index-name column (TG_ARGV[1]) does
--- not name the index of that OID (a row restored from another cluster, or a stale OID).
+-- not name the index of that OID (a row restored from another cluster, or a stale OID). The
+-- triggers call it only for such rows (their WHEN clause), so that ordinary inserts pay little.
 CREATE FUNCTION ntsb_perf._index_oid_of_name() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r jsonb := to_jsonb(NEW);
 BEGIN
-    IF (r ->> TG_ARGV[0]) IS NOT NULL AND NOT EXISTS (
-        SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.oid = (r ->> TG_ARGV[0])::oid AND c.relkind IN ('i', 'I')
-          AND format('%I.%I', n.nspname, c.relname) = r ->> TG_ARGV[1]) THEN
+    IF (r ->> TG_ARGV[0]) IS NOT NULL
+       AND NOT ntsb_perf._is_index_named((r ->> TG_ARGV[0])::oid, r ->> TG_ARGV[1]) THEN
         NEW := jsonb_populate_record(NEW, jsonb_build_object(TG_ARGV[0], NULL));
     END IF;
     RETURN NEW;
 END $$;
 CREATE TRIGGER index_oid BEFORE INSERT ON ntsb_perf.reindex_history
-    FOR EACH ROW EXECUTE FUNCTION ntsb_perf._index_oid_of_name('index', 'index_name');
+    FOR EACH ROW WHEN (NEW.index IS NOT NULL AND NOT ntsb_perf._is_index_named(NEW.index, NEW.index_name))
+    EXECUTE FUNCTION ntsb_perf._index_oid_of_name('index', 'index_name');
 CREATE TRIGGER index_oid BEFORE INSERT ON ntsb_perf.reindex_baseline
-    FOR EACH ROW EXECUTE FUNCTION ntsb_perf._index_oid_of_name('index_oid', 'index_name');
+    FOR EACH ROW WHEN (NEW.index_oid IS NOT NULL AND NOT ntsb_perf._is_index_named(NEW.index_oid, NEW.index_name))
+    EXECUTE FUNCTION ntsb_perf._index_oid_of_name('index_oid', 'index_name');
 
 REVOKE ALL ON ntsb_perf.reindex_history, ntsb_perf.reindex_baseline FROM PUBLIC;
 GRANT SELECT ON ntsb_perf.reindex_history, ntsb_perf.reindex_baseline TO PUBLIC;
