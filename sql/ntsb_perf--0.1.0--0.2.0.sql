@@ -715,22 +715,28 @@ BEGIN
     RETURN id;
 END $$;
 
--- Removes this role's auto_reindex job of this database (false, with a notice, when there is none).
-CREATE FUNCTION ntsb_perf.unschedule_auto_reindex() RETURNS boolean
-LANGUAGE plpgsql AS $$
+-- Removes the calling role's pg_cron job `job_name` (false, with a notice naming `what`, when it
+-- has none). What unschedule_auto_reindex and unschedule_index_snapshots do.
+CREATE FUNCTION ntsb_perf._unschedule_own_job(job_name text, what text) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     id bigint;
 BEGIN
     PERFORM ntsb_perf._require_pg_cron();
-    EXECUTE 'SELECT jobid FROM cron.job WHERE jobname = $1 AND username = current_user'
-        INTO id USING 'ntsb_perf auto_reindex ' || current_database();
+    EXECUTE 'SELECT jobid FROM cron.job WHERE jobname = $1 AND username = current_user' INTO id USING job_name;
     IF id IS NULL THEN
-        RAISE NOTICE 'no auto_reindex job is scheduled in database % for role %', current_database(), current_user;
+        RAISE NOTICE 'no % scheduled in database % for role %', what, current_database(), current_user;
         RETURN false;
     END IF;
     EXECUTE 'SELECT cron.unschedule($1)' USING id;
     RETURN true;
 END $$;
+
+-- Removes this role's auto_reindex job of this database (false, with a notice, when there is none).
+CREATE FUNCTION ntsb_perf.unschedule_auto_reindex() RETURNS boolean
+LANGUAGE sql AS $$
+    SELECT ntsb_perf._unschedule_own_job('ntsb_perf auto_reindex ' || current_database(), 'auto_reindex job is')
+$$;
 
 -- What is being rebuilt right now: the worker's statement, its phase, and whom it waits for.
 CREATE VIEW ntsb_perf.reindex_status AS
@@ -972,20 +978,9 @@ END $$;
 
 -- Removes this role's snapshot job of this database (false, with a notice, when there is none).
 CREATE FUNCTION ntsb_perf.unschedule_index_snapshots() RETURNS boolean
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    id bigint;
-BEGIN
-    PERFORM ntsb_perf._require_pg_cron();
-    EXECUTE 'SELECT jobid FROM cron.job WHERE jobname = $1 AND username = current_user'
-        INTO id USING 'ntsb_perf index snapshots ' || current_database();
-    IF id IS NULL THEN
-        RAISE NOTICE 'no index snapshots are scheduled in database % for role %', current_database(), current_user;
-        RETURN false;
-    END IF;
-    EXECUTE 'SELECT cron.unschedule($1)' USING id;
-    RETURN true;
-END $$;
+LANGUAGE sql AS $$
+    SELECT ntsb_perf._unschedule_own_job('ntsb_perf index snapshots ' || current_database(), 'index snapshots are')
+$$;
 
 -- The usage of leaf indexes between consecutive points: their snapshots from the last one at or
 -- before `since` (or the first, when the history starts later) to now (source 'now', the live

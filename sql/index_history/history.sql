@@ -210,20 +210,9 @@ END $$;
 
 -- Removes this role's snapshot job of this database (false, with a notice, when there is none).
 CREATE FUNCTION ntsb_perf.unschedule_index_snapshots() RETURNS boolean
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    id bigint;
-BEGIN
-    PERFORM ntsb_perf._require_pg_cron();
-    EXECUTE 'SELECT jobid FROM cron.job WHERE jobname = $1 AND username = current_user'
-        INTO id USING 'ntsb_perf index snapshots ' || current_database();
-    IF id IS NULL THEN
-        RAISE NOTICE 'no index snapshots are scheduled in database % for role %', current_database(), current_user;
-        RETURN false;
-    END IF;
-    EXECUTE 'SELECT cron.unschedule($1)' USING id;
-    RETURN true;
-END $$;
+LANGUAGE sql AS $$
+    SELECT ntsb_perf._unschedule_own_job('ntsb_perf index snapshots ' || current_database(), 'index snapshots are')
+$$;
 
 -- The usage of leaf indexes between consecutive points: their snapshots from the last one at or
 -- before `since` (or the first, when the history starts later) to now (source 'now', the live
