@@ -11,7 +11,9 @@ PG_REGRESS=$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress
 stop_cluster "$DIR"
 install_extension debug
 rm -rf "$DIR/data" "$DIR/out"
-start_cluster "$DIR" "$PORT" "$DB"
+# With RUST_BACKTRACE set in the server's environment, as a DBA's may be: no message may carry a
+# Rust backtrace all the same (tests/sql/reindex_hardening.sql checks).
+RUST_BACKTRACE=full start_cluster "$DIR" "$PORT" "$DB"
 trap 'stop_cluster "$DIR"' EXIT
 mkdir -p "$DIR/out"
 if [ "$(id -u)" = 0 ]; then chown -R postgres: "$DIR/out"; fi

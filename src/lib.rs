@@ -36,6 +36,7 @@ mod regclass;
 mod reindex;
 mod relation;
 mod report;
+mod run_lock;
 mod spatial;
 mod spi_query;
 mod stats;
@@ -45,6 +46,12 @@ mod uninstall;
 /// Registers the extension's settings when the library is loaded.
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    // No Rust backtrace in any message, DETAIL or HINT, whatever the server's environment says
+    // (RUST_BACKTRACE set where the server was started): pgrx captures one for errors raised
+    // through SPI and puts it in the DETAIL. RUST_LIB_BACKTRACE takes precedence over
+    // RUST_BACKTRACE for std::backtrace::Backtrace::capture, which reads it once; this runs
+    // before any capture in this process (backends and workers are single-threaded here).
+    std::env::set_var("RUST_LIB_BACKTRACE", "0");
     bloat::register_gucs();
     reindex::register_gucs();
     index_history::register_gucs();

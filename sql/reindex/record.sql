@@ -5,15 +5,21 @@
 -- history (rebuild = true). REINDEX CONCURRENTLY gives
 -- the index a new OID under the same name, so the index is found again by its (quoted,
 -- qualified) name, and the earlier rows of the old OID (of both histories) are given the new one. $1 index
--- oid at the start, $2 index name, $3 table name, $4 started_at, $5 bytes_before,
+-- oid at the start, $2 index name, $3 table name, $4 started_at (seconds since the epoch), $5 bytes_before,
 -- $6 predicted_reclaim, $7 density_before, $8 status, $9 sqlstate, $10 error, $11 triggered_by,
 -- $12 role oid, $13 statement, $14 the row's id when it was written before (NULL: a new row).
 WITH now_index AS (
     SELECT coalesce(pg_catalog.to_regclass($2)::oid, $1) AS oid
 ), fresh AS (
+    -- (an index of an access method ntsb_perf cannot read, bloom say, is recorded without
+    -- figures, baseline or history row)
     SELECT b.*
-    FROM now_index i, LATERAL ntsb_perf.index_bloat(i.oid::regclass) b
-    WHERE $8 = 'done'
+    FROM now_index i
+    JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.oid
+    JOIN pg_catalog.pg_am a ON a.oid OPERATOR(pg_catalog.=) c.relam
+    CROSS JOIN LATERAL ntsb_perf.index_bloat(i.oid::regclass) b
+    WHERE $8 OPERATOR(pg_catalog.=) 'done'
+      AND a.amname OPERATOR(pg_catalog.=) ANY ('{btree,hash,gist,gin,spgist,brin}'::pg_catalog.name[])
 ), rebuilt AS (
     -- the index history's row of the rebuild (an exact measurement, where a forecast restarts)
     INSERT INTO ntsb_perf.index_history
@@ -63,8 +69,8 @@ INSERT INTO ntsb_perf.reindex_history AS h
      density_before, density_after, status, sqlstate, error, triggered_by, run_by, statement,
      caller_pid, caller_started)
 SELECT coalesce($14, pg_catalog.nextval('ntsb_perf.reindex_history_id_seq'::pg_catalog.regclass)),
-       i.oid, $2, $3, $4,
-       CASE WHEN $8 <> 'running' THEN pg_catalog.clock_timestamp() - $4 END, $5,
+       i.oid, $2, $3, pg_catalog.to_timestamp($4),
+       CASE WHEN $8 <> 'running' THEN pg_catalog.clock_timestamp() - pg_catalog.to_timestamp($4) END, $5,
        CASE WHEN $8 <> 'running' THEN
            (SELECT pg_catalog.pg_relation_size(c.oid) FROM pg_catalog.pg_class c WHERE c.oid = i.oid) END,
        $6, $7, (SELECT avg_leaf_density FROM fresh), $8, $9, $10, $11,

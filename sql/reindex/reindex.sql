@@ -4,8 +4,11 @@
 -- One row per rebuild (per partition for a partitioned index), written as 'running' when the
 -- rebuild starts and given its outcome when it ends; a run whose session died before that (the
 -- caller terminated or cancelled, or a server restart) is marked 'terminated' by the next
--- reindex_index or auto_reindex (_reindex_sweep). Written only by _reindex_begin, _reindex_finish
--- and _reindex_sweep (SECURITY DEFINER) from the runs' own facts; readable by everyone.
+-- reindex_index or auto_reindex (_reindex_sweep). Written only from the runs' own facts: by
+-- _reindex_begin when the rebuild starts, by the worker when it ends (it records the outcome
+-- itself, as the extension's owner, so that a caller cancelled or gone changes nothing of it),
+-- by _reindex_finish when the worker died without a word, and by _reindex_sweep (all SECURITY
+-- DEFINER); readable by everyone.
 CREATE TABLE ntsb_perf.reindex_history (
     id                bigserial PRIMARY KEY,
     index             oid,        -- the index's OID while it exists (see _reindex_history_index)
@@ -128,6 +131,22 @@ BEGIN
     END IF;
 END $$;
 
+-- The plan reads every candidate's pages (index_bloat): refused at once, with the GRANT to ask
+-- for, to a role that may not. `ahead` must be a time the forecast can reach.
+CREATE FUNCTION ntsb_perf._reindex_check_rights_and_ahead(ahead interval) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT has_function_privilege('ntsb_perf.index_bloat(regclass, integer)', 'EXECUTE') THEN
+        RAISE EXCEPTION 'role "%" may not read index pages, which the rebuild plan measures', current_user
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = format('GRANT pg_stat_scan_tables TO %I; (as a superuser), then run it again.', current_user);
+    END IF;
+    IF ahead < interval '0' OR ahead > interval '100 years' THEN
+        RAISE EXCEPTION 'ahead must be from 0 to 100 years, not %', ahead USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'It is how far ahead the forecast may look, e.g. interval ''7 days''.';
+    END IF;
+END $$;
+
 -- Candidates for a rebuild, most reclaimable first. With a baseline (the index's own figures
 -- right after its last rebuild) the thresholds apply relative to it: an index that is fresh at
 -- 69% density, or whose model ratio reads 1.4 fresh, is not rebuilt for that.
@@ -145,10 +164,7 @@ DECLARE
 BEGIN
     PERFORM ntsb_perf._reindex_check_thresholds(p_min_bloat_ratio, p_min_bytes, p_max_leaf_density,
                                                 p_max_fragmentation, p_sample_pages);
-    IF p_ahead < interval '0' THEN
-        RAISE EXCEPTION 'ahead must not be negative, not %', p_ahead USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'It is how far ahead the forecast may look, e.g. interval ''7 days''.';
-    END IF;
+    PERFORM ntsb_perf._reindex_check_rights_and_ahead(p_ahead);
     -- What the plan may rebuild: valid leaf indexes of every supported access method, at least
     -- min_bytes, outside system and temporary schemas (the worker cannot see temporary tables).
     CREATE TEMP TABLE IF NOT EXISTS ntsb_perf_plan_scope (oid oid, owned boolean) ON COMMIT DROP;
@@ -247,9 +263,8 @@ END $$;
 -- Records the rebuild (history, baseline) and reports it; a failed rebuild's leftover is dropped
 -- (through the worker too) and its error is raised as the worker's own (same SQLSTATE, message,
 -- detail, hint) when raise_error.
-CREATE PROCEDURE ntsb_perf._reindex_one(idx regclass, conc boolean, max_wait interval, triggered text,
-                                        predicted bigint, density float8, raise_error boolean,
-                                        INOUT status text DEFAULT NULL)
+CREATE PROCEDURE ntsb_perf._reindex_one(idx regclass, conc boolean, max_wait interval, auto boolean,
+                                        raise_error boolean, INOUT status text DEFAULT NULL)
 LANGUAGE plpgsql AS $$
 DECLARE
     run int;
@@ -267,8 +282,7 @@ DECLARE
 BEGIN
     -- Fails at once (2D000) in a context that cannot commit, before any worker starts.
     COMMIT;
-    run := ntsb_perf._reindex_start(idx, conc, triggered, predicted, density);
-    PERFORM ntsb_perf._reindex_begin(run);
+    run := ntsb_perf._reindex_start(idx, conc, auto);
     COMMIT;
     LOOP
         SELECT * INTO o FROM ntsb_perf._reindex_poll(run);
@@ -291,7 +305,7 @@ BEGIN
                 cancelled := format('gave up after waiting %s (max_wait %s) %s for pid %s: %s',
                                     date_trunc('second', waited), max_wait, w.phase, w.current_locker_pid,
                                     coalesce(w.query, '?'));
-                PERFORM ntsb_perf._reindex_cancel(run);
+                PERFORM ntsb_perf._reindex_cancel(run, cancelled);
             END IF;
         END IF;
         last_poll := clock_timestamp();
@@ -362,7 +376,7 @@ BEGIN
         EXIT WHEN o.phase IN ('done', 'failed', 'gone');
         IF NOT gave_up AND clock_timestamp() - t0 > coalesce(max_wait, interval '30 s') THEN
             gave_up := true;
-            PERFORM ntsb_perf._reindex_cancel(run);
+            PERFORM ntsb_perf._reindex_cancel(run, 'gave up waiting to drop the leftover');
         END IF;
         COMMIT;
         PERFORM pg_sleep(0.05);
@@ -384,21 +398,62 @@ LANGUAGE plpgsql AS $$
 DECLARE
     leaf regclass;
     st text;
+    n int;
 BEGIN
     PERFORM ntsb_perf._reindex_require_autocommit('ntsb_perf.reindex_index');
     PERFORM ntsb_perf._reindex_sweep();
     IF index IS NULL OR "concurrently" IS NULL THEN
         RAISE EXCEPTION 'index and concurrently must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    IF max_wait < interval '0' THEN
+        RAISE EXCEPTION 'max_wait must not be negative, not %', max_wait USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'It is how long the rebuild may wait for other sessions, e.g. interval ''5 minutes''; NULL waits as long as it takes.';
+    END IF;
     IF (SELECT relkind FROM pg_class WHERE oid = index) = 'I' THEN
+        n := 0;
         FOR leaf IN SELECT t.relid FROM pg_partition_tree(index) t
                     JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf AND c.relkind = 'i' ORDER BY t.relid::text LOOP
-            CALL ntsb_perf._reindex_one(leaf, "concurrently", max_wait, 'manual', NULL, NULL, true, st);
+            CALL ntsb_perf._reindex_one(leaf, "concurrently", max_wait, false, true, st);
+            n := n + 1;
         END LOOP;
+        IF n = 0 THEN
+            RAISE NOTICE '% is a partitioned index with no partitions: nothing to rebuild', index;
+        END IF;
         RETURN;
     END IF;
-    CALL ntsb_perf._reindex_one(index, "concurrently", max_wait, 'manual', NULL, NULL, true, st);
+    CALL ntsb_perf._reindex_one(index, "concurrently", max_wait, false, true, st);
 END $$;
+
+-- Whether this session is pg_cron running the job schedule_auto_reindex created for the
+-- session's role in this database: pg_cron's own record of the running job (cron.job_run_details,
+-- kept while cron.log_run is on) names this backend's pid, and started after this backend did.
+-- SECURITY DEFINER to read pg_cron's tables whatever the caller may see; says yes or no only.
+-- (SET application_name = 'pg_cron' makes nothing 'schedule'.)
+CREATE FUNCTION ntsb_perf._reindex_scheduled_run() RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    yes boolean;
+BEGIN
+    -- pg_cron's tables are in its schema cron (which CREATE EXTENSION pg_cron makes: it fails
+    -- when a schema of that name exists already), members of the extension
+    IF NOT EXISTS (SELECT 1 FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+                   WHERE e.extname = 'pg_cron' AND d.deptype = 'e' AND d.classid = 'pg_class'::regclass
+                     AND d.objid = to_regclass('cron.job_run_details')) THEN
+        RETURN false;
+    END IF;
+    EXECUTE $q$
+        SELECT EXISTS (
+            SELECT 1 FROM cron.job_run_details d JOIN cron.job j ON j.jobid = d.jobid
+            WHERE d.job_pid = pg_backend_pid() AND d.status = 'running'
+              AND d.start_time >= (SELECT a.backend_start FROM pg_stat_activity a WHERE a.pid = pg_backend_pid())
+              AND j.jobname = 'ntsb_perf auto_reindex ' || current_database()
+              AND j.username = session_user AND j.database = current_database()
+              AND j.command LIKE 'CALL ntsb_perf.auto_reindex(%')$q$
+    INTO yes;
+    RETURN coalesce(yes, false);
+END $$;
+REVOKE ALL ON FUNCTION ntsb_perf._reindex_scheduled_run() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ntsb_perf._reindex_scheduled_run() TO PUBLIC;
 
 -- Plans, then (not dry run) rebuilds one index at a time, most reclaimable first, starting no new
 -- rebuild after max_runtime. Drops the leftovers of earlier interrupted rebuilds first. One run
@@ -411,36 +466,39 @@ CREATE PROCEDURE ntsb_perf.auto_reindex(dry_run boolean DEFAULT true, min_bloat_
 LANGUAGE plpgsql AS $$
 DECLARE
     started timestamptz := clock_timestamp();
-    trig text := CASE WHEN current_setting('application_name') = 'pg_cron' THEN 'schedule' ELSE 'auto' END;
     p record;
     l regclass;
     n int := 0;
     done int := 0;
     failed int := 0;
     st text;
-    holder int;
+    holder record;
     plan jsonb;
 BEGIN
     PERFORM ntsb_perf._reindex_require_autocommit('ntsb_perf.auto_reindex');
     IF dry_run IS NULL THEN
         RAISE EXCEPTION 'dry_run must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF max_runtime < interval '0' OR max_wait < interval '0' OR ahead < interval '0' THEN
-        RAISE EXCEPTION 'max_runtime, max_wait and ahead must not be negative' USING ERRCODE = 'invalid_parameter_value';
+    IF max_runtime < interval '0' OR max_wait < interval '0' THEN
+        RAISE EXCEPTION 'max_runtime and max_wait must not be negative' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- One run per database: a session advisory lock ('NTRX', 1), held across the commits and
-    -- released by an abort of this session's transaction (a cancelled run) as well.
-    IF NOT EXISTS (SELECT 1 FROM pg_locks l2 WHERE l2.locktype = 'advisory' AND l2.classid = 1314149976
-                   AND l2.objid = 1 AND l2.pid = pg_backend_pid() AND l2.granted)
-       AND NOT pg_try_advisory_lock(1314149976, 1) THEN
-        SELECT l2.pid INTO holder FROM pg_locks l2
-        WHERE l2.locktype = 'advisory' AND l2.classid = 1314149976 AND l2.objid = 1 AND l2.granted
-          AND l2.database = (SELECT oid FROM pg_database WHERE datname = current_database());
-        RAISE NOTICE 'another auto_reindex is running in database % (pid %): not starting a second one',
-            current_database(), coalesce(holder::text, '?');
+    PERFORM ntsb_perf._reindex_check_rights_and_ahead(ahead);
+    -- One run at a time per role and database: a session lock that only ntsb_perf's code can
+    -- take (not an advisory key, which any role could hold to keep every run from starting),
+    -- held across the commits, released at the end or by an abort of this session's transaction.
+    IF NOT ntsb_perf._reindex_run_lock() THEN
+        SELECT * INTO holder FROM ntsb_perf._run_lock_holder('run', current_user::regrole::oid);
+        IF ntsb_perf._reindex_scheduled_run() THEN
+            -- pg_cron records this run as failed with this message: skipped, not done
+            RAISE EXCEPTION 'auto_reindex skipped: another run of role % is going on in database % (pid %, since %)',
+                current_user, current_database(), coalesce(holder.pid::text, '?'), coalesce(holder.since::text, '?')
+                USING ERRCODE = 'lock_not_available',
+                      HINT = 'The next scheduled run starts once it has ended; ntsb_perf.reindex_status shows what it rebuilds.';
+        END IF;
+        RAISE NOTICE 'auto_reindex skipped: another run of role % is going on in database % (pid %, since %): not starting a second one',
+            current_user, current_database(), coalesce(holder.pid::text, '?'), coalesce(holder.since::text, '?');
         RETURN;
     END IF;
-    PERFORM ntsb_perf._reindex_release_run_lock_on_abort();
     n := ntsb_perf._reindex_sweep();
     IF n > 0 THEN
         RAISE NOTICE '% earlier run(s) that never reported marked terminated in ntsb_perf.reindex_history', n;
@@ -489,8 +547,7 @@ BEGIN
             RAISE NOTICE '% was dropped since the plan was made: skipped', p.index_name;
             CONTINUE;
         END IF;
-        CALL ntsb_perf._reindex_one(p.index_oid::regclass, true, max_wait, trig, p.reclaimable_bytes,
-                                    p.avg_leaf_density, false, st);
+        CALL ntsb_perf._reindex_one(p.index_oid::regclass, true, max_wait, true, false, st);
         IF st = 'done' THEN done := done + 1; ELSE failed := failed + 1; END IF;
     END LOOP;
     IF dry_run THEN
@@ -498,7 +555,7 @@ BEGIN
     ELSE
         RAISE NOTICE 'auto_reindex: % rebuilt, % failed (see ntsb_perf.reindex_history)', done, failed;
     END IF;
-    PERFORM pg_advisory_unlock(1314149976, 1);
+    PERFORM ntsb_perf._reindex_run_unlock();
 END $$;
 
 -- One pg_cron job per database and role that runs auto_reindex; checked now.
@@ -520,9 +577,10 @@ BEGIN
     PERFORM ntsb_perf.parse_cron(schedule);
     PERFORM ntsb_perf._reindex_check_thresholds(min_bloat_ratio, min_bytes, max_leaf_density,
                                                 max_fragmentation, sample_pages);
-    IF max_runtime < interval '0' OR max_wait < interval '0' OR ahead < interval '0' THEN
-        RAISE EXCEPTION 'max_runtime, max_wait and ahead must not be negative' USING ERRCODE = 'invalid_parameter_value';
+    IF max_runtime < interval '0' OR max_wait < interval '0' THEN
+        RAISE EXCEPTION 'max_runtime and max_wait must not be negative' USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    PERFORM ntsb_perf._reindex_check_rights_and_ahead(ahead);
     PERFORM ntsb_perf._require_pg_cron();
     IF NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = current_user) THEN
         RAISE EXCEPTION 'role "%" may not log in: pg_cron could not run the job as it', current_user
@@ -570,8 +628,11 @@ SELECT a.pid, a.usename AS run_by, a.query AS statement, a.query_start AS starte
        p.index_relid::regclass AS index_being_built, p.blocks_done, p.blocks_total, p.tuples_done,
        p.tuples_total, p.lockers_total, p.lockers_done, p.current_locker_pid AS waiting_for_pid,
        w.usename AS waiting_for_user, w.xact_start AS waiting_for_xact_start, w.state AS waiting_for_state,
-       w.query AS waiting_for_query
+       w.query AS waiting_for_query, c.caller_pid,
+       -- the worker cancels its rebuild within a second or two once its caller is gone
+       NOT EXISTS (SELECT 1 FROM pg_stat_activity x WHERE x.pid = c.caller_pid) AS caller_gone
 FROM pg_stat_activity a
+CROSS JOIN LATERAL (SELECT substring(a.application_name FROM '^ntsb_perf reindex for pid ([0-9]+)$')::int AS caller_pid) c
 LEFT JOIN pg_stat_progress_create_index p ON p.pid = a.pid
 LEFT JOIN pg_stat_activity w ON w.pid = p.current_locker_pid AND p.current_locker_pid <> 0
 WHERE a.backend_type = 'ntsb_perf reindex';

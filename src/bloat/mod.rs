@@ -34,6 +34,7 @@ pub(crate) struct OpenIndex {
     fillfactor: Option<u32>,
     gist_insertion_build: bool,
     opclass_fn: String,
+    relfilenode: pg_sys::Oid,
 }
 
 fn cstr(p: *const std::ffi::c_char) -> String {
@@ -142,6 +143,7 @@ fn open_checked(oid: pg_sys::Oid) -> Option<OpenIndex> {
             fillfactor,
             gist_insertion_build,
             opclass_fn,
+            relfilenode: (*form).relfilenode,
         })
     }
 }
@@ -439,6 +441,13 @@ fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> Option<BloatRow> {
         }
         _ => {}
     }
+    remember(Measurement {
+        index: oid,
+        relfilenode: m.relfilenode,
+        index_bytes,
+        expected_bytes: r.expected_bytes as i64,
+        avg_leaf_density: r.avg_leaf_density.map(round2),
+    });
     Some(BloatRow {
         schema_name: m.schema_name,
         table_name: m.table_name,
@@ -485,6 +494,43 @@ pub(crate) struct Measured {
 
 /// Measures one index as `index_bloat(index, sample_pages)` does; `None` when it does not exist
 /// (any more).
+/// What this session last measured of an index (by `index_bloat`, the plan, a snapshot):
+/// auto_reindex records a rebuild's "before" figures from here, never from its caller's
+/// arguments, so that a history row holds only what was measured.
+#[derive(Clone, Copy)]
+pub(crate) struct Measurement {
+    pub index: pg_sys::Oid,
+    pub relfilenode: pg_sys::Oid,
+    pub index_bytes: i64,
+    pub expected_bytes: i64,
+    pub avg_leaf_density: Option<f64>,
+}
+
+thread_local! {
+    static MEASURED: std::cell::RefCell<std::collections::HashMap<pg_sys::Oid, Measurement>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+fn remember(m: Measurement) {
+    MEASURED.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= 100_000 {
+            c.clear();
+        }
+        c.insert(m.index, m);
+    });
+}
+
+/// This session's last measurement of `index`, if it is of the index's current relfilenode.
+pub(crate) fn last_measurement(
+    index: pg_sys::Oid,
+    relfilenode: pg_sys::Oid,
+) -> Option<Measurement> {
+    MEASURED
+        .with(|c| c.borrow().get(&index).copied())
+        .filter(|m| m.relfilenode == relfilenode)
+}
+
 pub(crate) fn measure_summary(oid: pg_sys::Oid, sample_pages: Option<i32>) -> Option<Measured> {
     let r = measure(oid, sample_pages)?;
     Some(Measured {

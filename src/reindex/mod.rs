@@ -14,26 +14,41 @@ use crate::error::raise_error;
 use crate::regclass::RegClass;
 use crate::spi_query::{not_null_column, query_rows};
 
-/// Facts of one rebuild, kept from its start to its record in `reindex_history`.
-struct Started {
+/// Facts of one rebuild, found by `_reindex_start` itself (never taken from its caller), kept
+/// from its start to its record in `reindex_history`; the worker gets them too (as JSON in its
+/// segment) and records the outcome from them.
+#[derive(serde::Serialize, serde::Deserialize, Clone)]
+pub(crate) struct Started {
     run: i32,
-    index: pg_sys::Oid,
+    /// The index's OID and relfilenode at the start (a rebuild changes one of them).
+    index: u32,
+    relfilenode: u32,
+    /// Its quoted, qualified name, and its plain name (the prefix of a leftover's name).
     index_name: String,
+    base_name: String,
+    table: u32,
     table_name: String,
     bytes_before: i64,
-    started_at: TimestampWithTimeZone,
+    /// Seconds since the Unix epoch (clock_timestamp() at the start).
+    started_at: f64,
     triggered_by: String,
     predicted_reclaim: Option<i64>,
     density_before: Option<f64>,
-    user: pg_sys::Oid,
+    user: u32,
     statement: String,
-    /// Its `reindex_history` row once `_reindex_begin` wrote it ('running').
+    concurrently: bool,
+    /// Its `reindex_history` row, written 'running' before the worker starts.
     history_id: Option<i64>,
 }
 
 thread_local! {
     static STARTED: std::cell::RefCell<Vec<Started>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The facts `_reindex_start` is about to start a worker for: `_reindex_begin` (SECURITY
+    /// DEFINER, called by `_reindex_start` only) writes their 'running' row.
+    static PENDING: std::cell::RefCell<Option<Started>> = const { std::cell::RefCell::new(None) };
 }
+
+pub use worker::ensure_abort_callback;
 
 /// Whether the caller is inside a transaction block (BEGIN ... ): the waiting procedures refuse
 /// to start there, since their COMMITs would fail and a wait there could never end.
@@ -44,15 +59,15 @@ fn _reindex_in_block() -> bool {
 }
 
 /// Starts the worker for one index (leaf index, not a partitioned one) and returns the run
-/// number. Everything a user can get wrong is checked first, before any worker starts.
+/// number. Callable by every role (the waiting procedures run with the caller's rights), so it
+/// checks everything itself, before any worker starts: the index exists, is a leaf index of a
+/// permanent table, the caller may rebuild it (42501 otherwise, and no history row), it is not
+/// the leftover of an interrupted rebuild, the caller may log in, the cap
+/// (`ntsb_perf.max_rebuild_workers`). The history row's figures are this session's own
+/// measurements, and `schedule` is recorded only for a run pg_cron started from the job
+/// schedule_auto_reindex made (`auto` says only that it is part of an auto_reindex run).
 #[pg_extern(volatile)]
-fn _reindex_start(
-    index: Option<RegClass>,
-    concurrently: Option<bool>,
-    triggered_by: Option<String>,
-    predicted_reclaim: Option<i64>,
-    density_before: Option<f64>,
-) -> i32 {
+fn _reindex_start(index: Option<RegClass>, concurrently: Option<bool>, auto: Option<bool>) -> i32 {
     let Some(index) = index else {
         raise_error(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
@@ -61,40 +76,52 @@ fn _reindex_start(
         )
     };
     let concurrently = concurrently.unwrap_or(true);
-    let triggered_by = triggered_by.unwrap_or_else(|| "manual".into());
-    if !["manual", "auto", "schedule"].contains(&triggered_by.as_str()) {
-        raise_error(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            "triggered_by is manual, auto or schedule",
-            None,
-        );
-    }
-    let facts = query_rows(
-        "SELECT c.relkind::text AS relkind, format('%I.%I', n.nspname, c.relname) AS qname,
-                i.indrelid::regclass::text AS table_name, pg_relation_size(c.oid) AS bytes,
+    let auto = auto.unwrap_or(false);
+    #[allow(clippy::type_complexity)]
+    let facts: Vec<(String, String, String, i64, String, bool, String, bool, bool, bool)> = query_rows(
+        "SELECT c.relkind::text AS relkind, pg_catalog.format('%I.%I', n.nspname, c.relname) AS qname,
+                c.relname::text AS base_name, pg_catalog.pg_relation_size(c.oid) AS bytes,
                 c.relpersistence::text AS persistence,
-                (SELECT rolcanlogin FROM pg_roles WHERE oid = $2) AS can_login,
-                current_user::text AS user_name
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         LEFT JOIN pg_index i ON i.indexrelid = c.oid
-         WHERE c.oid = $1",
+                coalesce((SELECT r.rolcanlogin FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) $2), false) AS can_login,
+                (SELECT r.rolname::text FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) $2) AS user_name,
+                pg_catalog.pg_has_role($2, c.relowner, 'USAGE') AS may_rebuild,
+                coalesce(NOT i.indisvalid, false) AS invalid,
+                coalesce(NOT i.indisvalid AND c.relname OPERATOR(pg_catalog.~) '_cc(new|old)[0-9]*$' AND EXISTS (
+                    SELECT 1 FROM pg_catalog.pg_index i2 JOIN pg_catalog.pg_class c2 ON c2.oid OPERATOR(pg_catalog.=) i2.indexrelid
+                    WHERE i2.indrelid OPERATOR(pg_catalog.=) i.indrelid AND i2.indisvalid
+                      AND c2.relname OPERATOR(pg_catalog.=) pg_catalog.regexp_replace(c.relname, '_cc(new|old)[0-9]*$', '')), false) AS leftover
+         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+         LEFT JOIN pg_catalog.pg_index i ON i.indexrelid OPERATOR(pg_catalog.=) c.oid
+         WHERE c.oid OPERATOR(pg_catalog.=) $1",
         // SAFETY: reads the current user id.
         &[index.into(), unsafe { pg_sys::GetUserId() }.into()],
         |r| {
             Ok((
                 not_null_column::<String>(r, "relkind")?,
                 not_null_column::<String>(r, "qname")?,
-                r.get_by_name::<String, _>("table_name")?
-                    .unwrap_or_default(),
+                not_null_column::<String>(r, "base_name")?,
                 not_null_column::<i64>(r, "bytes")?,
                 not_null_column::<String>(r, "persistence")?,
                 r.get_by_name::<bool, _>("can_login")?.unwrap_or(false),
-                not_null_column::<String>(r, "user_name")?,
+                r.get_by_name::<String, _>("user_name")?.unwrap_or_default(),
+                r.get_by_name::<bool, _>("may_rebuild")?.unwrap_or(false),
+                r.get_by_name::<bool, _>("invalid")?.unwrap_or(false),
+                r.get_by_name::<bool, _>("leftover")?.unwrap_or(false),
             ))
         },
     );
-    let Some((relkind, qname, table, bytes, persistence, can_login, user)) =
-        facts.into_iter().next()
+    let Some((
+        relkind,
+        qname,
+        base_name,
+        bytes,
+        persistence,
+        can_login,
+        user,
+        may_rebuild,
+        _invalid,
+        leftover,
+    )) = facts.into_iter().next()
     else {
         raise_error(
             PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
@@ -116,11 +143,27 @@ fn _reindex_start(
             None,
         );
     }
+    if !may_rebuild {
+        raise_error(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!("must be owner of index {qname} to rebuild it"),
+            Some("Only the owner of a table (or a member of its owning role) may rebuild its indexes."),
+        );
+    }
     if persistence == "t" {
         raise_error(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             format!("{qname} is an index of a temporary table: the worker cannot see it"),
             Some("REINDEX INDEX it in this session."),
+        );
+    }
+    if leftover {
+        raise_error(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!("{qname} is the invalid leftover of an interrupted REINDEX CONCURRENTLY, not an index to rebuild"),
+            Some(&format!(
+                "Drop it (DROP INDEX CONCURRENTLY {qname}); CALL ntsb_perf.auto_reindex(dry_run => false) drops such leftovers."
+            )),
         );
     }
     if !can_login {
@@ -130,40 +173,109 @@ fn _reindex_start(
             Some("Rebuild as a role with LOGIN (the worker connects as the calling role, never as another)."),
         );
     }
+    let (table, table_name, relfilenode) = query_rows(
+        "SELECT i.indrelid AS t, i.indrelid::pg_catalog.regclass::text AS tname, c.relfilenode AS f
+         FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid
+         WHERE i.indexrelid OPERATOR(pg_catalog.=) $1",
+        &[index.into()],
+        |r| {
+            Ok((
+                not_null_column::<pg_sys::Oid>(r, "t")?,
+                not_null_column::<String>(r, "tname")?,
+                not_null_column::<pg_sys::Oid>(r, "f")?,
+            ))
+        },
+    )
+    .into_iter()
+    .next()
+    .unwrap_or((pg_sys::InvalidOid, String::new(), pg_sys::InvalidOid));
+    // 'schedule' only for the run of our pg_cron job (pg_cron's own record of the running job
+    // names this backend); a SET application_name cannot make it so.
+    let triggered_by = if !auto {
+        "manual"
+    } else if Spi::get_one::<bool>("SELECT ntsb_perf._reindex_scheduled_run()")
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+    {
+        "schedule"
+    } else {
+        "auto"
+    };
+    // The figures before: this session's own measurement of this very index (the plan's), with
+    // the reclaim predicted as the plan does (relative to the index's baseline).
+    let (predicted_reclaim, density_before) =
+        match (auto, crate::bloat::last_measurement(index.0, relfilenode)) {
+            (true, Some(m)) => {
+                let base_ratio = Spi::get_one_with_args::<f64>(
+                    "SELECT b.bloat_ratio FROM ntsb_perf._baseline_of($1) b",
+                    &[index.0.into()],
+                )
+                .ok()
+                .flatten()
+                .filter(|r| *r > 0.0 && r.is_finite())
+                .unwrap_or(1.0);
+                let expected = (m.expected_bytes as f64 * base_ratio).round() as i64;
+                (Some((m.index_bytes - expected).max(0)), m.avg_leaf_density)
+            }
+            _ => (None, None),
+        };
     let statement = format!(
         "REINDEX INDEX {}{qname}",
         if concurrently { "CONCURRENTLY " } else { "" }
     );
-    let started_at = Spi::get_one::<TimestampWithTimeZone>("SELECT clock_timestamp()")
+    let started_at =
+        Spi::get_one::<f64>("SELECT pg_catalog.date_part('epoch', pg_catalog.clock_timestamp())")
+            .ok()
+            .flatten()
+            .unwrap_or(0.0);
+    let mut f = Started {
+        run: 0,
+        index: index.0.to_u32(),
+        relfilenode: relfilenode.to_u32(),
+        index_name: qname,
+        base_name,
+        table: table.to_u32(),
+        table_name,
+        bytes_before: bytes,
+        started_at,
+        triggered_by: triggered_by.to_string(),
+        predicted_reclaim,
+        density_before,
+        // SAFETY: reads the current user id.
+        user: unsafe { pg_sys::GetUserId() }.to_u32(),
+        statement,
+        concurrently,
+        history_id: None,
+    };
+    // The 'running' row first, in this transaction (SECURITY DEFINER: _reindex_begin reads the
+    // facts from here), so that the worker can write its outcome into it however soon it ends.
+    PENDING.with(|p| *p.borrow_mut() = Some(f.clone()));
+    let id = Spi::get_one::<i64>("SELECT ntsb_perf._reindex_begin()")
         .ok()
-        .flatten()
-        .unwrap_or_else(TimestampWithTimeZone::positive_infinity);
-    let run = worker::start(&statement);
-    STARTED.with(|s| {
-        s.borrow_mut().push(Started {
-            run,
-            index: index.0,
-            index_name: qname,
-            table_name: table,
-            bytes_before: bytes,
-            started_at,
-            triggered_by,
-            predicted_reclaim,
-            density_before,
-            // SAFETY: reads the current user id.
-            user: unsafe { pg_sys::GetUserId() },
-            statement,
-            history_id: None,
-        })
-    });
+        .flatten();
+    PENDING.with(|p| p.borrow_mut().take());
+    f.history_id = id;
+    let json = serde_json::to_string(&f).unwrap_or_default();
+    let run = worker::start(&f.statement, &json);
+    f.run = run;
+    STARTED.with(|s| s.borrow_mut().push(f));
     run
 }
 
-/// Called by auto_reindex once it holds its one-run lock: an abort of this session's
-/// transaction (the run cancelled, or ended by an error) releases the lock.
-#[pg_extern(volatile)]
-fn _reindex_release_run_lock_on_abort() {
-    worker::release_run_lock_on_abort();
+/// Writes the 'running' row of the rebuild `_reindex_start` is starting (nothing else: without
+/// one, an error). SECURITY DEFINER: the history is written only from a run's own facts.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn _reindex_begin() -> i64 {
+    let Some(f) = PENDING.with(|p| p.borrow().clone()) else {
+        raise_error(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "no rebuild is being started by this session",
+            Some("Rebuilds are started by CALL ntsb_perf.reindex_index(...) and ntsb_perf.auto_reindex(...)."),
+        )
+    };
+    record(&f, "running", None, None)
 }
 
 /// Where a run is: `phase` starting / running / done / failed / gone (the worker exited without
@@ -203,28 +315,8 @@ fn _reindex_poll(
 
 /// Cancels the run's statement (as pg_cancel_backend would).
 #[pg_extern(volatile)]
-fn _reindex_cancel(run: i32) -> bool {
-    worker::cancel(run)
-}
-
-/// Records a started rebuild in `reindex_history` as 'running' (the waiting procedure commits it
-/// at once), so that a run whose session dies before it reports (the caller terminated, or every
-/// backend ended by a server restart after a `kill -9`) still reads in the history;
-/// `_reindex_sweep` marks such a row 'terminated' later. Returns the row's id.
-/// SECURITY DEFINER: the history is written only from a run's own facts.
-#[pg_extern(volatile, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn _reindex_begin(run: Option<i32>) -> i64 {
-    let run = run_arg(run);
-    STARTED.with(|s| {
-        let mut s = s.borrow_mut();
-        let Some(f) = s.iter_mut().find(|f| f.run == run) else {
-            not_started(run)
-        };
-        let id = record(f, "running", None, None);
-        f.history_id = Some(id);
-        id
-    })
+fn _reindex_cancel(run: i32, reason: default!(Option<String>, "NULL")) -> bool {
+    worker::cancel(run, reason.as_deref().unwrap_or("cancelled by the caller"))
 }
 
 /// Ends a run and records it in `reindex_history` from its own facts (nothing the caller passes
@@ -244,6 +336,11 @@ fn _reindex_finish(run: Option<i32>, cancelled_because: Option<String>) -> i64 {
     });
     worker::finish(run);
     let Some(f) = facts else { not_started(run) };
+    // Recorded by the worker itself (its normal end): that row is the record.
+    if let Some(id) = o.recorded_id {
+        return id;
+    }
+    // The worker ended without recording (it was terminated, or killed, or recording failed).
     let status = match o.phase {
         worker::Phase::Done => "done",
         worker::Phase::Failed
@@ -283,11 +380,17 @@ fn not_started(run: i32) -> ! {
 }
 
 /// Writes the run's history row (a new one, or the one `_reindex_begin` wrote) with this status.
-fn record(f: &Started, status: &str, sqlstate: Option<String>, error: Option<String>) -> i64 {
+/// Run as the extension's owner (a SECURITY DEFINER function, or the worker switched to it).
+pub(crate) fn record(
+    f: &Started,
+    status: &str,
+    sqlstate: Option<String>,
+    error: Option<String>,
+) -> i64 {
     Spi::get_one_with_args::<i64>(
         include_str!("../../sql/reindex/record.sql"),
         &[
-            f.index.into(),
+            pg_sys::Oid::from(f.index).into(),
             f.index_name.clone().into(),
             f.table_name.clone().into(),
             f.started_at.into(),
@@ -298,7 +401,7 @@ fn record(f: &Started, status: &str, sqlstate: Option<String>, error: Option<Str
             sqlstate.into(),
             error.into(),
             f.triggered_by.clone().into(),
-            f.user.into(),
+            pg_sys::Oid::from(f.user).into(),
             f.statement.clone().into(),
             f.history_id.into(),
         ],
@@ -327,29 +430,52 @@ extension_sql_file!(
         _reindex_cancel,
         _reindex_begin,
         _reindex_finish,
-        _reindex_release_run_lock_on_abort
+        "run_lock"
     ]
 );
 
 /// Starts the worker for `DROP INDEX CONCURRENTLY` of an invalid index (an interrupted
 /// rebuild's leftover), as the caller.
 #[pg_extern(volatile)]
-fn _reindex_drop_start(index: RegClass) -> i32 {
-    let name = query_rows(
-        "SELECT format('%I.%I', n.nspname, c.relname) AS qname FROM pg_index i
-         JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE i.indexrelid = $1 AND NOT i.indisvalid AND c.relpersistence <> 't'",
+fn _reindex_drop_start(index: Option<RegClass>) -> i32 {
+    let Some(index) = index else {
+        raise_error(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "index must not be NULL",
+            None,
+        )
+    };
+    let found = query_rows(
+        "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS qname,
+                pg_catalog.pg_has_role(c.relowner, 'USAGE') AS may_drop
+         FROM pg_catalog.pg_index i
+         JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid
+         JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+         WHERE i.indexrelid OPERATOR(pg_catalog.=) $1 AND NOT i.indisvalid
+           AND c.relpersistence OPERATOR(pg_catalog.<>) 't'",
         &[index.into()],
-        |r| not_null_column::<String>(r, "qname"),
+        |r| {
+            Ok((
+                not_null_column::<String>(r, "qname")?,
+                r.get_by_name::<bool, _>("may_drop")?.unwrap_or(false),
+            ))
+        },
     );
-    let Some(name) = name.into_iter().next() else {
+    let Some((name, may_drop)) = found.into_iter().next() else {
         raise_error(
             PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
             "only an invalid index (a leftover of an interrupted rebuild) is dropped this way",
             None,
         )
     };
-    worker::start(&format!("DROP INDEX CONCURRENTLY {name}"))
+    if !may_drop {
+        raise_error(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!("must be owner of index {name} to drop it"),
+            None,
+        );
+    }
+    worker::start(&format!("DROP INDEX CONCURRENTLY {name}"), "")
 }
 
 /// Ends a run without recording it (for the leftover drops).

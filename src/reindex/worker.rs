@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::{c_int, CStr, CString};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder};
 use pgrx::pg_sys::panic::CaughtError;
@@ -29,10 +29,24 @@ const GUCS: [&str; 3] = [
     "max_parallel_maintenance_workers",
 ];
 const GUC_BYTES: usize = 64;
+/// The run's facts (JSON of [`super::Started`]) that the worker records its outcome from.
+const FACTS_BYTES: usize = 4096;
+/// A worker whose caller has not polled it for this long (the caller is idle, or stuck, or
+/// called the start function by hand and left) cancels its statement.
+const HEARTBEAT_LIMIT_US: i64 = 15_000_000;
+/// How often the worker checks that its caller is still there.
+const WATCH_INTERVAL_MS: i32 = 1000;
+/// The object-lock sub-id that serialises starts of rebuild workers in a database (see
+/// [`crate::run_lock`]).
+const START_LOCK_SUBID: u16 = 3;
 
 /// `ntsb_perf.reindex_nice`: the OS scheduling niceness the worker gives itself (0-19), so that a
 /// rebuild yields the CPU to the application's queries while they need it.
 pub static REINDEX_NICE: pgrx::GucSetting<i32> = pgrx::GucSetting::<i32>::new(10);
+
+/// `ntsb_perf.max_rebuild_workers`: at most this many rebuild workers of roles that are not
+/// superusers run at a time in a database (superuser only: a role may not raise its own cap).
+pub static MAX_REBUILD_WORKERS: pgrx::GucSetting<i32> = pgrx::GucSetting::<i32>::new(2);
 
 /// `ntsb_perf.reindex_worker_nice` (internal, superuser-only): the niceness a rebuild worker gave
 /// itself, set in the worker's session so that PostgreSQL hands it to the rebuild's parallel
@@ -50,6 +64,16 @@ pub fn register_gucs() {
         0,
         19,
         pgrx::GucContext::Userset,
+        pgrx::GucFlags::default(),
+    );
+    pgrx::GucRegistry::define_int_guc(
+        c"ntsb_perf.max_rebuild_workers",
+        c"Most rebuild workers that roles other than superusers may run at a time in one database.",
+        c"Over it, reindex_index and auto_reindex fail with 53400; superusers' rebuilds are never refused for it.",
+        &MAX_REBUILD_WORKERS,
+        0,
+        1000,
+        pgrx::GucContext::Suset,
         pgrx::GucFlags::default(),
     );
     // SAFETY: called once from _PG_init; the name and descriptions are 'static C strings and
@@ -107,8 +131,23 @@ struct Slot {
     database: pg_sys::Oid,
     user: pg_sys::Oid,
     nice: i32,
+    /// The calling backend, and when it last polled (GetCurrentTimestamp): the worker cancels
+    /// its statement when the caller is gone or has stopped polling.
+    caller_pid: i32,
+    heartbeat: AtomicI64,
+    /// Set by the caller (after writing `cancel_reason`) when it cancels the run.
+    cancel_requested: AtomicU32,
+    /// Set by the worker when it cancelled its statement itself: 1 the caller's process is
+    /// gone, 2 the caller stopped polling.
+    orphaned: AtomicU32,
+    /// The 'running' history row the caller wrote (0: none yet), and the row the worker wrote
+    /// the outcome into (0: not recorded by the worker).
+    history_id: AtomicI64,
+    recorded_id: AtomicI64,
     statement: [u8; STATEMENT_BYTES],
     gucs: [[u8; GUC_BYTES]; GUCS.len()],
+    facts: [u8; FACTS_BYTES],
+    cancel_reason: [u8; TEXT_BYTES],
     sqlstate: [u8; 8],
     message: [u8; TEXT_BYTES],
     detail: [u8; TEXT_BYTES],
@@ -173,6 +212,8 @@ pub struct Outcome {
     pub message: Option<String>,
     pub detail: Option<String>,
     pub hint: Option<String>,
+    /// The history row the worker wrote the run's outcome into (None: it did not).
+    pub recorded_id: Option<i64>,
 }
 
 fn guc_value(name: &str) -> String {
@@ -187,11 +228,59 @@ fn guc_value(name: &str) -> String {
     unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
 
+/// Whether the current user is a superuser (not counted against the cap).
+fn is_superuser() -> bool {
+    // SAFETY: reads the current user's role flags from the catalog cache.
+    unsafe { pg_sys::superuser() }
+}
+
+/// Refuses (53400) a start over `ntsb_perf.max_rebuild_workers`: counts this database's
+/// rebuild workers of roles that are not superusers. The caller holds the start lock, and every
+/// worker started before it is already connected (start waits for that), so the count is exact.
+fn check_cap() {
+    if is_superuser() {
+        return;
+    }
+    let cap = MAX_REBUILD_WORKERS.get().max(0);
+    let running = crate::spi_query::query_rows(
+        "SELECT count(*) AS n, string_agg(pg_catalog.format('pid %s (role %s, since %s)', a.pid, r.rolname,
+                                           pg_catalog.date_trunc('second', a.backend_start)), ', ') AS who
+         FROM (SELECT pg_catalog.pg_stat_clear_snapshot()) s,
+              pg_catalog.pg_stat_activity a JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.usesysid
+         WHERE a.backend_type OPERATOR(pg_catalog.=) 'ntsb_perf reindex'
+           AND a.datid OPERATOR(pg_catalog.=) $1 AND NOT r.rolsuper",
+        // SAFETY: reads this backend's database OID, set once at connection.
+        &[unsafe { pg_sys::MyDatabaseId }.into()],
+        |r| {
+            Ok((
+                crate::spi_query::not_null_column::<i64>(r, "n")?,
+                r.get_by_name::<String, _>("who")?.unwrap_or_default(),
+            ))
+        },
+    );
+    let (n, who) = running.into_iter().next().unwrap_or_default();
+    if n >= i64::from(cap) {
+        let mut report = pgrx::pg_sys::panic::ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+            format!("{n} rebuild worker(s) already run in this database, the most ntsb_perf.max_rebuild_workers ({cap}) allows"),
+            "ntsb_perf",
+        )
+        .set_hint("Wait for them to end (ntsb_perf.reindex_status shows them), or have a superuser raise ntsb_perf.max_rebuild_workers (ALTER SYSTEM or ALTER DATABASE ... SET).");
+        if !who.is_empty() {
+            report = report.set_detail(format!("Running: {who}."));
+        }
+        report.report(PgLogLevel::ERROR);
+        unreachable!("ERROR does not return")
+    }
+}
+
 /// Starts a worker that runs `statement` as the current user in this database, with this
-/// session's lock_timeout, maintenance_work_mem and max_parallel_maintenance_workers. Returns
-/// the run number for `poll`, `cancel` and `finish`.
-pub fn start(statement: &str) -> i32 {
-    if statement.len() >= STATEMENT_BYTES {
+/// session's lock_timeout, maintenance_work_mem and max_parallel_maintenance_workers, and
+/// records its outcome from `facts` (JSON; empty for a leftover drop, which is not recorded).
+/// Returns the run number for `poll`, `cancel` and `finish` once the worker is connected (or
+/// has exited). Refuses with 53400 over the cap or when no background-worker slot is free.
+pub fn start(statement: &str, facts: &str) -> i32 {
+    if statement.len() >= STATEMENT_BYTES || facts.len() >= FACTS_BYTES {
         raise_error(
             PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
             "the rebuild statement is too long for the worker",
@@ -199,6 +288,11 @@ pub fn start(statement: &str) -> i32 {
         );
     }
     ensure_abort_callback();
+    // One start at a time per database, from the count to the worker's connection: the lock is
+    // taken and released by this code only (no SQL can take an object lock of this tag).
+    let start_lock = crate::run_lock::LockTag::extension(START_LOCK_SUBID);
+    start_lock.acquire_xact();
+    check_cap();
     let size = std::mem::size_of::<Slot>();
     // SAFETY: dsm_create returns a new mapped segment of `size` bytes (or raises an ERROR through
     // pgrx's guard); dsm_pin_mapping keeps it mapped until this backend detaches it, across the
@@ -217,7 +311,12 @@ pub fn start(statement: &str) -> i32 {
         (*slot).database = pg_sys::MyDatabaseId;
         (*slot).user = pg_sys::GetUserId();
         (*slot).nice = REINDEX_NICE.get().clamp(0, 19);
+        (*slot).caller_pid = pg_sys::MyProcPid;
+        (*slot)
+            .heartbeat
+            .store(pg_sys::GetCurrentTimestamp(), Ordering::Release);
         put_str(&raw mut (*slot).statement, statement);
+        put_str(&raw mut (*slot).facts, facts);
         for (i, g) in GUCS.iter().enumerate() {
             put_str(&raw mut (*slot).gucs[i], &guc_value(g));
         }
@@ -253,16 +352,13 @@ pub fn start(statement: &str) -> i32 {
             Some("Raise max_worker_processes (a restart is needed), or wait for other background workers to end."),
         )
     }
-    // Wait until the postmaster has started it (or it has already finished).
-    let mut pid: pg_sys::pid_t = 0;
-    // SAFETY: the handle was just registered with this backend as notify pid.
-    let _ = unsafe { pg_sys::WaitForBackgroundWorkerStartup(handle, &mut pid) };
     let run = NEXT_RUN.with(|n| {
         let mut n = n.borrow_mut();
         let r = *n;
         *n += 1;
         r
     });
+    // Known to the abort callback from here on: a cancel while we wait below stops it too.
     RUNS.with(|runs| {
         runs.borrow_mut().insert(
             run,
@@ -273,18 +369,76 @@ pub fn start(statement: &str) -> i32 {
             },
         )
     });
+    // Wait until the worker is connected (so that the next start counts it, and it has the
+    // segment attached: it outlives this session if need be) or has exited.
+    loop {
+        let mut pid: pg_sys::pid_t = 0;
+        // SAFETY: the handle was just registered with this backend as notify pid; the phase is
+        // atomic.
+        let (status, phase) = unsafe {
+            (
+                pg_sys::GetBackgroundWorkerPid(handle, &mut pid),
+                (*slot).phase.load(Ordering::Acquire),
+            )
+        };
+        if phase != Phase::Starting as u32
+            || status == pg_sys::BgwHandleStatus::BGWH_STOPPED
+            || status == pg_sys::BgwHandleStatus::BGWH_POSTMASTER_DIED
+        {
+            break;
+        }
+        pgrx::check_for_interrupts!();
+        // SAFETY: sleeps this backend for 2 ms.
+        unsafe { pg_sys::pg_usleep(2000) };
+    }
+    start_lock.release_xact();
     run
 }
 
-/// Ends every run of this backend (terminates the workers, unmaps the segments): called when a
-/// transaction of the caller aborts (a cancel, statement_timeout, an error, or the backend being
-/// terminated), so that no rebuild goes on after the caller has stopped waiting for it.
+/// Asks the worker of `r` to cancel its statement (SIGINT) with `reason`, unless it has already
+/// ended or is recording its outcome (then the signal is ignored).
+///
+/// # Safety
+/// `r` is a run of this backend whose segment is still mapped.
+unsafe fn request_cancel(r: &Run, reason: &str) -> bool {
+    // SAFETY: the caller's contract; only this backend writes cancel_reason, once, before the
+    // Release store of cancel_requested that the worker reads it after.
+    unsafe {
+        if (*r.slot).cancel_requested.load(Ordering::Acquire) == 0 {
+            put_str(&raw mut (*r.slot).cancel_reason, reason);
+            (*r.slot).cancel_requested.store(1, Ordering::Release);
+        }
+        let mut pid: pg_sys::pid_t = 0;
+        if pg_sys::GetBackgroundWorkerPid(r.handle, &mut pid)
+            == pg_sys::BgwHandleStatus::BGWH_STARTED
+        {
+            return libc::kill(pid, libc::SIGINT) == 0;
+        }
+    }
+    false
+}
+
+/// Called when a transaction of the caller aborts (a cancel, statement_timeout, an error, or
+/// the backend being terminated): every run of this backend is asked to cancel its statement
+/// (the worker then records the run and drops what its rebuild left), and its segment unmapped
+/// here, so that no rebuild goes on after the caller has stopped waiting for it. A worker that
+/// has already rebuilt the index finishes recording it.
 fn abandon_all() {
     let runs: Vec<Run> = RUNS.with(|r| r.borrow_mut().drain().map(|(_, run)| run).collect());
+    // SAFETY: reads a backend-local flag: set while this backend exits (terminated, or its
+    // client went away), when the abort comes from the exit itself.
+    let exiting = unsafe { pg_sys::proc_exit_inprogress };
     for r in runs {
-        // SAFETY: the handle and segment are this backend's and are not used again.
+        // SAFETY: the handle and segment are this backend's and are not used again after this.
         unsafe {
-            pg_sys::TerminateBackgroundWorker(r.handle);
+            if exiting {
+                // the worker records the run terminated, as when it finds the caller gone
+                (*r.slot).orphaned.store(1, Ordering::Release);
+            }
+            request_cancel(
+                &r,
+                "the calling session stopped waiting (it was cancelled, timed out or ended in an error)",
+            );
             pg_sys::dsm_detach(r.segment);
         }
     }
@@ -297,49 +451,17 @@ unsafe extern "C-unwind" fn on_xact_event(
 ) {
     if event == pg_sys::XactEvent::XACT_EVENT_ABORT {
         abandon_all();
-        release_run_lock();
+        crate::run_lock::release_run_lock();
     }
-}
-
-/// auto_reindex's one-run-per-database lock: the session advisory lock that
-/// `pg_try_advisory_lock(1314149976, 1)` takes (key 'NTRX', 1).
-fn run_lock_tag() -> pg_sys::LOCKTAG {
-    pg_sys::LOCKTAG {
-        // SAFETY: reads this backend's database OID, set once at connection.
-        locktag_field1: unsafe { pg_sys::MyDatabaseId }.to_u32(),
-        locktag_field2: 1_314_149_976,
-        locktag_field3: 1,
-        locktag_field4: 2, // two int4 keys
-        locktag_type: pg_sys::LockTagType::LOCKTAG_ADVISORY as u8,
-        locktag_lockmethodid: pg_sys::USER_LOCKMETHOD as u8,
-    }
-}
-
-/// Releases the run lock if this session holds it: an auto_reindex that ended in an error (a
-/// cancel, statement_timeout) must not keep every other session from running one until this
-/// session disconnects.
-fn release_run_lock() {
-    let tag = run_lock_tag();
-    // SAFETY: lock-manager calls on this backend's own local lock table with a valid tag; a
-    // session lock is only released if held (LockHeldByMe), so LockRelease finds it.
-    unsafe {
-        if pg_sys::LockHeldByMe(&tag, pg_sys::ExclusiveLock as pg_sys::LOCKMODE) {
-            pg_sys::LockRelease(&tag, pg_sys::ExclusiveLock as pg_sys::LOCKMODE, true);
-        }
-    }
-}
-
-/// Makes sure an aborting transaction of this session releases the run lock (auto_reindex
-/// calls this right after it takes the lock).
-pub fn release_run_lock_on_abort() {
-    ensure_abort_callback();
 }
 
 thread_local! {
     static CALLBACK_REGISTERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-fn ensure_abort_callback() {
+/// Makes sure an aborting transaction of this session cancels its rebuilds and releases the
+/// auto_reindex run lock.
+pub fn ensure_abort_callback() {
     if !CALLBACK_REGISTERED.with(|c| c.replace(true)) {
         // SAFETY: registers a callback that lives for the backend (a static function).
         unsafe { pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut()) };
@@ -357,7 +479,8 @@ fn with_run<R>(run: i32, f: impl FnOnce(&Run) -> R) -> R {
     })
 }
 
-/// The worker's phase and, once it has ended, its outcome.
+/// The worker's phase and, once it has ended, its outcome. Also tells the worker that its
+/// caller is still waiting (the heartbeat).
 pub fn poll(run: i32) -> Outcome {
     with_run(run, |r| {
         let mut pid: pg_sys::pid_t = 0;
@@ -365,9 +488,13 @@ pub fn poll(run: i32) -> Outcome {
         let status = unsafe { pg_sys::GetBackgroundWorkerPid(r.handle, &mut pid) };
         let exited = status == pg_sys::BgwHandleStatus::BGWH_STOPPED
             || status == pg_sys::BgwHandleStatus::BGWH_POSTMASTER_DIED;
-        // SAFETY: the phase is atomic; the other fields are read only after an Acquire load saw
-        // Done/Failed, written by the worker before its Release store, and never written again.
+        // SAFETY: the phase and heartbeat are atomic; the other fields are read only after an
+        // Acquire load saw Done/Failed, written by the worker before its Release store, and never
+        // written again.
         unsafe {
+            (*r.slot)
+                .heartbeat
+                .store(pg_sys::GetCurrentTimestamp(), Ordering::Release);
             let phase = match (*r.slot).phase.load(Ordering::Acquire) {
                 0 => Phase::Starting,
                 1 => Phase::Running,
@@ -385,6 +512,7 @@ pub fn poll(run: i32) -> Outcome {
             } else {
                 (None, None, None, None)
             };
+            let recorded = (*r.slot).recorded_id.load(Ordering::Acquire);
             Outcome {
                 phase,
                 exited,
@@ -393,43 +521,57 @@ pub fn poll(run: i32) -> Outcome {
                 message,
                 detail,
                 hint,
+                recorded_id: (recorded > 0).then_some(recorded),
             }
         }
     })
 }
 
-/// Cancels the worker's statement (SIGINT, as pg_cancel_backend does): REINDEX stops at its next
-/// interrupt check and the worker reports 57014.
-pub fn cancel(run: i32) -> bool {
-    let o = poll(run);
-    match o.pid {
-        // SAFETY: kill(2) on the pid of our own worker, which is still running.
-        Some(pid) => unsafe { libc::kill(pid, libc::SIGINT) == 0 },
-        None => false,
-    }
+/// Cancels the worker's statement (SIGINT, as pg_cancel_backend does) with the reason the
+/// worker records: REINDEX stops at its next interrupt check and the worker reports 57014.
+pub fn cancel(run: i32, reason: &str) -> bool {
+    // SAFETY: the run's segment is mapped while it is in RUNS.
+    with_run(run, |r| unsafe { request_cancel(r, reason) })
 }
 
-/// Forgets a run: terminates the worker if it still runs and unmaps the segment.
+/// Forgets a run: unmaps the segment; a worker still running (it never is here: the caller
+/// waits for the end first) is asked to cancel.
 pub fn finish(run: i32) {
     let Some(r) = RUNS.with(|runs| runs.borrow_mut().remove(&run)) else {
         return;
     };
     // SAFETY: the handle and the segment are this backend's; after this they are not used again.
     unsafe {
-        pg_sys::TerminateBackgroundWorker(r.handle);
+        if (*r.slot).phase.load(Ordering::Acquire) < Phase::Done as u32 {
+            request_cancel(&r, "the caller stopped waiting");
+        }
         pg_sys::dsm_detach(r.segment);
         pg_sys::pfree(r.handle.cast());
     }
 }
 
 // SAFETY (of the declarations): PostgreSQL's signal handlers (tcop/tcopprot.h), C functions of
-// the signature pqsignal takes.
+// the signature pqsignal takes, and PostgreSQL's timeout API (utils/timeout.h, not in pgrx's
+// bindings): RegisterTimeout, enable_timeout_every and disable_timeout as declared there, with
+// TimeoutId an enum (a C int).
 unsafe extern "C-unwind" {
     #[link_name = "die"]
     fn pg_die(signal: c_int);
     #[link_name = "StatementCancelHandler"]
     fn pg_statement_cancel(signal: c_int);
+    #[link_name = "RegisterTimeout"]
+    fn register_timeout(id: u32, handler: Option<unsafe extern "C-unwind" fn()>) -> u32;
+    #[link_name = "enable_timeout_every"]
+    fn enable_timeout_every(id: u32, fin_time: pg_sys::TimestampTz, delay_ms: c_int);
+    #[link_name = "disable_timeout"]
+    fn disable_timeout(id: u32, keep_indicator: bool);
 }
+
+/// `USER_TIMEOUT` of utils/timeout.h: the first user-definable timeout, which RegisterTimeout
+/// takes to mean "a new one". The enum grows between majors (17 adds TRANSACTION_TIMEOUT), and
+/// a wrong value would replace one of PostgreSQL's own timeout handlers: one value per major.
+#[cfg(feature = "pg15")]
+const USER_TIMEOUT: u32 = 12;
 
 /// Sets a GUC for the rest of this session, as SET would (user-settable ones with PGC_USERSET).
 fn set_for_session(name: &std::ffi::CStr, value: &str, context: pg_sys::GucContext::Type) {
@@ -521,15 +663,199 @@ unsafe fn run_top_level(sql: &CStr) {
     }
 }
 
+/// The worker's own state for its signal and timeout handlers (one run per worker process).
+static WATCHED: std::sync::atomic::AtomicPtr<Slot> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+/// Set once the statement has ended: from then on a cancel (of a caller that stops waiting
+/// just after a successful rebuild) no longer interrupts the worker, which records the run.
+static STATEMENT_OVER: AtomicBool = AtomicBool::new(false);
+
+/// The worker's SIGINT handler: a cancel, as StatementCancelHandler, until the statement ends.
+unsafe extern "C-unwind" fn worker_sigint(signal: c_int) {
+    if !STATEMENT_OVER.load(Ordering::Acquire) {
+        // SAFETY: PostgreSQL's own handler, called from this signal handler as it would be.
+        unsafe { pg_statement_cancel(signal) };
+    }
+}
+
+/// Every second while the statement runs (a timeout handler, so in signal context: atomics and
+/// async-signal-safe calls only): cancels the statement when the caller's process is gone or it
+/// has not polled for HEARTBEAT_LIMIT_US (it was cancelled without its abort callback running,
+/// or started the worker by hand and left).
+unsafe extern "C-unwind" fn watch_caller() {
+    let slot = WATCHED.load(Ordering::Acquire);
+    if slot.is_null() || STATEMENT_OVER.load(Ordering::Acquire) {
+        return;
+    }
+    // SAFETY: the slot stays mapped until after the timeout is disabled; its fields read here are
+    // atomics or written once before the worker started; kill(pid, 0) only tests the pid.
+    unsafe {
+        let gone = libc::kill((*slot).caller_pid, 0) != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        let stale = pg_sys::GetCurrentTimestamp() - (*slot).heartbeat.load(Ordering::Acquire)
+            > HEARTBEAT_LIMIT_US;
+        if gone || stale {
+            (*slot)
+                .orphaned
+                .store(if gone { 1 } else { 2 }, Ordering::Release);
+            pg_statement_cancel(libc::SIGINT);
+        }
+    }
+}
+
+/// Runs `f` in a transaction of its own; an ERROR in it is caught, the transaction aborted, and
+/// None returned (the worker goes on to report what it can).
+fn in_transaction<R>(f: impl FnOnce() -> R + std::panic::UnwindSafe) -> Option<R> {
+    let f = std::panic::AssertUnwindSafe(Some(f));
+    PgTryBuilder::new(move || {
+        let mut f = f;
+        let f = f.0.take()?;
+        // SAFETY: a connected background worker outside any transaction starts one, with a
+        // snapshot for the queries of `f`.
+        unsafe {
+            pg_sys::SetCurrentStatementStartTimestamp();
+            pg_sys::StartTransactionCommand();
+            pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+        }
+        let r = f();
+        // SAFETY: pops the snapshot pushed above and commits the transaction started above.
+        unsafe {
+            pg_sys::PopActiveSnapshot();
+            pg_sys::CommitTransactionCommand();
+        }
+        Some(r)
+    })
+    .catch_others(|e| {
+        // SAFETY: ends the failed transaction (and restores the user id it started with).
+        unsafe { pg_sys::AbortCurrentTransaction() };
+        let message = match &e {
+            CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r.message().to_string(),
+            CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
+        };
+        pgrx::log!("ntsb_perf reindex worker: {message}");
+        None
+    })
+    .execute()
+}
+
+/// Whether the index of the run's name was rebuilt after all: a valid index of that name with
+/// another OID (REINDEX CONCURRENTLY) or another relfilenode (REINDEX) than at the start. A
+/// cancel that arrives while the rebuild commits its last step must not read as a failure.
+fn rebuilt_anyway(f: &super::Started) -> bool {
+    in_transaction(|| {
+        Spi::get_one_with_args::<bool>(
+            "SELECT (c.oid OPERATOR(pg_catalog.<>) $2 OR c.relfilenode OPERATOR(pg_catalog.<>) $3)
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_index i ON i.indexrelid OPERATOR(pg_catalog.=) c.oid
+             WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) AND i.indisvalid",
+            &[
+                f.index_name.clone().into(),
+                pg_sys::Oid::from(f.index).into(),
+                pg_sys::Oid::from(f.relfilenode).into(),
+            ],
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+    })
+    .unwrap_or(false)
+}
+
+/// Drops the invalid copies an interrupted REINDEX CONCURRENTLY of the run's index left on its
+/// table (`<name>_ccnew*`, `<name>_ccold*`), each by DROP INDEX CONCURRENTLY as a top-level
+/// statement with a 5 s lock_timeout: what cannot be dropped now is left to the next
+/// auto_reindex (or the caller, which tries too).
+fn drop_leftovers(f: &super::Started) {
+    let leftovers = in_transaction(|| {
+        Spi::connect(|client| {
+            client
+                .select(
+                    "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS q
+                     FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid
+                     JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                     WHERE NOT i.indisvalid AND i.indrelid OPERATOR(pg_catalog.=) $1
+                       AND pg_catalog.left(c.relname, pg_catalog.length($2)) OPERATOR(pg_catalog.=) $2
+                       AND pg_catalog.substr(c.relname, pg_catalog.length($2) OPERATOR(pg_catalog.+) 1)
+                           OPERATOR(pg_catalog.~) '^_cc(new|old)[0-9]*$'",
+                    None,
+                    &[pg_sys::Oid::from(f.table).into(), f.base_name.clone().into()],
+                )
+                .map(|t| {
+                    t.filter_map(|r| r.get_by_name::<String, _>("q").ok().flatten())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+    })
+    .unwrap_or_default();
+    for q in leftovers {
+        let sql = CString::new(format!("DROP INDEX CONCURRENTLY {q}")).unwrap_or_default();
+        let _ = PgTryBuilder::new(|| {
+            set_for_session(c"lock_timeout", "5s", pg_sys::GucContext::PGC_USERSET);
+            set_for_session(c"statement_timeout", "60s", pg_sys::GucContext::PGC_USERSET);
+            // SAFETY: a connected background worker, outside any transaction.
+            unsafe { run_top_level(&sql) };
+            true
+        })
+        .catch_others(|_| {
+            // SAFETY: ends the failed statement's transaction.
+            unsafe { pg_sys::AbortCurrentTransaction() };
+            false
+        })
+        .execute();
+    }
+}
+
+/// Records the run's outcome into its history row (the one the caller wrote as 'running', or a
+/// new one) as the extension's owner, the way the SECURITY DEFINER functions write the history:
+/// from the run's own facts. Returns the row's id (None when recording failed).
+fn record_outcome(
+    f: &super::Started,
+    status: &str,
+    sqlstate: Option<String>,
+    error: Option<String>,
+) -> Option<i64> {
+    in_transaction(|| {
+        let owner = Spi::get_one::<pg_sys::Oid>(
+            "SELECT extowner FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'ntsb_perf'",
+        )
+        .ok()
+        .flatten()?;
+        set_for_session(
+            c"search_path",
+            "pg_catalog, pg_temp",
+            pg_sys::GucContext::PGC_USERSET,
+        );
+        let mut saved_user = pg_sys::InvalidOid;
+        let mut saved_context: c_int = 0;
+        // SAFETY: switches the current user to the extension's owner for this transaction (as a
+        // SECURITY DEFINER function does); a commit or abort of it restores the saved user.
+        unsafe {
+            pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
+            pg_sys::SetUserIdAndSecContext(
+                owner,
+                saved_context
+                    | pg_sys::SECURITY_LOCAL_USERID_CHANGE as c_int
+                    | pg_sys::SECURITY_RESTRICTED_OPERATION as c_int,
+            );
+        }
+        let id = super::record(f, status, sqlstate, error);
+        // SAFETY: puts back the user saved above.
+        unsafe { pg_sys::SetUserIdAndSecContext(saved_user, saved_context) };
+        Some(id)
+    })
+    .flatten()
+}
+
 /// Entry point of the worker (loaded by name by the postmaster's child).
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn ntsb_perf_reindex_worker_main(arg: pg_sys::Datum) {
-    // SAFETY: installs PostgreSQL's own handlers: SIGTERM becomes a FATAL at the next interrupt
-    // check (REINDEX checks often), SIGINT a query cancel; then signals are unblocked.
+    // SAFETY: installs PostgreSQL's own SIGTERM handler (a FATAL at the next interrupt check;
+    // REINDEX checks often) and ours for SIGINT (a query cancel until the statement ends); then
+    // signals are unblocked.
     unsafe {
         pg_sys::pqsignal(libc::SIGTERM, Some(pg_die));
-        pg_sys::pqsignal(libc::SIGINT, Some(pg_statement_cancel));
+        pg_sys::pqsignal(libc::SIGINT, Some(worker_sigint));
         pg_sys::BackgroundWorkerUnblockSignals();
     }
     let handle = arg.value() as pg_sys::dsm_handle;
@@ -542,7 +868,7 @@ pub extern "C-unwind" fn ntsb_perf_reindex_worker_main(arg: pg_sys::Datum) {
     // this worker (registration is a full barrier through the postmaster).
     let slot = unsafe { pg_sys::dsm_segment_address(segment).cast::<Slot>() };
     // SAFETY: as above; the magic tells a segment of ours.
-    let (database, user, nice, statement, gucs) = unsafe {
+    let (database, user, nice, caller_pid, statement, gucs, facts) = unsafe {
         if (*slot).magic != MAGIC {
             return;
         }
@@ -550,19 +876,33 @@ pub extern "C-unwind" fn ntsb_perf_reindex_worker_main(arg: pg_sys::Datum) {
             (*slot).database,
             (*slot).user,
             (*slot).nice,
+            (*slot).caller_pid,
             get_str(&raw const (*slot).statement),
-            GUCS.map(|_| String::new())
-                .iter()
-                .enumerate()
-                .map(|(i, _)| get_str(&raw const (*slot).gucs[i]))
+            (0..GUCS.len())
+                .map(|i| get_str(&raw const (*slot).gucs[i]))
                 .collect::<Vec<_>>(),
+            get_str(&raw const (*slot).facts),
         )
     };
+    let facts: Option<super::Started> = serde_json::from_str(&facts).ok();
     // SAFETY: setpriority(2) on this process only; a failure leaves the priority as it was.
     unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) };
     // Connects as the calling role (never InvalidOid, which would be the bootstrap superuser);
     // a role that may not log in or connect gets a FATAL here, and the caller sees the exit.
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(database), Some(user));
+    // The caller watch: every second from now until the statement ends.
+    WATCHED.store(slot, Ordering::Release);
+    // SAFETY: registers a timeout handler for this process (timeouts are initialised in every
+    // background worker) and starts it.
+    let watch = unsafe {
+        let id = register_timeout(USER_TIMEOUT, Some(watch_caller));
+        enable_timeout_every(
+            id,
+            pg_sys::GetCurrentTimestamp() + i64::from(WATCH_INTERVAL_MS) * 1000,
+            WATCH_INTERVAL_MS,
+        );
+        id
+    };
     // SAFETY: the phase is atomic.
     unsafe {
         (*slot)
@@ -583,6 +923,12 @@ pub extern "C-unwind" fn ntsb_perf_reindex_worker_main(arg: pg_sys::Datum) {
             &nice.to_string(),
             pg_sys::GucContext::PGC_SUSET,
         );
+        // reindex_status shows whose rebuild this is.
+        set_for_session(
+            c"application_name",
+            &format!("ntsb_perf reindex for pid {caller_pid}"),
+            pg_sys::GucContext::PGC_USERSET,
+        );
         let sql = CString::new(statement.as_str()).unwrap_or_default();
         // SAFETY: a connected background worker, outside any transaction.
         unsafe { run_top_level(&sql) };
@@ -601,13 +947,68 @@ pub extern "C-unwind" fn ntsb_perf_reindex_worker_main(arg: pg_sys::Datum) {
         ))
     })
     .execute();
+    STATEMENT_OVER.store(true, Ordering::Release);
+    // SAFETY: stops the watch; a cancel that arrived after the statement ended is dropped (the
+    // interrupt flags are this process's own), so that the record below is not interrupted.
+    unsafe {
+        disable_timeout(watch, false);
+        pg_sys::QueryCancelPending = 0;
+    }
+    if outcome.is_some() {
+        // SAFETY: ends the failed statement's transaction, if one is still open.
+        unsafe { pg_sys::AbortCurrentTransaction() };
+    }
+    // SAFETY: atomics of the mapped slot; cancel_reason is read only after cancel_requested.
+    let (orphaned, cancel_reason) = unsafe {
+        (
+            (*slot).orphaned.load(Ordering::Acquire),
+            ((*slot).cancel_requested.load(Ordering::Acquire) != 0)
+                .then(|| get_str(&raw const (*slot).cancel_reason)),
+        )
+    };
+    let mut rebuilt = outcome.is_none();
+    if let Some(mut f) = facts {
+        if !rebuilt && rebuilt_anyway(&f) {
+            rebuilt = true;
+        }
+        if !rebuilt && f.concurrently {
+            drop_leftovers(&f);
+        }
+        // SAFETY: an atomic of the mapped slot.
+        let history_id = unsafe { (*slot).history_id.load(Ordering::Acquire) };
+        if history_id > 0 {
+            f.history_id = Some(history_id);
+        }
+        let (status, sqlstate, error) = match (&outcome, rebuilt) {
+            (_, true) => ("done", None, None),
+            (Some((state, message, _, _)), false) => {
+                if orphaned == 1 {
+                    ("terminated", Some(state.clone()), Some(format!(
+                        "the calling session (pid {caller_pid}) ended while the rebuild ran: the worker cancelled it and dropped what it left"
+                    )))
+                } else if orphaned == 2 {
+                    ("terminated", Some(state.clone()), Some(format!(
+                        "the calling session (pid {caller_pid}) stopped waiting for the rebuild: the worker cancelled it and dropped what it left"
+                    )))
+                } else if state == "57014" && cancel_reason.is_some() {
+                    ("cancelled", Some(state.clone()), cancel_reason.clone())
+                } else {
+                    ("failed", Some(state.clone()), Some(message.clone()))
+                }
+            }
+            (None, false) => ("failed", None, None),
+        };
+        if let Some(id) = record_outcome(&f, status, sqlstate, error) {
+            // SAFETY: an atomic of the mapped slot, read by the caller after the phase.
+            unsafe { (*slot).recorded_id.store(id, Ordering::Release) };
+        }
+    }
     // SAFETY: the worker writes the outcome fields, then publishes them with the Release store
     // of the phase; the caller reads them only after seeing that phase.
     unsafe {
-        match outcome {
-            None => (*slot).phase.store(Phase::Done as u32, Ordering::Release),
-            Some((sqlstate, message, detail, hint)) => {
-                pg_sys::AbortCurrentTransaction();
+        match (outcome, rebuilt) {
+            (_, true) | (None, _) => (*slot).phase.store(Phase::Done as u32, Ordering::Release),
+            (Some((sqlstate, message, detail, hint)), false) => {
                 put_str(&raw mut (*slot).sqlstate, &sqlstate);
                 put_str(&raw mut (*slot).message, &message);
                 put_str(&raw mut (*slot).detail, &detail);
@@ -615,6 +1016,7 @@ pub extern "C-unwind" fn ntsb_perf_reindex_worker_main(arg: pg_sys::Datum) {
                 (*slot).phase.store(Phase::Failed as u32, Ordering::Release);
             }
         }
+        WATCHED.store(std::ptr::null_mut(), Ordering::Release);
         pg_sys::dsm_detach(segment);
     }
 }

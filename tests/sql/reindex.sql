@@ -12,6 +12,7 @@ CREATE ROLE ri_owner LOGIN;
 CREATE ROLE ri_other LOGIN;
 CREATE ROLE ri_nologin NOLOGIN;
 GRANT pg_stat_scan_tables TO ri_owner, ri_other, ri_nologin;
+GRANT ri_owner TO ri_nologin;  -- may rebuild ri_owner's indexes, but not log in
 CREATE SCHEMA ri AUTHORIZATION ri_owner;
 GRANT USAGE ON SCHEMA ri TO ri_other, ri_nologin;
 GRANT USAGE ON SCHEMA cron TO ri_owner;  -- pg_cron lets a role schedule its own jobs with this
@@ -84,7 +85,7 @@ RESET ROLE;
 SET ROLE ri_nologin;
 CALL ntsb_perf.reindex_index('ri.t_v');
 \echo sqlstate :LAST_ERROR_SQLSTATE
--- The worker runs as the caller: PostgreSQL's own ownership check, its own error.
+-- Another role's index: refused before any worker starts (42501), and no history row about it.
 SET ROLE ri_other;
 CALL ntsb_perf.reindex_index('ri.t_v');
 \echo sqlstate :LAST_ERROR_SQLSTATE
@@ -302,7 +303,7 @@ CALL ntsb_perf.auto_reindex(dry_run => false, min_bytes => 100000, schema_name =
 RESET statement_timeout;
 RESET ROLE;
 SELECT count(*) AS run_lock_kept FROM pg_locks
-WHERE locktype = 'advisory' AND classid = 1314149976 AND objid = 1 AND pid = pg_backend_pid();
+WHERE locktype = 'object' AND classid = 'pg_authid'::regclass AND objsubid = 1 AND pid = pg_backend_pid();
 SELECT dblink_exec('holder', 'COMMIT');
 
 -- The caller terminated while it waits (pg_terminate_backend of the calling session): its worker
@@ -342,11 +343,12 @@ SELECT index_name, status, duration IS NULL AS no_duration, error FROM ntsb_perf
 WHERE id > :before_terminated AND status <> 'done' ORDER BY id;
 
 -- No worker slot free (max_worker_processes is 16 here): 53400 with a hint, nothing started.
--- Sixteen sessions each start a rebuild that waits for an old snapshot, taking every slot.
+-- Sixteen superuser sessions (not held to ntsb_perf.max_rebuild_workers) each start a rebuild
+-- that waits for an old snapshot, taking every slot.
 SELECT dblink_exec('holder', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
 SELECT n > 0 AS holder_has_snapshot FROM dblink('holder', 'SELECT count(*) FROM pg_class') AS x(n bigint);
 SELECT count(*) AS fillers FROM (
-    SELECT dblink_connect('fill' || g, replace(:'conninfo', 'user=postgres', 'user=ri_owner')),
+    SELECT dblink_connect('fill' || g, :'conninfo'),
            dblink_send_query('fill' || g, $q$CALL ntsb_perf.reindex_index('ri.t_b', max_wait => '60 s')$q$)
     FROM generate_series(1, 16) g) x;
 DO $$ DECLARE n int; last int := -1; same int := 0; BEGIN  -- until the count of workers settles
@@ -377,14 +379,17 @@ CALL ntsb_perf.auto_reindex(dry_run => false, min_bytes => 100000, schema_name =
 RESET ROLE;
 SELECT count(*) AS invalid_after_auto_reindex FROM pg_index WHERE indrelid = 'ri.t'::regclass AND NOT indisvalid;
 
--- One auto_reindex per database: a second one says so at once and does nothing.
-SELECT * FROM dblink('holder', 'SELECT pg_advisory_lock(1314149976, 1)::text') AS x(locked text);
+-- One auto_reindex per role and database: while another session of ri_owner runs one (holds its
+-- run lock), a second one says so at once and does nothing. (tests/sql/reindex_hardening.sql:
+-- no other role can take it, advisory keys do nothing.)
+SELECT dblink_connect('ownerlock', replace(:'conninfo', 'user=postgres', 'user=ri_owner'));
+SELECT * FROM dblink('ownerlock', 'SELECT ntsb_perf._reindex_run_lock()::text') AS x(locked text);
 SELECT count(*) AS history_rows FROM ntsb_perf.reindex_history \gset
 SET ROLE ri_owner;
 CALL ntsb_perf.auto_reindex(dry_run => false, min_bytes => 0, schema_name => 'ri');
 RESET ROLE;
 SELECT count(*) = :history_rows AS nothing_rebuilt FROM ntsb_perf.reindex_history;
-SELECT * FROM dblink('holder', 'SELECT pg_advisory_unlock(1314149976, 1)::text') AS x(unlocked text);
+SELECT dblink_disconnect('ownerlock');
 
 -- Partitioned index: each partition's index is a step of its own.
 SET ROLE ri_owner;

@@ -1,0 +1,177 @@
+//! Locks that only ntsb_perf's own code can take: "one run at a time" of auto_reindex (per role
+//! and database) and of snapshot_indexes (per database), and the lock that serialises the start
+//! of rebuild workers (per database, while the cap is counted).
+//!
+//! Advisory locks will not do: any role can take any advisory key, and so keep a superuser's
+//! auto_reindex from running (a hostile audit did). These are heavyweight locks on object tags
+//! (`LOCKTAG_OBJECT`) with object sub-ids that PostgreSQL never uses for those objects, which no
+//! SQL statement can take; pg_locks shows them (locktype `object`), so the holder can be named.
+
+use pgrx::prelude::*;
+
+use crate::error::raise_error;
+
+/// auto_reindex's run lock: (database, pg_authid, the running role, this sub-id).
+const RUN_SUBID: u16 = 1;
+/// snapshot_indexes' lock: (database, pg_extension, ntsb_perf, this sub-id).
+pub const SNAPSHOT_SUBID: u16 = 2;
+
+#[derive(Clone, Copy)]
+pub struct LockTag(pg_sys::LOCKTAG);
+
+impl LockTag {
+    fn object(classid: pg_sys::Oid, objid: pg_sys::Oid, subid: u16) -> Self {
+        LockTag(pg_sys::LOCKTAG {
+            // SAFETY: reads this backend's database OID, set once at connection.
+            locktag_field1: unsafe { pg_sys::MyDatabaseId }.to_u32(),
+            locktag_field2: classid.to_u32(),
+            locktag_field3: objid.to_u32(),
+            locktag_field4: subid,
+            locktag_type: pg_sys::LockTagType::LOCKTAG_OBJECT as u8,
+            locktag_lockmethodid: pg_sys::DEFAULT_LOCKMETHOD as u8,
+        })
+    }
+
+    /// A lock of the extension object itself (sub-id `subid`) in this database.
+    pub fn extension(subid: u16) -> Self {
+        // SAFETY: a catalog lookup by a NUL-terminated name; missing_ok returns InvalidOid.
+        let ext = unsafe { pg_sys::get_extension_oid(c"ntsb_perf".as_ptr(), true) };
+        if ext == pg_sys::InvalidOid {
+            raise_error(
+                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                "the extension ntsb_perf is not installed in this database",
+                None,
+            );
+        }
+        Self::object(pg_sys::ExtensionRelationId, ext, subid)
+    }
+
+    /// auto_reindex's run lock of the current role.
+    fn run_of_current_role() -> Self {
+        // SAFETY: reads the current user id.
+        Self::object(
+            pg_sys::AuthIdRelationId,
+            unsafe { pg_sys::GetUserId() },
+            RUN_SUBID,
+        )
+    }
+
+    fn acquire(&self, session: bool, wait: bool) -> bool {
+        // SAFETY: the lock manager with a valid tag of the default lock method; an ERROR (a
+        // deadlock, a cancel while waiting) is raised through pgrx's guard.
+        let r = unsafe {
+            pg_sys::LockAcquire(
+                &self.0,
+                pg_sys::ExclusiveLock as pg_sys::LOCKMODE,
+                session,
+                !wait,
+            )
+        };
+        r != pg_sys::LockAcquireResult::LOCKACQUIRE_NOT_AVAIL
+    }
+
+    /// Takes the lock for the transaction, waiting for it.
+    pub fn acquire_xact(&self) {
+        self.acquire(false, true);
+    }
+
+    /// Releases a lock taken with [`acquire_xact`](Self::acquire_xact) before the end of the
+    /// transaction.
+    pub fn release_xact(&self) {
+        self.release(false);
+    }
+
+    fn held_by_me(&self) -> bool {
+        // SAFETY: reads this backend's local lock table.
+        unsafe { pg_sys::LockHeldByMe(&self.0, pg_sys::ExclusiveLock as pg_sys::LOCKMODE) }
+    }
+
+    fn release(&self, session: bool) {
+        // SAFETY: releases a lock this backend holds (checked), in the lock method it was taken.
+        unsafe {
+            if self.held_by_me() {
+                pg_sys::LockRelease(&self.0, pg_sys::ExclusiveLock as pg_sys::LOCKMODE, session);
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// The run lock this session holds (a session lock: it outlives the run's commits).
+    static HELD_RUN_LOCK: std::cell::Cell<Option<LockTag>> = const { std::cell::Cell::new(None) };
+}
+
+/// Releases the run lock if this session holds it: an auto_reindex that ended in an error (a
+/// cancel, statement_timeout) must not keep its role from running one until it disconnects.
+pub fn release_run_lock() {
+    if let Some(tag) = HELD_RUN_LOCK.with(|h| h.take()) {
+        tag.release(true);
+    }
+}
+
+/// auto_reindex's "one run at a time" for the current role in this database: takes the lock
+/// (true), or finds another session holding it (false; pg_locks names it). Only the calling
+/// role's own lock can be taken, so a role can keep nobody's runs but its own from starting.
+/// An abort of this session's transaction releases it.
+#[pg_extern(volatile)]
+fn _reindex_run_lock() -> bool {
+    if HELD_RUN_LOCK.with(|h| h.get()).is_some() {
+        return true;
+    }
+    let tag = LockTag::run_of_current_role();
+    if !tag.acquire(true, false) {
+        return false;
+    }
+    HELD_RUN_LOCK.with(|h| h.set(Some(tag)));
+    crate::reindex::ensure_abort_callback();
+    true
+}
+
+/// Ends a run: releases the run lock.
+#[pg_extern(volatile)]
+fn _reindex_run_unlock() {
+    release_run_lock();
+}
+
+/// snapshot_indexes' "one at a time per database": takes the lock for the transaction, waiting
+/// up to `wait_ms` for another snapshot to end; false when it is still held then. Closed to
+/// PUBLIC: only snapshot_indexes (SECURITY DEFINER) calls it.
+#[pg_extern(volatile)]
+fn _snapshot_lock(wait_ms: Option<i32>) -> bool {
+    let tag = LockTag::extension(SNAPSHOT_SUBID);
+    let wait_ms = wait_ms.unwrap_or(0).max(0);
+    let mut waited = 0;
+    loop {
+        if tag.acquire(false, false) {
+            return true;
+        }
+        if waited >= wait_ms {
+            return false;
+        }
+        pgrx::check_for_interrupts!();
+        // SAFETY: sleeps this backend for 50 ms.
+        unsafe { pg_sys::pg_usleep(50_000) };
+        waited += 50;
+    }
+}
+
+extension_sql!(
+    r#"
+REVOKE ALL ON FUNCTION ntsb_perf._snapshot_lock(integer) FROM PUBLIC;
+-- Who holds one of these locks: 'run' (auto_reindex of `role` in this database) or 'snapshot'.
+CREATE FUNCTION ntsb_perf._run_lock_holder(kind text, role oid DEFAULT NULL)
+RETURNS TABLE (pid integer, role_name name, since timestamptz, query text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT l.pid, a.usename, coalesce(a.xact_start, a.backend_start), left(a.query, 200)
+    FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'object' AND l.granted
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND CASE kind WHEN 'run' THEN l.classid = 'pg_authid'::regclass AND l.objid = role AND l.objsubid = 1
+                    WHEN 'snapshot' THEN l.classid = 'pg_extension'::regclass AND l.objsubid = 2
+                         AND l.objid = (SELECT oid FROM pg_extension WHERE extname = 'ntsb_perf') END
+    LIMIT 1
+$$;
+"#,
+    name = "run_lock",
+    requires = [_snapshot_lock, _reindex_run_lock, _reindex_run_unlock]
+);
