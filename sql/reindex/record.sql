@@ -1,5 +1,6 @@
--- Writes one rebuild's history row (run by _reindex_begin and _reindex_finish, SECURITY DEFINER)
--- from the facts kept since its start: first as 'running' (no duration or size after yet), then
+-- Writes one rebuild's history row (run by _reindex_begin and _reindex_finish, SECURITY DEFINER,
+-- and by the worker as the extension's owner, search_path pg_catalog, pg_temp) from the facts
+-- kept since its start: first as 'running' (no duration or size after yet), then
 -- its outcome into the same row; after a successful rebuild the fresh density is measured and
 -- kept as the index's baseline (keyed by its name, bound to its OID) and as a row of the index
 -- history (rebuild = true). REINDEX CONCURRENTLY gives

@@ -315,8 +315,11 @@ fn _reindex_poll(
 
 /// Cancels the run's statement (as pg_cancel_backend would).
 #[pg_extern(volatile)]
-fn _reindex_cancel(run: i32, reason: default!(Option<String>, "NULL")) -> bool {
-    worker::cancel(run, reason.as_deref().unwrap_or("cancelled by the caller"))
+fn _reindex_cancel(run: Option<i32>, reason: default!(Option<String>, "NULL")) -> bool {
+    worker::cancel(
+        run_arg(run),
+        reason.as_deref().unwrap_or("cancelled by the caller"),
+    )
 }
 
 /// Ends a run and records it in `reindex_history` from its own facts (nothing the caller passes

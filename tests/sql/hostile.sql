@@ -99,7 +99,9 @@ CREATE TEMP TABLE probe_functions AS
 SELECT p.oid AS fn, p.proname::text AS name, p.prokind, p.provariadic <> 0 AS variadic, p.prorettype AS rettype,
        ARRAY(SELECT t FROM unnest(p.proargtypes::regtype[]) WITH ORDINALITY a(t, o) ORDER BY o) AS argtypes
 FROM pg_proc p WHERE p.pronamespace = 'ntsb_perf'::regnamespace;
-CREATE TEMP TABLE probe_results (name text, call text, sqlstate text, message text);
+-- internals: the message, DETAIL or HINT shows Rust's internals (a backtrace, a source path);
+-- the server runs with RUST_BACKTRACE set (scripts/regress.sh), as a DBA's may.
+CREATE TEMP TABLE probe_results (name text, call text, sqlstate text, message text, internals boolean DEFAULT false);
 GRANT SELECT ON probe_values, probe_functions TO hostile_user;
 GRANT ALL ON probe_results TO hostile_user;
 
@@ -119,6 +121,8 @@ DECLARE
     call text;
     st text;
     msg text;
+    det text;
+    hnt text;
     rels text[] := ARRAY(SELECT expr FROM probe_values WHERE typ = 'regclass'::regtype);
 BEGIN
     FOR f IN SELECT * FROM probe_functions ORDER BY name, fn LOOP
@@ -149,22 +153,22 @@ BEGIN
                                            ELSE 'SELECT * FROM ' || call END;
                     BEGIN
                         EXECUTE call;
-                        st := '00000'; msg := NULL;
+                        st := '00000'; msg := NULL; det := NULL; hnt := NULL;
                     EXCEPTION WHEN OTHERS THEN
-                        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+                        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
                     END;
-                    INSERT INTO probe_results VALUES (f.name, call, st, msg);
+                    INSERT INTO probe_results VALUES (f.name, call, st, msg, concat(msg, det, hnt) ~* 'backtrace|\.rs:|rustc|\.cargo|/root/|pgrx');
                 END LOOP;
             END LOOP;
         END LOOP;
         IF coalesce(array_length(f.argtypes, 1), 0) = 0 THEN
             call := format('SELECT * FROM ntsb_perf.%I()', f.name);
             BEGIN
-                EXECUTE call; st := '00000'; msg := NULL;
+                EXECUTE call; st := '00000'; msg := NULL; det := NULL; hnt := NULL;
             EXCEPTION WHEN OTHERS THEN
-                GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+                GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
             END;
-            INSERT INTO probe_results VALUES (f.name, call, st, msg);
+            INSERT INTO probe_results VALUES (f.name, call, st, msg, concat(msg, det, hnt) ~* 'backtrace|\.rs:|rustc|\.cargo|/root/|pgrx');
         END IF;
     END LOOP;
 END
@@ -180,17 +184,19 @@ DECLARE
     x text;
     st text;
     msg text;
+    det text;
+    hnt text;
 BEGIN
     FOR t IN SELECT oid::regtype FROM pg_type
              WHERE typnamespace = 'ntsb_perf'::regnamespace AND typtype = 'b' AND typelem = 0 LOOP
         FOR x IN SELECT probe_text.x FROM probe_text LOOP
             BEGIN
                 EXECUTE format('SELECT x::%s FROM probe_text WHERE x = $1', t) USING x;
-                st := '00000'; msg := NULL;
+                st := '00000'; msg := NULL; det := NULL; hnt := NULL;
             EXCEPTION WHEN OTHERS THEN
-                GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+                GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
             END;
-            INSERT INTO probe_results VALUES (t::text || ' input', left(x, 40), st, msg);
+            INSERT INTO probe_results VALUES (t::text || ' input', left(x, 40), st, msg, concat(msg, det, hnt) ~* 'backtrace|\.rs:|rustc|\.cargo|/root/|pgrx');
         END LOOP;
     END LOOP;
 END
@@ -213,6 +219,8 @@ SELECT count(DISTINCT r.name) FILTER (WHERE r.sqlstate = '00000') >= 0.8 * count
 FROM probe_results r JOIN probe_functions f USING (name)
 WHERE NOT 'internal'::regtype = ANY (f.argtypes) AND f.rettype NOT IN ('trigger'::regtype, 'event_trigger'::regtype);
 SELECT name, call, message FROM probe_results WHERE sqlstate = 'XX000' ORDER BY name, call;
+-- None showed a Rust backtrace or a build path in its message, DETAIL or HINT.
+SELECT name, call, message FROM probe_results WHERE internals ORDER BY name, call;
 -- Argument types without probe values (extend probe_values when this lists one).
 SELECT DISTINCT f.name, t::text AS type FROM probe_functions f, unnest(f.argtypes) t
 WHERE NOT EXISTS (SELECT 1 FROM probe_values v WHERE v.typ = t) ORDER BY 1, 2;

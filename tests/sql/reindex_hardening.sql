@@ -94,6 +94,9 @@ SELECT pg_temp.err($$SELECT * FROM dblink('evil3', 'SELECT ntsb_perf._reindex_st
 SELECT * FROM dblink('evil4', 'SET ntsb_perf.max_rebuild_workers = 100') AS x(s text);
 SELECT pg_temp.err($$SELECT * FROM dblink('evil4', 'SELECT ntsb_perf._reindex_start(''ev.t_i'', true, false)') AS x(r int)$$) AS with_placeholder_set;
 SELECT pg_temp.err($$SELECT * FROM dblink('evil4', 'SET ntsb_perf.max_rebuild_workers = 100') AS x(s text)$$) AS raise_own_cap;
+SELECT pg_temp.err($$SELECT * FROM dblink('evil4', 'ALTER ROLE rh_evil SET ntsb_perf.max_rebuild_workers = 100') AS x(s text)$$) AS raise_role_cap;
+-- Nor through the leftover drop (a valid index is refused before any worker starts).
+SELECT pg_temp.err($$SELECT * FROM dblink('evil4', 'SELECT ntsb_perf._reindex_drop_start(''ev.t_i'')') AS x(r int)$$) AS through_drop;
 SELECT count(*) AS workers FROM pg_stat_activity WHERE backend_type = 'ntsb_perf reindex';
 -- Meanwhile a superuser's rebuild gets its worker (superusers are not held to the cap) ...
 -- (not CONCURRENTLY: that would wait for the old snapshots of every session of the database,
@@ -165,8 +168,11 @@ SELECT dblink_disconnect('owner_lock');
 
 -- 4. History that cannot be forged. A manual run that says it is pg_cron is an 'auto' run.
 SET ROLE rh_owner;
-DELETE FROM rh.t WHERE id % 20 = 0;
-VACUUM rh.t;
+CREATE TABLE rh.w (id int, v text);
+INSERT INTO rh.w SELECT g, md5(g::text) FROM generate_series(1, 40000) g;
+CREATE INDEX w_v ON rh.w (v);
+DELETE FROM rh.w WHERE id % 10 <> 0;
+VACUUM rh.w;
 SET application_name = 'pg_cron';
 SELECT coalesce(max(id), 0) AS last_id FROM ntsb_perf.reindex_history \gset
 CALL ntsb_perf.auto_reindex(dry_run => false, min_bytes => 0, schema_name => 'rh', max_wait => '60 s');
