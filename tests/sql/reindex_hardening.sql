@@ -173,6 +173,8 @@ INSERT INTO rh.w SELECT g, md5(g::text) FROM generate_series(1, 40000) g;
 CREATE INDEX w_v ON rh.w (v);
 DELETE FROM rh.w WHERE id % 10 <> 0;
 VACUUM rh.w;
+SELECT count(*) AS run_lock_holders FROM ntsb_perf._run_lock_holder('run', 'rh_owner'::regrole);
+SELECT index_name, reason IS NOT NULL AS has_reason FROM ntsb_perf.reindex_plan(min_bytes => 0, schema_name => 'rh') ORDER BY 1;
 SET application_name = 'pg_cron';
 SELECT coalesce(max(id), 0) AS last_id FROM ntsb_perf.reindex_history \gset
 CALL ntsb_perf.auto_reindex(dry_run => false, min_bytes => 0, schema_name => 'rh', max_wait => '60 s');
