@@ -55,7 +55,7 @@ SELECT cron.schedule('ntsb_perf index snapshots elsewhere', '@daily', 'SELECT * 
 SELECT kind, job_name IS NOT NULL AS one_per_database, job_name_pattern = replace(job_name, '_', '\_') AS name_escaped,
        command_pattern, description
 FROM ntsb_perf._job_kinds();
-SELECT regexp_replace(jobname, '^ntsb_perf refresh \d+ ', 'ntsb_perf refresh <view oid> ') AS jobname,
+SELECT regexp_replace(jobname, '^ntsb_perf refresh \d{5,} ', 'ntsb_perf refresh <view oid> ') AS jobname,
        ntsb_perf._job_kind(jobid, jobname, command) AS kind
 FROM cron.job ORDER BY jobid;
 SELECT tgrelid::regclass AS tracked_table, tgname FROM pg_trigger
@@ -78,7 +78,7 @@ DROP EXTENSION ntsb_perf CASCADE;
 -- (in the dropping transaction: only the user's jobs are left)
 SELECT jobname FROM cron.job ORDER BY jobid;
 ROLLBACK;
-SELECT regexp_replace(jobname, '^ntsb_perf refresh \d+ ', 'ntsb_perf refresh <view oid> ') AS jobs_kept
+SELECT regexp_replace(jobname, '^ntsb_perf refresh \d{5,} ', 'ntsb_perf refresh <view oid> ') AS jobs_kept
 FROM cron.job ORDER BY jobid;
 -- A non-superuser cannot drop it (not the owner): PostgreSQL's own error, nothing removed.
 CREATE ROLE un_user LOGIN;
