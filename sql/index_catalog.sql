@@ -1,3 +1,16 @@
+-- Whether the current role may see the indexes of table `tbl` in the index reports: it is the
+-- table's owner (or a member of the owner's role), or it has some privilege on the table or on
+-- one of its columns. NULL for an OID that is not a relation. The rule of index_catalog below,
+-- and of the index history's rows (sql/index_history/history.sql). Plain SQL with every name
+-- qualified and no SET clause: inlined where it is used, whatever the caller's search_path.
+CREATE FUNCTION ntsb_perf._may_see_table(tbl oid) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT (SELECT pg_catalog.pg_has_role(t.relowner, 'USAGE')
+                   OR pg_catalog.has_table_privilege(t.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+                   OR pg_catalog.has_any_column_privilege(t.oid, 'SELECT, INSERT, UPDATE, REFERENCES')
+            FROM pg_catalog.pg_class t WHERE t.oid OPERATOR(pg_catalog.=) tbl)
+$$;
+
 -- ntsb_perf.index_catalog: one row per index the caller can see, outside the system schemas.
 -- Every index report reads this view, so the visibility rules, the partition totals and the
 -- size figures are defined once. A partitioned (parent) index carries the totals of the leaf
@@ -65,9 +78,7 @@ LEFT JOIN LATERAL (
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\_toast%'
   AND (n.nspname NOT LIKE 'pg\_temp\_%' OR n.oid = pg_my_temp_schema())
-  AND (pg_has_role(t.relowner, 'USAGE')
-       OR has_table_privilege(t.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
-       OR has_any_column_privilege(t.oid, 'SELECT, INSERT, UPDATE, REFERENCES'));
+  AND ntsb_perf._may_see_table(t.oid);
 
 COMMENT ON VIEW ntsb_perf.index_catalog IS
   'ntsb_perf: every index the caller can see, with usage counters, sizes and the flags the index reports use';

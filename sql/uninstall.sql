@@ -16,44 +16,45 @@ DECLARE
     ids bigint[];
     others text[];
     deps text[];
+    removal text;
     n bigint;
 BEGIN
     SELECT e.oid, e.extowner INTO ext FROM pg_extension e WHERE e.extname = 'ntsb_perf';
     IF NOT FOUND OR NOT pg_has_role(ext.extowner, 'USAGE') THEN
         RETURN;
     END IF;
-    -- ntsb_perf's jobs of this database, as pg_cron shows them to the caller: every refresh job
-    -- (named 'ntsb_perf refresh ...', running exactly ntsb_perf._scheduled_refresh(<its id>)),
-    -- with or without a policy, and every auto_reindex job (named 'ntsb_perf auto_reindex <this
-    -- database>', running CALL ntsb_perf.auto_reindex(...)); and the other jobs of this database
-    -- whose command mentions ntsb_perf.
+    -- ntsb_perf's jobs of this database, as pg_cron shows them to the caller: every job of one
+    -- of the kinds in ntsb_perf._job_kinds() (refresh jobs with or without a policy, the
+    -- auto_reindex and index snapshot jobs), whoever scheduled it; and the other jobs of this
+    -- database whose command mentions ntsb_perf.
     IF ntsb_perf._cron_readable() THEN
         EXECUTE $q$
             WITH j AS (
-                SELECT j.jobid,
-                       (j.jobname LIKE 'ntsb_perf refresh %' AND j.command = ntsb_perf._job_command(j.jobid))
-                       OR (j.jobname = 'ntsb_perf auto_reindex ' || current_database()
-                           AND j.command LIKE 'CALL ntsb_perf.auto_reindex(%') AS ours,
-                       CASE WHEN p.view IS NOT NULL
+                SELECT j.jobid, k.kind,
+                       CASE WHEN k.kind = 'refresh' AND p.view IS NOT NULL
                             THEN format('pg_cron job %s refreshes materialized view %s (schedule ''%s'', role %s)',
                                         j.jobid, p.view, j.schedule, j.username)
-                            WHEN j.jobname LIKE 'ntsb_perf refresh %'
-                            THEN format('pg_cron job %s "%s" (schedule ''%s'', role %s) has no refresh policy',
-                                        j.jobid, j.jobname, j.schedule, j.username)
-                            WHEN j.jobname = 'ntsb_perf auto_reindex ' || current_database()
-                            THEN format('pg_cron job %s runs ntsb_perf.auto_reindex (schedule ''%s'', role %s)',
-                                        j.jobid, j.schedule, j.username)
+                            WHEN k.kind IS NOT NULL
+                            THEN format('pg_cron job %s "%s" %s (schedule ''%s'', role %s)',
+                                        j.jobid, j.jobname, k.description, j.schedule, j.username)
                             ELSE format('pg_cron job %s "%s" (schedule ''%s'', role %s) runs: %s',
                                         j.jobid, coalesce(j.jobname, ''), j.schedule, j.username, left(j.command, 200))
                        END AS what
                 FROM cron.job j
+                LEFT JOIN ntsb_perf._job_kinds() k ON k.kind = ntsb_perf._job_kind(j.jobid, j.jobname, j.command)
+                -- (a refresh job held by a policy is described by its view)
                 LEFT JOIN ntsb_perf.refresh_policy p ON p.jobid = j.jobid AND p.job_name = j.jobname
                 WHERE j.database = current_database() AND j.command ~* 'ntsb_perf')
-            SELECT array_agg(what ORDER BY jobid) FILTER (WHERE ours),
-                   array_agg(jobid ORDER BY jobid) FILTER (WHERE ours),
-                   array_agg(what ORDER BY jobid) FILTER (WHERE NOT ours)
+            SELECT array_agg(what ORDER BY jobid) FILTER (WHERE kind IS NOT NULL),
+                   array_agg(jobid ORDER BY jobid) FILTER (WHERE kind IS NOT NULL),
+                   array_agg(what ORDER BY jobid) FILTER (WHERE kind IS NULL),
+                   -- how to remove each kind present, in the kinds' order
+                   (SELECT string_agg(k.remove_with, ', ' ORDER BY k.o)
+                    FROM ntsb_perf._job_kinds() WITH ORDINALITY
+                         AS k(kind, job_name, job_name_pattern, command_pattern, description, remove_with, o)
+                    WHERE k.kind IN (SELECT j2.kind FROM j j2))
             FROM j $q$
-        INTO mine, ids, others;
+        INTO mine, ids, others, removal;
     END IF;
     IF others IS NOT NULL THEN
         RAISE WARNING 'ntsb_perf: % pg_cron job(s) of this database use ntsb_perf but were not created by it: left alone, they fail once ntsb_perf is gone', cardinality(others)
@@ -91,9 +92,7 @@ BEGIN
             USING ERRCODE = 'dependent_objects_still_exist',
                   DETAIL = array_to_string(mine || coalesce(deps, '{}'), E'\n'),
                   HINT = 'Use DROP ... CASCADE to drop the dependent objects too and remove these pg_cron jobs, '
-                         'or remove the jobs first: SELECT ntsb_perf.unschedule_refresh(view) for each scheduled view, '
-                         'SELECT ntsb_perf.unschedule_auto_reindex() as the role of an auto_reindex job '
-                         '(or SELECT cron.unschedule(jobid)).';
+                         'or remove the jobs first: ' || removal || ' (or SELECT cron.unschedule(jobid)).';
     END IF;
     FOR i IN 1 .. cardinality(ids) LOOP
         EXECUTE 'SELECT cron.unschedule($1)' USING ids[i];

@@ -20,6 +20,9 @@ GRANT USAGE ON SCHEMA ntsb_perf TO PUBLIC;
     bootstrap
 );
 
+// The kinds of pg_cron jobs ntsb_perf creates (one place for the uninstall and the schedules).
+extension_sql_file!("../sql/cron_jobs.sql", name = "cron_jobs");
+
 // First: the macro is used by the modules below.
 #[macro_use]
 mod table_functions;

@@ -206,6 +206,22 @@ SQL
 )
     same "$what: no refresh state, change marks or old OIDs restored; roll-up = plain SQL over the events" "$v" t
 }
+# The index history's restored rows (no OID) are bound at the first snapshot to the index of
+# their name, of the same table and definition (events_state, rebuilt through ntsb_perf;
+# events_model, rebuilt by a REINDEX CONCURRENTLY outside it); the rows of events_make, dropped
+# in the source before the dump, stay ended (dropped_at) and unbound.
+history_rebound() {  # DIR PORT DB WHAT
+    local dir=$1 port=$2 db=$3 what=$4 v
+    v=$(cluster_psql "$dir" "$port" -d "$db" -Atq -c "SELECT count(*) > 0 FROM ntsb_perf.snapshot_indexes()" -c "
+SELECT (SELECT count(*) FROM ntsb_perf.index_history WHERE index_name IN ('public.events_state', 'public.events_model')
+        AND rebuild) >= 3
+   AND (SELECT count(*) FROM ntsb_perf.index_history WHERE index_name IN ('public.events_state', 'public.events_model')
+        AND index_oid IS DISTINCT FROM to_regclass(index_name)::oid) = 0
+   AND (SELECT count(*) FROM ntsb_perf.index_history WHERE index_name = 'public.events_make') > 0
+   AND (SELECT count(*) FROM ntsb_perf.index_history WHERE index_name = 'public.events_make'
+        AND (index_oid IS NOT NULL OR dropped_at IS NULL)) = 0" | tr '\n' ' ')
+    same "$what: the snapshot binds the restored index history by name, the dropped index's rows stay ended" "$v" "t t "
+}
 # The sequences go on: a new log row and a new history row get new ids.
 sequences_go_on() {  # DIR PORT DB WHAT
     local dir=$1 port=$2 db=$3 what=$4 v
@@ -308,6 +324,7 @@ ok "psql -v ON_ERROR_STOP=1 -f $PLAIN.sql: exit 0, nothing on stderr"
 for db in "${PLAIN}_c" "${PLAIN}_p"; do
     compare_with_source "$PLAIN" "$A" "$PA" "$db" "$db"
     copy_checks "$A" "$PA" "$db" "$db"
+    history_rebound "$A" "$PA" "$db" "$db"
     v=$(qa "$db" -c "SELECT string_agg(view || ':' || status || ':' || reason, ',' ORDER BY view::text)
                      FROM ntsb_perf.refresh('accident_stats_by_year')")
     same "$db: the first refresh refreshes" "$v" \

@@ -4,7 +4,9 @@
 
 -- One row per index per snapshot (snapshot_indexes), and one per rebuild by reindex_index /
 -- auto_reindex (rebuild = true, measured exactly right after it). Written only by those
--- (SECURITY DEFINER) from their own measurements; readable by everyone, like reindex_history.
+-- (SECURITY DEFINER) from their own measurements and by the DROP of an index or table
+-- (_index_history_dropped). Each role reads the rows of the indexes index_usage shows it (row
+-- level security below: the policy visible).
 CREATE TABLE ntsb_perf.index_history (
     id                 bigserial PRIMARY KEY,
     taken_at           timestamptz NOT NULL,
@@ -30,12 +32,17 @@ CREATE TABLE ntsb_perf.index_history (
     db_xact_commit     bigint,     -- the database's commit counter: it goes down only when the statistics are reset
     stats_reset        timestamptz, -- pg_stat_database.stats_reset of this database
     rebuild            boolean     NOT NULL DEFAULT false,
-    note               text
+    note               text,
+    index_definition   text,       -- the index's definition without its name and table (_index_definition)
+    dropped_at         timestamptz, -- when its index was dropped: its history ended (never bound to another index)
+    table_dropped      boolean     NOT NULL DEFAULT false  -- its table is gone too (dropped, or not of this name any more)
 );
 CREATE INDEX index_history_index_taken ON ntsb_perf.index_history (index_oid, taken_at);
 CREATE INDEX index_history_name_taken ON ntsb_perf.index_history (index_name, taken_at);
 CREATE INDEX index_history_taken ON ntsb_perf.index_history (taken_at);
 CREATE INDEX index_history_rebuilds ON ntsb_perf.index_history (index_oid, taken_at) WHERE rebuild;
+-- (rows of dropped indexes whose table is still there: what a DROP TABLE marks)
+CREATE INDEX index_history_dropped_table ON ntsb_perf.index_history (table_name) WHERE dropped_at IS NOT NULL AND NOT table_dropped;
 COMMENT ON TABLE ntsb_perf.index_history IS
   'ntsb_perf: one row per index per snapshot_indexes() run and per rebuild: size, bloat and usage counters';
 
@@ -48,6 +55,42 @@ CREATE TRIGGER index_oid BEFORE INSERT ON ntsb_perf.index_history
     FOR EACH ROW WHEN (NEW.index_oid IS NOT NULL AND NOT ntsb_perf._is_index_named(NEW.index_oid, NEW.index_name))
     EXECUTE FUNCTION ntsb_perf._index_oid_of_name('index_oid', 'index_name');
 
+-- The definition of index `idx` without its own name and its table's: `USING btree (k)`,
+-- `UNIQUE USING btree (a) INCLUDE (b) WHERE (b > 0)`, as pg_get_indexdef writes it under the
+-- caller's search_path (every caller here has pg_catalog, pg_temp). What a REINDEX CONCURRENTLY
+-- keeps and a different index created under the same name usually does not. NULL for an OID
+-- that is not an index. Plain SQL with every name qualified (no SET clause), inlined into the
+-- snapshot's INSERT.
+CREATE FUNCTION ntsb_perf._index_definition(idx oid) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT (SELECT CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END OPERATOR(pg_catalog.||)
+                   CASE WHEN pg_catalog.starts_with(d.def, d.head)
+                        THEN pg_catalog.substr(d.def, pg_catalog.length(d.head) OPERATOR(pg_catalog.+) 1)
+                        ELSE d.def END
+            FROM pg_catalog.pg_index i
+            JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid
+            JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) i.indrelid
+            JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.relnamespace
+            CROSS JOIN LATERAL (
+                SELECT pg_catalog.pg_get_indexdef(i.indexrelid) AS def,
+                       pg_catalog.format('CREATE %sINDEX %I ON %s%I.%I ', CASE WHEN i.indisunique THEN 'UNIQUE ' END,
+                                         c.relname, CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'I' THEN 'ONLY ' END,
+                                         tn.nspname, t.relname) AS head) d
+            WHERE i.indexrelid OPERATOR(pg_catalog.=) idx)
+$$;
+
+-- Rows written without a definition (a rebuild's, by sql/reindex/record.sql) get their index's.
+CREATE FUNCTION ntsb_perf._index_history_definition() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    NEW.index_definition := ntsb_perf._index_definition(NEW.index_oid);
+    RETURN NEW;
+END $$;
+-- (after the trigger index_oid, which clears an OID that is not the index of the row's name)
+CREATE TRIGGER index_oid_definition BEFORE INSERT ON ntsb_perf.index_history
+    FOR EACH ROW WHEN (NEW.index_definition IS NULL AND NEW.index_oid IS NOT NULL)
+    EXECUTE FUNCTION ntsb_perf._index_history_definition();
+
 -- (one row each: the planner's default of 1,000 made the forecast's plan look so costly that
 -- JIT compiled it, a second per call)
 ALTER FUNCTION ntsb_perf._forecast_fit(double precision[], double precision[], double precision, boolean) ROWS 1;
@@ -55,6 +98,72 @@ ALTER FUNCTION ntsb_perf._snapshot_measure(integer) ROWS 500;
 
 REVOKE ALL ON ntsb_perf.index_history FROM PUBLIC;
 GRANT SELECT ON ntsb_perf.index_history TO PUBLIC;
+
+-- Who reads which rows: index_usage's rule (ntsb_perf._may_see_table, the rule of
+-- ntsb_perf.index_catalog) applied to the index's table. Rows of an index that no longer exists
+-- (dropped; or restored from a dump, or replaced by a REINDEX CONCURRENTLY outside ntsb_perf,
+-- until the next snapshot binds them): by the same rule on the table of their table_name while
+-- it exists (and is not a table created after theirs was dropped: table_dropped); when it is
+-- gone, only to members of pg_read_all_stats. Superusers bypass row level security, as the
+-- extension's owner and so its SECURITY DEFINER functions (snapshots, rebuilds, the sql_drop
+-- trigger, unused_indexes' scan counts) do.
+
+-- The relation (table, partitioned table or materialized view) whose quoted, qualified name is
+-- `qname` (as format('%I.%I') writes it); NULL when there is none or `qname` is not such a name
+-- (never an error, whatever the text). Every name qualified: it runs under the reader's
+-- search_path.
+CREATE FUNCTION ntsb_perf._table_of_name(qname text) RETURNS oid
+LANGUAGE sql STABLE AS $$
+    SELECT (SELECT c.oid
+            FROM pg_catalog.parse_ident(
+                     CASE WHEN qname OPERATOR(pg_catalog.~)
+                               '^(?:"(?:[^"]|"")+"|[a-z_][a-z0-9_]*)\.(?:"(?:[^"]|"")+"|[a-z_][a-z0-9_]*)$'
+                          THEN qname END) p(parts)
+            JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) p.parts[1]
+            JOIN pg_catalog.pg_class c ON c.relnamespace OPERATOR(pg_catalog.=) n.oid
+                                      AND c.relname OPERATOR(pg_catalog.=) p.parts[2]
+            WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,m}'::"char"[]))
+$$;
+
+ALTER TABLE ntsb_perf.index_history ENABLE ROW LEVEL SECURITY;
+-- (The policy's expression is stored resolved, so a reader's search_path does not change it;
+-- the set of visible indexes is computed once per query, a hashed subplan, not per row.)
+CREATE POLICY visible ON ntsb_perf.index_history FOR SELECT USING (
+    index_oid IN (SELECT i.indexrelid FROM pg_catalog.pg_index i WHERE ntsb_perf._may_see_table(i.indrelid))
+    OR (NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indexrelid = index_oid)
+        AND coalesce(CASE WHEN NOT table_dropped THEN ntsb_perf._may_see_table(ntsb_perf._table_of_name(table_name)) END,
+                     pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE'))));
+
+-- Called by ntsb_perf._on_sql_drop (sql/refresh/refresh.sql), the sql_drop event trigger, in the
+-- dropping transaction: the history of each dropped index ends there. Its rows (by its OID, and
+-- under its name the rows bound to no index that exists: restored from a dump and not bound yet,
+-- or of an OID a REINDEX CONCURRENTLY outside ntsb_perf replaced) get dropped_at and lose the
+-- OID, so that they are never bound to a new index of the same name (nor to whatever gets the
+-- OID later); table_dropped when no table of their table_name is left. A dropped table marks
+-- the rows of its indexes dropped before it. (REINDEX CONCURRENTLY fires no event trigger: the
+-- history follows the index to its new OID.)
+CREATE FUNCTION ntsb_perf._index_history_dropped() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    at timestamptz := statement_timestamp();
+BEGIN
+    UPDATE ntsb_perf.index_history h
+    SET index_oid = NULL, dropped_at = at, table_dropped = ntsb_perf._table_of_name(h.table_name) IS NULL
+    FROM pg_event_trigger_dropped_objects() o
+    WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0 AND o.object_type = 'index'
+      AND h.index_oid = o.objid;
+    UPDATE ntsb_perf.index_history h
+    SET index_oid = NULL, dropped_at = at, table_dropped = ntsb_perf._table_of_name(h.table_name) IS NULL
+    FROM pg_event_trigger_dropped_objects() o
+    WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0 AND o.object_type = 'index'
+      AND h.index_name = o.object_identity AND h.dropped_at IS NULL
+      AND (h.index_oid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = h.index_oid));
+    UPDATE ntsb_perf.index_history h SET table_dropped = true
+    FROM pg_event_trigger_dropped_objects() o
+    WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0 AND o.object_type IN ('table', 'materialized view')
+      AND h.dropped_at IS NOT NULL AND NOT h.table_dropped AND h.table_name = o.object_identity;
+END $$;
+REVOKE ALL ON FUNCTION ntsb_perf._index_history_dropped() FROM PUBLIC;
 
 -- An index's usage counters now, and the database's: what every history row records. Plain SQL
 -- with every name qualified (no SET clause), so that it is inlined into the snapshot's INSERT.
@@ -90,14 +199,16 @@ BEGIN
     END IF;
     -- One snapshot at a time per database (same key space as auto_reindex's run lock).
     PERFORM pg_advisory_xact_lock(1314149976, 2);
-    -- Rows of an OID that is gone, under the name of an index on the same table that has no
-    -- rows of its own under that name yet (REINDEX CONCURRENTLY outside ntsb_perf, whose copy
-    -- may have rows as *_ccnew; a restore): they are that index's history. The indexes without
-    -- rows are found first, by the history's index, so that this costs next to nothing when
-    -- there are none, however long the history is.
+    -- Rows of an OID that is gone (a REINDEX CONCURRENTLY outside ntsb_perf, which fires no
+    -- event trigger), or of none (restored from a dump), under the name of an index that has no
+    -- rows of its own under that name yet: they are that index's history when their latest row
+    -- is of the same table and the same definition (a rebuild's copy), and its index was not
+    -- dropped (a DROP marks the rows dropped_at: a new index of a dropped one's name starts
+    -- its own history). The indexes without rows are found first, by the history's index, so
+    -- that this costs next to nothing when there are none, however long the history is.
     WITH unbound AS MATERIALIZED (
         SELECT c.oid, format('%I.%I', n.nspname, c.relname) AS qname,
-               format('%I.%I', tn.nspname, t.relname) AS tname
+               format('%I.%I', tn.nspname, t.relname) AS tname, ntsb_perf._index_definition(c.oid) AS def
         FROM pg_class c
         JOIN pg_namespace n  ON n.oid = c.relnamespace
         JOIN pg_index i      ON i.indexrelid = c.oid
@@ -107,11 +218,21 @@ BEGIN
           AND n.nspname NOT LIKE 'pg\_toast%'
           AND NOT EXISTS (SELECT 1 FROM ntsb_perf.index_history h2
                           WHERE h2.index_oid = c.oid AND h2.index_name = format('%I.%I', n.nspname, c.relname))
+    ), orphans AS (
+        -- per earlier OID (or none) under such a name, its latest row
+        SELECT DISTINCT ON (h.index_oid, h.index_name)
+               h.index_oid AS old_oid, h.index_name, h.table_name, h.index_definition, u.oid AS new_oid,
+               u.tname, u.def
+        FROM unbound u
+        JOIN ntsb_perf.index_history h ON h.index_name = u.qname
+        WHERE h.dropped_at IS NULL
+          AND (h.index_oid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_class c2 WHERE c2.oid = h.index_oid))
+        ORDER BY h.index_oid, h.index_name, h.taken_at DESC, h.id DESC
     )
-    UPDATE ntsb_perf.index_history h SET index_oid = u.oid
-    FROM unbound u
-    WHERE h.index_name = u.qname AND h.table_name = u.tname
-      AND (h.index_oid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_class c2 WHERE c2.oid = h.index_oid));
+    UPDATE ntsb_perf.index_history h SET index_oid = o.new_oid
+    FROM orphans o
+    WHERE o.table_name = o.tname AND (o.index_definition IS NULL OR o.index_definition = o.def)
+      AND h.index_name = o.index_name AND h.index_oid IS NOT DISTINCT FROM o.old_oid AND h.dropped_at IS NULL;
     SELECT coalesce(jsonb_agg(to_jsonb(m)), '[]') INTO measured
     FROM ntsb_perf._snapshot_measure(snapshot_indexes.sample_pages) m;
     -- The counters are read together, after the pages.
@@ -121,12 +242,12 @@ BEGIN
         (taken_at, index_oid, index_name, table_name, access_method, relfilenode, index_bytes, live_items,
          avg_leaf_density, leaf_fragmentation, expected_bytes, reclaimable_bytes, bloat_ratio, method,
          pages_read, density_ci_low, density_ci_high, idx_scan, idx_tup_read, table_writes, db_xact_commit,
-         stats_reset, rebuild, note)
+         stats_reset, rebuild, note, index_definition)
     SELECT t, c.oid, format('%I.%I', n.nspname, c.relname), format('%I.%I', tn.nspname, tc.relname), am.amname,
            c.relfilenode, coalesce(m.index_bytes, pg_relation_size(c.oid)), m.live_items, m.avg_leaf_density,
            m.leaf_fragmentation, m.expected_bytes, m.reclaimable_bytes, m.bloat_ratio, m.method, m.pages_read,
            m.density_ci_low, m.density_ci_high, u.idx_scan, u.idx_tup_read, u.table_writes, u.db_xact_commit,
-           u.stats_reset, false, m.note
+           u.stats_reset, false, m.note, ntsb_perf._index_definition(c.oid)
     FROM jsonb_to_recordset(measured) AS m(index_oid oid, method text, pages_read bigint, total_pages bigint,
              index_bytes bigint, live_items bigint, avg_leaf_density float8, leaf_fragmentation float8,
              expected_bytes bigint, reclaimable_bytes bigint, bloat_ratio float8, density_ci_low float8,
@@ -163,7 +284,7 @@ BEGIN
         RETURN NULL;
     END IF;
     EXECUTE 'SELECT string_agg(DISTINCT username::text, '', '') FROM cron.job WHERE jobname = $1 AND username <> $2'
-        INTO owners USING 'ntsb_perf index snapshots ' || current_database(), except_role;
+        INTO owners USING ntsb_perf._job_name_of('index_snapshots'), except_role;
     RETURN owners;
 END $$;
 
@@ -175,7 +296,7 @@ CREATE FUNCTION ntsb_perf.schedule_index_snapshots(schedule text, sample_pages i
 RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    job text := 'ntsb_perf index snapshots ' || current_database();
+    job text := ntsb_perf._job_name_of('index_snapshots');
     other text;
     id bigint;
 BEGIN
@@ -211,7 +332,7 @@ END $$;
 -- Removes this role's snapshot job of this database (false, with a notice, when there is none).
 CREATE FUNCTION ntsb_perf.unschedule_index_snapshots() RETURNS boolean
 LANGUAGE sql AS $$
-    SELECT ntsb_perf._unschedule_own_job('ntsb_perf index snapshots ' || current_database(), 'index snapshots are')
+    SELECT ntsb_perf._unschedule_own_job(ntsb_perf._job_name_of('index_snapshots'), 'index snapshots are')
 $$;
 
 -- The usage of leaf indexes between consecutive points: their snapshots from the last one at or
@@ -373,7 +494,8 @@ RETURNS TABLE (schema_name text, table_name text, index_name text, access_method
                reclaimable_bytes bigint, bloat_ratio float8, avg_leaf_density float8,
                reclaimable_bytes_per_day float8, reclaimable_per_day_low float8, reclaimable_per_day_high float8,
                bloat_ratio_per_day float8, density_per_day float8, predicted_crossing timestamptz,
-               crossing_earliest timestamptz, crossing_latest timestamptz, crossing_reason text, crossed boolean)
+               crossing_earliest timestamptz, crossing_latest timestamptz, crossing_reason text, crossed boolean,
+               crossed_at timestamptz)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM ntsb_perf._reindex_check_thresholds(p_min_bloat_ratio, 0, p_max_leaf_density, p_max_fragmentation, NULL);
@@ -433,11 +555,11 @@ BEGIN
         SELECT s.*, r.factor, d.density_threshold, fr.frag_threshold,
                rc.slope AS rc_slope, rc.slope_low AS rc_low, rc.slope_high AS rc_high,
                ra.slope AS ratio_slope, g.crossing AS g_at, g.crossing_earliest AS g_early,
-               g.crossing_latest AS g_late, g.crossed AS g_crossed,
+               g.crossing_latest AS g_late, g.crossed AS g_crossed, g.crossed_at AS g_crossed_at,
                dn.slope AS dn_slope, dn.crossing AS dn_at, dn.crossing_earliest AS dn_early,
-               dn.crossing_latest AS dn_late, dn.crossed AS dn_crossed,
+               dn.crossing_latest AS dn_late, dn.crossed AS dn_crossed, dn.crossed_at AS dn_crossed_at,
                ff.crossing AS ff_at, ff.crossing_earliest AS ff_early, ff.crossing_latest AS ff_late,
-               ff.crossed AS ff_crossed
+               ff.crossed AS ff_crossed, ff.crossed_at AS ff_crossed_at
         FROM series s
         CROSS JOIN LATERAL (SELECT coalesce(nullif(s.base_ratio, 0), 1) AS fresh,
                                    p_min_bloat_ratio * coalesce(nullif(s.base_ratio, 0), 1) AS factor) r
@@ -458,18 +580,24 @@ BEGIN
     ), crossings AS (
         SELECT f.*, c.*
         FROM fits f
+        -- the threshold forecast to be crossed first (its crossing may be past); when none is
+        -- forecast (no trend toward any), the one crossed first
         LEFT JOIN LATERAL (
             SELECT k.at_days, k.reason, k.early_days
-            FROM (VALUES (f.g_at, f.g_early, format('bloat ratio %s', round((f.factor)::numeric, 2))),
-                         (f.dn_at, f.dn_early, format('leaf density %s%%', round(f.density_threshold::numeric, 1))),
-                         (f.ff_at, f.ff_early, format('leaf fragmentation %s%%', round(f.frag_threshold::numeric, 1))))
-                 AS k(at_days, early_days, reason)
-            WHERE k.at_days IS NOT NULL
-            ORDER BY k.at_days
+            FROM (VALUES (f.g_at, f.g_early, f.g_crossed_at, format('bloat ratio %s', round((f.factor)::numeric, 2))),
+                         (f.dn_at, f.dn_early, f.dn_crossed_at,
+                          format('leaf density %s%%', round(f.density_threshold::numeric, 1))),
+                         (f.ff_at, f.ff_early, f.ff_crossed_at,
+                          format('leaf fragmentation %s%%', round(f.frag_threshold::numeric, 1))))
+                 AS k(at_days, early_days, crossed_days, reason)
+            WHERE coalesce(k.at_days, k.crossed_days) IS NOT NULL
+            ORDER BY k.at_days IS NULL, coalesce(k.at_days, k.crossed_days)
             LIMIT 1
         ) c0 ON true
         CROSS JOIN LATERAL (
             SELECT c0.at_days, c0.reason,
+                   -- when the first of the thresholds crossed was crossed (never before the series' start)
+                   (SELECT min(v) FROM unnest(ARRAY[f.g_crossed_at, f.dn_crossed_at, f.ff_crossed_at]) v) AS crossed_days,
                    least(f.g_early, f.dn_early, f.ff_early) AS early_days,
                    -- the first crossing comes no later than the soonest of the band's later ends;
                    -- NULL when every criterion may never be crossed
@@ -482,7 +610,8 @@ BEGIN
            c.rc_slope, c.rc_low, c.rc_high, c.ratio_slope, c.dn_slope,
            ntsb_perf._days_after(c.first_at, c.at_days), ntsb_perf._days_after(c.first_at, c.early_days),
            ntsb_perf._days_after(c.first_at, c.late_days), c.reason,
-           coalesce(c.g_crossed, false) OR coalesce(c.dn_crossed, false) OR coalesce(c.ff_crossed, false)
+           coalesce(c.g_crossed, false) OR coalesce(c.dn_crossed, false) OR coalesce(c.ff_crossed, false),
+           ntsb_perf._days_after(c.first_at, c.crossed_days)
     FROM crossings c
     ORDER BY ntsb_perf._days_after(c.first_at, c.at_days) NULLS LAST, c.nsp, c.name;
 END $$;
@@ -494,7 +623,8 @@ RETURNS TABLE (schema_name text, table_name text, index_name text, access_method
                reclaimable_bytes bigint, bloat_ratio float8, avg_leaf_density float8,
                reclaimable_bytes_per_day float8, reclaimable_per_day_low float8, reclaimable_per_day_high float8,
                bloat_ratio_per_day float8, density_per_day float8, predicted_crossing timestamptz,
-               crossing_earliest timestamptz, crossing_latest timestamptz, crossing_reason text, crossed boolean)
+               crossing_earliest timestamptz, crossing_latest timestamptz, crossing_reason text, crossed boolean,
+               crossed_at timestamptz)
 LANGUAGE sql STABLE AS 'SELECT * FROM ntsb_perf._bloat_forecast($1, $2, $3, $4)';
 
 CREATE VIEW ntsb_perf.bloat_forecast AS SELECT * FROM ntsb_perf.bloat_forecast();

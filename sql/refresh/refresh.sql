@@ -767,7 +767,9 @@ END $$;
 -- pg_cron job, its state and log rows, and the tables' change marks, in the dropping
 -- transaction. DROP of an index (or of its table, or schema) removes its rebuild baseline and
 -- the OID from its rebuild history (the rows stay, with the index's name): a dump would carry
--- the number, which names some other relation in the restored cluster. Enabled ALWAYS (also
+-- the number, which names some other relation in the restored cluster; and it ends the index's
+-- snapshot history (ntsb_perf._index_history_dropped, sql/index_history/history.sql), which is
+-- then never given to a new index of the same name. Enabled ALWAYS (also
 -- under session_replication_role = replica). It never makes a DROP fail (a failed cleanup is a
 -- warning; the job's next run cleans up then).
 CREATE FUNCTION ntsb_perf._on_sql_drop() RETURNS event_trigger
@@ -798,6 +800,11 @@ BEGIN
           AND (b.index_oid = o.objid OR (b.index_oid IS NULL AND b.index_name = o.object_identity));
     EXCEPTION WHEN OTHERS THEN
         RAISE WARNING 'ntsb_perf: could not clean up the rebuild history of dropped indexes: % (SQLSTATE %)', SQLERRM, SQLSTATE;
+    END;
+    BEGIN
+        PERFORM ntsb_perf._index_history_dropped();
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'ntsb_perf: could not end the index history of dropped indexes: % (SQLSTATE %)', SQLERRM, SQLSTATE;
     END;
 END $$;
 CREATE EVENT TRIGGER ntsb_perf_forget_dropped ON sql_drop EXECUTE FUNCTION ntsb_perf._on_sql_drop();

@@ -178,10 +178,12 @@ const MAX_FIT_ELEMENTS: usize = 100_000;
 
 /// A Theil–Sen line through the points (`x` in days since the first, `y` the measured value)
 /// and when it reaches `threshold` (going up when `rising`, else going down), with the 95% band
-/// from the slope's confidence interval. One row; all NULL when the points cannot be fitted
-/// (fewer than four, or values the fit cannot keep finite); only the line when the threshold
-/// is not a number. Crossings are in days since the first point. Pairs with a NULL are left
-/// out; arrays of different lengths are refused (22023).
+/// from the slope's confidence interval: only when the whole interval moves toward the
+/// threshold (a trend, not a flat series or one step). `crossed`: the line is at or past the
+/// threshold at the last point, since `crossed_at` (not before the first point). One row; all
+/// NULL when the points cannot be fitted (fewer than four, or values the fit cannot keep
+/// finite); only the line when the threshold is not a number. Crossings are in the days of
+/// `x`. Pairs with a NULL are left out; arrays of different lengths are refused (22023).
 #[pg_extern(immutable, parallel_safe)]
 #[allow(clippy::type_complexity)]
 fn _forecast_fit(
@@ -199,6 +201,7 @@ fn _forecast_fit(
         name!(crossing_earliest, Option<f64>),
         name!(crossing_latest, Option<f64>),
         name!(crossed, Option<bool>),
+        name!(crossed_at, Option<f64>),
     ),
 > {
     if x.len() != y.len() {
@@ -225,7 +228,7 @@ fn _forecast_fit(
     let (xs, ys): (Vec<f64>, Vec<f64>) =
         x.iter().zip(y.iter()).filter_map(|(a, b)| a.zip(b)).unzip();
     let row = match forecast::theil_sen(&xs, &ys, 0.95) {
-        None => (None, None, None, None, None, None, None),
+        None => (None, None, None, None, None, None, None, None),
         // (a threshold that is not a number: only the line is wanted)
         Some(f) if !threshold.is_finite() => (
             Some(f.slope),
@@ -235,10 +238,14 @@ fn _forecast_fit(
             None,
             None,
             None,
+            None,
         ),
         Some(f) => {
+            // (the fit uses the last MAX_POINTS points: the first of those)
+            let used = &xs[xs.len().saturating_sub(forecast::MAX_POINTS)..];
+            let first = used.iter().cloned().fold(f64::INFINITY, f64::min);
             let now = xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            let c = forecast::crossing(&f, threshold, rising, now);
+            let c = forecast::crossing(&f, threshold, rising, first, now);
             (
                 Some(f.slope),
                 Some(f.slope_low),
@@ -247,6 +254,7 @@ fn _forecast_fit(
                 c.earliest,
                 c.latest,
                 Some(c.crossed),
+                c.crossed_at,
             )
         }
     };
@@ -259,6 +267,8 @@ extension_sql_file!(
     requires = [
         "reindex",
         "bloat_grants",
+        "index_catalog",
+        "cron_jobs",
         _snapshot_measure,
         _forecast_fit,
         _index_history_retention

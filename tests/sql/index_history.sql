@@ -2,7 +2,10 @@
 -- snapshots of a large index against an exact scan, retention, a statistics reset between two
 -- snapshots (pg_stat_reset), a rebuild between snapshots, the forecast of a known series, the
 -- plan's predicted crossing and auto_reindex's ahead, unused_indexes over 30 days of history,
--- the pg_cron schedule with a real run, privileges, and bad input. Times, OIDs and sizes that
+-- the pg_cron schedule with a real run, privileges, and bad input; issue 24: the history of a
+-- dropped index is never given to a new index of its name, no crossing is forecast without a
+-- trend and `crossed` comes with `crossed_at`, and each role reads the rows of the indexes
+-- index_usage shows it (also logged in as a role with no grants). Times, OIDs and sizes that
 -- vary are turned into booleans or differences.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS ntsb_perf;
@@ -61,10 +64,10 @@ SELECT h.method, abs(h.avg_leaf_density - b.avg_leaf_density) <= 2 AS density_wi
 FROM ntsb_perf.index_history h CROSS JOIN LATERAL ntsb_perf.index_bloat(h.index_oid::regclass) b
 WHERE h.index_name = 'ih.big_k';
 -- sample_pages given: that sample, for every index larger than it.
+SELECT sum(pages_read) AS first_pages FROM ntsb_perf.index_history
+WHERE taken_at = (SELECT min(taken_at) FROM ntsb_perf.index_history) \gset
 SET ROLE ih_owner;
-SELECT sampled >= 3 AS sampled_more, pages_read < (SELECT sum(pages_read) FROM ntsb_perf.index_history
-                                                   WHERE taken_at = (SELECT min(taken_at) FROM ntsb_perf.index_history))
-       AS fewer_pages
+SELECT sampled >= 3 AS sampled_more, pages_read < :first_pages AS fewer_pages
 FROM ntsb_perf.snapshot_indexes(sample_pages => 20);
 RESET ROLE;
 SELECT pages_read FROM ntsb_perf.index_history WHERE index_name = 'ih.big_k' ORDER BY taken_at DESC LIMIT 1;
@@ -233,8 +236,38 @@ INSERT INTO ntsb_perf.index_history (taken_at, index_oid, index_name, table_name
 SELECT date_trunc('day', now()) - (6 - d) * interval '1 day', c.oid, 'ih.fc_flat', 'ih.fc', 'btree', c.relfilenode,
        10000000, 10000000, 1, 90, 5, 'exact'
 FROM pg_class c, generate_series(0, 6) d WHERE c.oid = 'ih.fc_flat'::regclass;
-SELECT index_name, reclaimable_bytes_per_day, density_per_day, predicted_crossing, crossing_reason, crossed
+SELECT index_name, reclaimable_bytes_per_day, density_per_day, predicted_crossing, crossing_reason, crossed, crossed_at
 FROM ntsb_perf.bloat_forecast WHERE index_name = 'fc_flat';
+-- A step is no trend (issue 24): an index that went from empty to three rows and stayed so, in
+-- four hourly snapshots. Half the pairs of snapshots straddle the step, so the median slope
+-- of its size over the fresh size is not 0, but its interval reaches 0: no crossing is
+-- forecast (it was "in 2 minutes"). Its density, 0.79% since the second snapshot, is past the
+-- 70% threshold: crossed, since the first snapshot that measured a density.
+CREATE INDEX fc_step ON ih.fc (a);
+INSERT INTO ntsb_perf.index_history (taken_at, index_oid, index_name, table_name, access_method, relfilenode,
+                                     index_bytes, live_items, expected_bytes, bloat_ratio, avg_leaf_density,
+                                     leaf_fragmentation, method)
+SELECT date_trunc('hour', now()) - (3 - d) * interval '1 hour', c.oid, 'ih.fc_step', 'ih.fc', 'btree', c.relfilenode,
+       CASE WHEN d = 0 THEN 8192 ELSE 16384 END, CASE WHEN d = 0 THEN 0 ELSE 3 END, 16384,
+       CASE WHEN d = 0 THEN 0.5 ELSE 1 END, CASE WHEN d > 0 THEN 0.79 END, CASE WHEN d > 0 THEN 0 END, 'exact'
+FROM pg_class c, generate_series(0, 3) d WHERE c.oid = 'ih.fc_step'::regclass;
+SELECT index_name, snapshots, bloat_ratio, bloat_ratio_per_day, reclaimable_bytes_per_day > 0 AS median_slope_above_0,
+       predicted_crossing, crossing_earliest, crossing_latest, crossing_reason, crossed,
+       crossed_at = date_trunc('hour', now()) - interval '2 hours' AS crossed_at_second_snapshot
+FROM ntsb_perf.bloat_forecast WHERE index_name = 'fc_step';
+SELECT * FROM ntsb_perf._forecast_fit('{0,1,2,3}', '{-13107,-4915,-4915,-4915}', 0, true);
+-- Past a threshold and moving away from it (density rising below 70%): crossed, at the start.
+UPDATE ntsb_perf.index_history SET avg_leaf_density = 50 + 5 * extract(hour FROM taken_at - (date_trunc('hour', now()) - interval '3 hours')),
+                                   index_bytes = 16384, live_items = 3, bloat_ratio = 1
+WHERE index_name = 'ih.fc_step';
+SELECT index_name, predicted_crossing, crossing_reason, crossed,
+       crossed_at = date_trunc('hour', now()) - interval '3 hours' AS crossed_at_first_snapshot
+FROM ntsb_perf.bloat_forecast WHERE index_name = 'fc_step';
+DROP INDEX ih.fc_step;
+-- Every crossed forecast says when.
+SELECT count(*) FILTER (WHERE crossed) AS crossed, count(*) FILTER (WHERE crossed AND crossed_at IS NULL) AS crossed_without_time,
+       count(*) FILTER (WHERE NOT crossed AND crossed_at IS NOT NULL) AS time_without_crossed
+FROM ntsb_perf.bloat_forecast(min_bloat_ratio => 1.05, max_leaf_density => 85);
 -- Sampled snapshots whose density is not good to 2 points (sample_pages => 1) are left out.
 UPDATE ntsb_perf.index_history SET method = 'sampled', density_ci_low = 50, density_ci_high = 60
 WHERE index_name = 'ih.fc_flat' AND taken_at > date_trunc('day', now()) - interval '4 days';
@@ -343,8 +376,13 @@ DELETE FROM ntsb_perf.index_history;
 SET ntsb_perf.index_history_retention = '1min';
 \echo sqlstate :LAST_ERROR_SQLSTATE
 \set VERBOSITY default
-SELECT count(*) > 0 AS history_readable FROM ntsb_perf.index_history;
+-- (no privilege on ih's tables: index_usage shows ih_plain none of their indexes, and the
+-- history none of their rows; section 12)
+SELECT count(*) AS rows_of_ih FROM ntsb_perf.index_history WHERE table_name LIKE 'ih.%';
 SELECT count(*) >= 0 AS usage_readable FROM ntsb_perf.index_usage_history('ih.t_k');
+RESET ROLE;
+SET ROLE ih_owner;
+SELECT count(*) > 0 AS history_readable_by_owner FROM ntsb_perf.index_history;
 RESET ROLE;
 -- A look-alike of a catalog function on the snapshot's role's search_path is not called.
 SET ROLE ih_owner;
@@ -401,6 +439,206 @@ SELECT * FROM ntsb_perf._forecast_fit(array_fill(0::float8, ARRAY[100001]), arra
 -- a threshold that is not a number: the line only
 SELECT * FROM ntsb_perf._forecast_fit('{0,1,2,3}', '{1,3,5,7}', 'NaN', true);
 
+-- 11. The history belongs to the index it measured (issue 24). A DROP ends an index's history:
+-- a new index created under its name starts its own (no old scans, no fake reset, and
+-- unused_indexes lists it), whatever its definition. Only a REINDEX CONCURRENTLY's copy (same
+-- table, same definition: it fires no event trigger) takes the history over; a drop the event
+-- trigger did not see is told by the definition. Rows restored from a dump (no OID) are bound
+-- to the index of their name.
+DELETE FROM ntsb_perf.index_history;
+CREATE TABLE ih.u (id int, k int, j int);
+INSERT INTO ih.u SELECT g, g % 100, g % 7 FROM generate_series(1, 2000) g;
+CREATE INDEX u_k ON ih.u (k);
+ANALYZE ih.u;
+SELECT count(*) > 0 AS snapshot FROM ntsb_perf.snapshot_indexes();
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+SELECT count(*) FROM ih.u WHERE k = 1;
+SELECT count(*) FROM ih.u WHERE k = 2;
+SELECT pg_stat_force_next_flush();
+SELECT count(*) > 0 AS snapshot FROM ntsb_perf.snapshot_indexes();
+SELECT source, idx_scan, scans, reset FROM ntsb_perf.index_usage_history('ih.u_k');
+-- dropped, and created again with the same definition: another index
+DROP INDEX ih.u_k;
+SELECT index_oid IS NULL AS no_oid, dropped_at IS NOT NULL AS ended, table_dropped, count(*) AS rows
+FROM ntsb_perf.index_history WHERE index_name = 'ih.u_k' GROUP BY 1, 2, 3;
+CREATE INDEX u_k ON ih.u (k);
+SELECT pg_stat_clear_snapshot();
+SELECT count(*) > 0 AS snapshot FROM ntsb_perf.snapshot_indexes();
+SELECT source, idx_scan, scans, reset FROM ntsb_perf.index_usage_history('ih.u_k');
+SELECT index_name, idx_scan, scans_last_30_days, observed_since IS NOT NULL AS has_history
+FROM ntsb_perf.unused_indexes() WHERE schema_name = 'ih' AND table_name = 'u';
+SELECT index_oid = 'ih.u_k'::regclass AS new_index, dropped_at IS NOT NULL AS ended, count(*) AS rows
+FROM ntsb_perf.index_history WHERE index_name = 'ih.u_k' GROUP BY 1, 2 ORDER BY 1, 2;
+-- REINDEX CONCURRENTLY outside ntsb_perf (a new OID): the history follows, scans included.
+SELECT count(*) FROM ih.u WHERE k = 3;
+SELECT pg_stat_force_next_flush();
+SELECT count(*) > 0 AS snapshot FROM ntsb_perf.snapshot_indexes();
+SELECT 'ih.u_k'::regclass::oid AS u_k_before \gset
+REINDEX INDEX CONCURRENTLY ih.u_k;
+SELECT 'ih.u_k'::regclass::oid <> :u_k_before AS new_oid;
+SELECT count(*) > 0 AS snapshot FROM ntsb_perf.snapshot_indexes();
+SELECT index_definition, count(*) AS rows, bool_and(index_oid = 'ih.u_k'::regclass) AS all_bound
+FROM ntsb_perf.index_history WHERE index_name = 'ih.u_k' AND dropped_at IS NULL GROUP BY 1;
+SELECT source, scans FROM ntsb_perf.index_usage_history('ih.u_k');
+-- A drop no event trigger saw (disabled), a new index of the same name and another definition:
+-- not bound to the old rows.
+ALTER EVENT TRIGGER ntsb_perf_forget_dropped DISABLE;
+DROP INDEX ih.u_k;
+CREATE INDEX u_k ON ih.u (j);
+ALTER EVENT TRIGGER ntsb_perf_forget_dropped ENABLE ALWAYS;
+SELECT count(*) > 0 AS snapshot FROM ntsb_perf.snapshot_indexes();
+SELECT index_definition, count(*) AS rows, bool_and(index_oid = 'ih.u_k'::regclass) AS bound_to_u_k
+FROM ntsb_perf.index_history WHERE index_name = 'ih.u_k' AND dropped_at IS NULL GROUP BY 1 ORDER BY 1;
+SELECT source, idx_scan, scans, reset FROM ntsb_perf.index_usage_history('ih.u_k');
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+-- Rows restored from a dump come without OID: bound by name (same table, same definition).
+INSERT INTO ntsb_perf.index_history (taken_at, index_oid, index_name, table_name, access_method, index_bytes,
+                                     idx_scan, index_definition)
+VALUES (now() - interval '1 day', NULL, 'ih.u_jk', 'ih.u', 'btree', 8192, 5, 'USING btree (j, k)'),
+       (now() - interval '1 day', NULL, 'ih.u_other', 'ih.u', 'btree', 8192, 5, 'USING btree (k, j)');
+CREATE INDEX u_jk ON ih.u (j, k);
+CREATE INDEX u_other ON ih.u (j, k);
+SELECT count(*) > 0 AS snapshot FROM ntsb_perf.snapshot_indexes();
+SELECT index_name, count(*) AS rows, count(*) FILTER (WHERE index_oid = to_regclass(index_name)) AS bound
+FROM ntsb_perf.index_history WHERE index_name IN ('ih.u_jk', 'ih.u_other') GROUP BY 1 ORDER BY 1;
+-- A restored row of an index dropped before the dump stays ended (dropped_at is dumped).
+INSERT INTO ntsb_perf.index_history (taken_at, index_oid, index_name, table_name, access_method, index_bytes,
+                                     index_definition, dropped_at)
+VALUES (now() - interval '1 day', NULL, 'ih.u_gone', 'ih.u', 'btree', 8192, 'USING btree (id)', now() - interval '1 hour');
+CREATE INDEX u_gone ON ih.u (id);
+SELECT count(*) > 0 AS snapshot FROM ntsb_perf.snapshot_indexes();
+SELECT index_oid IS NOT NULL AS bound, dropped_at IS NOT NULL AS ended, count(*) AS rows
+FROM ntsb_perf.index_history WHERE index_name = 'ih.u_gone' GROUP BY 1, 2 ORDER BY 1, 2;
+-- A rolled-back DROP leaves the history as it was; DROP TABLE ends every index's, and marks
+-- the table gone (also for the rows of indexes dropped before it).
+BEGIN;
+DROP INDEX ih.u_jk;
+ROLLBACK;
+SELECT count(*) FILTER (WHERE dropped_at IS NOT NULL) AS ended FROM ntsb_perf.index_history WHERE index_name = 'ih.u_jk';
+DROP INDEX ih.u_other;
+SELECT index_name, table_dropped, count(*) AS rows FROM ntsb_perf.index_history
+WHERE index_name = 'ih.u_other' GROUP BY 1, 2;
+DROP TABLE ih.u;
+SELECT index_name, index_oid IS NULL AS no_oid, dropped_at IS NOT NULL AS ended, table_dropped, count(*) AS rows
+FROM ntsb_perf.index_history WHERE table_name = 'ih.u' GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4;
+
+-- 12. Who reads the history (issue 24): the rows of the indexes index_usage shows the role
+-- (the table's owner, a role with a privilege on the table or one of its columns), checked
+-- logged in as each role. Rows of a dropped index: the same rule on its table while the table
+-- exists; once it is gone, pg_read_all_stats (and superusers).
+DELETE FROM ntsb_perf.index_history;
+CREATE ROLE ih_nobody LOGIN;
+CREATE TABLE public.ih_nobody_t (a int, b int);
+CREATE INDEX ih_nobody_t_a ON public.ih_nobody_t (a);
+CREATE INDEX ih_nobody_t_b ON public.ih_nobody_t (b);
+ALTER TABLE public.ih_nobody_t OWNER TO ih_nobody;
+CREATE SCHEMA ih_secret;
+CREATE TABLE ih_secret.s (a int);
+CREATE INDEX s_a ON ih_secret.s (a);
+SELECT 'ih_secret.s_a'::regclass::oid AS secret_oid, 'ih.t_k'::regclass::oid AS t_k_oid \gset
+SELECT count(*) > 0 AS snapshot FROM ntsb_perf.snapshot_indexes();
+SELECT count(*) > 0 AS snapshot FROM ntsb_perf.snapshot_indexes();
+SELECT count(*) > 0 AS snapshot FROM ntsb_perf.snapshot_indexes();
+SELECT count(*) > 0 AS snapshot FROM ntsb_perf.snapshot_indexes();
+-- (every index with history, as the superuser sees them, for the roles to compare with)
+CREATE TABLE public.ih_all_history AS
+SELECT DISTINCT index_oid, index_name FROM ntsb_perf.index_history WHERE index_oid IS NOT NULL;
+GRANT SELECT ON public.ih_all_history TO PUBLIC;
+\c - ih_nobody
+SET client_min_messages = warning;
+SELECT current_user, session_user;
+-- the indexes whose history it reads are those index_usage shows it: its own table's (and the
+-- tables every role may read, e.g. pg_cron's and ntsb_perf's), none of a schema it may not use
+SELECT count(*) > 20 AS indexes_with_history,
+       count(*) FILTER (WHERE (a.index_oid IN (SELECT index_oid FROM ntsb_perf.index_usage()))
+                              IS DISTINCT FROM EXISTS (SELECT 1 FROM ntsb_perf.index_history h
+                                                       WHERE h.index_oid = a.index_oid)) AS differ_from_index_usage
+FROM public.ih_all_history a;
+SELECT a.index_name, EXISTS (SELECT 1 FROM ntsb_perf.index_history h WHERE h.index_oid = a.index_oid) AS reads_history
+FROM public.ih_all_history a WHERE a.index_name ~ '^(ih|ih_secret|public\.ih_nobody)' ORDER BY 1;
+SELECT count(*) AS rows_by_oid FROM ntsb_perf.index_history WHERE index_oid IN (:secret_oid, :t_k_oid);
+-- the readers: its own index's history, forecast and usage; of an index in a schema it may
+-- not use, nothing (as for an index without history)
+SELECT count(*) FILTER (WHERE source = 'snapshot') AS snapshots, count(*) FILTER (WHERE source = 'now') AS now
+FROM ntsb_perf.index_usage_history('public.ih_nobody_t_a');
+SELECT count(*) AS points FROM ntsb_perf.index_usage_history(:secret_oid::oid::regclass);
+SELECT index_name, snapshots FROM ntsb_perf.bloat_forecast WHERE schema_name IN ('public', 'ih', 'ih_secret') ORDER BY 1;
+SELECT index_name, scans_last_30_days, observed_since IS NOT NULL AS has_history FROM ntsb_perf.unused_indexes()
+WHERE schema_name IN ('public', 'ih', 'ih_secret') ORDER BY 1;
+-- its history is still written only by snapshots and rebuilds
+\set VERBOSITY terse
+UPDATE ntsb_perf.index_history SET idx_scan = 0;
+\echo sqlstate :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+-- a dropped index of its table that is still there: still its own
+DROP INDEX public.ih_nobody_t_b;
+SELECT index_name, index_oid IS NULL AS no_oid, dropped_at IS NOT NULL AS ended, count(*) AS rows
+FROM ntsb_perf.index_history WHERE table_name = 'public.ih_nobody_t' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+\c - ih_plain
+SET client_min_messages = warning;
+-- ih_plain may use schema ih but has no privilege on its tables: none of their rows; a
+-- privilege on one column of ih.t shows ih.t's indexes, in index_usage and in the history alike
+SELECT count(*) AS rows_of_ih FROM ntsb_perf.index_history WHERE table_name LIKE 'ih%.%';
+\c - postgres
+SET client_min_messages = warning;
+GRANT SELECT (k) ON ih.t TO ih_plain;
+\c - ih_plain
+SET client_min_messages = warning;
+SELECT index_name FROM ntsb_perf.index_usage() WHERE schema_name LIKE 'ih%' ORDER BY 1;
+SELECT DISTINCT index_name FROM ntsb_perf.index_history WHERE table_name LIKE 'ih%.%' ORDER BY 1;
+SELECT count(*) FILTER (WHERE source = 'snapshot') AS snapshots FROM ntsb_perf.index_usage_history('ih.t_k');
+SELECT count(*) > 20 AS indexes_with_history,
+       count(*) FILTER (WHERE (a.index_oid IN (SELECT index_oid FROM ntsb_perf.index_usage()))
+                              IS DISTINCT FROM EXISTS (SELECT 1 FROM ntsb_perf.index_history h
+                                                       WHERE h.index_oid = a.index_oid)) AS differ_from_index_usage
+FROM public.ih_all_history a;
+-- the owner's dropped index is not ih_plain's
+SELECT count(*) AS rows_of_ih_nobody_t FROM ntsb_perf.index_history WHERE table_name = 'public.ih_nobody_t';
+\c - postgres
+SET client_min_messages = warning;
+-- the table dropped too: the rows of its indexes are pg_read_all_stats' now
+DROP TABLE public.ih_nobody_t;
+SELECT index_name, table_dropped, count(*) AS rows FROM ntsb_perf.index_history
+WHERE table_name = 'public.ih_nobody_t' GROUP BY 1, 2 ORDER BY 1, 2;
+-- (a new table of the old name does not make them its owner's)
+CREATE TABLE public.ih_nobody_t (a int);
+ALTER TABLE public.ih_nobody_t OWNER TO ih_nobody;
+\c - ih_nobody
+SET client_min_messages = warning;
+SELECT count(*) AS rows_of_ih_nobody_t FROM ntsb_perf.index_history WHERE table_name = 'public.ih_nobody_t';
+\c - postgres
+SET client_min_messages = warning;
+DROP TABLE public.ih_nobody_t;
+GRANT pg_read_all_stats TO ih_plain;
+\c - ih_plain
+SET client_min_messages = warning;
+SELECT DISTINCT index_name, table_dropped FROM ntsb_perf.index_history WHERE dropped_at IS NOT NULL ORDER BY 1;
+-- (pg_read_all_stats does not show it the live indexes index_usage does not show it)
+SELECT count(*) AS rows_of_ih_secret FROM ntsb_perf.index_history WHERE table_name LIKE 'ih\_secret.%';
+-- a look-alike of a catalog function on the reader's search_path does not change what it reads
+\c - postgres
+SET client_min_messages = warning;
+REVOKE pg_read_all_stats FROM ih_plain;
+CREATE SCHEMA ih_evil AUTHORIZATION ih_plain;
+\c - ih_plain
+SET client_min_messages = warning;
+CREATE FUNCTION ih_evil.pg_has_role(name, text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE FUNCTION ih_evil.pg_has_role(oid, text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE FUNCTION ih_evil.has_table_privilege(oid, text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE FUNCTION ih_evil.parse_ident(text, boolean DEFAULT true) RETURNS text[] LANGUAGE sql AS 'SELECT ARRAY[''ih'', ''t'']';
+SET search_path = ih_evil, pg_catalog;
+SELECT count(*) AS rows_of_others FROM ntsb_perf.index_history
+WHERE table_name LIKE 'ih%.%' AND table_name <> 'ih.t' OR table_name = 'public.ih_nobody_t';
+RESET search_path;
+\c - postgres
+SET client_min_messages = warning;
+DROP SCHEMA ih_evil CASCADE;
+DROP TABLE public.ih_all_history;
+REVOKE SELECT (k) ON ih.t FROM ih_plain;
+DROP SCHEMA ih_secret CASCADE;
+
 DROP SCHEMA ih CASCADE;
 DELETE FROM ntsb_perf.index_history;
 DELETE FROM ntsb_perf.reindex_history;
@@ -408,3 +646,4 @@ DELETE FROM ntsb_perf.reindex_baseline;
 REVOKE USAGE ON SCHEMA cron FROM ih_owner;
 DROP ROLE ih_owner;
 DROP ROLE ih_plain;
+DROP ROLE ih_nobody;

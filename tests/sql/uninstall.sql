@@ -1,10 +1,12 @@
 -- DROP EXTENSION ntsb_perf: without CASCADE it names what depends on it, the pg_cron jobs
--- ntsb_perf created included (pg_depend does not know them); with CASCADE it removes the
--- tracking triggers and those jobs, and leaves the tables, the views that do not use ntsb_perf
--- and the data alone. Drops of other extensions, IF EXISTS lists, a failing drop (which keeps
--- the jobs) and a non-superuser are checked too. Last in the schedule: it drops the extension
--- and creates it again at the end. (tests/dump_restore.sh waits for pg_cron's next minute after
--- a drop: no job of ntsb_perf runs, none fails.)
+-- ntsb_perf created included (pg_depend does not know them): every job of a kind in
+-- ntsb_perf._job_kinds(), refresh, auto_reindex and index snapshot jobs alike, and no look-alike
+-- of another name or command (those get a warning). With CASCADE it removes the tracking
+-- triggers and those jobs, in the dropping transaction, and leaves the tables, the views that do
+-- not use ntsb_perf and the data alone. Drops of other extensions, IF EXISTS lists, a failing
+-- drop (which keeps the jobs) and a non-superuser are checked too. Last in the schedule: it
+-- drops the extension and creates it again at the end. (tests/dump_restore.sh waits for
+-- pg_cron's next minute after a drop: no job of ntsb_perf runs, none fails.)
 CREATE EXTENSION IF NOT EXISTS ntsb_perf;
 CREATE EXTENSION IF NOT EXISTS pg_cron;
 CREATE EXTENSION IF NOT EXISTS tablefunc;
@@ -38,9 +40,24 @@ CREATE TABLE before_drop AS
            (SELECT md5(string_agg(b::text, ',' ORDER BY state)) FROM by_state b) AS by_state_md5;
 SELECT ntsb_perf.schedule_refresh('yearly', '* * * * *') AS yearly_job,
        ntsb_perf.schedule_refresh('by_state', '@daily') AS by_state_job,
-       ntsb_perf.schedule_auto_reindex('@daily', dry_run => true) AS reindex_job;
--- A job the user made that calls ntsb_perf: not ntsb_perf's, never removed by it.
+       ntsb_perf.schedule_auto_reindex('@daily', dry_run => true) AS reindex_job,
+       ntsb_perf.schedule_index_snapshots('@daily') AS snapshot_job;
+-- Jobs the user made that call ntsb_perf: not ntsb_perf's, never removed by it. Look-alikes of
+-- each kind: another name (another database's snapshot job; a name that matches this
+-- database's, ntsb_regress, only where "_" is any character), or ntsb_perf's name pattern with
+-- another command.
 SELECT cron.schedule('my refresh', '@daily', 'SELECT ntsb_perf.refresh(''un.by_state'')') AS user_job;
+SELECT cron.schedule('ntsb_perf index snapshots elsewhere', '@daily', 'SELECT * FROM ntsb_perf.snapshot_indexes()') AS other_db_job,
+       cron.schedule('ntsb_perf auto_reindex ' || replace(current_database(), '_', 'X'), '@daily',
+                     'CALL ntsb_perf.auto_reindex(dry_run => true)') AS like_job,
+       cron.schedule('ntsb_perf refresh 42 un.by_state', '@daily', 'SELECT ntsb_perf.refresh(''un.by_state'')') AS named_job;
+-- The kinds (what a new kind of job adds one row to).
+SELECT kind, job_name IS NOT NULL AS one_per_database, job_name_pattern = replace(job_name, '_', '\_') AS name_escaped,
+       command_pattern, description
+FROM ntsb_perf._job_kinds();
+SELECT regexp_replace(jobname, '^ntsb_perf refresh \d{5,} ', 'ntsb_perf refresh <view oid> ') AS jobname,
+       ntsb_perf._job_kind(jobid, jobname, command) AS kind
+FROM cron.job ORDER BY jobid;
 SELECT tgrelid::regclass AS tracked_table, tgname FROM pg_trigger
 WHERE tgfoid = 'ntsb_perf.track_change()'::regprocedure ORDER BY 1, 2;
 
@@ -58,8 +75,11 @@ DROP EXTENSION ntsb_perf, no_such_extension CASCADE;
 \echo sqlstate :LAST_ERROR_SQLSTATE
 BEGIN;
 DROP EXTENSION ntsb_perf CASCADE;
+-- (in the dropping transaction: only the user's jobs are left)
+SELECT jobname FROM cron.job ORDER BY jobid;
 ROLLBACK;
-SELECT count(*) AS jobs_kept FROM cron.job WHERE jobname LIKE 'ntsb_perf %';
+SELECT regexp_replace(jobname, '^ntsb_perf refresh \d{5,} ', 'ntsb_perf refresh <view oid> ') AS jobs_kept
+FROM cron.job ORDER BY jobid;
 -- A non-superuser cannot drop it (not the owner): PostgreSQL's own error, nothing removed.
 CREATE ROLE un_user LOGIN;
 SET ROLE un_user;
@@ -74,7 +94,7 @@ DROP SCHEMA IF EXISTS no_such_schema CASCADE;
 SELECT count(*) AS jobs_kept FROM cron.job WHERE jobname LIKE 'ntsb_perf %';
 -- Without any ntsb_perf job, PostgreSQL's own dependency error (the tracking triggers, the views).
 SELECT ntsb_perf.unschedule_refresh('yearly'), ntsb_perf.unschedule_refresh('by_state'),
-       ntsb_perf.unschedule_auto_reindex();
+       ntsb_perf.unschedule_auto_reindex(), ntsb_perf.unschedule_index_snapshots();
 DO $$
 DECLARE st text; msg text; det text;
 BEGIN
@@ -90,7 +110,8 @@ END $$;
 -- ntsb_perf's types and functions (the statistics views, the view calling fatal_rate).
 SELECT ntsb_perf.schedule_refresh('yearly', '* * * * *') AS yearly_job,
        ntsb_perf.schedule_refresh('by_state', '@daily') AS by_state_job,
-       ntsb_perf.schedule_auto_reindex('@daily', dry_run => true) AS reindex_job;
+       ntsb_perf.schedule_auto_reindex('@daily', dry_run => true) AS reindex_job,
+       ntsb_perf.schedule_index_snapshots('@daily') AS snapshot_job;
 -- An orphan: a refresh job whose policy is gone (removed by hand, behind ntsb_perf's back).
 SELECT cron.schedule('ntsb_perf refresh 1 un.gone', '@daily', 'SELECT 1') AS orphan_job \gset
 SELECT cron.schedule('ntsb_perf refresh 1 un.gone', '@daily', ntsb_perf._job_command(:orphan_job)) = :orphan_job AS same_job;
@@ -120,9 +141,11 @@ SELECT ntsb_perf.schedule_refresh('by_state', '@daily') > 0 AS scheduled;
 \set VERBOSITY default
 DROP SCHEMA ntsb_perf CASCADE;
 \set VERBOSITY terse
-SELECT count(*) AS ntsb_perf_jobs FROM cron.job WHERE jobname LIKE 'ntsb_perf %';
+SELECT jobname FROM cron.job ORDER BY jobid;
 
-SELECT cron.unschedule('my refresh');
+SELECT cron.unschedule('my refresh'), cron.unschedule('ntsb_perf index snapshots elsewhere'),
+       cron.unschedule('ntsb_perf auto_reindex ' || replace(current_database(), '_', 'X')),
+       cron.unschedule('ntsb_perf refresh 42 un.by_state');
 RESET search_path;
 DROP SCHEMA un CASCADE;
 DROP ROLE un_user;

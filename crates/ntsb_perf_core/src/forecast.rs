@@ -130,22 +130,27 @@ pub fn theil_sen(x: &[f64], y: &[f64], confidence: f64) -> Option<Fit> {
 /// When the fitted line reaches a threshold, in the fit's x units (days since the first point).
 ///
 /// `at` is where the central line crosses; `earliest` and `latest` where the two ends of the
-/// slope's interval cross, so [earliest, latest] is the band of plausible crossing days. Every
-/// field is either a finite number or `None`, never NaN or infinity.
+/// slope's interval cross, so [earliest, latest] is the band of plausible crossing days. A
+/// crossing is forecast only for a trend: when the whole interval moves toward the threshold
+/// (its slowest line included). Every field is either a finite number or `None`, never NaN or
+/// infinity.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Crossing {
-    /// x where intercept + slope · x == threshold; `None` when the line never gets there going
-    /// forward (slope 0, or moving away from the threshold). It may be before "now": the line
+    /// x where intercept + slope · x == threshold; `None` when there is no trend toward the
+    /// threshold (the slope's interval reaches 0, or the other way: a flat series, a series
+    /// whose only change is one step, one moving away). It may be before "now": the line
     /// crossed in the past (see `crossed`).
     pub at: Option<f64>,
-    /// The band's earlier end; `None` when even the fastest line of the interval does not move
-    /// toward the threshold.
+    /// The band's earlier end (the fastest line of the interval); `None` when `at` is.
     pub earliest: Option<f64>,
-    /// The band's later end; `None` means it may never cross (the slowest line of the interval
-    /// is flat or moves away).
+    /// The band's later end (the slowest line); `None` when `at` is.
     pub latest: Option<f64>,
     /// The fitted value at `now_x` is already at or past the threshold.
     pub crossed: bool,
+    /// When `crossed`: x where the central line reached the threshold, not before `first_x`
+    /// (a line that was past it at the first point, or that does not move toward it, crossed
+    /// at the first point or before); `None` when not crossed.
+    pub crossed_at: Option<f64>,
 }
 
 /// Where `fit` reaches `threshold`: x* = (threshold − intercept) / slope for the central line,
@@ -154,43 +159,36 @@ pub struct Crossing {
 /// `rising`: true when the threshold is crossed going up (y ≥ threshold, e.g. bloat ratio),
 /// false going down (y ≤ threshold, e.g. leaf density). Going up, the steepest line
 /// (`slope_high`) gives `earliest` and the shallowest (`slope_low`) `latest`; going down, the
-/// other way round. The band lines have their own intercepts, so a band end can fall on the
-/// wrong side of `at` (typically when the crossing is in the past, where the lines fan out the
-/// other way); the ends are then reordered (min and max of the values present), so that
-/// earliest ≤ at ≤ latest whenever all three exist.
+/// other way round. Nothing is forecast unless the shallowest line moves toward the threshold
+/// too: a median slope that is not 0 only because half the pairs straddle one step (an empty
+/// index that got three rows and stayed so, in four snapshots) is no trend. The band lines
+/// have their own intercepts, so a band end can fall on the wrong side of `at` (typically when
+/// the crossing is in the past, where the lines fan out the other way); the ends are then
+/// reordered (min and max of the values present), so that earliest ≤ at ≤ latest.
 ///
-/// `now_x`: the x of "now" (the last snapshot); `crossed` compares the fitted value there with
-/// the threshold.
-pub fn crossing(fit: &Fit, threshold: f64, rising: bool, now_x: f64) -> Crossing {
+/// `first_x` and `now_x`: the x of the first and of the last point; `crossed` compares the
+/// fitted value at `now_x` with the threshold, `crossed_at` is when that happened.
+pub fn crossing(fit: &Fit, threshold: f64, rising: bool, first_x: f64, now_x: f64) -> Crossing {
+    let toward = |slope: f64| if rising { slope > 0.0 } else { slope < 0.0 };
     let reach = |slope: f64, intercept: f64| -> Option<f64> {
-        let toward = if rising { slope > 0.0 } else { slope < 0.0 };
-        if !toward {
+        if !toward(slope) {
             return None;
         }
         let x = (threshold - intercept) / slope;
         x.is_finite().then_some(x)
     };
-    let at = reach(fit.slope, fit.intercept);
-    let (fast, slow) = if rising {
+    // (fastest, slowest) ends of the interval
+    let ((fast_slope, fast_icpt), (slow_slope, slow_icpt)) = if rising {
         (
-            reach(fit.slope_high, fit.intercept_high),
-            reach(fit.slope_low, fit.intercept_low),
+            (fit.slope_high, fit.intercept_high),
+            (fit.slope_low, fit.intercept_low),
         )
     } else {
         (
-            reach(fit.slope_low, fit.intercept_low),
-            reach(fit.slope_high, fit.intercept_high),
+            (fit.slope_low, fit.intercept_low),
+            (fit.slope_high, fit.intercept_high),
         )
     };
-
-    // A missing end stays missing ("may never cross" must not turn into a date); a present end
-    // becomes the extreme of everything known.
-    let known = [fast, at, slow];
-    let lowest = known.iter().flatten().copied().reduce(f64::min);
-    let highest = known.iter().flatten().copied().reduce(f64::max);
-    let earliest = fast.and(lowest);
-    let latest = slow.and(highest);
-
     let now = fit.intercept + fit.slope * now_x;
     // NaN (from a hand-built Fit or a NaN threshold) compares false: not crossed.
     let crossed = if rising {
@@ -198,11 +196,28 @@ pub fn crossing(fit: &Fit, threshold: f64, rising: bool, now_x: f64) -> Crossing
     } else {
         now <= threshold
     };
+    let crossed_at = crossed
+        .then(|| reach(fit.slope, fit.intercept).map_or(first_x, |x| x.min(now_x).max(first_x)));
+
+    let (at, fast, slow) = if toward(slow_slope) {
+        (
+            reach(fit.slope, fit.intercept),
+            reach(fast_slope, fast_icpt),
+            reach(slow_slope, slow_icpt),
+        )
+    } else {
+        (None, None, None)
+    };
+    // A missing end stays missing; a present end becomes the extreme of everything known.
+    let known = [fast, at, slow];
+    let lowest = known.iter().flatten().copied().reduce(f64::min);
+    let highest = known.iter().flatten().copied().reduce(f64::max);
     Crossing {
         at,
-        earliest,
-        latest,
+        earliest: at.and(fast).and(lowest),
+        latest: at.and(slow).and(highest),
         crossed,
+        crossed_at: crossed_at.filter(|x| x.is_finite()),
     }
 }
 
@@ -448,13 +463,20 @@ mod tests {
         assert!((fit.intercept_low - 3.0).abs() < 1e-12);
         assert!((fit.intercept_high - 3.0).abs() < 1e-12);
 
-        let now = crossing(&fit, 23.0, true, 10.0);
+        let now = crossing(&fit, 23.0, true, 0.0, 10.0);
         assert_eq!(now.at, Some(10.0));
         assert_eq!((now.earliest, now.latest), (Some(10.0), Some(10.0)));
         assert!(now.crossed);
-        let before = crossing(&fit, 23.0, true, 5.0);
+        assert_eq!(now.crossed_at, Some(10.0));
+        let before = crossing(&fit, 23.0, true, 0.0, 5.0);
         assert_eq!(before.at, Some(10.0));
         assert!(!before.crossed);
+        assert_eq!(before.crossed_at, None);
+        // Crossed before the first point: crossed at the first point (or before).
+        let long_ago = crossing(&fit, 5.0, true, 2.0, 10.0);
+        assert_eq!(long_ago.at, Some(1.0));
+        assert!(long_ago.crossed);
+        assert_eq!(long_ago.crossed_at, Some(2.0));
     }
 
     #[test]
@@ -472,7 +494,7 @@ mod tests {
         );
 
         // True line 100 + 5x reaches 400 at x = 60.
-        let c = crossing(&fit, 400.0, true, 30.0);
+        let c = crossing(&fit, 400.0, true, 0.0, 30.0);
         let (lo, at, hi) = (c.earliest.unwrap(), c.at.unwrap(), c.latest.unwrap());
         assert!(lo <= at && at <= hi);
         assert!(lo <= 60.0 && 60.0 <= hi, "{c:?}");
@@ -507,19 +529,21 @@ mod tests {
         let fit = theil_sen(&x, &y, 0.95).unwrap();
         assert_eq!(fit.slope, -0.5);
 
-        let down = crossing(&fit, 70.0, false, 20.0);
+        let down = crossing(&fit, 70.0, false, 0.0, 20.0);
         assert_eq!(down.at, Some(40.0));
         assert_eq!((down.earliest, down.latest), (Some(40.0), Some(40.0)));
         assert!(!down.crossed); // 80 at x = 20, still above 70
 
         // Moving away from a threshold above: never.
-        let up = crossing(&fit, 95.0, true, 20.0);
+        let up = crossing(&fit, 95.0, true, 0.0, 20.0);
         assert_eq!((up.at, up.earliest, up.latest), (None, None, None));
         assert!(!up.crossed);
         // The same threshold of 70 asked going up: no crossing ahead, but already at or above.
-        let up70 = crossing(&fit, 70.0, true, 20.0);
+        let up70 = crossing(&fit, 70.0, true, 0.0, 20.0);
         assert_eq!(up70.at, None);
         assert!(up70.crossed);
+        // ... since the first point at least (it moves away from it)
+        assert_eq!(up70.crossed_at, Some(0.0));
     }
 
     #[test]
@@ -530,11 +554,44 @@ mod tests {
         assert_eq!((fit.slope, fit.slope_low, fit.slope_high), (0.0, 0.0, 0.0));
         assert_eq!(fit.intercept, 42.0);
         for rising in [true, false] {
-            let c = crossing(&fit, 50.0, rising, 11.0);
+            let c = crossing(&fit, 50.0, rising, 0.0, 11.0);
             assert_eq!((c.at, c.earliest, c.latest), (None, None, None));
         }
-        assert!(crossing(&fit, 40.0, true, 11.0).crossed);
-        assert!(!crossing(&fit, 50.0, true, 11.0).crossed);
+        let past = crossing(&fit, 40.0, true, 0.0, 11.0);
+        assert!(past.crossed);
+        assert_eq!(past.crossed_at, Some(0.0));
+        assert!(!crossing(&fit, 50.0, true, 0.0, 11.0).crossed);
+    }
+
+    #[test]
+    fn one_step_is_no_trend() {
+        // An empty index that got three rows, then stayed so (issue 24): four snapshots, half
+        // the pairwise slopes straddle the step, so the median slope is half of theirs, but
+        // the interval reaches 0: no crossing is forecast ahead.
+        let x = [0.0, 1.0, 2.0, 3.0];
+        let y = [-13107.0, -4915.0, -4915.0, -4915.0];
+        let fit = theil_sen(&x, &y, 0.95).unwrap();
+        assert!(fit.slope > 0.0 && fit.slope_low == 0.0, "{fit:?}");
+        let c = crossing(&fit, 0.0, true, 0.0, 3.0);
+        assert_eq!((c.at, c.earliest, c.latest), (None, None, None), "{c:?}");
+        assert!(!c.crossed);
+        // Longer series with one step anywhere: never a trend.
+        for n in [6, 10, 20, 40] {
+            for step in 1..n {
+                let x = xs(n);
+                let y: Vec<f64> = (0..n).map(|i| if i < step { 1.0 } else { 2.0 }).collect();
+                let fit = theil_sen(&x, &y, 0.95).unwrap();
+                let c = crossing(&fit, 3.0, true, 0.0, (n - 1) as f64);
+                assert_eq!(c.at, None, "n {n} step {step}: {fit:?}");
+            }
+        }
+        // The same step past a threshold going down: crossed, at the step at the latest.
+        let fit = theil_sen(&x, &[90.0, 1.0, 1.0, 1.0], 0.95).unwrap();
+        let c = crossing(&fit, 70.0, false, 0.0, 3.0);
+        assert_eq!(c.at, None);
+        assert!(c.crossed);
+        let at = c.crossed_at.unwrap();
+        assert!((0.0..=3.0).contains(&at), "{c:?}");
     }
 
     #[test]
@@ -542,13 +599,13 @@ mod tests {
         let (x, y) = noisy_series(7);
         let fit = theil_sen(&x, &y, 0.95).unwrap();
         // 110 is reached around x = 2, long before now (x = 30).
-        let c = crossing(&fit, 110.0, true, 30.0);
+        let c = crossing(&fit, 110.0, true, 0.0, 30.0);
         let (lo, at, hi) = (c.earliest.unwrap(), c.at.unwrap(), c.latest.unwrap());
         assert!(at < 30.0 && c.crossed);
         assert!(lo <= at && at <= hi, "{c:?}");
         // Whatever the threshold, nothing non-finite comes out.
         for t in [f64::NAN, f64::INFINITY, -f64::INFINITY, 1e308] {
-            let c = crossing(&fit, t, true, 30.0);
+            let c = crossing(&fit, t, true, 0.0, 30.0);
             for v in [c.at, c.earliest, c.latest].into_iter().flatten() {
                 assert!(v.is_finite(), "{t}: {c:?}");
             }
