@@ -70,8 +70,11 @@ SELECT (SELECT array_agg(ARRAY[accidents, fatal_accidents] ORDER BY rank) FROM n
               FROM sql_cells) t USING (rank)) AS same_centres,
        ((SELECT h FROM ours_hot)->>'skipped_null')::bigint = (SELECT count(*) FROM accidents_src WHERE geom IS NULL)
          AS null_geometries_counted,
-       jsonb_array_length((SELECT h FROM ours_hot)->'cells') AS cells_returned;
-SELECT jsonb_array_length(ntsb_perf.accident_hotspots(geom, false, 100, 5)->'cells') AS top_5,
+       jsonb_array_length((SELECT h FROM ours_hot)->'cells') = (SELECT least(20, count(*)) FROM sql_cells)
+         AS twenty_cells_by_default;
+SELECT jsonb_array_length(ntsb_perf.accident_hotspots(geom, false, 100, 5)->'cells')
+         = least(5, count(DISTINCT ARRAY[floor(6371.0072 * radians(ST_X(geom)) / 100), floor(6371.0072 * sin(radians(ST_Y(geom))) / 100)])
+                    FILTER (WHERE geom IS NOT NULL AND NOT ST_IsEmpty(geom))) AS five_cells_when_asked,
        (SELECT sum(accidents) FROM ntsb_perf.hotspot_cells(ntsb_perf.accident_hotspots(geom, false, 20000, 1000)))
          = count(geom) AS one_huge_cell_holds_all
 FROM accidents_src;
