@@ -188,6 +188,7 @@ RETURNS TABLE (taken_at timestamptz, indexes integer, measured_exactly integer, 
                not_measured integer, pages_read bigint, total_pages bigint, rows_deleted bigint)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    holder record;
     measured jsonb;
     t timestamptz;
     deleted bigint;
@@ -197,8 +198,17 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass NULL to measure each index exactly when small and by a growing sample when large.';
     END IF;
-    -- One snapshot at a time per database (same key space as auto_reindex's run lock).
-    PERFORM pg_advisory_xact_lock(1314149976, 2);
+    -- One snapshot at a time per database: a lock only ntsb_perf's code can take (not an
+    -- advisory key, which any role could hold to keep every snapshot waiting); a snapshot
+    -- that another is still taking after 10 s skips, saying who (pg_cron records the error).
+    IF NOT ntsb_perf._snapshot_lock(10000) THEN
+        SELECT * INTO holder FROM ntsb_perf._run_lock_holder('snapshot');
+        RAISE EXCEPTION 'snapshot_indexes skipped: another snapshot of database % is being taken (pid %, role %, since %)',
+            current_database(), coalesce(holder.pid::text, '?'), coalesce(holder.role_name::text, '?'),
+            coalesce(holder.since::text, '?')
+            USING ERRCODE = 'lock_not_available',
+                  HINT = 'Take it again once that one has ended.';
+    END IF;
     -- Rows of an OID that is gone (a REINDEX CONCURRENTLY outside ntsb_perf, which fires no
     -- event trigger), or of none (restored from a dump), under the name of an index that has no
     -- rows of its own under that name yet: they are that index's history when their latest row
@@ -412,6 +422,10 @@ BEGIN
     IF since < interval '0' THEN
         RAISE EXCEPTION 'since must not be negative, not %', since USING ERRCODE = 'invalid_parameter_value',
             HINT = 'It is how far back to look, e.g. interval ''30 days''.';
+    END IF;
+    IF since > interval '1000 years' THEN
+        RAISE EXCEPTION 'since must be at most 1000 years, not %', since USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'It is how far back to count, e.g. interval ''30 days''; the history starts with the first snapshot anyway.';
     END IF;
     SELECT c.relkind INTO kind FROM pg_class c WHERE c.oid = index;
     IF kind IS NULL THEN

@@ -446,9 +446,8 @@ BEGIN
             SELECT 1 FROM cron.job_run_details d JOIN cron.job j ON j.jobid = d.jobid
             WHERE d.job_pid = pg_backend_pid() AND d.status = 'running'
               AND d.start_time >= (SELECT a.backend_start FROM pg_stat_activity a WHERE a.pid = pg_backend_pid())
-              AND j.jobname = 'ntsb_perf auto_reindex ' || current_database()
-              AND j.username = session_user AND j.database = current_database()
-              AND j.command LIKE 'CALL ntsb_perf.auto_reindex(%')$q$
+              AND ntsb_perf._job_kind(j.jobid, j.jobname, j.command) = 'auto_reindex'
+              AND j.username = session_user AND j.database = current_database())$q$
     INTO yes;
     RETURN coalesce(yes, false);
 END $$;
@@ -594,7 +593,7 @@ BEGIN
                   dry_run, min_bloat_ratio, min_bytes, max_leaf_density, max_fragmentation, sample_pages,
                   schema_name, max_runtime, max_wait, ahead);
     EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id
-        USING 'ntsb_perf auto_reindex ' || current_database(), schedule, cmd;
+        USING ntsb_perf._job_name_of('auto_reindex'), schedule, cmd;
     RETURN id;
 END $$;
 
@@ -618,7 +617,7 @@ END $$;
 -- Removes this role's auto_reindex job of this database (false, with a notice, when there is none).
 CREATE FUNCTION ntsb_perf.unschedule_auto_reindex() RETURNS boolean
 LANGUAGE sql AS $$
-    SELECT ntsb_perf._unschedule_own_job('ntsb_perf auto_reindex ' || current_database(), 'auto_reindex job is')
+    SELECT ntsb_perf._unschedule_own_job(ntsb_perf._job_name_of('auto_reindex'), 'auto_reindex job is')
 $$;
 
 -- What is being rebuilt right now: the worker's statement, its phase, and whom it waits for.

@@ -269,6 +269,7 @@ extension_sql_file!(
         "bloat_grants",
         "index_catalog",
         "cron_jobs",
+        "run_lock",
         _snapshot_measure,
         _forecast_fit,
         _index_history_retention

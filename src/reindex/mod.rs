@@ -433,7 +433,8 @@ extension_sql_file!(
         _reindex_cancel,
         _reindex_begin,
         _reindex_finish,
-        "run_lock"
+        "run_lock",
+        "cron_jobs"
     ]
 );
 

@@ -148,7 +148,21 @@ SELECT * FROM dblink('evil_lock', 'SELECT pg_advisory_lock(1314149976, 1)::text 
 SELECT coalesce(max(id), 0) AS last_id FROM ntsb_perf.reindex_history \gset
 CALL ntsb_perf.auto_reindex(dry_run => false, min_bytes => 0, schema_name => 'rh', max_wait => '60 s');
 SELECT index_name, status, triggered_by, run_by FROM ntsb_perf.reindex_history WHERE id > :last_id ORDER BY id;
+-- ... and its snapshot of the index history too (the old advisory key 2 is held).
+SELECT indexes > 0 AS snapshot_taken FROM ntsb_perf.snapshot_indexes(sample_pages => 20);
 SELECT dblink_disconnect('evil_lock');
+-- A snapshot another role is taking (in an open transaction): after 10 s the next one skips with
+-- 55P03, saying who, instead of waiting without end.
+SELECT dblink_connect('snapholder', :'conninfo' || ' user=rh_owner');
+SELECT dblink_exec('snapholder', 'BEGIN');
+SELECT * FROM dblink('snapholder', 'SELECT pg_backend_pid(), indexes > 0 FROM ntsb_perf.snapshot_indexes(sample_pages => 20)')
+    AS x(snap_holder int, taken boolean) \gset
+SELECT regexp_replace(pg_temp.err($$SELECT * FROM ntsb_perf.snapshot_indexes()$$), 'since [^)]*', 'since T')
+       = '55P03: snapshot_indexes skipped: another snapshot of database ' || current_database()
+         || ' is being taken (pid ' || :snap_holder || ', role rh_owner, since T) HINT: Take it again once that one has ended.'
+       AS second_snapshot_skips;
+SELECT dblink_exec('snapholder', 'COMMIT');
+SELECT dblink_disconnect('snapholder');
 -- The run lock of rh_owner, held by another session of rh_owner: pg_cron's run of rh_owner's
 -- schedule skips, and pg_cron records it as failed with the reason and the holder's pid (not as
 -- succeeded).
@@ -277,6 +291,7 @@ SELECT pg_temp.err($$SELECT * FROM ntsb_perf.reindex_plan(ahead => '1000000 year
 CALL ntsb_perf.auto_reindex(ahead => '1000000 years');
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT pg_temp.err($$SELECT ntsb_perf.schedule_auto_reindex('@daily', ahead => '1000000 years')$$) AS schedule_ahead;
+SELECT pg_temp.err($$SELECT * FROM ntsb_perf.index_usage_history('rh.t_v', since => '1000000 years')$$) AS usage_since;
 -- Without pg_stat_scan_tables: 42501 with the GRANT to ask for.
 SET ROLE rh_plain;
 SELECT pg_temp.err($$SELECT * FROM ntsb_perf.reindex_plan()$$) AS plan_without_scan_rights;
