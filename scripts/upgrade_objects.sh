@@ -7,7 +7,7 @@
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 NEW=_nondeterminism,_reindex_begin,_reindex_cancel,_reindex_drop_start,_reindex_finish,_reindex_forget
-NEW+=,_reindex_in_block,_reindex_poll,_reindex_release_run_lock_on_abort,_reindex_start,reindex_history
+NEW+=,_reindex_in_block,_reindex_poll,_reindex_start,reindex_history
 NEW+=,reindex_baseline,reindex_history_id_seq,_reindex_sweep,_reindex_check_thresholds,_reindex_plan
 NEW+=,reindex_plan,_reindex_require_autocommit,_reindex_one,_reindex_drop,reindex_index,auto_reindex
 NEW+=,schedule_auto_reindex,_unschedule_own_job,unschedule_auto_reindex,reindex_status,_log_run_by,_job_name,_job_command
@@ -19,8 +19,14 @@ NEW+=,_snapshot_measure,_forecast_fit,_index_history_retention,_is_index_named,_
 NEW+=,index_history_id_seq,_usage_counters,snapshot_indexes,_snapshot_job_owners,schedule_index_snapshots
 NEW+=,unschedule_index_snapshots,_index_usage_points,index_usage_history,_index_scans_since,_baseline_of
 NEW+=,_days_after,_bloat_forecast,bloat_forecast,unused_indexes
+# issue 24: run locks, the rebuild's own checks, pg_cron job kinds, the index history's drops,
+# definitions and row level security
+NEW+=,_reindex_run_lock,_reindex_run_unlock,_snapshot_lock,_run_lock_holder,_reindex_scheduled_run
+NEW+=,_reindex_check_rights_and_ahead,_index_definition,_index_history_definition,_table_of_name
+NEW+=,_index_history_dropped,_job_kinds,_job_kind,_job_name_of,_may_see_table
 REPLACE=track_change,_owns,refresh_plan,_tracking,refresh_reason,sources_changed,_check_matview,_refresh
 REPLACE+=,refresh,_ensure_tracking,_require_pg_cron,schedule_refresh,unschedule_refresh,_cron_job
+REPLACE+=,index_catalog
 install_sql=$(mktemp)
 trap 'rm -f "$install_sql"' EXIT
 cargo pgrx schema pg15 --pg-config "$PG_CONFIG" -o "$install_sql" >/dev/null

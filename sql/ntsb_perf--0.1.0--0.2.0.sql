@@ -36,6 +36,160 @@ DROP FUNCTION ntsb_perf.unused_indexes(bigint);
 -- 2. New and changed functions, tables and views, as 0.2.0's install script creates them
 --    (scripts/upgrade_objects.sh writes this section with scripts/sql_statements.py).
 
+-- The kinds of pg_cron jobs ntsb_perf creates, in one place: DROP EXTENSION ntsb_perf
+-- (sql/uninstall.sql) lists or removes every job of this database that is of one of these
+-- kinds, and the schedule functions take the names of their jobs from here. A new kind of job
+-- is one more row. See README "Uninstalling".
+
+-- One row per kind:
+--   job_name          the job's exact name, for kinds with one job per database (NULL: one job
+--                     per object, named as job_name_pattern says);
+--   job_name_pattern  a LIKE pattern (backslash escapes) every job of the kind is named by;
+--   command_pattern   a LIKE pattern of the job's command, `{jobid}` standing for the job's own
+--                     id (a refresh job's command names its job);
+--   description       what such a job does (in messages: "pg_cron job 7 "<name>" <description>");
+--   remove_with       how its owner removes one without dropping anything else.
+-- The patterns escape `_` and `%` (a database called `a_b` does not make `aXb`'s job look like
+-- its own).
+CREATE FUNCTION ntsb_perf._job_kinds()
+RETURNS TABLE (kind text, job_name text, job_name_pattern text, command_pattern text, description text,
+               remove_with text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT k.kind, k.job_name,
+           coalesce(replace(replace(replace(k.job_name, '\', '\\'), '%', '\%'), '_', '\_'), k.name_pattern),
+           k.command_pattern, k.description, k.remove_with
+    FROM (VALUES
+        -- schedule_refresh: 'ntsb_perf refresh <view OID> <view>' (ntsb_perf._job_name), running
+        -- exactly ntsb_perf._job_command(<its id>)
+        (1, 'refresh', NULL, 'ntsb\_perf refresh %', 'SELECT ntsb\_perf.\_scheduled\_refresh({jobid})',
+         'refreshes a materialized view (ntsb_perf.schedule_refresh)',
+         'SELECT ntsb_perf.unschedule_refresh(view) for each scheduled view'),
+        -- schedule_auto_reindex
+        (2, 'auto_reindex', 'ntsb_perf auto_reindex ' || current_database(), NULL, 'CALL ntsb\_perf.auto\_reindex(%',
+         'runs ntsb_perf.auto_reindex (ntsb_perf.schedule_auto_reindex)',
+         'SELECT ntsb_perf.unschedule_auto_reindex() as the job''s role'),
+        -- schedule_index_snapshots
+        (3, 'index_snapshots', 'ntsb_perf index snapshots ' || current_database(), NULL,
+         'SELECT * FROM ntsb\_perf.snapshot\_indexes(%',
+         'takes index snapshots (ntsb_perf.schedule_index_snapshots)',
+         'SELECT ntsb_perf.unschedule_index_snapshots() as the job''s role')
+    ) AS k(ord, kind, job_name, name_pattern, command_pattern, description, remove_with)
+    ORDER BY k.ord
+$$;
+
+-- The kind of pg_cron job `job` named `name` running `command`: NULL when it is not one
+-- ntsb_perf creates (whatever its command mentions). The database is the caller's to check.
+CREATE FUNCTION ntsb_perf._job_kind(job bigint, name text, command text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT k.kind FROM ntsb_perf._job_kinds() k
+    WHERE _job_kind.name LIKE k.job_name_pattern
+      AND _job_kind.command LIKE replace(k.command_pattern, '{jobid}', _job_kind.job::text)
+    LIMIT 1
+$$;
+
+-- The exact name of the job of `kind` in this database (kinds with one job per database);
+-- an unknown kind, or one named per object, is an error.
+CREATE FUNCTION ntsb_perf._job_name_of(kind text) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n text;
+BEGIN
+    SELECT k.job_name INTO n FROM ntsb_perf._job_kinds() k WHERE k.kind = _job_name_of.kind;
+    IF n IS NULL THEN
+        RAISE EXCEPTION 'ntsb_perf has no pg_cron job of kind % with one name per database', coalesce(kind, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The kinds are those of ntsb_perf._job_kinds() whose job_name is not NULL.';
+    END IF;
+    RETURN n;
+END $$;
+
+-- Whether the current role may see the indexes of table `tbl` in the index reports: it is the
+-- table's owner (or a member of the owner's role), or it has some privilege on the table or on
+-- one of its columns. NULL for an OID that is not a relation. The rule of index_catalog below,
+-- and of the index history's rows (sql/index_history/history.sql). Plain SQL with every name
+-- qualified and no SET clause: inlined where it is used, whatever the caller's search_path.
+CREATE FUNCTION ntsb_perf._may_see_table(tbl oid) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT (SELECT pg_catalog.pg_has_role(t.relowner, 'USAGE')
+                   OR pg_catalog.has_table_privilege(t.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+                   OR pg_catalog.has_any_column_privilege(t.oid, 'SELECT, INSERT, UPDATE, REFERENCES')
+            FROM pg_catalog.pg_class t WHERE t.oid OPERATOR(pg_catalog.=) tbl)
+$$;
+
+-- ntsb_perf.index_catalog: one row per index the caller can see, outside the system schemas.
+-- Every index report reads this view, so the visibility rules, the partition totals and the
+-- size figures are defined once. A partitioned (parent) index carries the totals of the leaf
+-- indexes below it; each partition's own index is a row of its own as well.
+CREATE OR REPLACE VIEW ntsb_perf.index_catalog AS
+SELECT
+    i.indexrelid                                   AS index_oid,
+    i.indrelid                                     AS table_oid,
+    n.nspname::text                                AS schema_name,
+    t.relname::text                                AS table_name,
+    c.relname::text                                AS index_name,
+    am.amname::text                                AS access_method,
+    c.relkind = 'I'                                AS is_partitioned,
+    CASE WHEN c.relkind = 'I' THEN coalesce(ip.scans, 0)
+         ELSE pg_stat_get_numscans(i.indexrelid) END          AS idx_scan,
+    CASE WHEN c.relkind = 'I' THEN coalesce(ip.tup_read, 0)
+         ELSE pg_stat_get_tuples_returned(i.indexrelid) END   AS idx_tup_read,
+    CASE WHEN c.relkind = 'I' THEN coalesce(ip.tup_fetch, 0)
+         ELSE pg_stat_get_tuples_fetched(i.indexrelid) END    AS idx_tup_fetch,
+    CASE WHEN c.relkind = 'I' THEN coalesce(ip.bytes, 0)
+         ELSE pg_relation_size(i.indexrelid) END              AS index_bytes,
+    CASE WHEN t.relkind = 'p' THEN coalesce(tp.bytes, 0)
+         ELSE pg_table_size(i.indrelid) END                   AS table_bytes,
+    CASE WHEN c.relkind = 'I' THEN ip.partitions END          AS partitions,
+    i.indisunique                                  AS is_unique,
+    i.indisprimary                                 AS is_primary,
+    i.indisvalid                                   AS is_valid,
+    i.indisready                                   AS is_ready,
+    i.indislive                                    AS is_live,
+    i.indisexclusion                               AS is_exclusion,
+    i.indisreplident                               AS is_replica_identity,
+    i.indisclustered                               AS is_clustered,
+    i.indpred IS NOT NULL                          AS is_partial,
+    (i.indisprimary OR i.indisexclusion OR EXISTS (
+        SELECT 1 FROM pg_constraint k
+        WHERE k.conindid = i.indexrelid AND k.contype IN ('p', 'u', 'x', 'f')))
+                                                   AS backs_constraint,
+    EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
+                                                   AS is_attached_partition,
+    EXISTS (SELECT 1 FROM pg_depend d
+            WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indrelid AND d.deptype = 'e')
+                                                   AS is_extension_member,
+    -- Partitioned indexes cannot be dropped concurrently.
+    format('DROP INDEX %s%I.%I', CASE WHEN c.relkind = 'I' THEN '' ELSE 'CONCURRENTLY ' END,
+           n.nspname, c.relname)                   AS drop_statement
+FROM pg_index i
+JOIN pg_class c     ON c.oid = i.indexrelid
+JOIN pg_class t     ON t.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace
+JOIN pg_am am       ON am.oid = c.relam
+LEFT JOIN LATERAL (
+    SELECT count(*)                                       AS partitions,
+           sum(pg_stat_get_numscans(p.relid))::bigint        AS scans,
+           sum(pg_stat_get_tuples_returned(p.relid))::bigint AS tup_read,
+           sum(pg_stat_get_tuples_fetched(p.relid))::bigint  AS tup_fetch,
+           sum(pg_relation_size(p.relid))::bigint            AS bytes
+    FROM pg_partition_tree(i.indexrelid) p
+    WHERE c.relkind = 'I' AND p.isleaf
+) ip ON true
+LEFT JOIN LATERAL (
+    SELECT sum(pg_table_size(p.relid))::bigint AS bytes
+    FROM pg_partition_tree(i.indrelid) p
+    WHERE t.relkind = 'p' AND p.isleaf
+) tp ON true
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\_toast%'
+  AND (n.nspname NOT LIKE 'pg\_temp\_%' OR n.oid = pg_my_temp_schema())
+  AND ntsb_perf._may_see_table(t.oid);
+
+COMMENT ON VIEW ntsb_perf.index_catalog IS
+  'ntsb_perf: every index the caller can see, with usage counters, sizes and the flags the index reports use';
+
+GRANT SELECT ON ntsb_perf.index_catalog TO PUBLIC;
+
 CREATE OR REPLACE FUNCTION ntsb_perf.track_change() RETURNS trigger
 LANGUAGE c AS 'MODULE_PATHNAME', 'ntsb_perf_track_change';
 
@@ -51,7 +205,8 @@ CREATE  FUNCTION "_forecast_fit"(
 	"crossing" double precision,  /* Option < f64 > */
 	"crossing_earliest" double precision,  /* Option < f64 > */
 	"crossing_latest" double precision,  /* Option < f64 > */
-	"crossed" bool  /* Option < bool > */
+	"crossed" bool,  /* Option < bool > */
+	"crossed_at" double precision  /* Option < f64 > */
 )
 IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
@@ -69,25 +224,24 @@ STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'nondeterminism_wrapper';
 
-CREATE  FUNCTION "_reindex_begin"(
-	"run" INT /* Option < i32 > */
-) RETURNS bigint /* i64 */
-VOLATILE SECURITY DEFINER
+CREATE  FUNCTION "_reindex_begin"() RETURNS bigint /* i64 */
+STRICT VOLATILE SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_reindex_begin_wrapper';
 
 CREATE  FUNCTION "_reindex_cancel"(
-	"run" INT /* i32 */
+	"run" INT, /* Option < i32 > */
+	"reason" TEXT DEFAULT NULL /* Option < String > */
 ) RETURNS bool /* bool */
-STRICT VOLATILE
+VOLATILE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_reindex_cancel_wrapper';
 
 CREATE  FUNCTION "_reindex_drop_start"(
-	"index" regclass /* RegClass */
+	"index" regclass /* Option < RegClass > */
 ) RETURNS INT /* i32 */
-STRICT VOLATILE
+VOLATILE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_reindex_drop_start_wrapper';
 
@@ -126,21 +280,47 @@ STRICT VOLATILE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_reindex_poll_wrapper';
 
-CREATE  FUNCTION "_reindex_release_run_lock_on_abort"() RETURNS void
+CREATE  FUNCTION "_reindex_run_lock"() RETURNS bool /* bool */
 STRICT VOLATILE
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', '_reindex_release_run_lock_on_abort_wrapper';
+AS 'MODULE_PATHNAME', '_reindex_run_lock_wrapper';
+
+CREATE  FUNCTION "_reindex_run_unlock"() RETURNS void
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_reindex_run_unlock_wrapper';
 
 CREATE  FUNCTION "_reindex_start"(
 	"index" regclass, /* Option < RegClass > */
 	"concurrently" bool, /* Option < bool > */
-	"triggered_by" TEXT, /* Option < String > */
-	"predicted_reclaim" bigint, /* Option < i64 > */
-	"density_before" double precision /* Option < f64 > */
+	"auto" bool /* Option < bool > */
 ) RETURNS INT /* i32 */
 VOLATILE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_reindex_start_wrapper';
+
+CREATE  FUNCTION "_snapshot_lock"(
+	"wait_ms" INT /* Option < i32 > */
+) RETURNS bool /* bool */
+VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_snapshot_lock_wrapper';
+
+REVOKE ALL ON FUNCTION ntsb_perf._snapshot_lock(integer) FROM PUBLIC;
+
+-- Who holds one of these locks: 'run' (auto_reindex of `role` in this database) or 'snapshot'.
+CREATE FUNCTION ntsb_perf._run_lock_holder(kind text, role oid DEFAULT NULL)
+RETURNS TABLE (pid integer, role_name name, since timestamptz, query text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT l.pid, a.usename, coalesce(a.xact_start, a.backend_start), left(a.query, 200)
+    FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'object' AND l.granted
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND CASE kind WHEN 'run' THEN l.classid = 'pg_authid'::regclass AND l.objid = role AND l.objsubid = 1
+                    WHEN 'snapshot' THEN l.classid = 'pg_extension'::regclass AND l.objsubid = 2
+                         AND l.objid = (SELECT oid FROM pg_extension WHERE extname = 'ntsb_perf') END
+    LIMIT 1
+$$;
 
 CREATE  FUNCTION "_snapshot_measure"(
 	"sample_pages" INT /* Option < i32 > */
@@ -170,8 +350,11 @@ AS 'MODULE_PATHNAME', '_snapshot_measure_wrapper';
 -- One row per rebuild (per partition for a partitioned index), written as 'running' when the
 -- rebuild starts and given its outcome when it ends; a run whose session died before that (the
 -- caller terminated or cancelled, or a server restart) is marked 'terminated' by the next
--- reindex_index or auto_reindex (_reindex_sweep). Written only by _reindex_begin, _reindex_finish
--- and _reindex_sweep (SECURITY DEFINER) from the runs' own facts; readable by everyone.
+-- reindex_index or auto_reindex (_reindex_sweep). Written only from the runs' own facts: by
+-- _reindex_begin when the rebuild starts, by the worker when it ends (it records the outcome
+-- itself, as the extension's owner, so that a caller cancelled or gone changes nothing of it),
+-- by _reindex_finish when the worker died without a word, and by _reindex_sweep (all SECURITY
+-- DEFINER); readable by everyone.
 CREATE TABLE ntsb_perf.reindex_history (
     id                bigserial PRIMARY KEY,
     index             oid,        -- the index's OID while it exists (see _reindex_history_index)
@@ -303,6 +486,22 @@ BEGIN
     END IF;
 END $$;
 
+-- The plan reads every candidate's pages (index_bloat): refused at once, with the GRANT to ask
+-- for, to a role that may not. `ahead` must be a time the forecast can reach.
+CREATE FUNCTION ntsb_perf._reindex_check_rights_and_ahead(ahead interval) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT has_function_privilege('ntsb_perf.index_bloat(regclass, integer)', 'EXECUTE') THEN
+        RAISE EXCEPTION 'role "%" may not read index pages, which the rebuild plan measures', current_user
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = format('GRANT pg_stat_scan_tables TO %I; (as a superuser), then run it again.', current_user);
+    END IF;
+    IF ahead < interval '0' OR ahead > interval '100 years' THEN
+        RAISE EXCEPTION 'ahead must be from 0 to 100 years, not %', ahead USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'It is how far ahead the forecast may look, e.g. interval ''7 days''.';
+    END IF;
+END $$;
+
 -- Candidates for a rebuild, most reclaimable first. With a baseline (the index's own figures
 -- right after its last rebuild) the thresholds apply relative to it: an index that is fresh at
 -- 69% density, or whose model ratio reads 1.4 fresh, is not rebuilt for that.
@@ -320,10 +519,7 @@ DECLARE
 BEGIN
     PERFORM ntsb_perf._reindex_check_thresholds(p_min_bloat_ratio, p_min_bytes, p_max_leaf_density,
                                                 p_max_fragmentation, p_sample_pages);
-    IF p_ahead < interval '0' THEN
-        RAISE EXCEPTION 'ahead must not be negative, not %', p_ahead USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'It is how far ahead the forecast may look, e.g. interval ''7 days''.';
-    END IF;
+    PERFORM ntsb_perf._reindex_check_rights_and_ahead(p_ahead);
     -- What the plan may rebuild: valid leaf indexes of every supported access method, at least
     -- min_bytes, outside system and temporary schemas (the worker cannot see temporary tables).
     CREATE TEMP TABLE IF NOT EXISTS ntsb_perf_plan_scope (oid oid, owned boolean) ON COMMIT DROP;
@@ -422,9 +618,8 @@ END $$;
 -- Records the rebuild (history, baseline) and reports it; a failed rebuild's leftover is dropped
 -- (through the worker too) and its error is raised as the worker's own (same SQLSTATE, message,
 -- detail, hint) when raise_error.
-CREATE PROCEDURE ntsb_perf._reindex_one(idx regclass, conc boolean, max_wait interval, triggered text,
-                                        predicted bigint, density float8, raise_error boolean,
-                                        INOUT status text DEFAULT NULL)
+CREATE PROCEDURE ntsb_perf._reindex_one(idx regclass, conc boolean, max_wait interval, auto boolean,
+                                        raise_error boolean, INOUT status text DEFAULT NULL)
 LANGUAGE plpgsql AS $$
 DECLARE
     run int;
@@ -442,8 +637,7 @@ DECLARE
 BEGIN
     -- Fails at once (2D000) in a context that cannot commit, before any worker starts.
     COMMIT;
-    run := ntsb_perf._reindex_start(idx, conc, triggered, predicted, density);
-    PERFORM ntsb_perf._reindex_begin(run);
+    run := ntsb_perf._reindex_start(idx, conc, auto);
     COMMIT;
     LOOP
         SELECT * INTO o FROM ntsb_perf._reindex_poll(run);
@@ -466,7 +660,7 @@ BEGIN
                 cancelled := format('gave up after waiting %s (max_wait %s) %s for pid %s: %s',
                                     date_trunc('second', waited), max_wait, w.phase, w.current_locker_pid,
                                     coalesce(w.query, '?'));
-                PERFORM ntsb_perf._reindex_cancel(run);
+                PERFORM ntsb_perf._reindex_cancel(run, cancelled);
             END IF;
         END IF;
         last_poll := clock_timestamp();
@@ -537,7 +731,7 @@ BEGIN
         EXIT WHEN o.phase IN ('done', 'failed', 'gone');
         IF NOT gave_up AND clock_timestamp() - t0 > coalesce(max_wait, interval '30 s') THEN
             gave_up := true;
-            PERFORM ntsb_perf._reindex_cancel(run);
+            PERFORM ntsb_perf._reindex_cancel(run, 'gave up waiting to drop the leftover');
         END IF;
         COMMIT;
         PERFORM pg_sleep(0.05);
@@ -559,21 +753,63 @@ LANGUAGE plpgsql AS $$
 DECLARE
     leaf regclass;
     st text;
+    n int;
 BEGIN
     PERFORM ntsb_perf._reindex_require_autocommit('ntsb_perf.reindex_index');
     PERFORM ntsb_perf._reindex_sweep();
     IF index IS NULL OR "concurrently" IS NULL THEN
         RAISE EXCEPTION 'index and concurrently must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    IF max_wait < interval '0' THEN
+        RAISE EXCEPTION 'max_wait must not be negative, not %', max_wait USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'It is how long the rebuild may wait for other sessions, e.g. interval ''5 minutes''; NULL waits as long as it takes.';
+    END IF;
     IF (SELECT relkind FROM pg_class WHERE oid = index) = 'I' THEN
+        n := 0;
         FOR leaf IN SELECT t.relid FROM pg_partition_tree(index) t
                     JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf AND c.relkind = 'i' ORDER BY t.relid::text LOOP
-            CALL ntsb_perf._reindex_one(leaf, "concurrently", max_wait, 'manual', NULL, NULL, true, st);
+            CALL ntsb_perf._reindex_one(leaf, "concurrently", max_wait, false, true, st);
+            n := n + 1;
         END LOOP;
+        IF n = 0 THEN
+            RAISE NOTICE '% is a partitioned index with no partitions: nothing to rebuild', index;
+        END IF;
         RETURN;
     END IF;
-    CALL ntsb_perf._reindex_one(index, "concurrently", max_wait, 'manual', NULL, NULL, true, st);
+    CALL ntsb_perf._reindex_one(index, "concurrently", max_wait, false, true, st);
 END $$;
+
+-- Whether this session is pg_cron running the job schedule_auto_reindex created for the
+-- session's role in this database: pg_cron's own record of the running job (cron.job_run_details,
+-- kept while cron.log_run is on) names this backend's pid, and started after this backend did.
+-- SECURITY DEFINER to read pg_cron's tables whatever the caller may see; says yes or no only.
+-- (SET application_name = 'pg_cron' makes nothing 'schedule'.)
+CREATE FUNCTION ntsb_perf._reindex_scheduled_run() RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    yes boolean;
+BEGIN
+    -- pg_cron's tables are in its schema cron (which CREATE EXTENSION pg_cron makes: it fails
+    -- when a schema of that name exists already), members of the extension
+    IF NOT EXISTS (SELECT 1 FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+                   WHERE e.extname = 'pg_cron' AND d.deptype = 'e' AND d.classid = 'pg_class'::regclass
+                     AND d.objid = to_regclass('cron.job_run_details')) THEN
+        RETURN false;
+    END IF;
+    EXECUTE $q$
+        SELECT EXISTS (
+            SELECT 1 FROM cron.job_run_details d JOIN cron.job j ON j.jobid = d.jobid
+            WHERE d.job_pid = pg_backend_pid() AND d.status = 'running'
+              AND d.start_time >= (SELECT a.backend_start FROM pg_stat_activity a WHERE a.pid = pg_backend_pid())
+              AND ntsb_perf._job_kind(j.jobid, j.jobname, j.command) = 'auto_reindex'
+              AND j.username = session_user AND j.database = current_database())$q$
+    INTO yes;
+    RETURN coalesce(yes, false);
+END $$;
+
+REVOKE ALL ON FUNCTION ntsb_perf._reindex_scheduled_run() FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION ntsb_perf._reindex_scheduled_run() TO PUBLIC;
 
 -- Plans, then (not dry run) rebuilds one index at a time, most reclaimable first, starting no new
 -- rebuild after max_runtime. Drops the leftovers of earlier interrupted rebuilds first. One run
@@ -586,36 +822,39 @@ CREATE PROCEDURE ntsb_perf.auto_reindex(dry_run boolean DEFAULT true, min_bloat_
 LANGUAGE plpgsql AS $$
 DECLARE
     started timestamptz := clock_timestamp();
-    trig text := CASE WHEN current_setting('application_name') = 'pg_cron' THEN 'schedule' ELSE 'auto' END;
     p record;
     l regclass;
     n int := 0;
     done int := 0;
     failed int := 0;
     st text;
-    holder int;
+    holder record;
     plan jsonb;
 BEGIN
     PERFORM ntsb_perf._reindex_require_autocommit('ntsb_perf.auto_reindex');
     IF dry_run IS NULL THEN
         RAISE EXCEPTION 'dry_run must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF max_runtime < interval '0' OR max_wait < interval '0' OR ahead < interval '0' THEN
-        RAISE EXCEPTION 'max_runtime, max_wait and ahead must not be negative' USING ERRCODE = 'invalid_parameter_value';
+    IF max_runtime < interval '0' OR max_wait < interval '0' THEN
+        RAISE EXCEPTION 'max_runtime and max_wait must not be negative' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- One run per database: a session advisory lock ('NTRX', 1), held across the commits and
-    -- released by an abort of this session's transaction (a cancelled run) as well.
-    IF NOT EXISTS (SELECT 1 FROM pg_locks l2 WHERE l2.locktype = 'advisory' AND l2.classid = 1314149976
-                   AND l2.objid = 1 AND l2.pid = pg_backend_pid() AND l2.granted)
-       AND NOT pg_try_advisory_lock(1314149976, 1) THEN
-        SELECT l2.pid INTO holder FROM pg_locks l2
-        WHERE l2.locktype = 'advisory' AND l2.classid = 1314149976 AND l2.objid = 1 AND l2.granted
-          AND l2.database = (SELECT oid FROM pg_database WHERE datname = current_database());
-        RAISE NOTICE 'another auto_reindex is running in database % (pid %): not starting a second one',
-            current_database(), coalesce(holder::text, '?');
+    PERFORM ntsb_perf._reindex_check_rights_and_ahead(ahead);
+    -- One run at a time per role and database: a session lock that only ntsb_perf's code can
+    -- take (not an advisory key, which any role could hold to keep every run from starting),
+    -- held across the commits, released at the end or by an abort of this session's transaction.
+    IF NOT ntsb_perf._reindex_run_lock() THEN
+        SELECT * INTO holder FROM ntsb_perf._run_lock_holder('run', current_user::regrole::oid);
+        IF ntsb_perf._reindex_scheduled_run() THEN
+            -- pg_cron records this run as failed with this message: skipped, not done
+            RAISE EXCEPTION 'auto_reindex skipped: another run of role % is going on in database % (pid %, since %)',
+                current_user, current_database(), coalesce(holder.pid::text, '?'), coalesce(holder.since::text, '?')
+                USING ERRCODE = 'lock_not_available',
+                      HINT = 'The next scheduled run starts once it has ended; ntsb_perf.reindex_status shows what it rebuilds.';
+        END IF;
+        RAISE NOTICE 'auto_reindex skipped: another run of role % is going on in database % (pid %, since %): not starting a second one',
+            current_user, current_database(), coalesce(holder.pid::text, '?'), coalesce(holder.since::text, '?');
         RETURN;
     END IF;
-    PERFORM ntsb_perf._reindex_release_run_lock_on_abort();
     n := ntsb_perf._reindex_sweep();
     IF n > 0 THEN
         RAISE NOTICE '% earlier run(s) that never reported marked terminated in ntsb_perf.reindex_history', n;
@@ -664,8 +903,7 @@ BEGIN
             RAISE NOTICE '% was dropped since the plan was made: skipped', p.index_name;
             CONTINUE;
         END IF;
-        CALL ntsb_perf._reindex_one(p.index_oid::regclass, true, max_wait, trig, p.reclaimable_bytes,
-                                    p.avg_leaf_density, false, st);
+        CALL ntsb_perf._reindex_one(p.index_oid::regclass, true, max_wait, true, false, st);
         IF st = 'done' THEN done := done + 1; ELSE failed := failed + 1; END IF;
     END LOOP;
     IF dry_run THEN
@@ -673,7 +911,7 @@ BEGIN
     ELSE
         RAISE NOTICE 'auto_reindex: % rebuilt, % failed (see ntsb_perf.reindex_history)', done, failed;
     END IF;
-    PERFORM pg_advisory_unlock(1314149976, 1);
+    PERFORM ntsb_perf._reindex_run_unlock();
 END $$;
 
 -- One pg_cron job per database and role that runs auto_reindex; checked now.
@@ -695,9 +933,10 @@ BEGIN
     PERFORM ntsb_perf.parse_cron(schedule);
     PERFORM ntsb_perf._reindex_check_thresholds(min_bloat_ratio, min_bytes, max_leaf_density,
                                                 max_fragmentation, sample_pages);
-    IF max_runtime < interval '0' OR max_wait < interval '0' OR ahead < interval '0' THEN
-        RAISE EXCEPTION 'max_runtime, max_wait and ahead must not be negative' USING ERRCODE = 'invalid_parameter_value';
+    IF max_runtime < interval '0' OR max_wait < interval '0' THEN
+        RAISE EXCEPTION 'max_runtime and max_wait must not be negative' USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    PERFORM ntsb_perf._reindex_check_rights_and_ahead(ahead);
     PERFORM ntsb_perf._require_pg_cron();
     IF NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = current_user) THEN
         RAISE EXCEPTION 'role "%" may not log in: pg_cron could not run the job as it', current_user
@@ -711,7 +950,7 @@ BEGIN
                   dry_run, min_bloat_ratio, min_bytes, max_leaf_density, max_fragmentation, sample_pages,
                   schema_name, max_runtime, max_wait, ahead);
     EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id
-        USING 'ntsb_perf auto_reindex ' || current_database(), schedule, cmd;
+        USING ntsb_perf._job_name_of('auto_reindex'), schedule, cmd;
     RETURN id;
 END $$;
 
@@ -735,7 +974,7 @@ END $$;
 -- Removes this role's auto_reindex job of this database (false, with a notice, when there is none).
 CREATE FUNCTION ntsb_perf.unschedule_auto_reindex() RETURNS boolean
 LANGUAGE sql AS $$
-    SELECT ntsb_perf._unschedule_own_job('ntsb_perf auto_reindex ' || current_database(), 'auto_reindex job is')
+    SELECT ntsb_perf._unschedule_own_job(ntsb_perf._job_name_of('auto_reindex'), 'auto_reindex job is')
 $$;
 
 -- What is being rebuilt right now: the worker's statement, its phase, and whom it waits for.
@@ -745,8 +984,11 @@ SELECT a.pid, a.usename AS run_by, a.query AS statement, a.query_start AS starte
        p.index_relid::regclass AS index_being_built, p.blocks_done, p.blocks_total, p.tuples_done,
        p.tuples_total, p.lockers_total, p.lockers_done, p.current_locker_pid AS waiting_for_pid,
        w.usename AS waiting_for_user, w.xact_start AS waiting_for_xact_start, w.state AS waiting_for_state,
-       w.query AS waiting_for_query
+       w.query AS waiting_for_query, c.caller_pid,
+       -- the worker cancels its rebuild within a second or two once its caller is gone
+       NOT EXISTS (SELECT 1 FROM pg_stat_activity x WHERE x.pid = c.caller_pid) AS caller_gone
 FROM pg_stat_activity a
+CROSS JOIN LATERAL (SELECT substring(a.application_name FROM '^ntsb_perf reindex for pid ([0-9]+)$')::int AS caller_pid) c
 LEFT JOIN pg_stat_progress_create_index p ON p.pid = a.pid
 LEFT JOIN pg_stat_activity w ON w.pid = p.current_locker_pid AND p.current_locker_pid <> 0
 WHERE a.backend_type = 'ntsb_perf reindex';
@@ -759,7 +1001,9 @@ GRANT SELECT ON ntsb_perf.reindex_status TO PUBLIC;
 
 -- One row per index per snapshot (snapshot_indexes), and one per rebuild by reindex_index /
 -- auto_reindex (rebuild = true, measured exactly right after it). Written only by those
--- (SECURITY DEFINER) from their own measurements; readable by everyone, like reindex_history.
+-- (SECURITY DEFINER) from their own measurements and by the DROP of an index or table
+-- (_index_history_dropped). Each role reads the rows of the indexes index_usage shows it (row
+-- level security below: the policy visible).
 CREATE TABLE ntsb_perf.index_history (
     id                 bigserial PRIMARY KEY,
     taken_at           timestamptz NOT NULL,
@@ -785,7 +1029,10 @@ CREATE TABLE ntsb_perf.index_history (
     db_xact_commit     bigint,     -- the database's commit counter: it goes down only when the statistics are reset
     stats_reset        timestamptz, -- pg_stat_database.stats_reset of this database
     rebuild            boolean     NOT NULL DEFAULT false,
-    note               text
+    note               text,
+    index_definition   text,       -- the index's definition without its name and table (_index_definition)
+    dropped_at         timestamptz, -- when its index was dropped: its history ended (never bound to another index)
+    table_dropped      boolean     NOT NULL DEFAULT false  -- its table is gone too (dropped, or not of this name any more)
 );
 
 CREATE INDEX index_history_index_taken ON ntsb_perf.index_history (index_oid, taken_at);
@@ -795,6 +1042,9 @@ CREATE INDEX index_history_name_taken ON ntsb_perf.index_history (index_name, ta
 CREATE INDEX index_history_taken ON ntsb_perf.index_history (taken_at);
 
 CREATE INDEX index_history_rebuilds ON ntsb_perf.index_history (index_oid, taken_at) WHERE rebuild;
+
+-- (rows of dropped indexes whose table is still there: what a DROP TABLE marks)
+CREATE INDEX index_history_dropped_table ON ntsb_perf.index_history (table_name) WHERE dropped_at IS NOT NULL AND NOT table_dropped;
 
 COMMENT ON TABLE ntsb_perf.index_history IS
   'ntsb_perf: one row per index per snapshot_indexes() run and per rebuild: size, bloat and usage counters';
@@ -809,6 +1059,43 @@ CREATE TRIGGER index_oid BEFORE INSERT ON ntsb_perf.index_history
     FOR EACH ROW WHEN (NEW.index_oid IS NOT NULL AND NOT ntsb_perf._is_index_named(NEW.index_oid, NEW.index_name))
     EXECUTE FUNCTION ntsb_perf._index_oid_of_name('index_oid', 'index_name');
 
+-- The definition of index `idx` without its own name and its table's: `USING btree (k)`,
+-- `UNIQUE USING btree (a) INCLUDE (b) WHERE (b > 0)`, as pg_get_indexdef writes it under the
+-- caller's search_path (every caller here has pg_catalog, pg_temp). What a REINDEX CONCURRENTLY
+-- keeps and a different index created under the same name usually does not. NULL for an OID
+-- that is not an index. Plain SQL with every name qualified (no SET clause), inlined into the
+-- snapshot's INSERT.
+CREATE FUNCTION ntsb_perf._index_definition(idx oid) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT (SELECT CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END OPERATOR(pg_catalog.||)
+                   CASE WHEN pg_catalog.starts_with(d.def, d.head)
+                        THEN pg_catalog.substr(d.def, pg_catalog.length(d.head) OPERATOR(pg_catalog.+) 1)
+                        ELSE d.def END
+            FROM pg_catalog.pg_index i
+            JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid
+            JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) i.indrelid
+            JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.relnamespace
+            CROSS JOIN LATERAL (
+                SELECT pg_catalog.pg_get_indexdef(i.indexrelid) AS def,
+                       pg_catalog.format('CREATE %sINDEX %I ON %s%I.%I ', CASE WHEN i.indisunique THEN 'UNIQUE ' END,
+                                         c.relname, CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'I' THEN 'ONLY ' END,
+                                         tn.nspname, t.relname) AS head) d
+            WHERE i.indexrelid OPERATOR(pg_catalog.=) idx)
+$$;
+
+-- Rows written without a definition (a rebuild's, by sql/reindex/record.sql) get their index's.
+CREATE FUNCTION ntsb_perf._index_history_definition() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    NEW.index_definition := ntsb_perf._index_definition(NEW.index_oid);
+    RETURN NEW;
+END $$;
+
+-- (after the trigger index_oid, which clears an OID that is not the index of the row's name)
+CREATE TRIGGER index_oid_definition BEFORE INSERT ON ntsb_perf.index_history
+    FOR EACH ROW WHEN (NEW.index_definition IS NULL AND NEW.index_oid IS NOT NULL)
+    EXECUTE FUNCTION ntsb_perf._index_history_definition();
+
 -- (one row each: the planner's default of 1,000 made the forecast's plan look so costly that
 -- JIT compiled it, a second per call)
 ALTER FUNCTION ntsb_perf._forecast_fit(double precision[], double precision[], double precision, boolean) ROWS 1;
@@ -818,6 +1105,74 @@ ALTER FUNCTION ntsb_perf._snapshot_measure(integer) ROWS 500;
 REVOKE ALL ON ntsb_perf.index_history FROM PUBLIC;
 
 GRANT SELECT ON ntsb_perf.index_history TO PUBLIC;
+
+-- Who reads which rows: index_usage's rule (ntsb_perf._may_see_table, the rule of
+-- ntsb_perf.index_catalog) applied to the index's table. Rows of an index that no longer exists
+-- (dropped; or restored from a dump, or replaced by a REINDEX CONCURRENTLY outside ntsb_perf,
+-- until the next snapshot binds them): by the same rule on the table of their table_name while
+-- it exists (and is not a table created after theirs was dropped: table_dropped); when it is
+-- gone, only to members of pg_read_all_stats. Superusers bypass row level security, as the
+-- extension's owner and so its SECURITY DEFINER functions (snapshots, rebuilds, the sql_drop
+-- trigger, unused_indexes' scan counts) do.
+
+-- The relation (table, partitioned table or materialized view) whose quoted, qualified name is
+-- `qname` (as format('%I.%I') writes it); NULL when there is none or `qname` is not such a name
+-- (never an error, whatever the text). Every name qualified: it runs under the reader's
+-- search_path.
+CREATE FUNCTION ntsb_perf._table_of_name(qname text) RETURNS oid
+LANGUAGE sql STABLE AS $$
+    SELECT (SELECT c.oid
+            FROM pg_catalog.parse_ident(
+                     CASE WHEN qname OPERATOR(pg_catalog.~)
+                               '^(?:"(?:[^"]|"")+"|[a-z_][a-z0-9_]*)\.(?:"(?:[^"]|"")+"|[a-z_][a-z0-9_]*)$'
+                          THEN qname END) p(parts)
+            JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) p.parts[1]
+            JOIN pg_catalog.pg_class c ON c.relnamespace OPERATOR(pg_catalog.=) n.oid
+                                      AND c.relname OPERATOR(pg_catalog.=) p.parts[2]
+            WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,m}'::"char"[]))
+$$;
+
+ALTER TABLE ntsb_perf.index_history ENABLE ROW LEVEL SECURITY;
+
+-- (The policy's expression is stored resolved, so a reader's search_path does not change it;
+-- the set of visible indexes is computed once per query, a hashed subplan, not per row.)
+CREATE POLICY visible ON ntsb_perf.index_history FOR SELECT USING (
+    index_oid IN (SELECT i.indexrelid FROM pg_catalog.pg_index i WHERE ntsb_perf._may_see_table(i.indrelid))
+    OR (NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indexrelid = index_oid)
+        AND coalesce(CASE WHEN NOT table_dropped THEN ntsb_perf._may_see_table(ntsb_perf._table_of_name(table_name)) END,
+                     pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE'))));
+
+-- Called by ntsb_perf._on_sql_drop (sql/refresh/refresh.sql), the sql_drop event trigger, in the
+-- dropping transaction: the history of each dropped index ends there. Its rows (by its OID, and
+-- under its name the rows bound to no index that exists: restored from a dump and not bound yet,
+-- or of an OID a REINDEX CONCURRENTLY outside ntsb_perf replaced) get dropped_at and lose the
+-- OID, so that they are never bound to a new index of the same name (nor to whatever gets the
+-- OID later); table_dropped when no table of their table_name is left. A dropped table marks
+-- the rows of its indexes dropped before it. (REINDEX CONCURRENTLY fires no event trigger: the
+-- history follows the index to its new OID.)
+CREATE FUNCTION ntsb_perf._index_history_dropped() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    at timestamptz := statement_timestamp();
+BEGIN
+    UPDATE ntsb_perf.index_history h
+    SET index_oid = NULL, dropped_at = at, table_dropped = ntsb_perf._table_of_name(h.table_name) IS NULL
+    FROM pg_event_trigger_dropped_objects() o
+    WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0 AND o.object_type = 'index'
+      AND h.index_oid = o.objid;
+    UPDATE ntsb_perf.index_history h
+    SET index_oid = NULL, dropped_at = at, table_dropped = ntsb_perf._table_of_name(h.table_name) IS NULL
+    FROM pg_event_trigger_dropped_objects() o
+    WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0 AND o.object_type = 'index'
+      AND h.index_name = o.object_identity AND h.dropped_at IS NULL
+      AND (h.index_oid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = h.index_oid));
+    UPDATE ntsb_perf.index_history h SET table_dropped = true
+    FROM pg_event_trigger_dropped_objects() o
+    WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0 AND o.object_type IN ('table', 'materialized view')
+      AND h.dropped_at IS NOT NULL AND NOT h.table_dropped AND h.table_name = o.object_identity;
+END $$;
+
+REVOKE ALL ON FUNCTION ntsb_perf._index_history_dropped() FROM PUBLIC;
 
 -- An index's usage counters now, and the database's: what every history row records. Plain SQL
 -- with every name qualified (no SET clause), so that it is inlined into the snapshot's INSERT.
@@ -842,6 +1197,7 @@ RETURNS TABLE (taken_at timestamptz, indexes integer, measured_exactly integer, 
                not_measured integer, pages_read bigint, total_pages bigint, rows_deleted bigint)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    holder record;
     measured jsonb;
     t timestamptz;
     deleted bigint;
@@ -851,16 +1207,27 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass NULL to measure each index exactly when small and by a growing sample when large.';
     END IF;
-    -- One snapshot at a time per database (same key space as auto_reindex's run lock).
-    PERFORM pg_advisory_xact_lock(1314149976, 2);
-    -- Rows of an OID that is gone, under the name of an index on the same table that has no
-    -- rows of its own under that name yet (REINDEX CONCURRENTLY outside ntsb_perf, whose copy
-    -- may have rows as *_ccnew; a restore): they are that index's history. The indexes without
-    -- rows are found first, by the history's index, so that this costs next to nothing when
-    -- there are none, however long the history is.
+    -- One snapshot at a time per database: a lock only ntsb_perf's code can take (not an
+    -- advisory key, which any role could hold to keep every snapshot waiting); a snapshot
+    -- that another is still taking after 10 s skips, saying who (pg_cron records the error).
+    IF NOT ntsb_perf._snapshot_lock(10000) THEN
+        SELECT * INTO holder FROM ntsb_perf._run_lock_holder('snapshot');
+        RAISE EXCEPTION 'snapshot_indexes skipped: another snapshot of database % is being taken (pid %, role %, since %)',
+            current_database(), coalesce(holder.pid::text, '?'), coalesce(holder.role_name::text, '?'),
+            coalesce(holder.since::text, '?')
+            USING ERRCODE = 'lock_not_available',
+                  HINT = 'Take it again once that one has ended.';
+    END IF;
+    -- Rows of an OID that is gone (a REINDEX CONCURRENTLY outside ntsb_perf, which fires no
+    -- event trigger), or of none (restored from a dump), under the name of an index that has no
+    -- rows of its own under that name yet: they are that index's history when their latest row
+    -- is of the same table and the same definition (a rebuild's copy), and its index was not
+    -- dropped (a DROP marks the rows dropped_at: a new index of a dropped one's name starts
+    -- its own history). The indexes without rows are found first, by the history's index, so
+    -- that this costs next to nothing when there are none, however long the history is.
     WITH unbound AS MATERIALIZED (
         SELECT c.oid, format('%I.%I', n.nspname, c.relname) AS qname,
-               format('%I.%I', tn.nspname, t.relname) AS tname
+               format('%I.%I', tn.nspname, t.relname) AS tname, ntsb_perf._index_definition(c.oid) AS def
         FROM pg_class c
         JOIN pg_namespace n  ON n.oid = c.relnamespace
         JOIN pg_index i      ON i.indexrelid = c.oid
@@ -870,11 +1237,21 @@ BEGIN
           AND n.nspname NOT LIKE 'pg\_toast%'
           AND NOT EXISTS (SELECT 1 FROM ntsb_perf.index_history h2
                           WHERE h2.index_oid = c.oid AND h2.index_name = format('%I.%I', n.nspname, c.relname))
+    ), orphans AS (
+        -- per earlier OID (or none) under such a name, its latest row
+        SELECT DISTINCT ON (h.index_oid, h.index_name)
+               h.index_oid AS old_oid, h.index_name, h.table_name, h.index_definition, u.oid AS new_oid,
+               u.tname, u.def
+        FROM unbound u
+        JOIN ntsb_perf.index_history h ON h.index_name = u.qname
+        WHERE h.dropped_at IS NULL
+          AND (h.index_oid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_class c2 WHERE c2.oid = h.index_oid))
+        ORDER BY h.index_oid, h.index_name, h.taken_at DESC, h.id DESC
     )
-    UPDATE ntsb_perf.index_history h SET index_oid = u.oid
-    FROM unbound u
-    WHERE h.index_name = u.qname AND h.table_name = u.tname
-      AND (h.index_oid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_class c2 WHERE c2.oid = h.index_oid));
+    UPDATE ntsb_perf.index_history h SET index_oid = o.new_oid
+    FROM orphans o
+    WHERE o.table_name = o.tname AND (o.index_definition IS NULL OR o.index_definition = o.def)
+      AND h.index_name = o.index_name AND h.index_oid IS NOT DISTINCT FROM o.old_oid AND h.dropped_at IS NULL;
     SELECT coalesce(jsonb_agg(to_jsonb(m)), '[]') INTO measured
     FROM ntsb_perf._snapshot_measure(snapshot_indexes.sample_pages) m;
     -- The counters are read together, after the pages.
@@ -884,12 +1261,12 @@ BEGIN
         (taken_at, index_oid, index_name, table_name, access_method, relfilenode, index_bytes, live_items,
          avg_leaf_density, leaf_fragmentation, expected_bytes, reclaimable_bytes, bloat_ratio, method,
          pages_read, density_ci_low, density_ci_high, idx_scan, idx_tup_read, table_writes, db_xact_commit,
-         stats_reset, rebuild, note)
+         stats_reset, rebuild, note, index_definition)
     SELECT t, c.oid, format('%I.%I', n.nspname, c.relname), format('%I.%I', tn.nspname, tc.relname), am.amname,
            c.relfilenode, coalesce(m.index_bytes, pg_relation_size(c.oid)), m.live_items, m.avg_leaf_density,
            m.leaf_fragmentation, m.expected_bytes, m.reclaimable_bytes, m.bloat_ratio, m.method, m.pages_read,
            m.density_ci_low, m.density_ci_high, u.idx_scan, u.idx_tup_read, u.table_writes, u.db_xact_commit,
-           u.stats_reset, false, m.note
+           u.stats_reset, false, m.note, ntsb_perf._index_definition(c.oid)
     FROM jsonb_to_recordset(measured) AS m(index_oid oid, method text, pages_read bigint, total_pages bigint,
              index_bytes bigint, live_items bigint, avg_leaf_density float8, leaf_fragmentation float8,
              expected_bytes bigint, reclaimable_bytes bigint, bloat_ratio float8, density_ci_low float8,
@@ -930,7 +1307,7 @@ BEGIN
         RETURN NULL;
     END IF;
     EXECUTE 'SELECT string_agg(DISTINCT username::text, '', '') FROM cron.job WHERE jobname = $1 AND username <> $2'
-        INTO owners USING 'ntsb_perf index snapshots ' || current_database(), except_role;
+        INTO owners USING ntsb_perf._job_name_of('index_snapshots'), except_role;
     RETURN owners;
 END $$;
 
@@ -943,7 +1320,7 @@ CREATE FUNCTION ntsb_perf.schedule_index_snapshots(schedule text, sample_pages i
 RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    job text := 'ntsb_perf index snapshots ' || current_database();
+    job text := ntsb_perf._job_name_of('index_snapshots');
     other text;
     id bigint;
 BEGIN
@@ -979,7 +1356,7 @@ END $$;
 -- Removes this role's snapshot job of this database (false, with a notice, when there is none).
 CREATE FUNCTION ntsb_perf.unschedule_index_snapshots() RETURNS boolean
 LANGUAGE sql AS $$
-    SELECT ntsb_perf._unschedule_own_job('ntsb_perf index snapshots ' || current_database(), 'index snapshots are')
+    SELECT ntsb_perf._unschedule_own_job(ntsb_perf._job_name_of('index_snapshots'), 'index snapshots are')
 $$;
 
 -- The usage of leaf indexes between consecutive points: their snapshots from the last one at or
@@ -1059,6 +1436,10 @@ BEGIN
     IF since < interval '0' THEN
         RAISE EXCEPTION 'since must not be negative, not %', since USING ERRCODE = 'invalid_parameter_value',
             HINT = 'It is how far back to look, e.g. interval ''30 days''.';
+    END IF;
+    IF since > interval '1000 years' THEN
+        RAISE EXCEPTION 'since must be at most 1000 years, not %', since USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'It is how far back to count, e.g. interval ''30 days''; the history starts with the first snapshot anyway.';
     END IF;
     SELECT c.relkind INTO kind FROM pg_class c WHERE c.oid = index;
     IF kind IS NULL THEN
@@ -1141,7 +1522,8 @@ RETURNS TABLE (schema_name text, table_name text, index_name text, access_method
                reclaimable_bytes bigint, bloat_ratio float8, avg_leaf_density float8,
                reclaimable_bytes_per_day float8, reclaimable_per_day_low float8, reclaimable_per_day_high float8,
                bloat_ratio_per_day float8, density_per_day float8, predicted_crossing timestamptz,
-               crossing_earliest timestamptz, crossing_latest timestamptz, crossing_reason text, crossed boolean)
+               crossing_earliest timestamptz, crossing_latest timestamptz, crossing_reason text, crossed boolean,
+               crossed_at timestamptz)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM ntsb_perf._reindex_check_thresholds(p_min_bloat_ratio, 0, p_max_leaf_density, p_max_fragmentation, NULL);
@@ -1201,11 +1583,11 @@ BEGIN
         SELECT s.*, r.factor, d.density_threshold, fr.frag_threshold,
                rc.slope AS rc_slope, rc.slope_low AS rc_low, rc.slope_high AS rc_high,
                ra.slope AS ratio_slope, g.crossing AS g_at, g.crossing_earliest AS g_early,
-               g.crossing_latest AS g_late, g.crossed AS g_crossed,
+               g.crossing_latest AS g_late, g.crossed AS g_crossed, g.crossed_at AS g_crossed_at,
                dn.slope AS dn_slope, dn.crossing AS dn_at, dn.crossing_earliest AS dn_early,
-               dn.crossing_latest AS dn_late, dn.crossed AS dn_crossed,
+               dn.crossing_latest AS dn_late, dn.crossed AS dn_crossed, dn.crossed_at AS dn_crossed_at,
                ff.crossing AS ff_at, ff.crossing_earliest AS ff_early, ff.crossing_latest AS ff_late,
-               ff.crossed AS ff_crossed
+               ff.crossed AS ff_crossed, ff.crossed_at AS ff_crossed_at
         FROM series s
         CROSS JOIN LATERAL (SELECT coalesce(nullif(s.base_ratio, 0), 1) AS fresh,
                                    p_min_bloat_ratio * coalesce(nullif(s.base_ratio, 0), 1) AS factor) r
@@ -1226,18 +1608,24 @@ BEGIN
     ), crossings AS (
         SELECT f.*, c.*
         FROM fits f
+        -- the threshold forecast to be crossed first (its crossing may be past); when none is
+        -- forecast (no trend toward any), the one crossed first
         LEFT JOIN LATERAL (
             SELECT k.at_days, k.reason, k.early_days
-            FROM (VALUES (f.g_at, f.g_early, format('bloat ratio %s', round((f.factor)::numeric, 2))),
-                         (f.dn_at, f.dn_early, format('leaf density %s%%', round(f.density_threshold::numeric, 1))),
-                         (f.ff_at, f.ff_early, format('leaf fragmentation %s%%', round(f.frag_threshold::numeric, 1))))
-                 AS k(at_days, early_days, reason)
-            WHERE k.at_days IS NOT NULL
-            ORDER BY k.at_days
+            FROM (VALUES (f.g_at, f.g_early, f.g_crossed_at, format('bloat ratio %s', round((f.factor)::numeric, 2))),
+                         (f.dn_at, f.dn_early, f.dn_crossed_at,
+                          format('leaf density %s%%', round(f.density_threshold::numeric, 1))),
+                         (f.ff_at, f.ff_early, f.ff_crossed_at,
+                          format('leaf fragmentation %s%%', round(f.frag_threshold::numeric, 1))))
+                 AS k(at_days, early_days, crossed_days, reason)
+            WHERE coalesce(k.at_days, k.crossed_days) IS NOT NULL
+            ORDER BY k.at_days IS NULL, coalesce(k.at_days, k.crossed_days)
             LIMIT 1
         ) c0 ON true
         CROSS JOIN LATERAL (
             SELECT c0.at_days, c0.reason,
+                   -- when the first of the thresholds crossed was crossed (never before the series' start)
+                   (SELECT min(v) FROM unnest(ARRAY[f.g_crossed_at, f.dn_crossed_at, f.ff_crossed_at]) v) AS crossed_days,
                    least(f.g_early, f.dn_early, f.ff_early) AS early_days,
                    -- the first crossing comes no later than the soonest of the band's later ends;
                    -- NULL when every criterion may never be crossed
@@ -1250,7 +1638,8 @@ BEGIN
            c.rc_slope, c.rc_low, c.rc_high, c.ratio_slope, c.dn_slope,
            ntsb_perf._days_after(c.first_at, c.at_days), ntsb_perf._days_after(c.first_at, c.early_days),
            ntsb_perf._days_after(c.first_at, c.late_days), c.reason,
-           coalesce(c.g_crossed, false) OR coalesce(c.dn_crossed, false) OR coalesce(c.ff_crossed, false)
+           coalesce(c.g_crossed, false) OR coalesce(c.dn_crossed, false) OR coalesce(c.ff_crossed, false),
+           ntsb_perf._days_after(c.first_at, c.crossed_days)
     FROM crossings c
     ORDER BY ntsb_perf._days_after(c.first_at, c.at_days) NULLS LAST, c.nsp, c.name;
 END $$;
@@ -1262,7 +1651,8 @@ RETURNS TABLE (schema_name text, table_name text, index_name text, access_method
                reclaimable_bytes bigint, bloat_ratio float8, avg_leaf_density float8,
                reclaimable_bytes_per_day float8, reclaimable_per_day_low float8, reclaimable_per_day_high float8,
                bloat_ratio_per_day float8, density_per_day float8, predicted_crossing timestamptz,
-               crossing_earliest timestamptz, crossing_latest timestamptz, crossing_reason text, crossed boolean)
+               crossing_earliest timestamptz, crossing_latest timestamptz, crossing_reason text, crossed boolean,
+               crossed_at timestamptz)
 LANGUAGE sql STABLE AS 'SELECT * FROM ntsb_perf._bloat_forecast($1, $2, $3, $4)';
 
 CREATE VIEW ntsb_perf.bloat_forecast AS SELECT * FROM ntsb_perf.bloat_forecast();
@@ -1902,7 +2292,9 @@ END $$;
 -- pg_cron job, its state and log rows, and the tables' change marks, in the dropping
 -- transaction. DROP of an index (or of its table, or schema) removes its rebuild baseline and
 -- the OID from its rebuild history (the rows stay, with the index's name): a dump would carry
--- the number, which names some other relation in the restored cluster. Enabled ALWAYS (also
+-- the number, which names some other relation in the restored cluster; and it ends the index's
+-- snapshot history (ntsb_perf._index_history_dropped, sql/index_history/history.sql), which is
+-- then never given to a new index of the same name. Enabled ALWAYS (also
 -- under session_replication_role = replica). It never makes a DROP fail (a failed cleanup is a
 -- warning; the job's next run cleans up then).
 CREATE FUNCTION ntsb_perf._on_sql_drop() RETURNS event_trigger
@@ -1933,6 +2325,11 @@ BEGIN
           AND (b.index_oid = o.objid OR (b.index_oid IS NULL AND b.index_name = o.object_identity));
     EXCEPTION WHEN OTHERS THEN
         RAISE WARNING 'ntsb_perf: could not clean up the rebuild history of dropped indexes: % (SQLSTATE %)', SQLERRM, SQLSTATE;
+    END;
+    BEGIN
+        PERFORM ntsb_perf._index_history_dropped();
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'ntsb_perf: could not end the index history of dropped indexes: % (SQLSTATE %)', SQLERRM, SQLSTATE;
     END;
 END $$;
 
@@ -2015,44 +2412,45 @@ DECLARE
     ids bigint[];
     others text[];
     deps text[];
+    removal text;
     n bigint;
 BEGIN
     SELECT e.oid, e.extowner INTO ext FROM pg_extension e WHERE e.extname = 'ntsb_perf';
     IF NOT FOUND OR NOT pg_has_role(ext.extowner, 'USAGE') THEN
         RETURN;
     END IF;
-    -- ntsb_perf's jobs of this database, as pg_cron shows them to the caller: every refresh job
-    -- (named 'ntsb_perf refresh ...', running exactly ntsb_perf._scheduled_refresh(<its id>)),
-    -- with or without a policy, and every auto_reindex job (named 'ntsb_perf auto_reindex <this
-    -- database>', running CALL ntsb_perf.auto_reindex(...)); and the other jobs of this database
-    -- whose command mentions ntsb_perf.
+    -- ntsb_perf's jobs of this database, as pg_cron shows them to the caller: every job of one
+    -- of the kinds in ntsb_perf._job_kinds() (refresh jobs with or without a policy, the
+    -- auto_reindex and index snapshot jobs), whoever scheduled it; and the other jobs of this
+    -- database whose command mentions ntsb_perf.
     IF ntsb_perf._cron_readable() THEN
         EXECUTE $q$
             WITH j AS (
-                SELECT j.jobid,
-                       (j.jobname LIKE 'ntsb_perf refresh %' AND j.command = ntsb_perf._job_command(j.jobid))
-                       OR (j.jobname = 'ntsb_perf auto_reindex ' || current_database()
-                           AND j.command LIKE 'CALL ntsb_perf.auto_reindex(%') AS ours,
-                       CASE WHEN p.view IS NOT NULL
+                SELECT j.jobid, k.kind,
+                       CASE WHEN k.kind = 'refresh' AND p.view IS NOT NULL
                             THEN format('pg_cron job %s refreshes materialized view %s (schedule ''%s'', role %s)',
                                         j.jobid, p.view, j.schedule, j.username)
-                            WHEN j.jobname LIKE 'ntsb_perf refresh %'
-                            THEN format('pg_cron job %s "%s" (schedule ''%s'', role %s) has no refresh policy',
-                                        j.jobid, j.jobname, j.schedule, j.username)
-                            WHEN j.jobname = 'ntsb_perf auto_reindex ' || current_database()
-                            THEN format('pg_cron job %s runs ntsb_perf.auto_reindex (schedule ''%s'', role %s)',
-                                        j.jobid, j.schedule, j.username)
+                            WHEN k.kind IS NOT NULL
+                            THEN format('pg_cron job %s "%s" %s (schedule ''%s'', role %s)',
+                                        j.jobid, j.jobname, k.description, j.schedule, j.username)
                             ELSE format('pg_cron job %s "%s" (schedule ''%s'', role %s) runs: %s',
                                         j.jobid, coalesce(j.jobname, ''), j.schedule, j.username, left(j.command, 200))
                        END AS what
                 FROM cron.job j
+                LEFT JOIN ntsb_perf._job_kinds() k ON k.kind = ntsb_perf._job_kind(j.jobid, j.jobname, j.command)
+                -- (a refresh job held by a policy is described by its view)
                 LEFT JOIN ntsb_perf.refresh_policy p ON p.jobid = j.jobid AND p.job_name = j.jobname
                 WHERE j.database = current_database() AND j.command ~* 'ntsb_perf')
-            SELECT array_agg(what ORDER BY jobid) FILTER (WHERE ours),
-                   array_agg(jobid ORDER BY jobid) FILTER (WHERE ours),
-                   array_agg(what ORDER BY jobid) FILTER (WHERE NOT ours)
+            SELECT array_agg(what ORDER BY jobid) FILTER (WHERE kind IS NOT NULL),
+                   array_agg(jobid ORDER BY jobid) FILTER (WHERE kind IS NOT NULL),
+                   array_agg(what ORDER BY jobid) FILTER (WHERE kind IS NULL),
+                   -- how to remove each kind present, in the kinds' order
+                   (SELECT string_agg(k.remove_with, ', ' ORDER BY k.o)
+                    FROM ntsb_perf._job_kinds() WITH ORDINALITY
+                         AS k(kind, job_name, job_name_pattern, command_pattern, description, remove_with, o)
+                    WHERE k.kind IN (SELECT j2.kind FROM j j2))
             FROM j $q$
-        INTO mine, ids, others;
+        INTO mine, ids, others, removal;
     END IF;
     IF others IS NOT NULL THEN
         RAISE WARNING 'ntsb_perf: % pg_cron job(s) of this database use ntsb_perf but were not created by it: left alone, they fail once ntsb_perf is gone', cardinality(others)
@@ -2090,9 +2488,7 @@ BEGIN
             USING ERRCODE = 'dependent_objects_still_exist',
                   DETAIL = array_to_string(mine || coalesce(deps, '{}'), E'\n'),
                   HINT = 'Use DROP ... CASCADE to drop the dependent objects too and remove these pg_cron jobs, '
-                         'or remove the jobs first: SELECT ntsb_perf.unschedule_refresh(view) for each scheduled view, '
-                         'SELECT ntsb_perf.unschedule_auto_reindex() as the role of an auto_reindex job '
-                         '(or SELECT cron.unschedule(jobid)).';
+                         'or remove the jobs first: ' || removal || ' (or SELECT cron.unschedule(jobid)).';
     END IF;
     FOR i IN 1 .. cardinality(ids) LOOP
         EXECUTE 'SELECT cron.unschedule($1)' USING ids[i];
