@@ -23,7 +23,7 @@ NEW+=,_days_after,_bloat_forecast,bloat_forecast,unused_indexes
 # definitions and row level security
 NEW+=,_reindex_run_lock,_reindex_run_unlock,_snapshot_lock,_run_lock_holder,_reindex_scheduled_run
 NEW+=,_reindex_check_rights_and_ahead,_index_definition,_index_history_definition,_table_of_name
-NEW+=,_index_history_dropped,_job_kinds,_job_kind,_job_name_of,_may_see_table
+NEW+=,_index_history_dropped,_job_kinds,_job_kind,_job_name_of,_may_see_table,_refresh_view_lock
 REPLACE=track_change,_owns,refresh_plan,_tracking,refresh_reason,sources_changed,_check_matview,_refresh
 REPLACE+=,refresh,_ensure_tracking,_require_pg_cron,schedule_refresh,unschedule_refresh,_cron_job
 REPLACE+=,index_catalog

@@ -36,6 +36,9 @@ DROP FUNCTION ntsb_perf.unused_indexes(bigint);
 -- 2. New and changed functions, tables and views, as 0.2.0's install script creates them
 --    (scripts/upgrade_objects.sh writes this section with scripts/sql_statements.py).
 
+CREATE OR REPLACE FUNCTION ntsb_perf.track_change() RETURNS trigger
+LANGUAGE c AS 'MODULE_PATHNAME', 'ntsb_perf_track_change';
+
 -- The kinds of pg_cron jobs ntsb_perf creates, in one place: DROP EXTENSION ntsb_perf
 -- (sql/uninstall.sql) lists or removes every job of this database that is of one of these
 -- kinds, and the schedule functions take the names of their jobs from here. A new kind of job
@@ -190,9 +193,6 @@ COMMENT ON VIEW ntsb_perf.index_catalog IS
 
 GRANT SELECT ON ntsb_perf.index_catalog TO PUBLIC;
 
-CREATE OR REPLACE FUNCTION ntsb_perf.track_change() RETURNS trigger
-LANGUAGE c AS 'MODULE_PATHNAME', 'ntsb_perf_track_change';
-
 CREATE  FUNCTION "_forecast_fit"(
 	"x" double precision[], /* Array < '_, f64 > */
 	"y" double precision[], /* Array < '_, f64 > */
@@ -223,6 +223,13 @@ CREATE  FUNCTION "_nondeterminism"(
 STRICT STABLE PARALLEL SAFE 
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'nondeterminism_wrapper';
+
+CREATE  FUNCTION "_refresh_view_lock"(
+	"v" regclass /* Option < crate :: regclass :: RegClass > */
+) RETURNS void
+VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_refresh_view_lock_wrapper';
 
 CREATE  FUNCTION "_reindex_begin"() RETURNS bigint /* i64 */
 STRICT VOLATILE SECURITY DEFINER
@@ -1978,7 +1985,7 @@ BEGIN
     -- between callers whose plans overlap).
     FOR p IN SELECT * FROM ntsb_perf.refresh_plan(target) ORDER BY view::oid LOOP
         PERFORM ntsb_perf._check_matview(p.view, 'ntsb_perf.refresh');
-        PERFORM pg_advisory_xact_lock(ntsb_perf._lock_key(p.view));
+        PERFORM ntsb_perf._refresh_view_lock(p.view);
     END LOOP;
 
     FOR p IN SELECT * FROM ntsb_perf.refresh_plan(target) ORDER BY step LOOP
@@ -2176,7 +2183,7 @@ BEGIN
         PERFORM ntsb_perf._ensure_tracking(v);
     END IF;
     -- One schedule_refresh per view at a time (the same lock refresh() takes).
-    PERFORM pg_advisory_xact_lock(ntsb_perf._lock_key(v));
+    PERFORM ntsb_perf._refresh_view_lock(v);
     SELECT * INTO pol FROM ntsb_perf.refresh_policy p WHERE p.view = v;
     IF FOUND AND ntsb_perf._job_ok(pol.jobid, pol.job_name, pol.created_by) THEN
         -- The policy's own job: change its schedule in place.
@@ -2235,7 +2242,7 @@ DECLARE
     pol record;
 BEGIN
     PERFORM ntsb_perf._check_matview(v, 'ntsb_perf.unschedule_refresh');
-    PERFORM pg_advisory_xact_lock(ntsb_perf._lock_key(v));
+    PERFORM ntsb_perf._refresh_view_lock(v);
     SELECT * INTO pol FROM ntsb_perf.refresh_policy p WHERE p.view = v;
     IF NOT FOUND THEN
         RAISE NOTICE 'no refresh is scheduled for %', v;

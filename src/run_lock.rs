@@ -15,6 +15,13 @@ use crate::error::raise_error;
 const RUN_SUBID: u16 = 1;
 /// snapshot_indexes' lock: (database, pg_extension, ntsb_perf, this sub-id).
 pub const SNAPSHOT_SUBID: u16 = 2;
+/// Locks of a relation: (database, pg_class, the relation, this sub-id). A sub-id of pg_class
+/// objects is a column number, at most 1,600, and PostgreSQL takes no object locks of relations
+/// at all (they have LOCKTAG_RELATION), so these tags are ntsb_perf's alone.
+/// The change-tracking lock of a table: writers shared, a refresh's fence exclusive (both try).
+pub const TRACK_SUBID: u16 = 0x4E54;
+/// One refresh (or schedule change) of a materialized view at a time.
+const REFRESH_SUBID: u16 = 0x4E55;
 
 #[derive(Clone, Copy)]
 pub struct LockTag(pg_sys::LOCKTAG);
@@ -44,6 +51,23 @@ impl LockTag {
             );
         }
         Self::object(pg_sys::ExtensionRelationId, ext, subid)
+    }
+
+    /// A lock of relation `relid` (see TRACK_SUBID).
+    pub fn relation(relid: pg_sys::Oid, subid: u16) -> Self {
+        Self::object(pg_sys::RelationRelationId, relid, subid)
+    }
+
+    /// Tries to take the lock for the transaction, shared or exclusive, without waiting.
+    pub fn try_xact(&self, shared: bool) -> bool {
+        let mode = if shared {
+            pg_sys::ShareLock
+        } else {
+            pg_sys::ExclusiveLock
+        };
+        // SAFETY: the lock manager with a valid tag of the default lock method.
+        let r = unsafe { pg_sys::LockAcquire(&self.0, mode as pg_sys::LOCKMODE, false, true) };
+        r != pg_sys::LockAcquireResult::LOCKACQUIRE_NOT_AVAIL
     }
 
     /// auto_reindex's run lock of the current role.
@@ -155,6 +179,39 @@ fn _snapshot_lock(wait_ms: Option<i32>) -> bool {
     }
 }
 
+/// ntsb_perf.refresh's (and the schedule functions') "one at a time per view": the transaction
+/// lock of view `v`, waited for (lock_timeout applies). Only a role that may refresh the view
+/// (its owner, or a member of the owning role) can take it: another gets 42501, so no role can
+/// keep the refreshes of a view it does not own waiting.
+#[pg_extern(volatile)]
+fn _refresh_view_lock(v: Option<crate::regclass::RegClass>) {
+    let Some(v) = v else {
+        raise_error(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "view must not be NULL",
+            None,
+        )
+    };
+    let owner = Spi::get_one_with_args::<bool>(
+        "SELECT pg_catalog.pg_has_role(c.relowner, 'USAGE') FROM pg_catalog.pg_class c
+         WHERE c.oid OPERATOR(pg_catalog.=) $1",
+        &[v.into()],
+    )
+    .ok()
+    .flatten();
+    if owner != Some(true) {
+        raise_error(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!(
+                "must be owner of relation with OID {} to lock its refreshes",
+                v.0.to_u32()
+            ),
+            None,
+        );
+    }
+    LockTag::relation(v.0, REFRESH_SUBID).acquire_xact();
+}
+
 extension_sql!(
     r#"
 REVOKE ALL ON FUNCTION ntsb_perf._snapshot_lock(integer) FROM PUBLIC;
@@ -173,5 +230,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 "#,
     name = "run_lock",
-    requires = [_snapshot_lock, _reindex_run_lock, _reindex_run_unlock]
+    requires = [
+        _snapshot_lock,
+        _reindex_run_lock,
+        _reindex_run_unlock,
+        _refresh_view_lock
+    ]
 );

@@ -416,6 +416,8 @@ LANGUAGE sql STABLE AS $$
                      AND i.indpred IS NULL AND i.indexprs IS NULL)
 $$;
 
+-- (0.1.0's advisory-lock key of a view; refreshes now take ntsb_perf._refresh_view_lock, which
+-- no other role can take)
 CREATE FUNCTION ntsb_perf._lock_key(v regclass) RETURNS bigint
 LANGUAGE sql IMMUTABLE AS $$ SELECT (x'4e545342'::bigint << 32) | v::oid::bigint $$;
 
@@ -453,7 +455,7 @@ BEGIN
     -- between callers whose plans overlap).
     FOR p IN SELECT * FROM ntsb_perf.refresh_plan(target) ORDER BY view::oid LOOP
         PERFORM ntsb_perf._check_matview(p.view, 'ntsb_perf.refresh');
-        PERFORM pg_advisory_xact_lock(ntsb_perf._lock_key(p.view));
+        PERFORM ntsb_perf._refresh_view_lock(p.view);
     END LOOP;
 
     FOR p IN SELECT * FROM ntsb_perf.refresh_plan(target) ORDER BY step LOOP
@@ -651,7 +653,7 @@ BEGIN
         PERFORM ntsb_perf._ensure_tracking(v);
     END IF;
     -- One schedule_refresh per view at a time (the same lock refresh() takes).
-    PERFORM pg_advisory_xact_lock(ntsb_perf._lock_key(v));
+    PERFORM ntsb_perf._refresh_view_lock(v);
     SELECT * INTO pol FROM ntsb_perf.refresh_policy p WHERE p.view = v;
     IF FOUND AND ntsb_perf._job_ok(pol.jobid, pol.job_name, pol.created_by) THEN
         -- The policy's own job: change its schedule in place.
@@ -710,7 +712,7 @@ DECLARE
     pol record;
 BEGIN
     PERFORM ntsb_perf._check_matview(v, 'ntsb_perf.unschedule_refresh');
-    PERFORM pg_advisory_xact_lock(ntsb_perf._lock_key(v));
+    PERFORM ntsb_perf._refresh_view_lock(v);
     SELECT * INTO pol FROM ntsb_perf.refresh_policy p WHERE p.view = v;
     IF NOT FOUND THEN
         RAISE NOTICE 'no refresh is scheduled for %', v;

@@ -86,13 +86,8 @@ fn cron_schedule_is_valid(schedule: &str) -> bool {
     cron::parse(schedule).is_ok()
 }
 
-/// First half of the advisory-lock key a writer of a tracked table holds (shared, for its
-/// transaction) while it relies on an earlier change mark; a refresh takes the same key
-/// exclusively ([`refresh_fence`]: try, never wait) before it takes its snapshot. 'NTPT'.
-const TRACK_LOCK_KEY: i32 = 0x4E54_5054;
-
 /// A change mark this backend committed for one table, and the refresh generation it read
-/// (under the shared advisory lock) before writing it.
+/// (under the shared tracking lock) before writing it.
 #[derive(Clone, Copy)]
 struct Mark {
     generation_seq: pg_sys::Oid,
@@ -123,7 +118,7 @@ fn local_xid() -> u32 {
 /// view reading the table sees this transaction's change, at the lowest cost to the writer:
 ///
 /// - once per (sub)transaction and table; later statements return at once;
-/// - when the shared advisory lock (`TRACK_LOCK_KEY`, table) is free, this backend's mark for the
+/// - when the shared tracking lock of the table (`run_lock::TRACK_SUBID`: a lock no SQL can take, so no role can hold it to make every writer write a mark or every refresh uncertain) is free, this backend's mark for the
 ///   table was committed by an earlier transaction that held that lock too, and no refresh has
 ///   started since (`ntsb_perf.refresh_generation` unchanged), nothing is written: any refresh
 ///   that took its snapshot before the lock was free has a snapshot in which that earlier mark
@@ -161,15 +156,8 @@ fn track_change(trigger: &pgrx::PgTrigger<'_>) {
     if done {
         return;
     }
-    let key2 = relid.to_u32() as i32;
-    // SAFETY: a plain int4/int4 SQL function called with two int4 datums.
-    let locked = unsafe {
-        pgrx::direct_function_call::<bool>(
-            pg_sys::pg_try_advisory_xact_lock_shared_int4,
-            &[TRACK_LOCK_KEY.into_datum(), key2.into_datum()],
-        )
-    }
-    .unwrap_or(false);
+    let locked =
+        crate::run_lock::LockTag::relation(relid, crate::run_lock::TRACK_SUBID).try_xact(true);
     let generation = if locked { current_generation() } else { None };
     let reuse = match generation {
         Some((seq, g)) => TRACK.with(|t| {
@@ -389,15 +377,8 @@ fn refresh_fence(sources: Vec<Option<pg_sys::Oid>>) -> bool {
     let mut all_free = true;
     // A NULL element names no table: nothing to fence.
     for relid in sources.into_iter().flatten() {
-        let key2 = relid.to_u32() as i32;
-        // SAFETY: a plain int4/int4 SQL function called with two int4 datums.
-        let got = unsafe {
-            pgrx::direct_function_call::<bool>(
-                pg_sys::pg_try_advisory_xact_lock_int4,
-                &[TRACK_LOCK_KEY.into_datum(), key2.into_datum()],
-            )
-        };
-        all_free &= got.unwrap_or(false);
+        all_free &=
+            crate::run_lock::LockTag::relation(relid, crate::run_lock::TRACK_SUBID).try_xact(false);
     }
     if let Some(seq) = generation_seq() {
         // SAFETY: nextval_oid takes the OID of an existing sequence (just looked up).
@@ -548,6 +529,7 @@ extension_sql_file!(
         backend_slot,
         "track_change",
         refresh_fence,
-        nondeterminism
+        nondeterminism,
+        "run_lock"
     ]
 );
