@@ -180,6 +180,29 @@ RESET ROLE;
 SELECT pg_temp.wait_for($$SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE query LIKE 'CALL ntsb_perf.auto_reindex%' AND pid <> pg_backend_pid())$$, 60) AS cron_run_over;
 SELECT dblink_disconnect('owner_lock');
 
+-- The same for refresh scheduling's locks: rh_evil holds the advisory keys a refresh of rh_owner's
+-- view and the change tracking of its table once used (exclusively), and may not take the new
+-- ones; rh_owner's writes and refreshes go on as if nobody held anything (the refresh is
+-- certain, so the next one skips).
+SET ROLE rh_owner;
+CREATE MATERIALIZED VIEW rh.mv AS SELECT count(*) AS n FROM rh.u;
+CREATE UNIQUE INDEX ON rh.mv (n);
+SELECT status FROM ntsb_perf.refresh('rh.mv');
+RESET ROLE;
+SELECT dblink_connect('evil_lock', :'conninfo' || ' user=rh_evil');
+SELECT * FROM dblink('evil_lock', format('SELECT pg_advisory_lock(%s)::text || pg_advisory_lock(%s, %s)::text',
+                                         ntsb_perf._lock_key('rh.mv'), x'4E545054'::int, 'rh.u'::regclass::oid::int))
+    AS x(locked text);
+SELECT pg_temp.err($$SELECT * FROM dblink('evil_lock', 'SELECT ntsb_perf._refresh_view_lock(''rh.mv'')') AS x(s text)$$) AS take_others_view_lock;
+SET ROLE rh_owner;
+SET lock_timeout = '5s';
+INSERT INTO rh.u VALUES (-1, 'x');
+SELECT status FROM ntsb_perf.refresh('rh.mv');
+SELECT status FROM ntsb_perf.refresh('rh.mv');
+RESET lock_timeout;
+RESET ROLE;
+SELECT dblink_disconnect('evil_lock');
+
 -- 4. History that cannot be forged. A manual run that says it is pg_cron is an 'auto' run.
 SET ROLE rh_owner;
 CREATE TABLE rh.w (id int, v text);
