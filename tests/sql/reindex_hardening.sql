@@ -187,6 +187,7 @@ SELECT dblink_disconnect('owner_lock');
 SET ROLE rh_owner;
 CREATE MATERIALIZED VIEW rh.mv AS SELECT count(*) AS n FROM rh.u;
 CREATE UNIQUE INDEX ON rh.mv (n);
+SELECT ntsb_perf.schedule_refresh('rh.mv', '@daily') > 0 AS scheduled;  -- tracks rh.u's changes
 SELECT status FROM ntsb_perf.refresh('rh.mv');
 RESET ROLE;
 SELECT dblink_connect('evil_lock', :'conninfo' || ' user=rh_evil');
@@ -197,8 +198,9 @@ SELECT pg_temp.err($$SELECT * FROM dblink('evil_lock', 'SELECT ntsb_perf._refres
 SET ROLE rh_owner;
 SET lock_timeout = '5s';
 INSERT INTO rh.u VALUES (-1, 'x');
-SELECT status FROM ntsb_perf.refresh('rh.mv');
-SELECT status FROM ntsb_perf.refresh('rh.mv');
+SELECT status, reason FROM ntsb_perf.refresh('rh.mv');
+SELECT status, reason FROM ntsb_perf.refresh('rh.mv');
+SELECT ntsb_perf.unschedule_refresh('rh.mv') AS unscheduled;
 RESET lock_timeout;
 RESET ROLE;
 SELECT dblink_disconnect('evil_lock');
