@@ -192,22 +192,31 @@ fn _refresh_view_lock(v: Option<crate::regclass::RegClass>) {
             None,
         )
     };
-    let owner = Spi::get_one_with_args::<bool>(
-        "SELECT pg_catalog.pg_has_role(c.relowner, 'USAGE') FROM pg_catalog.pg_class c
+    let owner = crate::spi_query::query_rows(
+        "SELECT pg_catalog.pg_has_role(c.relowner, 'USAGE') AS owner,
+                pg_catalog.format('%I.%I', n.nspname, c.relname) AS name
+         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
          WHERE c.oid OPERATOR(pg_catalog.=) $1",
         &[v.into()],
-    )
-    .ok()
-    .flatten();
-    if owner != Some(true) {
-        raise_error(
+        |r| {
+            Ok((
+                r.get_by_name::<bool, _>("owner")?.unwrap_or(false),
+                r.get_by_name::<String, _>("name")?.unwrap_or_default(),
+            ))
+        },
+    );
+    match owner.into_iter().next() {
+        Some((true, _)) => {}
+        Some((false, name)) => raise_error(
             PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-            format!(
-                "must be owner of relation with OID {} to lock its refreshes",
-                v.0.to_u32()
-            ),
+            format!("must be owner of {name} to lock its refreshes"),
+            Some("Only the owner of a materialized view (or a member of its owning role) may refresh it."),
+        ),
+        None => raise_error(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+            format!("relation with OID {} does not exist", v.0.to_u32()),
             None,
-        );
+        ),
     }
     LockTag::relation(v.0, REFRESH_SUBID).acquire_xact();
 }
