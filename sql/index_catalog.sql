@@ -1,7 +1,7 @@
 -- Whether the current role may see the indexes of table `tbl` in the index reports: it is the
 -- table's owner (or a member of the owner's role), or it has some privilege on the table or on
 -- one of its columns. NULL for an OID that is not a relation. The rule of index_catalog below,
--- and of the index history's rows (sql/index_history/history.sql). Plain SQL with every name
+-- and of the index history's rows (sql/index_history/schema.sql). Plain SQL with every name
 -- qualified and no SET clause: inlined where it is used, whatever the caller's search_path.
 CREATE FUNCTION ntsb_perf._may_see_table(tbl oid) RETURNS boolean
 LANGUAGE sql STABLE AS $$
@@ -83,3 +83,32 @@ WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
 COMMENT ON VIEW ntsb_perf.index_catalog IS
   'ntsb_perf: every index the caller can see, with usage counters, sizes and the flags the index reports use';
 GRANT SELECT ON ntsb_perf.index_catalog TO PUBLIC;
+
+-- Index identity across dumps and REINDEX CONCURRENTLY: rows that name an index (history,
+-- rebuilds, baselines) keep its quoted, qualified name and, while it exists, its OID; these
+-- check and clear an OID that is not the index of the row's name.
+-- Whether `idx` is the index (leaf or partitioned) whose quoted, qualified name is `qname`.
+-- Plain SQL with every name qualified (no SET clause), so that it is inlined where it is used.
+CREATE FUNCTION ntsb_perf._is_index_named(idx oid, qname text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n
+                   ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                   WHERE c.oid OPERATOR(pg_catalog.=) idx
+                     AND c.relkind OPERATOR(pg_catalog.=) ANY ('{i,I}'::"char"[])
+                     AND pg_catalog.format('%I.%I', n.nspname, c.relname) OPERATOR(pg_catalog.=) qname)
+$$;
+
+-- Clears the OID column named by TG_ARGV[0] of a row whose index-name column (TG_ARGV[1]) does
+-- not name the index of that OID (a row restored from another cluster, or a stale OID). The
+-- triggers call it only for such rows (their WHEN clause), so that ordinary inserts pay little.
+CREATE FUNCTION ntsb_perf._index_oid_of_name() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r jsonb := to_jsonb(NEW);
+BEGIN
+    IF (r ->> TG_ARGV[0]) IS NOT NULL
+       AND NOT ntsb_perf._is_index_named((r ->> TG_ARGV[0])::oid, r ->> TG_ARGV[1]) THEN
+        NEW := jsonb_populate_record(NEW, jsonb_build_object(TG_ARGV[0], NULL));
+    END IF;
+    RETURN NEW;
+END $$;

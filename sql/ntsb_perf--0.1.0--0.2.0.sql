@@ -36,47 +36,55 @@ DROP FUNCTION ntsb_perf.unused_indexes(bigint);
 -- 2. New and changed functions, tables and views, as 0.2.0's install script creates them
 --    (scripts/upgrade_objects.sh writes this section with scripts/sql_statements.py).
 
-CREATE OR REPLACE FUNCTION ntsb_perf.track_change() RETURNS trigger
-LANGUAGE c AS 'MODULE_PATHNAME', 'ntsb_perf_track_change';
-
--- The kinds of pg_cron jobs ntsb_perf creates, in one place: DROP EXTENSION ntsb_perf
--- (sql/uninstall.sql) lists or removes every job of this database that is of one of these
--- kinds, and the schedule functions take the names of their jobs from here. A new kind of job
--- is one more row. See README "Uninstalling".
+-- Scheduling: the pg_cron jobs ntsb_perf creates, their whole life cycle in one place. The kinds
+-- of job (their names, commands, how many may exist, how to remove one), the checks every
+-- schedule_* function makes, the naming, creating and unscheduling of jobs, reading pg_cron's
+-- side of a job, and what DROP EXTENSION ntsb_perf removes (sql/uninstall.sql reads the kinds).
+-- A new kind of job is one more row of _job_kinds() and a call of _schedule_job. The cron
+-- grammar itself is src/schedule.rs (parse_cron). See docs/operations.md "Uninstalling" and the
+-- capability pages (docs/refresh.md, docs/auto-reindex.md, docs/index-history.md).
 
 -- One row per kind:
---   job_name          the job's exact name, for kinds with one job per database (NULL: one job
---                     per object, named as job_name_pattern says);
+--   job_name          the job's exact name, for kinds with one job per database and role (NULL:
+--                     one job per object, named as job_name_pattern says: _job_name);
 --   job_name_pattern  a LIKE pattern (backslash escapes) every job of the kind is named by;
 --   command_pattern   a LIKE pattern of the job's command, `{jobid}` standing for the job's own
 --                     id (a refresh job's command names its job);
 --   description       what such a job does (in messages: "pg_cron job 7 "<name>" <description>");
---   remove_with       how its owner removes one without dropping anything else.
+--   remove_with       how its owner removes one without dropping anything else;
+--   one_per           'object' (one job per scheduled object), 'role' (one per database and role)
+--                     or 'database' (one per database, whichever role scheduled it);
+--   what, is_are      what the jobs do, as a subject in messages ("index snapshots" "are");
+--   unschedule_with   the function that removes the caller's job of the kind.
 -- The patterns escape `_` and `%` (a database called `a_b` does not make `aXb`'s job look like
 -- its own).
 CREATE FUNCTION ntsb_perf._job_kinds()
 RETURNS TABLE (kind text, job_name text, job_name_pattern text, command_pattern text, description text,
-               remove_with text)
+               remove_with text, one_per text, what text, is_are text, unschedule_with text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT k.kind, k.job_name,
            coalesce(replace(replace(replace(k.job_name, '\', '\\'), '%', '\%'), '_', '\_'), k.name_pattern),
-           k.command_pattern, k.description, k.remove_with
+           k.command_pattern, k.description, k.remove_with, k.one_per, k.what, k.is_are, k.unschedule_with
     FROM (VALUES
         -- schedule_refresh: 'ntsb_perf refresh <view OID> <view>' (ntsb_perf._job_name), running
         -- exactly ntsb_perf._job_command(<its id>)
         (1, 'refresh', NULL, 'ntsb\_perf refresh %', 'SELECT ntsb\_perf.\_scheduled\_refresh({jobid})',
          'refreshes a materialized view (ntsb_perf.schedule_refresh)',
-         'SELECT ntsb_perf.unschedule_refresh(view) for each scheduled view'),
+         'SELECT ntsb_perf.unschedule_refresh(view) for each scheduled view',
+         'object', 'the refresh of a materialized view', 'is', 'ntsb_perf.unschedule_refresh(view)'),
         -- schedule_auto_reindex
         (2, 'auto_reindex', 'ntsb_perf auto_reindex ' || current_database(), NULL, 'CALL ntsb\_perf.auto\_reindex(%',
          'runs ntsb_perf.auto_reindex (ntsb_perf.schedule_auto_reindex)',
-         'SELECT ntsb_perf.unschedule_auto_reindex() as the job''s role'),
+         'SELECT ntsb_perf.unschedule_auto_reindex() as the job''s role',
+         'role', 'auto_reindex job', 'is', 'ntsb_perf.unschedule_auto_reindex()'),
         -- schedule_index_snapshots
         (3, 'index_snapshots', 'ntsb_perf index snapshots ' || current_database(), NULL,
          'SELECT * FROM ntsb\_perf.snapshot\_indexes(%',
          'takes index snapshots (ntsb_perf.schedule_index_snapshots)',
-         'SELECT ntsb_perf.unschedule_index_snapshots() as the job''s role')
-    ) AS k(ord, kind, job_name, name_pattern, command_pattern, description, remove_with)
+         'SELECT ntsb_perf.unschedule_index_snapshots() as the job''s role',
+         'database', 'index snapshots', 'are', 'ntsb_perf.unschedule_index_snapshots()')
+    ) AS k(ord, kind, job_name, name_pattern, command_pattern, description, remove_with, one_per, what, is_are,
+           unschedule_with)
     ORDER BY k.ord
 $$;
 
@@ -106,10 +114,185 @@ BEGIN
     RETURN n;
 END $$;
 
+-- Whether this role can read pg_cron's tables here (pg_cron installed, USAGE on its schema).
+CREATE FUNCTION ntsb_perf._cron_readable() RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE ns oid := (SELECT n.oid FROM pg_namespace n WHERE n.nspname = 'cron');
+BEGIN
+    -- (In this order: naming a table of a schema without USAGE on it is itself an error.)
+    IF ns IS NULL OR NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron')
+       OR NOT has_schema_privilege(ns, 'USAGE') THEN
+        RETURN false;
+    END IF;
+    RETURN has_table_privilege('cron.job', 'SELECT') AND has_table_privilege('cron.job_run_details', 'SELECT');
+END $$;
+
+CREATE OR REPLACE FUNCTION ntsb_perf._require_pg_cron() RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in database %', current_database()
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Add pg_cron to shared_preload_libraries and set cron.database_name = %L '
+                                'in postgresql.conf, restart PostgreSQL, then run CREATE EXTENSION pg_cron.',
+                                current_database());
+    END IF;
+    IF NOT ntsb_perf._cron_readable() THEN
+        RAISE EXCEPTION 'permission denied for schema cron'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = format('Scheduling runs cron.schedule as the caller: GRANT USAGE ON SCHEMA cron TO %I.', current_user);
+    END IF;
+END $$;
+
+-- Jobs of kind 'refresh', one per scheduled materialized view (schedule_refresh).
+
+-- The pg_cron job of a policy: its name, 'ntsb_perf refresh <view OID> <schema>.<view>' cut to
+-- 63 bytes (pg_cron's jobname is a name) at a character boundary; the OID keeps names of live
+-- views apart however long their names are. Its command names the job's own id: the run
+-- refreshes the view whose policy holds that job (a rename, or a dump and restore of both
+-- pg_cron's jobs and the policies, does not break it; a run that finds the view dropped, or no
+-- policy for it, cleans up).
+CREATE FUNCTION ntsb_perf._job_name(v regclass) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE n text;
+BEGIN
+    n := 'ntsb_perf refresh ' || v::oid::text || ' ' ||
+         (SELECT format('%I.%I', ns.nspname, c.relname)
+          FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE c.oid = v);
+    WHILE octet_length(n) > 63 LOOP
+        n := left(n, -1);
+    END LOOP;
+    RETURN n;
+END $$;
+
+CREATE FUNCTION ntsb_perf._job_command(job bigint) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT format('SELECT ntsb_perf._scheduled_refresh(%s)', job)
+$$;
+
+-- Whether pg_cron job `job` is one ntsb_perf created as role `username`: that job id, name,
+-- command (which names the job id) and owner (and schedule, when given). Read with the caller's
+-- rights: a role sees only its own jobs (pg_cron's row-level security), a superuser all of them.
+CREATE FUNCTION ntsb_perf._job_ok(job bigint, jname text, username name, sched text DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE ok boolean;
+BEGIN
+    IF job IS NULL OR NOT ntsb_perf._cron_readable() THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job j WHERE j.jobid = $1 AND j.jobname = $2 AND j.command = $3
+                            AND j.username = $4 AND ($5 IS NULL OR j.schedule = $5))'
+        INTO ok USING job, jname, ntsb_perf._job_command(job), username, sched;
+    RETURN ok;
+END $$;
+
+-- The pg_cron side of a job, as pg_cron shows it to the caller (nothing when pg_cron is not
+-- installed, the caller may not read its schema, or pg_cron hides that job from the caller).
+CREATE OR REPLACE FUNCTION ntsb_perf._cron_job(job bigint,
+    OUT active boolean, OUT last_start timestamptz, OUT last_end timestamptz, OUT last_status text,
+    OUT last_message text)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF job IS NULL OR NOT ntsb_perf._cron_readable() THEN
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE
+        'SELECT j.active, d.start_time, d.end_time, d.status, d.return_message
+         FROM cron.job j
+         LEFT JOIN LATERAL (SELECT * FROM cron.job_run_details r WHERE r.jobid = j.jobid
+                            ORDER BY r.start_time DESC NULLS LAST LIMIT 1) d ON true
+         WHERE j.jobid = $1' USING job;
+END $$;
+
+-- Checks every schedule_* function makes last, before it creates its job: pg_cron is there and
+-- readable (_require_pg_cron), the caller can log in (pg_cron runs the job as it, over a
+-- connection), and, for a kind with one job per database, no other role has one.
+-- Creates (or, for the same role, updates) the caller's job of `kind` (one with a fixed name)
+-- running `command` on `schedule`, and returns its id. cron.schedule runs as the caller.
+CREATE FUNCTION ntsb_perf._schedule_job(kind text, schedule text, command text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k record;
+    other text;
+    id bigint;
+BEGIN
+    SELECT * INTO k FROM ntsb_perf._job_kinds() j WHERE j.kind = _schedule_job.kind AND j.job_name IS NOT NULL;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ntsb_perf has no pg_cron job of kind % with one name per database', coalesce(kind, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM ntsb_perf._require_pg_cron();
+    IF NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = current_user) THEN
+        RAISE EXCEPTION 'role "%" may not log in: pg_cron could not run the job as it', current_user
+            USING ERRCODE = 'invalid_authorization_specification';
+    END IF;
+    IF k.one_per = 'database' THEN
+        other := ntsb_perf._job_owners(kind, current_user);
+        IF other IS NOT NULL THEN
+            RAISE EXCEPTION '% of database % % already scheduled by %', k.what, current_database(), k.is_are, other
+                USING ERRCODE = 'duplicate_object',
+                      HINT = format('One schedule per database: that role can change it, or remove it with %s.',
+                                    k.unschedule_with);
+        END IF;
+    END IF;
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING k.job_name, schedule, command;
+    RETURN id;
+END $$;
+
+-- The roles other than `except_role` that have a job of `kind` in this database (pg_cron shows a
+-- role only its own jobs: SECURITY DEFINER to see them all; it tells role names, nothing else).
+-- For the kinds with one job per database; closed to PUBLIC (granted to the roles that may
+-- schedule such a job).
+CREATE FUNCTION ntsb_perf._job_owners(kind text, except_role name) RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    owners text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE 'SELECT string_agg(DISTINCT username::text, '', '') FROM cron.job WHERE jobname = $1 AND username <> $2'
+        INTO owners USING ntsb_perf._job_name_of(kind), except_role;
+    RETURN owners;
+END $$;
+
+REVOKE ALL ON FUNCTION ntsb_perf._job_owners(text, name) FROM PUBLIC;
+
+-- (index snapshots, the one kind with one job per database, are scheduled by these roles)
+GRANT EXECUTE ON FUNCTION ntsb_perf._job_owners(text, name) TO pg_stat_scan_tables;
+
+-- Removes the calling role's job of `kind` in this database (false, with a notice, when it has
+-- none). What unschedule_auto_reindex and unschedule_index_snapshots do.
+CREATE FUNCTION ntsb_perf._unschedule_own_job(kind text) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k record;
+    id bigint;
+BEGIN
+    SELECT * INTO k FROM ntsb_perf._job_kinds() j WHERE j.kind = _unschedule_own_job.kind AND j.job_name IS NOT NULL;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ntsb_perf has no pg_cron job of kind % with one name per database', coalesce(kind, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM ntsb_perf._require_pg_cron();
+    EXECUTE 'SELECT jobid FROM cron.job WHERE jobname = $1 AND username = current_user' INTO id USING k.job_name;
+    IF id IS NULL THEN
+        RAISE NOTICE 'no % % scheduled in database % for role %', k.what, k.is_are, current_database(), current_user;
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT cron.unschedule($1)' USING id;
+    RETURN true;
+END $$;
+
+CREATE OR REPLACE FUNCTION ntsb_perf.track_change() RETURNS trigger
+LANGUAGE c AS 'MODULE_PATHNAME', 'ntsb_perf_track_change';
+
 -- Whether the current role may see the indexes of table `tbl` in the index reports: it is the
 -- table's owner (or a member of the owner's role), or it has some privilege on the table or on
 -- one of its columns. NULL for an OID that is not a relation. The rule of index_catalog below,
--- and of the index history's rows (sql/index_history/history.sql). Plain SQL with every name
+-- and of the index history's rows (sql/index_history/schema.sql). Plain SQL with every name
 -- qualified and no SET clause: inlined where it is used, whatever the caller's search_path.
 CREATE FUNCTION ntsb_perf._may_see_table(tbl oid) RETURNS boolean
 LANGUAGE sql STABLE AS $$
@@ -192,6 +375,35 @@ COMMENT ON VIEW ntsb_perf.index_catalog IS
   'ntsb_perf: every index the caller can see, with usage counters, sizes and the flags the index reports use';
 
 GRANT SELECT ON ntsb_perf.index_catalog TO PUBLIC;
+
+-- Index identity across dumps and REINDEX CONCURRENTLY: rows that name an index (history,
+-- rebuilds, baselines) keep its quoted, qualified name and, while it exists, its OID; these
+-- check and clear an OID that is not the index of the row's name.
+-- Whether `idx` is the index (leaf or partitioned) whose quoted, qualified name is `qname`.
+-- Plain SQL with every name qualified (no SET clause), so that it is inlined where it is used.
+CREATE FUNCTION ntsb_perf._is_index_named(idx oid, qname text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n
+                   ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                   WHERE c.oid OPERATOR(pg_catalog.=) idx
+                     AND c.relkind OPERATOR(pg_catalog.=) ANY ('{i,I}'::"char"[])
+                     AND pg_catalog.format('%I.%I', n.nspname, c.relname) OPERATOR(pg_catalog.=) qname)
+$$;
+
+-- Clears the OID column named by TG_ARGV[0] of a row whose index-name column (TG_ARGV[1]) does
+-- not name the index of that OID (a row restored from another cluster, or a stale OID). The
+-- triggers call it only for such rows (their WHEN clause), so that ordinary inserts pay little.
+CREATE FUNCTION ntsb_perf._index_oid_of_name() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r jsonb := to_jsonb(NEW);
+BEGIN
+    IF (r ->> TG_ARGV[0]) IS NOT NULL
+       AND NOT ntsb_perf._is_index_named((r ->> TG_ARGV[0])::oid, r ->> TG_ARGV[1]) THEN
+        NEW := jsonb_populate_record(NEW, jsonb_build_object(TG_ARGV[0], NULL));
+    END IF;
+    RETURN NEW;
+END $$;
 
 CREATE  FUNCTION "_forecast_fit"(
 	"x" double precision[], /* Array < '_, f64 > */
@@ -351,8 +563,1309 @@ VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_snapshot_measure_wrapper';
 
--- Auto-reindex: plan, history, baselines, the waiting procedures and the schedule. See README
--- "Auto-reindex". The rebuild itself runs in a background worker (src/reindex/worker.rs).
+-- Who may do what. Everybody reads. Change marks are written only by the tracking trigger
+-- (ntsb_perf.track_change, in Rust, as the owner of refresh_change: no role can forge, move back
+-- or remove a mark). Policy, state and log rows are written only for views the role owns
+-- (row-level security, checked against the view's owner); a policy row must name the pg_cron
+-- job schedule_refresh creates for that view and role (trigger _check_policy), and a log row
+-- records who inserted it (trigger _log_run_by). Every entry point, trigger, SECURITY DEFINER
+-- function and the row-level-security check runs with search_path = pg_catalog, pg_temp, so
+-- nothing a caller puts on search_path is resolved by them; the small SQL helpers they call
+-- (inlined into their plans) and the per-view helpers run under that same path.
+CREATE OR REPLACE FUNCTION ntsb_perf._owns(rel regclass) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce((SELECT pg_has_role(c.relowner, 'USAGE') FROM pg_class c WHERE c.oid = rel), false)
+$$;
+
+-- refresh_log.run_by is the role that inserted the row (only a superuser, i.e. ntsb_perf's own
+-- cleanup of a dropped view, may name another: the session user of the job that found it gone).
+CREATE FUNCTION ntsb_perf._log_run_by() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.run_by IS NULL OR NOT coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user), false) THEN
+        NEW.run_by := current_user;
+    END IF;
+    RETURN NEW;
+END $$;
+
+-- A policy row is what schedule_refresh wrote: it names the pg_cron job ntsb_perf created for
+-- this view, owned by the role in created_by (the caller, unless the caller is a superuser),
+-- with the policy's schedule; created_at/updated_at are set here (a superuser's new row keeps
+-- the times it gives: a restored dump brings them back).
+-- A superuser's new row whose job does not check out (a restore into a database without
+-- pg_cron, or whose pg_cron jobs are not the dumped ones, or a job restored after the policy) is
+-- kept without a job (jobid NULL) and a WARNING says so: it never names a job ntsb_perf did not
+-- create for it (a job restored after it attaches it at its first run: _scheduled_refresh). A superuser's new row whose job checks out but runs in another database or on
+-- another port (pg_cron restores cron.job as it was: a dump restored into a server listening
+-- elsewhere would run the job against the old server) gets its job pointed at this database
+-- and server.
+CREATE FUNCTION ntsb_perf._check_policy() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    su boolean := coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user), false);
+    moved bigint;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        NEW.created_by := coalesce(NEW.created_by, current_user);
+        NEW.created_at := CASE WHEN su THEN coalesce(NEW.created_at, now()) ELSE now() END;
+        NEW.updated_at := CASE WHEN su THEN coalesce(NEW.updated_at, now()) ELSE now() END;
+    ELSE
+        NEW.created_at := OLD.created_at;
+        NEW.updated_at := now();
+    END IF;
+    IF NEW.created_by <> current_user AND NOT su THEN
+        RAISE EXCEPTION 'a refresh policy must name the pg_cron job ntsb_perf.schedule_refresh created for it'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Use ntsb_perf.schedule_refresh and ntsb_perf.unschedule_refresh.';
+    END IF;
+    IF ntsb_perf._job_ok(NEW.jobid, NEW.job_name, NEW.created_by, NEW.schedule) THEN
+        IF su AND TG_OP = 'INSERT' THEN
+            EXECUTE 'UPDATE cron.job j SET database = current_database(), nodeport = current_setting(''port'')::int
+                     WHERE j.jobid = $1 AND (j.database <> current_database() OR j.nodeport <> current_setting(''port'')::int)
+                     RETURNING j.jobid'
+                INTO moved USING NEW.jobid;
+            IF moved IS NOT NULL THEN
+                RAISE NOTICE 'ntsb_perf: pg_cron job % of the refresh policy of % now runs in % on port %',
+                    NEW.jobid, NEW.view, current_database(), current_setting('port');
+            END IF;
+        END IF;
+        RETURN NEW;
+    END IF;
+    IF su AND TG_OP = 'INSERT' THEN
+        RAISE WARNING 'ntsb_perf: pg_cron job % of the refresh policy of % is not here, or is not the job ntsb_perf created for it: the policy is kept without a job (a job restored later attaches it at its first run)', NEW.jobid, NEW.view
+            USING DETAIL = CASE WHEN NOT ntsb_perf._cron_readable() THEN format('pg_cron is not installed in database %s.', current_database())
+                                ELSE format('No pg_cron job %s named "%s" runs %s as role %s on schedule %s.',
+                                            NEW.jobid, NEW.job_name, ntsb_perf._job_command(NEW.jobid), NEW.created_by, NEW.schedule) END,
+                  HINT = format('SELECT ntsb_perf.schedule_refresh(%L, %L, %L, %L) schedules it again.',
+                                NEW.view::text, NEW.schedule, NEW.concurrent, NEW.skip_if_unchanged);
+        NEW.jobid := NULL;
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'a refresh policy must name the pg_cron job ntsb_perf.schedule_refresh created for it'
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'Use ntsb_perf.schedule_refresh and ntsb_perf.unschedule_refresh.';
+END $$;
+
+-- The refresh order for `view`: every materialized view it reads (directly, through views, or
+-- through other materialized views), deepest first, then the view itself; `reads` lists the
+-- materialized views each one reads. (No rows for NULL.)
+CREATE OR REPLACE FUNCTION ntsb_perf.refresh_plan(view regclass)
+RETURNS TABLE (step int, view regclass, reads regclass[])
+LANGUAGE sql STABLE AS $$
+    SELECT row_number() OVER (ORDER BY m.depth DESC, m.relid)::int, m.relid::regclass,
+           ARRAY(SELECT r.relid::regclass FROM ntsb_perf._reads(m.relid::regclass) r
+                 WHERE r.relkind = 'm' ORDER BY r.relid)
+    FROM (SELECT $1::oid AS relid, 0 AS depth WHERE $1 IS NOT NULL
+          UNION ALL
+          SELECT r.relid, r.depth FROM ntsb_perf._reads($1) r WHERE r.relkind = 'm') m
+$$;
+
+-- ntsb_perf's tracking triggers are recognised by what they are, never by name: the function
+-- ntsb_perf.track_change(), no WHEN clause, no column list, and
+--   statement: BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE FOR EACH STATEMENT (tgtype 62),
+--              enabled ALWAYS (it must fire in a logical-replication apply worker too, for
+--              TRUNCATE and the initial table copy);
+--   replica:   AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW (tgtype 29), enabled REPLICA or
+--              ALWAYS (the apply worker fires row triggers only; enabled REPLICA it never fires
+--              on the normal path).
+CREATE FUNCTION ntsb_perf._tracking_triggers(tbl oid, kind text)
+RETURNS TABLE (oid oid, row_version xid, tgenabled "char")
+LANGUAGE sql STABLE AS $$
+    SELECT t.oid, t.xmin, t.tgenabled FROM pg_trigger t
+    WHERE t.tgrelid = tbl AND t.tgfoid = 'ntsb_perf.track_change()'::regprocedure
+      AND t.tgqual IS NULL AND t.tgattr = ''::int2vector
+      AND ((kind = 'statement' AND t.tgtype = 62 AND t.tgenabled = 'A')
+        OR (kind = 'replica' AND t.tgtype = 29 AND t.tgenabled IN ('R', 'A')))
+$$;
+
+-- Fingerprint of the tracking triggers of `sources` (NULL and the first untracked table when
+-- one lacks them: its changes cannot be known). Every table needs the statement trigger, plain
+-- tables and partitions the replica row trigger too; foreign tables are never tracked. A
+-- trigger dropped and re-created, disabled or re-enabled changes the fingerprint (OID, row
+-- version), so changes made while it was missing are never trusted away.
+CREATE OR REPLACE FUNCTION ntsb_perf._tracking(sources oid[], OUT fingerprint text, OUT untracked regclass)
+LANGUAGE sql STABLE AS $$
+    WITH t AS (
+        SELECT s, c.relkind,
+               (SELECT string_agg(g.oid::text || '.' || g.row_version::text || '.' || g.tgenabled::text, '/' ORDER BY g.oid)
+                FROM ntsb_perf._tracking_triggers(s, 'statement') g) AS stmt,
+               (SELECT string_agg(g.oid::text || '.' || g.row_version::text || '.' || g.tgenabled::text, '/' ORDER BY g.oid)
+                FROM ntsb_perf._tracking_triggers(s, 'replica') g) AS rep
+        FROM unnest(sources) s LEFT JOIN pg_class c ON c.oid = s
+    ), u AS (
+        SELECT *, (relkind IS NULL OR relkind = 'f' OR stmt IS NULL OR (relkind = 'r' AND rep IS NULL)) AS missing
+        FROM t
+    )
+    SELECT CASE WHEN bool_or(missing) THEN NULL
+                ELSE coalesce(string_agg(s::text || ':' || stmt || coalesce(':' || rep, ''), ',' ORDER BY s), '') END,
+           (array_agg(s::regclass ORDER BY s) FILTER (WHERE missing))[1]
+    FROM u
+$$;
+
+-- Whether the contents of `view` can change while the tables it reads do not: the first
+-- non-immutable function its query calls (directly, through an operator or a cast, or in a
+-- view it reads), CURRENT_DATE and the like, a sequence or TABLESAMPLE, as text; else NULL.
+CREATE FUNCTION ntsb_perf._volatile_reason(view regclass) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN x.relid = $1::oid THEN format('it calls %s', x.what)
+                ELSE format('%s, which it reads, calls %s', x.relid::regclass, x.what) END
+    FROM (SELECT r.relid, r.depth, ntsb_perf._nondeterminism(r.relid) AS what
+          FROM (SELECT $1::oid AS relid, 0 AS depth
+                UNION ALL
+                SELECT w.relid, w.depth FROM ntsb_perf._reads($1) w WHERE w.relkind IN ('v', 'm')) r) x
+    WHERE x.what IS NOT NULL
+    ORDER BY x.depth, x.relid
+    LIMIT 1
+$$;
+
+-- Why `view` must be refreshed now, or NULL when nothing it reads has changed since its last
+-- refresh through ntsb_perf. Exact: a change committed before this is called is either in the
+-- view already (visible in the snapshot of its last refresh) or reported here.
+CREATE OR REPLACE FUNCTION ntsb_perf.refresh_reason(view regclass) RETURNS text
+LANGUAGE plpgsql STABLE STRICT AS $$
+#variable_conflict use_column
+DECLARE
+    v regclass := $1;
+    st record;
+    tr record;
+    srcs oid[];
+    vol text;
+BEGIN
+    IF NOT (SELECT relispopulated FROM pg_class WHERE oid = v) THEN
+        RETURN 'not populated';
+    END IF;
+    SELECT * INTO st FROM ntsb_perf.refresh_state s WHERE s.view = v;
+    IF NOT FOUND THEN
+        RETURN 'no earlier refresh through ntsb_perf';
+    END IF;
+    vol := ntsb_perf._volatile_reason(v);
+    IF vol IS NOT NULL THEN
+        RETURN vol;
+    END IF;
+    srcs := ARRAY(SELECT s::oid FROM ntsb_perf.refresh_sources(v) s);
+    IF srcs IS DISTINCT FROM st.sources THEN
+        RETURN 'the tables it reads changed (definition, partitions)';
+    END IF;
+    SELECT * INTO tr FROM ntsb_perf._tracking(srcs);
+    IF tr.fingerprint IS NULL THEN
+        RETURN format('%s has no change tracking', tr.untracked);
+    END IF;
+    IF tr.fingerprint IS DISTINCT FROM st.tracking THEN
+        RETURN 'change tracking was re-created or re-enabled since the last refresh';
+    END IF;
+    IF NOT st.certain THEN
+        RETURN 'writers of a table it reads were in flight during the last refresh';
+    END IF;
+    IF EXISTS (SELECT 1 FROM ntsb_perf.refresh_change c
+               WHERE c.source = ANY (srcs) AND NOT pg_visible_in_snapshot(c.xid, st.last_snapshot)) THEN
+        RETURN 'a table it reads changed';
+    END IF;
+    RETURN NULL;
+END $$;
+
+-- Whether anything `view` reads changed since its last refresh (refresh_reason IS NOT NULL).
+CREATE OR REPLACE FUNCTION ntsb_perf.sources_changed(view regclass) RETURNS boolean
+LANGUAGE sql STABLE STRICT AS $$ SELECT ntsb_perf.refresh_reason($1) IS NOT NULL $$;
+
+-- Puts ntsb_perf's tracking triggers on every table `view` reads (where missing), so all its
+-- changes are recorded, logical replication's included: the statement trigger
+-- ntsb_perf_track_changes enabled ALWAYS and, on plain tables and partitions, the row trigger
+-- ntsb_perf_track_replica enabled REPLICA (see _tracking_triggers). Enabling a trigger ALWAYS or
+-- REPLICA needs the table's owner, so a table still lacking them must be owned by the caller.
+CREATE OR REPLACE FUNCTION ntsb_perf._ensure_tracking(view regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE s regclass; k "char"; qn text; need_stmt boolean; need_rep boolean;
+BEGIN
+    FOR s IN SELECT * FROM ntsb_perf.refresh_sources(view) LOOP
+        k := (SELECT relkind FROM pg_class WHERE oid = s);
+        IF k = 'f' THEN
+            RAISE NOTICE '% reads foreign table %: its changes cannot be tracked, so it is refreshed every time', view, s;
+            CONTINUE;
+        END IF;
+        need_stmt := NOT EXISTS (SELECT 1 FROM ntsb_perf._tracking_triggers(s, 'statement'));
+        need_rep := k = 'r' AND NOT EXISTS (SELECT 1 FROM ntsb_perf._tracking_triggers(s, 'replica'));
+        IF NOT (need_stmt OR need_rep) THEN
+            CONTINUE;
+        END IF;
+        IF NOT ntsb_perf._owns(s) THEN
+            RAISE EXCEPTION 'permission denied to track changes of table %', s
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = format('skip_if_unchanged needs ntsb_perf''s tracking triggers on every table %s reads, '
+                                      'enabled for logical replication too, which only the owner of %s can set up.', view, s),
+                      HINT = format('The owner of %s can run ntsb_perf.schedule_refresh once for a view on it, '
+                                    'or pass skip_if_unchanged => false.', s);
+        END IF;
+        qn := (SELECT format('%I.%I', ns.nspname, c.relname) FROM pg_class c
+               JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE c.oid = s);
+        IF need_stmt THEN
+            IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s AND t.tgname = 'ntsb_perf_track_changes') THEN
+                IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s AND t.tgname = 'ntsb_perf_track_changes'
+                           AND t.tgfoid = 'ntsb_perf.track_change()'::regprocedure AND t.tgtype = 62
+                           AND t.tgqual IS NULL AND t.tgattr = ''::int2vector) THEN
+                    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER ntsb_perf_track_changes', qn);
+                ELSE
+                    RAISE EXCEPTION 'table % has a trigger named ntsb_perf_track_changes that is not ntsb_perf''s change tracking', s
+                        USING ERRCODE = 'duplicate_object',
+                              HINT = format('Drop or rename that trigger (DROP TRIGGER ntsb_perf_track_changes ON %s), then schedule again.', qn);
+                END IF;
+            ELSE
+                EXECUTE format('CREATE TRIGGER ntsb_perf_track_changes BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
+                               'FOR EACH STATEMENT EXECUTE FUNCTION ntsb_perf.track_change()', qn);
+                EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER ntsb_perf_track_changes', qn);
+            END IF;
+        END IF;
+        IF need_rep THEN
+            IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s AND t.tgname = 'ntsb_perf_track_replica') THEN
+                IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s AND t.tgname = 'ntsb_perf_track_replica'
+                           AND t.tgfoid = 'ntsb_perf.track_change()'::regprocedure AND t.tgtype = 29
+                           AND t.tgqual IS NULL AND t.tgattr = ''::int2vector) THEN
+                    EXECUTE format('ALTER TABLE %s ENABLE REPLICA TRIGGER ntsb_perf_track_replica', qn);
+                ELSE
+                    RAISE EXCEPTION 'table % has a trigger named ntsb_perf_track_replica that is not ntsb_perf''s change tracking', s
+                        USING ERRCODE = 'duplicate_object',
+                              HINT = format('Drop or rename that trigger (DROP TRIGGER ntsb_perf_track_replica ON %s), then schedule again.', qn);
+                END IF;
+            ELSE
+                EXECUTE format('CREATE TRIGGER ntsb_perf_track_replica AFTER INSERT OR UPDATE OR DELETE ON %s '
+                               'FOR EACH ROW EXECUTE FUNCTION ntsb_perf.track_change()', qn);
+                EXECUTE format('ALTER TABLE %s ENABLE REPLICA TRIGGER ntsb_perf_track_replica', qn);
+            END IF;
+        END IF;
+    END LOOP;
+END $$;
+
+-- Raises the errors every entry point shares: NULL, not a materialized view, not the owner.
+CREATE OR REPLACE FUNCTION ntsb_perf._check_matview(v regclass, what text) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE k "char";
+BEGIN
+    IF v IS NULL THEN
+        RAISE EXCEPTION 'view must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT relkind INTO k FROM pg_class WHERE oid = v;
+    IF k IS NULL THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', v::oid USING ERRCODE = 'undefined_table';
+    END IF;
+    IF k IS DISTINCT FROM 'm' THEN
+        RAISE EXCEPTION '% is %, not a materialized view', v, ntsb_perf._relkind_name(k)
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = format('%s works on materialized views (CREATE MATERIALIZED VIEW).', what);
+    END IF;
+    IF NOT ntsb_perf._owns(v) THEN
+        RAISE EXCEPTION 'must be owner of materialized view %', v
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Only the owner of a materialized view (or a member of its owning role) can refresh it.';
+    END IF;
+END $$;
+
+-- Refreshes `view` after every materialized view it reads, each only when something it reads
+-- changed since its last refresh (unless force, or its policy has skip_if_unchanged off).
+-- A view that fails is logged and left as it was; the others go on, except the views that read
+-- it ('skipped: a view it reads failed'). A second caller for the same view waits until the first
+-- one's transaction ends, then finds the view up to date.
+CREATE OR REPLACE FUNCTION ntsb_perf._refresh(target_view regclass, force_refresh boolean)
+RETURNS TABLE (view regclass, status text, duration_ms double precision, rows bigint,
+               reason text, error text, concurrent boolean)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    target regclass := $1;
+    forced boolean := coalesce($2, false);
+    p record;
+    pol record;
+    v regclass;
+    qname text;
+    why text;
+    conc boolean;
+    snap pg_snapshot;
+    sure boolean;
+    srcs oid[];
+    tr record;
+    t0 timestamptz;
+    started timestamptz;
+    n bigint;
+    bad regclass[] := '{}';
+    done regclass[] := '{}';
+BEGIN
+    PERFORM ntsb_perf._check_matview(target, 'ntsb_perf.refresh');
+    -- Every view of the plan: refreshable by this role, then locked in OID order (no deadlock
+    -- between callers whose plans overlap).
+    FOR p IN SELECT * FROM ntsb_perf.refresh_plan(target) ORDER BY view::oid LOOP
+        PERFORM ntsb_perf._check_matview(p.view, 'ntsb_perf.refresh');
+        PERFORM ntsb_perf._refresh_view_lock(p.view);
+    END LOOP;
+
+    FOR p IN SELECT * FROM ntsb_perf.refresh_plan(target) ORDER BY step LOOP
+        v := p.view;
+        started := clock_timestamp();
+        SELECT * INTO pol FROM ntsb_perf.refresh_policy rp WHERE rp.view = v;
+        n := NULL; error := NULL;
+        qname := (SELECT format('%I.%I', ns.nspname, c.relname)
+                  FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE c.oid = v);
+        conc := coalesce(pol.concurrent, ntsb_perf._has_refresh_key(v))
+                AND (SELECT relispopulated FROM pg_class WHERE oid = v);
+        IF p.reads && bad THEN
+            status := 'skipped: a view it reads failed';
+            why := (SELECT string_agg(b::text, ', ') FROM unnest(bad) b WHERE b = ANY (p.reads));
+        ELSE
+            why := CASE WHEN forced THEN 'forced'
+                        WHEN pol.skip_if_unchanged = false THEN 'skip_if_unchanged is off' END;
+            why := coalesce(why, ntsb_perf.refresh_reason(v));
+            IF why IS NULL AND p.reads && done THEN
+                why := 'a view it reads was refreshed';
+            END IF;
+            IF why IS NULL THEN
+                status := 'skipped: unchanged';
+            ELSE
+                BEGIN
+                    srcs := ARRAY(SELECT s::oid FROM ntsb_perf.refresh_sources(v) s);
+                    tr := ntsb_perf._tracking(srcs);
+                    -- The tracking lock of every source, exclusively, held to commit: while a
+                    -- writer holds it shared it may rely on an earlier mark instead of writing
+                    -- one, so a refresh that cannot get it (never waits) is uncertain and the
+                    -- next call refreshes again. Then the generation is bumped (writers stop
+                    -- relying on marks older than this refresh) and the snapshot is taken,
+                    -- before REFRESH starts, so every transaction visible in it is in what
+                    -- REFRESH reads (its own snapshot is this one or newer).
+                    sure := ntsb_perf._refresh_fence(srcs);
+                    snap := pg_current_snapshot();
+                    t0 := clock_timestamp();
+                    IF conc THEN
+                        EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s', qname);
+                    ELSE
+                        EXECUTE format('REFRESH MATERIALIZED VIEW %s', qname);
+                    END IF;
+                    EXECUTE format('SELECT count(*) FROM %s', qname) INTO n;
+                    INSERT INTO ntsb_perf.refresh_state AS s (view, last_snapshot, sources, tracking, certain, refreshed_at)
+                    VALUES (v, snap, srcs, tr.fingerprint, sure, t0)
+                    ON CONFLICT ON CONSTRAINT refresh_state_pkey DO UPDATE
+                        SET last_snapshot = EXCLUDED.last_snapshot, sources = EXCLUDED.sources,
+                            tracking = EXCLUDED.tracking, certain = EXCLUDED.certain,
+                            refreshed_at = EXCLUDED.refreshed_at;
+                    status := 'refreshed';
+                    done := done || v;
+                EXCEPTION WHEN OTHERS THEN
+                    status := 'failed';
+                    error := SQLERRM || ' (SQLSTATE ' || SQLSTATE || ')';
+                    n := NULL;
+                    bad := bad || v;
+                END;
+            END IF;
+        END IF;
+        view := v;
+        rows := n;
+        reason := why;
+        concurrent := CASE WHEN status = 'refreshed' THEN conc END;
+        duration_ms := extract(epoch FROM clock_timestamp() - started) * 1000;
+        INSERT INTO ntsb_perf.refresh_log (view, started_at, duration, status, rows, error, reason, concurrent, target)
+        VALUES (v, started, clock_timestamp() - started, status, n, error, why, concurrent, target);
+        RETURN NEXT;
+    END LOOP;
+END $$;
+
+-- (PL/pgSQL cannot have an input and an output both named "view": this SQL function gives the
+-- documented signature.)
+CREATE OR REPLACE FUNCTION ntsb_perf.refresh(view regclass, force boolean DEFAULT false)
+RETURNS TABLE (view regclass, status text, duration_ms double precision, rows bigint,
+               reason text, error text, concurrent boolean)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$ SELECT * FROM ntsb_perf._refresh($1, $2) $$;
+
+-- Refresh, scheduling: a policy and a pg_cron job per view (schedule_refresh, unschedule_refresh),
+-- what the job runs (_scheduled_refresh), forgetting a dropped view (_forget), and the status
+-- view. The jobs' names, commands and checks are the scheduling module's (sql/schedule/jobs.sql).
+-- See docs/refresh.md.
+
+-- Schedules `view` to be refreshed by pg_cron (through ntsb_perf.refresh). Everything is checked
+-- now. Called again for the same view, it updates the policy and the same job. Job identity is
+-- the job id the policy holds, and only while that job is still the one ntsb_perf created (same
+-- name, command and owner): a job ntsb_perf did not create is never adopted or changed.
+CREATE OR REPLACE FUNCTION ntsb_perf.schedule_refresh(view regclass, schedule text, "concurrently" boolean DEFAULT true,
+                                           skip_if_unchanged boolean DEFAULT true)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v regclass := $1;
+    sched text := $2;
+    conc boolean := $3;
+    skip boolean := $4;
+    su boolean := coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user), false);
+    pol record;
+    jname text;
+    owner name := current_user;
+    other bigint;
+    id bigint;
+BEGIN
+    PERFORM ntsb_perf._check_matview(v, 'ntsb_perf.schedule_refresh');
+    IF sched IS NULL OR conc IS NULL OR skip IS NULL THEN
+        RAISE EXCEPTION 'schedule, concurrently and skip_if_unchanged must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM ntsb_perf.parse_cron(sched);
+    IF conc AND NOT ntsb_perf._has_refresh_key(v) THEN
+        RAISE EXCEPTION 'materialized view % cannot be refreshed concurrently: it has no unique index on plain columns without a WHERE clause', v
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('CREATE UNIQUE INDEX ON %s (<columns that identify a row>), or pass concurrently => false (readers are then blocked during each refresh).', v);
+    END IF;
+    PERFORM ntsb_perf._require_pg_cron();
+    IF skip THEN
+        PERFORM ntsb_perf._ensure_tracking(v);
+    END IF;
+    -- One schedule_refresh per view at a time (the same lock refresh() takes).
+    PERFORM ntsb_perf._refresh_view_lock(v);
+    SELECT * INTO pol FROM ntsb_perf.refresh_policy p WHERE p.view = v;
+    IF FOUND AND ntsb_perf._job_ok(pol.jobid, pol.job_name, pol.created_by) THEN
+        -- The policy's own job: change its schedule in place.
+        IF pol.created_by = current_user THEN
+            EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING pol.job_name, sched, ntsb_perf._job_command(pol.jobid);
+        ELSIF su THEN
+            EXECUTE 'SELECT cron.alter_job($1, schedule => $2)' USING pol.jobid, sched;
+            id := pol.jobid;
+        ELSE
+            RAISE EXCEPTION 'the refresh of % is scheduled by role %', v, pol.created_by
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = format('Only %I (or a superuser) can change or remove its pg_cron job.', pol.created_by);
+        END IF;
+        IF id IS DISTINCT FROM pol.jobid THEN
+            RAISE EXCEPTION 'pg_cron did not update job % in place', pol.jobid USING ERRCODE = 'internal_error';
+        END IF;
+        jname := pol.job_name;
+        owner := pol.created_by;
+    ELSE
+        -- No policy, or its job is gone or no longer ntsb_perf's: a new job (the old one, if
+        -- any, is left alone). pg_cron's cron.schedule(name, ...) would take over a job of the
+        -- same name and owner, so such a job must not exist.
+        jname := ntsb_perf._job_name(v);
+        EXECUTE 'SELECT min(j.jobid) FROM cron.job j WHERE j.jobname = $1 AND j.username = current_user'
+            INTO other USING jname;
+        IF other IS NOT NULL THEN
+            RAISE EXCEPTION 'a pg_cron job named "%" already exists (job %), and this refresh policy did not create it', jname, other
+                USING ERRCODE = 'duplicate_object',
+                      HINT = format('Remove it (SELECT cron.unschedule(%s)) if it is not needed, then schedule again.', other);
+        END IF;
+        -- (The command names the job id, known once the job exists: created, then given its
+        -- command under the same name and owner, which pg_cron applies to the same job.)
+        EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING jname, sched, 'SELECT 1';
+        EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO other USING jname, sched, ntsb_perf._job_command(id);
+        IF other IS DISTINCT FROM id THEN
+            RAISE EXCEPTION 'pg_cron did not update job % in place', id USING ERRCODE = 'internal_error';
+        END IF;
+    END IF;
+    INSERT INTO ntsb_perf.refresh_policy AS p (view, schedule, concurrent, skip_if_unchanged, jobid, job_name, created_by)
+    VALUES (v, sched, conc, skip, id, jname, owner)
+    ON CONFLICT ON CONSTRAINT refresh_policy_pkey DO UPDATE
+        SET schedule = EXCLUDED.schedule, concurrent = EXCLUDED.concurrent,
+            skip_if_unchanged = EXCLUDED.skip_if_unchanged, jobid = EXCLUDED.jobid,
+            job_name = EXCLUDED.job_name, created_by = EXCLUDED.created_by;
+    RETURN id;
+END $$;
+
+-- Removes the policy and the pg_cron job of `view` (false, with a notice, when it had none).
+-- The job is removed only while it is still the one ntsb_perf created for the policy.
+-- Tracking triggers stay (other views or manual refresh() calls may rely on them).
+CREATE OR REPLACE FUNCTION ntsb_perf.unschedule_refresh(view regclass) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v regclass := $1;
+    su boolean := coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user), false);
+    pol record;
+BEGIN
+    PERFORM ntsb_perf._check_matview(v, 'ntsb_perf.unschedule_refresh');
+    PERFORM ntsb_perf._refresh_view_lock(v);
+    SELECT * INTO pol FROM ntsb_perf.refresh_policy p WHERE p.view = v;
+    IF NOT FOUND THEN
+        RAISE NOTICE 'no refresh is scheduled for %', v;
+        RETURN false;
+    END IF;
+    IF ntsb_perf._job_ok(pol.jobid, pol.job_name, pol.created_by) THEN
+        IF pol.created_by <> current_user AND NOT su THEN
+            RAISE EXCEPTION 'the refresh of % is scheduled by role %', v, pol.created_by
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = format('Only %I (or a superuser) can change or remove its pg_cron job.', pol.created_by);
+        END IF;
+        EXECUTE 'SELECT cron.unschedule($1)' USING pol.jobid;
+    ELSE
+        RAISE NOTICE 'pg_cron job % of % is gone or no longer ntsb_perf''s: left alone', pol.jobid, v;
+    END IF;
+    DELETE FROM ntsb_perf.refresh_policy p WHERE p.view = v;
+    RETURN true;
+END $$;
+
+-- Forgets everything ntsb_perf keeps for the relation `rel`, once it no longer exists: its
+-- policy (and the policy's pg_cron job, while it is still ntsb_perf's), refresh state, log rows
+-- and change marks; with `log_it`, a removed policy leaves one log row (status 'dropped',
+-- run_by the session user). Anyone may call it: it does nothing for a relation that exists.
+-- Returns the removed job's id (NULL: none).
+CREATE FUNCTION ntsb_perf._forget(rel oid, log_it boolean DEFAULT false) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE pol record; job bigint; had boolean := false;
+BEGIN
+    IF rel IS NULL OR EXISTS (SELECT 1 FROM pg_class WHERE oid = rel) THEN
+        RETURN NULL;
+    END IF;
+    DELETE FROM ntsb_perf.refresh_change WHERE source = rel;
+    FOR pol IN DELETE FROM ntsb_perf.refresh_policy p WHERE p.view = rel RETURNING * LOOP
+        had := true;
+        IF ntsb_perf._job_ok(pol.jobid, pol.job_name, pol.created_by) THEN
+            EXECUTE 'SELECT cron.unschedule($1)' USING pol.jobid;
+            job := pol.jobid;
+        END IF;
+    END LOOP;
+    DELETE FROM ntsb_perf.refresh_state s WHERE s.view = rel;
+    DELETE FROM ntsb_perf.refresh_log l WHERE l.view = rel;
+    UPDATE ntsb_perf.refresh_log l SET target = NULL WHERE l.target = rel;
+    IF had AND coalesce(log_it, false) THEN
+        INSERT INTO ntsb_perf.refresh_log (view, started_at, duration, status, reason, run_by)
+        VALUES (rel::regclass, clock_timestamp(), '0'::interval, 'dropped',
+                format('the materialized view no longer exists: its policy and pg_cron job %s were removed',
+                       coalesce(job::text, '(none left)')),
+                session_user);
+    END IF;
+    RETURN job;
+END $$;
+
+-- What a pg_cron job of ntsb_perf runs: refresh the view whose policy holds job `job`. A run
+-- that finds that view gone (its DROP did not clean up, e.g. the event trigger was disabled)
+-- removes its policy and this job, logs that, and says so in a warning. A policy kept without
+-- a job because it was restored before its job (pg_restore -j) is attached again by the job's
+-- own run, when the job is the one ntsb_perf created for it, as the caller (_check_policy
+-- checks it). A run that finds no policy holding its job fails (and leaves the job alone):
+-- during a restore pg_cron's jobs are loaded before ntsb_perf's policies, so a job may run
+-- before its policy is back; DROP EXTENSION ntsb_perf removes ntsb_perf's jobs (CASCADE) or
+-- refuses. Returns the number of views considered.
+CREATE FUNCTION ntsb_perf._scheduled_refresh(job bigint) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE v oid; removed bigint;
+BEGIN
+    IF job IS NULL THEN
+        RAISE EXCEPTION 'job must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT p.view::oid INTO v FROM ntsb_perf.refresh_policy p WHERE p.jobid = job;
+    IF NOT FOUND THEN
+        UPDATE ntsb_perf.refresh_policy p SET jobid = job
+        WHERE p.jobid IS NULL AND p.created_by = current_user
+          AND ntsb_perf._job_ok(job, p.job_name, p.created_by, p.schedule)
+        RETURNING p.view::oid INTO v;
+    END IF;
+    IF v IS NULL THEN
+        RAISE EXCEPTION 'ntsb_perf: no refresh policy holds pg_cron job %', job
+            USING ERRCODE = 'undefined_object',
+                  DETAIL = 'Its policy was removed without the job, or is not restored yet.',
+                  HINT = format('Remove the job if it is not needed (SELECT cron.unschedule(%s)); '
+                                'ntsb_perf.schedule_refresh schedules a view again.', job);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = v) THEN
+        removed := ntsb_perf._forget(v, true);
+        RAISE WARNING 'ntsb_perf: materialized view % no longer exists: removed its refresh policy and pg_cron job %', v, removed;
+        RETURN 0;
+    END IF;
+    RETURN (SELECT count(*) FROM ntsb_perf.refresh(v::regclass));
+END $$;
+
+-- Index history, the tables: one row per index per snapshot and per rebuild (size, bloat, usage
+-- counters), who reads which rows, the baseline each rebuild leaves, and the end of a dropped
+-- index's history. The other parts: snapshot.sql, usage.sql, forecast.sql. What measures an
+-- index over time lives here; auto-reindex (sql/reindex/) writes rebuild rows and baselines
+-- through sql/reindex/record.sql and reads them, never the other way. See docs/index-history.md.
+
+-- One row per index per snapshot (snapshot_indexes), and one per rebuild by reindex_index /
+-- auto_reindex (rebuild = true, measured exactly right after it). Written only by those
+-- (SECURITY DEFINER) from their own measurements and by the DROP of an index or table
+-- (_index_history_dropped). Each role reads the rows of the indexes index_usage shows it (row
+-- level security below: the policy visible).
+CREATE TABLE ntsb_perf.index_history (
+    id                 bigserial PRIMARY KEY,
+    taken_at           timestamptz NOT NULL,
+    index_oid          oid,        -- the index's OID while it exists (NULL in rows restored from a dump until rebound)
+    index_name         text        NOT NULL,  -- quoted and schema-qualified
+    table_name         text        NOT NULL,
+    access_method      text        NOT NULL,
+    relfilenode        oid,        -- changes with every rebuild (REINDEX, VACUUM FULL, CLUSTER, TRUNCATE)
+    index_bytes        bigint      NOT NULL,
+    live_items         bigint,
+    avg_leaf_density   float8,
+    leaf_fragmentation float8,
+    expected_bytes     bigint,
+    reclaimable_bytes  bigint,
+    bloat_ratio        float8,
+    method             text CHECK (method IN ('exact', 'sampled')),  -- NULL: not measured (see note)
+    pages_read         bigint,
+    density_ci_low     float8,
+    density_ci_high    float8,
+    idx_scan           bigint,     -- the index's counters (pg_stat_user_indexes) when it was taken
+    idx_tup_read       bigint,
+    table_writes       bigint,     -- inserts + updates + deletes on its table
+    db_xact_commit     bigint,     -- the database's commit counter: it goes down only when the statistics are reset
+    stats_reset        timestamptz, -- pg_stat_database.stats_reset of this database
+    rebuild            boolean     NOT NULL DEFAULT false,
+    note               text,
+    index_definition   text,       -- the index's definition without its name and table (_index_definition)
+    dropped_at         timestamptz, -- when its index was dropped: its history ended (never bound to another index)
+    table_dropped      boolean     NOT NULL DEFAULT false  -- its table is gone too (dropped, or not of this name any more)
+);
+
+CREATE INDEX index_history_index_taken ON ntsb_perf.index_history (index_oid, taken_at);
+
+CREATE INDEX index_history_name_taken ON ntsb_perf.index_history (index_name, taken_at);
+
+CREATE INDEX index_history_taken ON ntsb_perf.index_history (taken_at);
+
+CREATE INDEX index_history_rebuilds ON ntsb_perf.index_history (index_oid, taken_at) WHERE rebuild;
+
+-- (rows of dropped indexes whose table is still there: what a DROP TABLE marks)
+CREATE INDEX index_history_dropped_table ON ntsb_perf.index_history (table_name) WHERE dropped_at IS NOT NULL AND NOT table_dropped;
+
+COMMENT ON TABLE ntsb_perf.index_history IS
+  'ntsb_perf: one row per index per snapshot_indexes() run and per rebuild: size, bloat and usage counters';
+
+-- pg_dump dumps the history (an OID that is not, in the restored cluster, the index of its
+-- name is cleared on the way in; the next snapshot binds the rows to the index of that name).
+SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.index_history', '');
+
+SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.index_history_id_seq', '');
+
+CREATE TRIGGER index_oid BEFORE INSERT ON ntsb_perf.index_history
+    FOR EACH ROW WHEN (NEW.index_oid IS NOT NULL AND NOT ntsb_perf._is_index_named(NEW.index_oid, NEW.index_name))
+    EXECUTE FUNCTION ntsb_perf._index_oid_of_name('index_oid', 'index_name');
+
+-- The definition of index `idx` without its own name and its table's: `USING btree (k)`,
+-- `UNIQUE USING btree (a) INCLUDE (b) WHERE (b > 0)`, as pg_get_indexdef writes it under the
+-- caller's search_path (every caller here has pg_catalog, pg_temp). What a REINDEX CONCURRENTLY
+-- keeps and a different index created under the same name usually does not. NULL for an OID
+-- that is not an index. Plain SQL with every name qualified (no SET clause), inlined into the
+-- snapshot's INSERT.
+CREATE FUNCTION ntsb_perf._index_definition(idx oid) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT (SELECT CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END OPERATOR(pg_catalog.||)
+                   CASE WHEN pg_catalog.starts_with(d.def, d.head)
+                        THEN pg_catalog.substr(d.def, pg_catalog.length(d.head) OPERATOR(pg_catalog.+) 1)
+                        ELSE d.def END
+            FROM pg_catalog.pg_index i
+            JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid
+            JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) i.indrelid
+            JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.relnamespace
+            CROSS JOIN LATERAL (
+                SELECT pg_catalog.pg_get_indexdef(i.indexrelid) AS def,
+                       pg_catalog.format('CREATE %sINDEX %I ON %s%I.%I ', CASE WHEN i.indisunique THEN 'UNIQUE ' END,
+                                         c.relname, CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'I' THEN 'ONLY ' END,
+                                         tn.nspname, t.relname) AS head) d
+            WHERE i.indexrelid OPERATOR(pg_catalog.=) idx)
+$$;
+
+-- Rows written without a definition (a rebuild's, by sql/reindex/record.sql) get their index's.
+CREATE FUNCTION ntsb_perf._index_history_definition() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    NEW.index_definition := ntsb_perf._index_definition(NEW.index_oid);
+    RETURN NEW;
+END $$;
+
+-- (after the trigger index_oid, which clears an OID that is not the index of the row's name)
+CREATE TRIGGER index_oid_definition BEFORE INSERT ON ntsb_perf.index_history
+    FOR EACH ROW WHEN (NEW.index_definition IS NULL AND NEW.index_oid IS NOT NULL)
+    EXECUTE FUNCTION ntsb_perf._index_history_definition();
+
+-- (one row each: the planner's default of 1,000 made the forecast's plan look so costly that
+-- JIT compiled it, a second per call)
+ALTER FUNCTION ntsb_perf._forecast_fit(double precision[], double precision[], double precision, boolean) ROWS 1;
+
+ALTER FUNCTION ntsb_perf._snapshot_measure(integer) ROWS 500;
+
+REVOKE ALL ON ntsb_perf.index_history FROM PUBLIC;
+
+GRANT SELECT ON ntsb_perf.index_history TO PUBLIC;
+
+-- Who reads which rows: index_usage's rule (ntsb_perf._may_see_table, the rule of
+-- ntsb_perf.index_catalog) applied to the index's table. Rows of an index that no longer exists
+-- (dropped; or restored from a dump, or replaced by a REINDEX CONCURRENTLY outside ntsb_perf,
+-- until the next snapshot binds them): by the same rule on the table of their table_name while
+-- it exists (and is not a table created after theirs was dropped: table_dropped); when it is
+-- gone, only to members of pg_read_all_stats. Superusers bypass row level security, as the
+-- extension's owner and so its SECURITY DEFINER functions (snapshots, rebuilds, the sql_drop
+-- trigger, unused_indexes' scan counts) do.
+
+-- The relation (table, partitioned table or materialized view) whose quoted, qualified name is
+-- `qname` (as format('%I.%I') writes it); NULL when there is none or `qname` is not such a name
+-- (never an error, whatever the text). Every name qualified: it runs under the reader's
+-- search_path.
+CREATE FUNCTION ntsb_perf._table_of_name(qname text) RETURNS oid
+LANGUAGE sql STABLE AS $$
+    SELECT (SELECT c.oid
+            FROM pg_catalog.parse_ident(
+                     CASE WHEN qname OPERATOR(pg_catalog.~)
+                               '^(?:"(?:[^"]|"")+"|[a-z_][a-z0-9_]*)\.(?:"(?:[^"]|"")+"|[a-z_][a-z0-9_]*)$'
+                          THEN qname END) p(parts)
+            JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) p.parts[1]
+            JOIN pg_catalog.pg_class c ON c.relnamespace OPERATOR(pg_catalog.=) n.oid
+                                      AND c.relname OPERATOR(pg_catalog.=) p.parts[2]
+            WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,m}'::"char"[]))
+$$;
+
+ALTER TABLE ntsb_perf.index_history ENABLE ROW LEVEL SECURITY;
+
+-- (The policy's expression is stored resolved, so a reader's search_path does not change it;
+-- the set of visible indexes is computed once per query, a hashed subplan, not per row.)
+CREATE POLICY visible ON ntsb_perf.index_history FOR SELECT USING (
+    index_oid IN (SELECT i.indexrelid FROM pg_catalog.pg_index i WHERE ntsb_perf._may_see_table(i.indrelid))
+    OR (NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indexrelid = index_oid)
+        AND coalesce(CASE WHEN NOT table_dropped THEN ntsb_perf._may_see_table(ntsb_perf._table_of_name(table_name)) END,
+                     pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE'))));
+
+-- What each index measured right after its last successful rebuild: the plan compares with it.
+-- Keyed by the index's name (quoted and qualified, as in reindex_history.index_name), which a
+-- dump and restore keeps and REINDEX CONCURRENTLY (a new OID under the same name) keeps;
+-- index_oid binds it to that index while it exists (a renamed index keeps its baseline, and a
+-- new index under the old name does not get it). NULL until rebound: a baseline restored from
+-- a dump (OIDs of another cluster) is used for the index of that name.
+CREATE TABLE ntsb_perf.reindex_baseline (
+    index_oid     oid,
+    density       float8,
+    bloat_ratio   float8,
+    fragmentation float8,
+    measured_at   timestamptz NOT NULL,
+    index_name    text PRIMARY KEY
+);
+
+-- pg_dump dumps the baselines of existing indexes (an OID that is not the index of its name is
+-- cleared on the way in, as for the history above).
+-- (The baselines dumped are those the plan uses: of an index of that name, bound to it or to no
+-- index that exists.)
+SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.reindex_baseline',
+    'WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace WHERE c.relkind OPERATOR(pg_catalog.=) ANY (''{i,I}''::pg_catalog."char"[]) AND pg_catalog.format(''%I.%I'', n.nspname, c.relname) OPERATOR(pg_catalog.=) reindex_baseline.index_name AND (c.oid OPERATOR(pg_catalog.=) reindex_baseline.index_oid OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c2 WHERE c2.oid OPERATOR(pg_catalog.=) reindex_baseline.index_oid)))');
+
+CREATE TRIGGER index_oid BEFORE INSERT ON ntsb_perf.reindex_baseline
+    FOR EACH ROW WHEN (NEW.index_oid IS NOT NULL AND NOT ntsb_perf._is_index_named(NEW.index_oid, NEW.index_name))
+    EXECUTE FUNCTION ntsb_perf._index_oid_of_name('index_oid', 'index_name');
+
+REVOKE ALL ON ntsb_perf.reindex_baseline FROM PUBLIC;
+
+GRANT SELECT ON ntsb_perf.reindex_baseline TO PUBLIC;
+
+-- Called by ntsb_perf._on_sql_drop (sql/dropped_objects.sql), the sql_drop event trigger, in the
+-- dropping transaction: the history of each dropped index ends there. Its rows (by its OID, and
+-- under its name the rows bound to no index that exists: restored from a dump and not bound yet,
+-- or of an OID a REINDEX CONCURRENTLY outside ntsb_perf replaced) get dropped_at and lose the
+-- OID, so that they are never bound to a new index of the same name (nor to whatever gets the
+-- OID later); table_dropped when no table of their table_name is left. A dropped table marks
+-- the rows of its indexes dropped before it. (REINDEX CONCURRENTLY fires no event trigger: the
+-- history follows the index to its new OID.) The baseline of a dropped index goes.
+CREATE FUNCTION ntsb_perf._index_history_dropped() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    at timestamptz := statement_timestamp();
+BEGIN
+    DELETE FROM ntsb_perf.reindex_baseline b
+    USING pg_event_trigger_dropped_objects() o
+    WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0 AND o.object_type = 'index'
+      AND (b.index_oid = o.objid OR (b.index_oid IS NULL AND b.index_name = o.object_identity));
+    UPDATE ntsb_perf.index_history h
+    SET index_oid = NULL, dropped_at = at, table_dropped = ntsb_perf._table_of_name(h.table_name) IS NULL
+    FROM pg_event_trigger_dropped_objects() o
+    WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0 AND o.object_type = 'index'
+      AND h.index_oid = o.objid;
+    UPDATE ntsb_perf.index_history h
+    SET index_oid = NULL, dropped_at = at, table_dropped = ntsb_perf._table_of_name(h.table_name) IS NULL
+    FROM pg_event_trigger_dropped_objects() o
+    WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0 AND o.object_type = 'index'
+      AND h.index_name = o.object_identity AND h.dropped_at IS NULL
+      AND (h.index_oid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = h.index_oid));
+    UPDATE ntsb_perf.index_history h SET table_dropped = true
+    FROM pg_event_trigger_dropped_objects() o
+    WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0 AND o.object_type IN ('table', 'materialized view')
+      AND h.dropped_at IS NOT NULL AND NOT h.table_dropped AND h.table_name = o.object_identity;
+END $$;
+
+REVOKE ALL ON FUNCTION ntsb_perf._index_history_dropped() FROM PUBLIC;
+
+-- Index history, the snapshots: snapshot_indexes appends one measured row per index, and its
+-- pg_cron schedule (through the scheduling module, sql/schedule/jobs.sql). See
+-- docs/index-history.md.
+
+-- An index's usage counters now, and the database's: what every history row records. Plain SQL
+-- with every name qualified (no SET clause), so that it is inlined into the snapshot's INSERT.
+CREATE FUNCTION ntsb_perf._usage_counters(idx oid)
+RETURNS TABLE (idx_scan bigint, idx_tup_read bigint, table_writes bigint, db_xact_commit bigint, stats_reset timestamptz)
+LANGUAGE sql STABLE ROWS 1 AS $$
+    SELECT pg_catalog.pg_stat_get_numscans(idx), pg_catalog.pg_stat_get_tuples_returned(idx),
+           pg_catalog.pg_stat_get_tuples_inserted(i.indrelid)
+               OPERATOR(pg_catalog.+) pg_catalog.pg_stat_get_tuples_updated(i.indrelid)
+               OPERATOR(pg_catalog.+) pg_catalog.pg_stat_get_tuples_deleted(i.indrelid),
+           pg_catalog.pg_stat_get_db_xact_commit(d.oid), pg_catalog.pg_stat_get_db_stat_reset_time(d.oid)
+    FROM pg_catalog.pg_index i, pg_catalog.pg_database d
+    WHERE i.indexrelid OPERATOR(pg_catalog.=) idx AND d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
+$$;
+
+-- Appends one row per index (leaf indexes outside the system schemas), measured by
+-- _snapshot_measure, then deletes the rows older than ntsb_perf.index_history_retention.
+-- SECURITY DEFINER so that the history can be written only through here and by rebuilds;
+-- closed to PUBLIC, granted to pg_stat_scan_tables (it reads every index's pages).
+CREATE FUNCTION ntsb_perf.snapshot_indexes(sample_pages integer DEFAULT NULL)
+RETURNS TABLE (taken_at timestamptz, indexes integer, measured_exactly integer, sampled integer,
+               not_measured integer, pages_read bigint, total_pages bigint, rows_deleted bigint)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    holder record;
+    measured jsonb;
+    t timestamptz;
+    deleted bigint;
+BEGIN
+    IF sample_pages <= 0 THEN
+        RAISE EXCEPTION 'sample_pages must be a positive number of pages, not %', sample_pages
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass NULL to measure each index exactly when small and by a growing sample when large.';
+    END IF;
+    -- One snapshot at a time per database: a lock only ntsb_perf's code can take (not an
+    -- advisory key, which any role could hold to keep every snapshot waiting); a snapshot
+    -- that another is still taking after 10 s skips, saying who (pg_cron records the error).
+    IF NOT ntsb_perf._snapshot_lock(10000) THEN
+        SELECT * INTO holder FROM ntsb_perf._run_lock_holder('snapshot');
+        RAISE EXCEPTION 'snapshot_indexes skipped: another snapshot of database % is being taken (pid %, role %, since %)',
+            current_database(), coalesce(holder.pid::text, '?'), coalesce(holder.role_name::text, '?'),
+            coalesce(holder.since::text, '?')
+            USING ERRCODE = 'lock_not_available',
+                  HINT = 'Take it again once that one has ended.';
+    END IF;
+    -- Rows of an OID that is gone (a REINDEX CONCURRENTLY outside ntsb_perf, which fires no
+    -- event trigger), or of none (restored from a dump), under the name of an index that has no
+    -- rows of its own under that name yet: they are that index's history when their latest row
+    -- is of the same table and the same definition (a rebuild's copy), and its index was not
+    -- dropped (a DROP marks the rows dropped_at: a new index of a dropped one's name starts
+    -- its own history). The indexes without rows are found first, by the history's index, so
+    -- that this costs next to nothing when there are none, however long the history is.
+    WITH unbound AS MATERIALIZED (
+        SELECT c.oid, format('%I.%I', n.nspname, c.relname) AS qname,
+               format('%I.%I', tn.nspname, t.relname) AS tname, ntsb_perf._index_definition(c.oid) AS def
+        FROM pg_class c
+        JOIN pg_namespace n  ON n.oid = c.relnamespace
+        JOIN pg_index i      ON i.indexrelid = c.oid
+        JOIN pg_class t      ON t.oid = i.indrelid
+        JOIN pg_namespace tn ON tn.oid = t.relnamespace
+        WHERE c.relkind = 'i' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg\_toast%'
+          AND NOT EXISTS (SELECT 1 FROM ntsb_perf.index_history h2
+                          WHERE h2.index_oid = c.oid AND h2.index_name = format('%I.%I', n.nspname, c.relname))
+    ), orphans AS (
+        -- per earlier OID (or none) under such a name, its latest row
+        SELECT DISTINCT ON (h.index_oid, h.index_name)
+               h.index_oid AS old_oid, h.index_name, h.table_name, h.index_definition, u.oid AS new_oid,
+               u.tname, u.def
+        FROM unbound u
+        JOIN ntsb_perf.index_history h ON h.index_name = u.qname
+        WHERE h.dropped_at IS NULL
+          AND (h.index_oid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_class c2 WHERE c2.oid = h.index_oid))
+        ORDER BY h.index_oid, h.index_name, h.taken_at DESC, h.id DESC
+    )
+    UPDATE ntsb_perf.index_history h SET index_oid = o.new_oid
+    FROM orphans o
+    WHERE o.table_name = o.tname AND (o.index_definition IS NULL OR o.index_definition = o.def)
+      AND h.index_name = o.index_name AND h.index_oid IS NOT DISTINCT FROM o.old_oid AND h.dropped_at IS NULL;
+    SELECT coalesce(jsonb_agg(to_jsonb(m)), '[]') INTO measured
+    FROM ntsb_perf._snapshot_measure(snapshot_indexes.sample_pages) m;
+    -- The counters are read together, after the pages.
+    t := clock_timestamp();
+    PERFORM pg_stat_clear_snapshot();
+    INSERT INTO ntsb_perf.index_history AS h
+        (taken_at, index_oid, index_name, table_name, access_method, relfilenode, index_bytes, live_items,
+         avg_leaf_density, leaf_fragmentation, expected_bytes, reclaimable_bytes, bloat_ratio, method,
+         pages_read, density_ci_low, density_ci_high, idx_scan, idx_tup_read, table_writes, db_xact_commit,
+         stats_reset, rebuild, note, index_definition)
+    SELECT t, c.oid, format('%I.%I', n.nspname, c.relname), format('%I.%I', tn.nspname, tc.relname), am.amname,
+           c.relfilenode, coalesce(m.index_bytes, pg_relation_size(c.oid)), m.live_items, m.avg_leaf_density,
+           m.leaf_fragmentation, m.expected_bytes, m.reclaimable_bytes, m.bloat_ratio, m.method, m.pages_read,
+           m.density_ci_low, m.density_ci_high, u.idx_scan, u.idx_tup_read, u.table_writes, u.db_xact_commit,
+           u.stats_reset, false, m.note, ntsb_perf._index_definition(c.oid)
+    FROM jsonb_to_recordset(measured) AS m(index_oid oid, method text, pages_read bigint, total_pages bigint,
+             index_bytes bigint, live_items bigint, avg_leaf_density float8, leaf_fragmentation float8,
+             expected_bytes bigint, reclaimable_bytes bigint, bloat_ratio float8, density_ci_low float8,
+             density_ci_high float8, note text)
+    JOIN pg_class c      ON c.oid = m.index_oid
+    JOIN pg_namespace n  ON n.oid = c.relnamespace
+    JOIN pg_am am        ON am.oid = c.relam
+    JOIN pg_index i      ON i.indexrelid = c.oid
+    JOIN pg_class tc     ON tc.oid = i.indrelid
+    JOIN pg_namespace tn ON tn.oid = tc.relnamespace
+    CROSS JOIN LATERAL ntsb_perf._usage_counters(c.oid) u;
+    DELETE FROM ntsb_perf.index_history h
+    WHERE h.taken_at < t - make_interval(mins => ntsb_perf._index_history_retention());
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    RETURN QUERY
+    SELECT t, count(*)::int, (count(*) FILTER (WHERE m.method = 'exact'))::int,
+           (count(*) FILTER (WHERE m.method = 'sampled'))::int, (count(*) FILTER (WHERE m.method IS NULL))::int,
+           coalesce(sum(m.pages_read), 0)::bigint, coalesce(sum(m.total_pages), 0)::bigint, deleted
+    FROM jsonb_to_recordset(measured) AS m(method text, pages_read bigint, total_pages bigint);
+END $$;
+
+REVOKE ALL ON FUNCTION ntsb_perf.snapshot_indexes(integer) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION ntsb_perf.snapshot_indexes(integer) TO pg_stat_scan_tables;
+
+REVOKE ALL ON FUNCTION ntsb_perf._snapshot_measure(integer) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION ntsb_perf._snapshot_measure(integer) TO pg_stat_scan_tables;
+
+-- The pg_cron job that runs snapshot_indexes: one per database, as the role that scheduled it.
+CREATE FUNCTION ntsb_perf.schedule_index_snapshots(schedule text, sample_pages integer DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF schedule IS NULL THEN
+        RAISE EXCEPTION 'schedule must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM ntsb_perf.parse_cron(schedule);
+    IF sample_pages <= 0 THEN
+        RAISE EXCEPTION 'sample_pages must be a positive number of pages, not %', sample_pages
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT has_function_privilege('ntsb_perf.snapshot_indexes(integer)', 'EXECUTE') THEN
+        RAISE EXCEPTION 'role "%" may not take index snapshots', current_user
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = format('Snapshots read every index''s pages: GRANT pg_stat_scan_tables TO %I.', current_user);
+    END IF;
+    RETURN ntsb_perf._schedule_job('index_snapshots', schedule,
+        format('SELECT * FROM ntsb_perf.snapshot_indexes(sample_pages => %L::integer)', sample_pages));
+END $$;
+
+-- Removes this role's snapshot job of this database (false, with a notice, when there is none).
+CREATE FUNCTION ntsb_perf.unschedule_index_snapshots() RETURNS boolean
+LANGUAGE sql AS $$
+    SELECT ntsb_perf._unschedule_own_job('index_snapshots')
+$$;
+
+-- Index history, usage: scans counted from the snapshots across statistics resets
+-- (index_usage_history, and the counts unused_indexes shows). See docs/index-history.md.
+
+-- The usage of leaf indexes between consecutive points: their snapshots from the last one at or
+-- before `since` (or the first, when the history starts later) to now (source 'now', the live
+-- counters at `at_now`). An interval is a reset when the index's counters went down, the
+-- database's commit counter went down (pg_stat_reset, a crash), or the database's stats_reset
+-- moved (PostgreSQL 15 also moves it for a reset of a single table or index): its scans are then
+-- the counter's value, those counted since the reset (the scans between the earlier snapshot and
+-- the reset are lost; where no reset happened to this index, the whole counter is counted, which
+-- errs toward "used"), never negative. reset_at: from when such an interval is known, the
+-- reset's time when stats_reset says it, else the interval's end.
+CREATE FUNCTION ntsb_perf._index_usage_points(indexes oid[], since timestamptz, at_now timestamptz)
+RETURNS TABLE (index_oid oid, taken_at timestamptz, source text, idx_scan bigint, scans bigint,
+               idx_tup_read bigint, tuples_read bigint, table_writes bigint, writes bigint,
+               stats_reset timestamptz, reset boolean, reset_at timestamptz, index_bytes bigint,
+               avg_leaf_density float8, bloat_ratio float8, method text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH base AS (
+        SELECT o AS index_oid,
+               coalesce((SELECT max(h.taken_at) FROM ntsb_perf.index_history h
+                         WHERE h.index_oid = o AND h.taken_at <= since), '-infinity') AS from_at
+        FROM unnest(indexes) o
+        WHERE EXISTS (SELECT 1 FROM ntsb_perf.index_history h WHERE h.index_oid = o)
+    ), points AS (
+        SELECT h.index_oid, h.taken_at, CASE WHEN h.rebuild THEN 'rebuild' ELSE 'snapshot' END AS source,
+               h.idx_scan, h.idx_tup_read, h.table_writes, h.db_xact_commit, h.stats_reset, h.index_bytes,
+               h.avg_leaf_density, h.bloat_ratio, h.method
+        FROM base b JOIN ntsb_perf.index_history h ON h.index_oid = b.index_oid AND h.taken_at >= b.from_at
+        UNION ALL
+        SELECT b.index_oid, at_now, 'now', u.idx_scan, u.idx_tup_read, u.table_writes, u.db_xact_commit,
+               u.stats_reset, pg_relation_size(b.index_oid), NULL, NULL, NULL
+        FROM base b CROSS JOIN LATERAL ntsb_perf._usage_counters(b.index_oid) u
+    ), lagged AS (
+        SELECT p.*,
+               lag(p.taken_at) OVER w AS prev_at, lag(p.idx_scan) OVER w AS prev_scan,
+               lag(p.idx_tup_read) OVER w AS prev_tup, lag(p.table_writes) OVER w AS prev_writes,
+               lag(p.db_xact_commit) OVER w AS prev_xact, lag(p.stats_reset) OVER w AS prev_reset
+        FROM points p
+        WINDOW w AS (PARTITION BY p.index_oid ORDER BY p.taken_at, p.source = 'now')
+    )
+    SELECT l.index_oid, l.taken_at, l.source, l.idx_scan,
+           CASE WHEN l.prev_at IS NULL THEN NULL WHEN r.reset THEN l.idx_scan ELSE l.idx_scan - l.prev_scan END,
+           l.idx_tup_read,
+           CASE WHEN l.prev_at IS NULL THEN NULL WHEN r.reset THEN l.idx_tup_read ELSE l.idx_tup_read - l.prev_tup END,
+           l.table_writes,
+           CASE WHEN l.prev_at IS NULL THEN NULL WHEN r.reset OR l.table_writes < l.prev_writes THEN l.table_writes
+                ELSE l.table_writes - l.prev_writes END,
+           l.stats_reset, r.reset,
+           CASE WHEN r.reset THEN
+                CASE WHEN l.stats_reset > l.prev_at AND l.stats_reset <= l.taken_at THEN l.stats_reset ELSE l.taken_at END
+           END,
+           l.index_bytes, l.avg_leaf_density, l.bloat_ratio, l.method
+    FROM lagged l
+    CROSS JOIN LATERAL (
+        SELECT l.prev_at IS NOT NULL
+               AND coalesce(l.idx_scan < l.prev_scan OR l.idx_tup_read < l.prev_tup OR l.db_xact_commit < l.prev_xact
+                            OR l.stats_reset IS DISTINCT FROM l.prev_reset, true) AS reset
+    ) r
+$$;
+
+-- One row per snapshot of `index` in the window (and the one before it, the base the first
+-- interval counts from), then the live counters ('now'). A partitioned index: its partitions'
+-- indexes summed per point in time.
+CREATE FUNCTION ntsb_perf.index_usage_history(index regclass, since interval DEFAULT '30 days')
+RETURNS TABLE (taken_at timestamptz, source text, idx_scan bigint, scans bigint, idx_tup_read bigint,
+               tuples_read bigint, table_writes bigint, writes bigint, stats_reset timestamptz,
+               reset boolean, reset_at timestamptz, index_bytes bigint, index_size text,
+               avg_leaf_density float8, bloat_ratio float8, method text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    kind "char";
+    at_now timestamptz := clock_timestamp();
+BEGIN
+    IF index IS NULL OR since IS NULL THEN
+        RAISE EXCEPTION 'index and since must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF since < interval '0' THEN
+        RAISE EXCEPTION 'since must not be negative, not %', since USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'It is how far back to look, e.g. interval ''30 days''.';
+    END IF;
+    IF since > interval '1000 years' THEN
+        RAISE EXCEPTION 'since must be at most 1000 years, not %', since USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'It is how far back to count, e.g. interval ''30 days''; the history starts with the first snapshot anyway.';
+    END IF;
+    SELECT c.relkind INTO kind FROM pg_class c WHERE c.oid = index;
+    IF kind IS NULL THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', index::oid USING ERRCODE = 'undefined_table';
+    ELSIF kind NOT IN ('i', 'I') THEN
+        RAISE EXCEPTION '"%" is not an index', index USING ERRCODE = 'wrong_object_type';
+    END IF;
+    RETURN QUERY
+    SELECT p.taken_at, min(p.source), sum(p.idx_scan)::bigint, sum(p.scans)::bigint, sum(p.idx_tup_read)::bigint,
+           sum(p.tuples_read)::bigint, sum(p.table_writes)::bigint, sum(p.writes)::bigint, max(p.stats_reset),
+           bool_or(p.reset), max(p.reset_at), sum(p.index_bytes)::bigint, pg_size_pretty(sum(p.index_bytes)),
+           CASE WHEN count(*) = 1 THEN min(p.avg_leaf_density) END, CASE WHEN count(*) = 1 THEN min(p.bloat_ratio) END,
+           CASE WHEN count(*) = 1 THEN min(p.method) END
+    FROM ntsb_perf._index_usage_points(
+             CASE WHEN kind = 'i' THEN ARRAY[index::oid]
+                  ELSE ARRAY(SELECT t.relid FROM pg_partition_tree(index) t JOIN pg_class c ON c.oid = t.relid
+                             WHERE c.relkind = 'i') END,
+             now() - since, at_now) p
+    GROUP BY p.taken_at
+    ORDER BY p.taken_at;
+END $$;
+
+-- Scans of each index (a partitioned one: of its partitions' indexes) counted from the
+-- snapshots since `since`, and from when the count is complete: the snapshot it starts from, or
+-- a later reset in the window (what a reset took away before it is not known). A partitioned
+-- index with a partition that has no history yet gets NULLs (its counters decide). SECURITY
+-- DEFINER, so that unused_indexes works for every role: it returns scan counts only, which
+-- pg_stat_all_indexes shows everyone.
+CREATE FUNCTION ntsb_perf._index_scans_since(since timestamptz)
+RETURNS TABLE (index_oid oid, scans bigint, observed_since timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    WITH leaf AS (
+        SELECT p.index_oid, sum(p.scans)::bigint AS scans,
+               greatest(min(p.taken_at), max(p.reset_at)) AS first_at
+        FROM ntsb_perf._index_usage_points(
+                 ARRAY(SELECT c.oid FROM pg_class c WHERE c.relkind = 'i'), since, clock_timestamp()) p
+        GROUP BY p.index_oid
+    )
+    SELECT l.index_oid, l.scans, l.first_at FROM leaf l
+    UNION ALL
+    SELECT i.indexrelid,
+           CASE WHEN bool_and(l.index_oid IS NOT NULL) THEN sum(l.scans)::bigint END,
+           CASE WHEN bool_and(l.index_oid IS NOT NULL) THEN max(l.first_at) END
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid AND c.relkind = 'I'
+    CROSS JOIN LATERAL pg_partition_tree(i.indexrelid) t
+    JOIN pg_class lc ON lc.oid = t.relid AND lc.relkind = 'i'
+    LEFT JOIN leaf l ON l.index_oid = t.relid
+    GROUP BY i.indexrelid
+$$;
+
+-- Index history, the forecast: each index's bloat trend since its last rebuild, compared with its
+-- baseline, and when it crosses the rebuild thresholds (bloat_forecast). See
+-- docs/index-history.md.
+
+-- The rebuild thresholds: not NULL and in range (what reindex_plan, auto_reindex, its schedule
+-- and bloat_forecast take).
+CREATE FUNCTION ntsb_perf._reindex_check_thresholds(min_bloat_ratio float8, min_bytes bigint,
+                                                    max_leaf_density float8, max_fragmentation float8,
+                                                    sample_pages integer) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF min_bloat_ratio IS NULL OR min_bytes IS NULL OR max_leaf_density IS NULL OR max_fragmentation IS NULL THEN
+        RAISE EXCEPTION 'the thresholds must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT (min_bloat_ratio > 0 AND min_bloat_ratio < 'Infinity' AND min_bytes >= 0
+            AND max_leaf_density BETWEEN 0 AND 100 AND max_fragmentation BETWEEN 0 AND 100) THEN
+        RAISE EXCEPTION 'thresholds out of range: min_bloat_ratio > 0, min_bytes >= 0, max_leaf_density and max_fragmentation from 0 to 100'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF sample_pages <= 0 THEN
+        RAISE EXCEPTION 'sample_pages must be a positive number of pages, not %', sample_pages
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass NULL for an exact scan of every page.';
+    END IF;
+END $$;
+
+-- The baseline of an index (its own figures right after its last rebuild): the one bound to
+-- it, else one of its name bound to no index that exists (restored from a dump, or left by a
+-- REINDEX CONCURRENTLY outside ntsb_perf). What reindex_plan and bloat_forecast compare with.
+CREATE FUNCTION ntsb_perf._baseline_of(idx oid) RETURNS ntsb_perf.reindex_baseline
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT bl.* FROM ntsb_perf.reindex_baseline bl
+    WHERE bl.index_oid = idx
+       OR (bl.index_name = (SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
+                            JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = idx)
+           AND NOT EXISTS (SELECT 1 FROM pg_class c2 WHERE c2.oid = bl.index_oid))
+    ORDER BY bl.index_oid IS NOT DISTINCT FROM idx DESC
+    LIMIT 1
+$$;
+
+-- A crossing in days since `since` as a time (NULL beyond a thousand years either way).
+CREATE FUNCTION ntsb_perf._days_after(since timestamptz, days float8) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN abs(days) <= 365000 THEN since + days * interval '1 day' END
+$$;
+
+-- Per index with at least four measured snapshots since its last rebuild (a rebuild resets the
+-- series: a rebuild row, or a new relfilenode; at most the last 90 days, thinned to about 200
+-- snapshots): the trend of its bloat (Theil–Sen lines, so
+-- that one odd snapshot does not swing it) and when it will cross reindex_plan's thresholds
+-- (relative to its baseline as the plan is), with the 95% band from the slopes' interval.
+CREATE FUNCTION ntsb_perf._bloat_forecast(p_min_bloat_ratio float8, p_max_leaf_density float8,
+                                          p_max_fragmentation float8, p_schema_name text)
+RETURNS TABLE (schema_name text, table_name text, index_name text, access_method text, index_oid oid,
+               snapshots integer, since timestamptz, last_snapshot timestamptz, index_bytes bigint,
+               reclaimable_bytes bigint, bloat_ratio float8, avg_leaf_density float8,
+               reclaimable_bytes_per_day float8, reclaimable_per_day_low float8, reclaimable_per_day_high float8,
+               bloat_ratio_per_day float8, density_per_day float8, predicted_crossing timestamptz,
+               crossing_earliest timestamptz, crossing_latest timestamptz, crossing_reason text, crossed boolean,
+               crossed_at timestamptz)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM ntsb_perf._reindex_check_thresholds(p_min_bloat_ratio, 0, p_max_leaf_density, p_max_fragmentation, NULL);
+    RETURN QUERY
+    WITH idx AS (
+        SELECT c.oid, n.nspname::text AS nsp, t.relname::text AS tbl, c.relname::text AS name, am.amname::text AS am,
+               c.relfilenode
+        FROM pg_index i
+        JOIN pg_class c     ON c.oid = i.indexrelid
+        JOIN pg_class t     ON t.oid = i.indrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_am am       ON am.oid = c.relam
+        WHERE c.relkind = 'i' AND (p_schema_name IS NULL OR n.nspname = p_schema_name)
+          AND EXISTS (SELECT 1 FROM ntsb_perf.index_history h WHERE h.index_oid = c.oid)
+    ), series AS (
+        -- the measured rows of its current relfilenode, from its last rebuild row on
+        SELECT x.*, b.density AS base_density, b.bloat_ratio AS base_ratio, b.fragmentation AS base_frag,
+               s.n, s.first_at, s.last_at, s.xs, s.bytes, s.expected, s.ratios, s.densities, s.frags,
+               s.last_bytes, s.last_expected, s.last_ratio, s.last_density
+        FROM idx x
+        LEFT JOIN LATERAL ntsb_perf._baseline_of(x.oid) b ON true
+        CROSS JOIN LATERAL (
+            SELECT count(*)::int AS n, min(h.base_at) AS first_at, max(h.taken_at) AS last_at,
+                   array_agg(extract(epoch FROM h.taken_at - h.base_at)::float8 / 86400 ORDER BY h.taken_at) AS xs,
+                   array_agg(h.index_bytes::float8 ORDER BY h.taken_at) AS bytes,
+                   array_agg(h.expected_bytes::float8 ORDER BY h.taken_at) AS expected,
+                   array_agg(h.bloat_ratio ORDER BY h.taken_at) AS ratios,
+                   array_agg(h.avg_leaf_density ORDER BY h.taken_at) AS densities,
+                   array_agg(h.leaf_fragmentation ORDER BY h.taken_at) AS frags,
+                   (array_agg(h.index_bytes ORDER BY h.taken_at DESC))[1] AS last_bytes,
+                   (array_agg(h.expected_bytes ORDER BY h.taken_at DESC))[1] AS last_expected,
+                   (array_agg(h.bloat_ratio ORDER BY h.taken_at DESC))[1] AS last_ratio,
+                   (array_agg(h.avg_leaf_density ORDER BY h.taken_at DESC))[1] AS last_density
+            FROM (
+                -- at most the last 90 days of it, thinned to about 200 points evenly (the newest
+                -- kept): a line through a long hourly history needs no more, and Theil–Sen
+                -- costs the square of the points
+                SELECT h0.*, row_number() OVER (ORDER BY h0.taken_at DESC) AS rn, count(*) OVER () AS cnt,
+                       min(h0.taken_at) OVER () AS base_at
+                FROM ntsb_perf.index_history h0
+                WHERE h0.index_oid = x.oid AND h0.relfilenode = x.relfilenode
+                  -- measured, and a sample only when its density is good to 2 points (a
+                  -- snapshot_indexes(sample_pages => 1) does not feed the forecast)
+                  AND (h0.method = 'exact'
+                       OR (h0.method = 'sampled' AND h0.density_ci_high - h0.density_ci_low <= 4))
+                  AND h0.taken_at >= greatest(
+                      coalesce((SELECT max(h3.taken_at) FROM ntsb_perf.index_history h3
+                                WHERE h3.index_oid = x.oid AND h3.rebuild AND h3.relfilenode = x.relfilenode),
+                               '-infinity'),
+                      (SELECT max(h4.taken_at) FROM ntsb_perf.index_history h4 WHERE h4.index_oid = x.oid)
+                          - interval '90 days')
+            ) h
+            WHERE (h.rn - 1) % greatest(ceil(h.cnt / 200.0)::int, 1) = 0
+        ) s
+        WHERE s.n >= 4
+    ), fits AS (
+        SELECT s.*, r.factor, d.density_threshold, fr.frag_threshold,
+               rc.slope AS rc_slope, rc.slope_low AS rc_low, rc.slope_high AS rc_high,
+               ra.slope AS ratio_slope, g.crossing AS g_at, g.crossing_earliest AS g_early,
+               g.crossing_latest AS g_late, g.crossed AS g_crossed, g.crossed_at AS g_crossed_at,
+               dn.slope AS dn_slope, dn.crossing AS dn_at, dn.crossing_earliest AS dn_early,
+               dn.crossing_latest AS dn_late, dn.crossed AS dn_crossed, dn.crossed_at AS dn_crossed_at,
+               ff.crossing AS ff_at, ff.crossing_earliest AS ff_early, ff.crossing_latest AS ff_late,
+               ff.crossed AS ff_crossed, ff.crossed_at AS ff_crossed_at
+        FROM series s
+        CROSS JOIN LATERAL (SELECT coalesce(nullif(s.base_ratio, 0), 1) AS fresh,
+                                   p_min_bloat_ratio * coalesce(nullif(s.base_ratio, 0), 1) AS factor) r
+        CROSS JOIN LATERAL (SELECT CASE WHEN s.base_density IS NULL THEN p_max_leaf_density
+                                        ELSE least(p_max_leaf_density, s.base_density * 0.9) END AS density_threshold) d
+        CROSS JOIN LATERAL (SELECT CASE WHEN s.base_frag IS NULL THEN p_max_fragmentation
+                                        ELSE greatest(p_max_fragmentation, s.base_frag + 10) END AS frag_threshold) fr
+        -- reclaimable bytes (relative to the fresh size) and, for the ratio threshold, how far
+        -- the size is above min_bloat_ratio times the fresh size: both straight lines when
+        -- rows are deleted or updated at a steady rate, where the ratio itself is not
+        CROSS JOIN LATERAL ntsb_perf._forecast_fit(s.xs,
+            ARRAY(SELECT b - r.fresh * e FROM unnest(s.bytes, s.expected) u(b, e)), 0, true) rc
+        CROSS JOIN LATERAL ntsb_perf._forecast_fit(s.xs,
+            ARRAY(SELECT b - r.factor * e FROM unnest(s.bytes, s.expected) u(b, e)), 0, true) g
+        CROSS JOIN LATERAL ntsb_perf._forecast_fit(s.xs, s.ratios, 'Infinity', true) ra
+        CROSS JOIN LATERAL ntsb_perf._forecast_fit(s.xs, s.densities, d.density_threshold, false) dn
+        CROSS JOIN LATERAL ntsb_perf._forecast_fit(s.xs, s.frags, fr.frag_threshold, true) ff
+    ), crossings AS (
+        SELECT f.*, c.*
+        FROM fits f
+        -- the threshold forecast to be crossed first (its crossing may be past); when none is
+        -- forecast (no trend toward any), the one crossed first
+        LEFT JOIN LATERAL (
+            SELECT k.at_days, k.reason, k.early_days
+            FROM (VALUES (f.g_at, f.g_early, f.g_crossed_at, format('bloat ratio %s', round((f.factor)::numeric, 2))),
+                         (f.dn_at, f.dn_early, f.dn_crossed_at,
+                          format('leaf density %s%%', round(f.density_threshold::numeric, 1))),
+                         (f.ff_at, f.ff_early, f.ff_crossed_at,
+                          format('leaf fragmentation %s%%', round(f.frag_threshold::numeric, 1))))
+                 AS k(at_days, early_days, crossed_days, reason)
+            WHERE coalesce(k.at_days, k.crossed_days) IS NOT NULL
+            ORDER BY k.at_days IS NULL, coalesce(k.at_days, k.crossed_days)
+            LIMIT 1
+        ) c0 ON true
+        CROSS JOIN LATERAL (
+            SELECT c0.at_days, c0.reason,
+                   -- when the first of the thresholds crossed was crossed (never before the series' start)
+                   (SELECT min(v) FROM unnest(ARRAY[f.g_crossed_at, f.dn_crossed_at, f.ff_crossed_at]) v) AS crossed_days,
+                   least(f.g_early, f.dn_early, f.ff_early) AS early_days,
+                   -- the first crossing comes no later than the soonest of the band's later ends;
+                   -- NULL when every criterion may never be crossed
+                   (SELECT min(v) FROM unnest(ARRAY[f.g_late, f.dn_late, f.ff_late]) v) AS late_days
+        ) c
+    )
+    SELECT c.nsp, c.tbl, c.name, c.am, c.oid, c.n, c.first_at, c.last_at, c.last_bytes,
+           greatest(round(c.last_bytes - coalesce(nullif(c.base_ratio, 0), 1) * c.last_expected), 0)::bigint,
+           c.last_ratio, c.last_density,
+           c.rc_slope, c.rc_low, c.rc_high, c.ratio_slope, c.dn_slope,
+           ntsb_perf._days_after(c.first_at, c.at_days), ntsb_perf._days_after(c.first_at, c.early_days),
+           ntsb_perf._days_after(c.first_at, c.late_days), c.reason,
+           coalesce(c.g_crossed, false) OR coalesce(c.dn_crossed, false) OR coalesce(c.ff_crossed, false),
+           ntsb_perf._days_after(c.first_at, c.crossed_days)
+    FROM crossings c
+    ORDER BY ntsb_perf._days_after(c.first_at, c.at_days) NULLS LAST, c.nsp, c.name;
+END $$;
+
+CREATE FUNCTION ntsb_perf.bloat_forecast(min_bloat_ratio float8 DEFAULT 1.3, max_leaf_density float8 DEFAULT 70,
+                                         max_fragmentation float8 DEFAULT 30, schema_name text DEFAULT NULL)
+RETURNS TABLE (schema_name text, table_name text, index_name text, access_method text, index_oid oid,
+               snapshots integer, since timestamptz, last_snapshot timestamptz, index_bytes bigint,
+               reclaimable_bytes bigint, bloat_ratio float8, avg_leaf_density float8,
+               reclaimable_bytes_per_day float8, reclaimable_per_day_low float8, reclaimable_per_day_high float8,
+               bloat_ratio_per_day float8, density_per_day float8, predicted_crossing timestamptz,
+               crossing_earliest timestamptz, crossing_latest timestamptz, crossing_reason text, crossed boolean,
+               crossed_at timestamptz)
+LANGUAGE sql STABLE AS 'SELECT * FROM ntsb_perf._bloat_forecast($1, $2, $3, $4)';
+
+CREATE VIEW ntsb_perf.bloat_forecast AS SELECT * FROM ntsb_perf.bloat_forecast();
+
+COMMENT ON VIEW ntsb_perf.bloat_forecast IS
+  'ntsb_perf: per index with four or more snapshots since its last rebuild, the trend of its bloat and when it crosses auto_reindex''s default thresholds';
+
+GRANT SELECT ON ntsb_perf.bloat_forecast TO PUBLIC;
+
+-- Auto-reindex, the record of rebuilds: reindex_history and what keeps it true (a run whose
+-- session died is swept to 'terminated'; a dropped index loses its OID there). The other parts:
+-- plan.sql, run.sql, schedule.sql, record.sql (what the worker writes). The baselines a rebuild
+-- leaves and the thresholds are the index history's (sql/index_history/). See
+-- docs/auto-reindex.md. The rebuild itself runs in a background worker (src/reindex/worker.rs).
 
 -- One row per rebuild (per partition for a partitioned index), written as 'running' when the
 -- rebuild starts and given its outcome when it ends; a run whose session died before that (the
@@ -364,7 +1877,7 @@ AS 'MODULE_PATHNAME', '_snapshot_measure_wrapper';
 -- DEFINER); readable by everyone.
 CREATE TABLE ntsb_perf.reindex_history (
     id                bigserial PRIMARY KEY,
-    index             oid,        -- the index's OID while it exists (see _reindex_history_index)
+    index             oid,        -- the index's OID while it exists (cleared when it is dropped: _reindex_history_dropped)
     index_name        text        NOT NULL,
     table_name        text        NOT NULL,
     started_at        timestamptz NOT NULL,
@@ -386,72 +1899,23 @@ CREATE TABLE ntsb_perf.reindex_history (
 
 CREATE INDEX reindex_history_started_at ON ntsb_perf.reindex_history (started_at DESC);
 
--- What each index measured right after its last successful rebuild: the plan compares with it.
--- Keyed by the index's name (quoted and qualified, as in reindex_history.index_name), which a
--- dump and restore keeps and REINDEX CONCURRENTLY (a new OID under the same name) keeps;
--- index_oid binds it to that index while it exists (a renamed index keeps its baseline, and a
--- new index under the old name does not get it). NULL until rebound: a baseline restored from
--- a dump (OIDs of another cluster) is used for the index of that name.
-CREATE TABLE ntsb_perf.reindex_baseline (
-    index_oid     oid,
-    density       float8,
-    bloat_ratio   float8,
-    fragmentation float8,
-    measured_at   timestamptz NOT NULL,
-    index_name    text PRIMARY KEY
-);
-
--- pg_dump dumps the history (and its sequence) and the baselines of existing indexes. An index
+-- pg_dump dumps the history (and its sequence). An index
 -- OID means nothing in another cluster, and an index cannot be named in the dumped data either
 -- (a regclass would be restored as a name before pg_restore creates the indexes, in its
 -- post-data section, and fail): the OID columns are plain oids, and a row that comes in with an
--- OID that is not (now) the index of its name gets NULL there (triggers below).
+-- OID that is not (now) the index of its name gets NULL there (trigger below;
+-- the baselines: sql/index_history/schema.sql).
 SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.reindex_history', '');
 
 SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.reindex_history_id_seq', '');
-
--- (The baselines dumped are those the plan uses: of an index of that name, bound to it or to no
--- index that exists.)
-SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.reindex_baseline',
-    'WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace WHERE c.relkind OPERATOR(pg_catalog.=) ANY (''{i,I}''::pg_catalog."char"[]) AND pg_catalog.format(''%I.%I'', n.nspname, c.relname) OPERATOR(pg_catalog.=) reindex_baseline.index_name AND (c.oid OPERATOR(pg_catalog.=) reindex_baseline.index_oid OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c2 WHERE c2.oid OPERATOR(pg_catalog.=) reindex_baseline.index_oid)))');
-
--- Whether `idx` is the index (leaf or partitioned) whose quoted, qualified name is `qname`.
--- Plain SQL with every name qualified (no SET clause), so that it is inlined where it is used.
-CREATE FUNCTION ntsb_perf._is_index_named(idx oid, qname text) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n
-                   ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-                   WHERE c.oid OPERATOR(pg_catalog.=) idx
-                     AND c.relkind OPERATOR(pg_catalog.=) ANY ('{i,I}'::"char"[])
-                     AND pg_catalog.format('%I.%I', n.nspname, c.relname) OPERATOR(pg_catalog.=) qname)
-$$;
-
--- Clears the OID column named by TG_ARGV[0] of a row whose index-name column (TG_ARGV[1]) does
--- not name the index of that OID (a row restored from another cluster, or a stale OID). The
--- triggers call it only for such rows (their WHEN clause), so that ordinary inserts pay little.
-CREATE FUNCTION ntsb_perf._index_oid_of_name() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    r jsonb := to_jsonb(NEW);
-BEGIN
-    IF (r ->> TG_ARGV[0]) IS NOT NULL
-       AND NOT ntsb_perf._is_index_named((r ->> TG_ARGV[0])::oid, r ->> TG_ARGV[1]) THEN
-        NEW := jsonb_populate_record(NEW, jsonb_build_object(TG_ARGV[0], NULL));
-    END IF;
-    RETURN NEW;
-END $$;
 
 CREATE TRIGGER index_oid BEFORE INSERT ON ntsb_perf.reindex_history
     FOR EACH ROW WHEN (NEW.index IS NOT NULL AND NOT ntsb_perf._is_index_named(NEW.index, NEW.index_name))
     EXECUTE FUNCTION ntsb_perf._index_oid_of_name('index', 'index_name');
 
-CREATE TRIGGER index_oid BEFORE INSERT ON ntsb_perf.reindex_baseline
-    FOR EACH ROW WHEN (NEW.index_oid IS NOT NULL AND NOT ntsb_perf._is_index_named(NEW.index_oid, NEW.index_name))
-    EXECUTE FUNCTION ntsb_perf._index_oid_of_name('index_oid', 'index_name');
+REVOKE ALL ON ntsb_perf.reindex_history FROM PUBLIC;
 
-REVOKE ALL ON ntsb_perf.reindex_history, ntsb_perf.reindex_baseline FROM PUBLIC;
-
-GRANT SELECT ON ntsb_perf.reindex_history, ntsb_perf.reindex_baseline TO PUBLIC;
+GRANT SELECT ON ntsb_perf.reindex_history TO PUBLIC;
 
 REVOKE ALL ON FUNCTION ntsb_perf._reindex_finish(integer, text) FROM PUBLIC;
 
@@ -474,24 +1938,21 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT count(*) FROM swept
 $$;
 
-CREATE FUNCTION ntsb_perf._reindex_check_thresholds(min_bloat_ratio float8, min_bytes bigint,
-                                                    max_leaf_density float8, max_fragmentation float8,
-                                                    sample_pages integer) RETURNS void
-LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-    IF min_bloat_ratio IS NULL OR min_bytes IS NULL OR max_leaf_density IS NULL OR max_fragmentation IS NULL THEN
-        RAISE EXCEPTION 'the thresholds must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF NOT (min_bloat_ratio > 0 AND min_bloat_ratio < 'Infinity' AND min_bytes >= 0
-            AND max_leaf_density BETWEEN 0 AND 100 AND max_fragmentation BETWEEN 0 AND 100) THEN
-        RAISE EXCEPTION 'thresholds out of range: min_bloat_ratio > 0, min_bytes >= 0, max_leaf_density and max_fragmentation from 0 to 100'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF sample_pages <= 0 THEN
-        RAISE EXCEPTION 'sample_pages must be a positive number of pages, not %', sample_pages
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass NULL for an exact scan of every page.';
-    END IF;
-END $$;
+-- Called by ntsb_perf._on_sql_drop (sql/dropped_objects.sql), the sql_drop event trigger, in the
+-- dropping transaction: the rows of a dropped index keep its name and lose its OID (a dump would
+-- carry the number, which names some other relation in the restored cluster).
+CREATE FUNCTION ntsb_perf._reindex_history_dropped() RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    UPDATE ntsb_perf.reindex_history h SET index = NULL
+    FROM pg_event_trigger_dropped_objects() o
+    WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0 AND o.object_type = 'index'
+      AND h.index = o.objid
+$$;
+
+REVOKE ALL ON FUNCTION ntsb_perf._reindex_history_dropped() FROM PUBLIC;
+
+-- Auto-reindex, the plan: which indexes to rebuild, most reclaimable first, measured now and
+-- compared with each index's baseline (reindex_plan). See docs/auto-reindex.md.
 
 -- The plan reads every candidate's pages (index_bloat): refused at once, with the GRANT to ask
 -- for, to a role that may not. `ahead` must be a time the forecast can reach.
@@ -606,6 +2067,10 @@ RETURNS TABLE (schema_name text, table_name text, index_name text, access_method
                baseline_density float8, reason text, statement text, index_oid oid,
                predicted_crossing timestamptz)
 LANGUAGE sql VOLATILE AS 'SELECT * FROM ntsb_perf._reindex_plan($1, $2, $3, $4, $5, $6, $7)';
+
+-- Auto-reindex, the runs: reindex_index and auto_reindex, procedures that start the rebuild in a
+-- background worker (src/reindex/worker.rs) and wait for it, committing between polls, and
+-- reindex_status, what is being rebuilt right now. See docs/auto-reindex.md.
 
 -- Refuses to run inside a transaction block, before anything starts: the waiting procedures
 -- COMMIT between polls (a caller holding a snapshot would wait for itself).
@@ -921,69 +2386,6 @@ BEGIN
     PERFORM ntsb_perf._reindex_run_unlock();
 END $$;
 
--- One pg_cron job per database and role that runs auto_reindex; checked now.
-CREATE FUNCTION ntsb_perf.schedule_auto_reindex(schedule text, dry_run boolean DEFAULT false,
-                                                min_bloat_ratio float8 DEFAULT 1.3, min_bytes bigint DEFAULT 10485760,
-                                                max_leaf_density float8 DEFAULT 70, max_fragmentation float8 DEFAULT 30,
-                                                sample_pages integer DEFAULT NULL, schema_name text DEFAULT NULL,
-                                                max_runtime interval DEFAULT NULL, max_wait interval DEFAULT NULL,
-                                                ahead interval DEFAULT NULL)
-RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-    cmd text;
-    id bigint;
-BEGIN
-    IF schedule IS NULL OR dry_run IS NULL THEN
-        RAISE EXCEPTION 'schedule and dry_run must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM ntsb_perf.parse_cron(schedule);
-    PERFORM ntsb_perf._reindex_check_thresholds(min_bloat_ratio, min_bytes, max_leaf_density,
-                                                max_fragmentation, sample_pages);
-    IF max_runtime < interval '0' OR max_wait < interval '0' THEN
-        RAISE EXCEPTION 'max_runtime and max_wait must not be negative' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    PERFORM ntsb_perf._reindex_check_rights_and_ahead(ahead);
-    PERFORM ntsb_perf._require_pg_cron();
-    IF NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = current_user) THEN
-        RAISE EXCEPTION 'role "%" may not log in: pg_cron could not run the job as it', current_user
-            USING ERRCODE = 'invalid_authorization_specification';
-    END IF;
-    -- Every value goes in as a quoted literal of its type.
-    cmd := format('CALL ntsb_perf.auto_reindex(dry_run => %L::boolean, min_bloat_ratio => %L::float8, '
-                  'min_bytes => %L::bigint, max_leaf_density => %L::float8, max_fragmentation => %L::float8, '
-                  'sample_pages => %L::integer, schema_name => %L::text, max_runtime => %L::interval, '
-                  'max_wait => %L::interval, ahead => %L::interval)',
-                  dry_run, min_bloat_ratio, min_bytes, max_leaf_density, max_fragmentation, sample_pages,
-                  schema_name, max_runtime, max_wait, ahead);
-    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id
-        USING ntsb_perf._job_name_of('auto_reindex'), schedule, cmd;
-    RETURN id;
-END $$;
-
--- Removes the calling role's pg_cron job `job_name` (false, with a notice naming `what`, when it
--- has none). What unschedule_auto_reindex and unschedule_index_snapshots do.
-CREATE FUNCTION ntsb_perf._unschedule_own_job(job_name text, what text) RETURNS boolean
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    id bigint;
-BEGIN
-    PERFORM ntsb_perf._require_pg_cron();
-    EXECUTE 'SELECT jobid FROM cron.job WHERE jobname = $1 AND username = current_user' INTO id USING job_name;
-    IF id IS NULL THEN
-        RAISE NOTICE 'no % scheduled in database % for role %', what, current_database(), current_user;
-        RETURN false;
-    END IF;
-    EXECUTE 'SELECT cron.unschedule($1)' USING id;
-    RETURN true;
-END $$;
-
--- Removes this role's auto_reindex job of this database (false, with a notice, when there is none).
-CREATE FUNCTION ntsb_perf.unschedule_auto_reindex() RETURNS boolean
-LANGUAGE sql AS $$
-    SELECT ntsb_perf._unschedule_own_job(ntsb_perf._job_name_of('auto_reindex'), 'auto_reindex job is')
-$$;
-
 -- What is being rebuilt right now: the worker's statement, its phase, and whom it waits for.
 CREATE VIEW ntsb_perf.reindex_status AS
 SELECT a.pid, a.usename AS run_by, a.query AS statement, a.query_start AS started_at,
@@ -1002,1407 +2404,50 @@ WHERE a.backend_type = 'ntsb_perf reindex';
 
 GRANT SELECT ON ntsb_perf.reindex_status TO PUBLIC;
 
--- Index history and forecasting: one row per index per snapshot (size, bloat, usage counters),
--- usage counted from the snapshots across statistics resets, and each index's bloat trend
--- since its last rebuild. See README "Index history and forecasting".
+-- Auto-reindex, the schedule: one pg_cron job per database and role (through the scheduling
+-- module, sql/schedule/jobs.sql). See docs/auto-reindex.md.
 
--- One row per index per snapshot (snapshot_indexes), and one per rebuild by reindex_index /
--- auto_reindex (rebuild = true, measured exactly right after it). Written only by those
--- (SECURITY DEFINER) from their own measurements and by the DROP of an index or table
--- (_index_history_dropped). Each role reads the rows of the indexes index_usage shows it (row
--- level security below: the policy visible).
-CREATE TABLE ntsb_perf.index_history (
-    id                 bigserial PRIMARY KEY,
-    taken_at           timestamptz NOT NULL,
-    index_oid          oid,        -- the index's OID while it exists (NULL in rows restored from a dump until rebound)
-    index_name         text        NOT NULL,  -- quoted and schema-qualified
-    table_name         text        NOT NULL,
-    access_method      text        NOT NULL,
-    relfilenode        oid,        -- changes with every rebuild (REINDEX, VACUUM FULL, CLUSTER, TRUNCATE)
-    index_bytes        bigint      NOT NULL,
-    live_items         bigint,
-    avg_leaf_density   float8,
-    leaf_fragmentation float8,
-    expected_bytes     bigint,
-    reclaimable_bytes  bigint,
-    bloat_ratio        float8,
-    method             text CHECK (method IN ('exact', 'sampled')),  -- NULL: not measured (see note)
-    pages_read         bigint,
-    density_ci_low     float8,
-    density_ci_high    float8,
-    idx_scan           bigint,     -- the index's counters (pg_stat_user_indexes) when it was taken
-    idx_tup_read       bigint,
-    table_writes       bigint,     -- inserts + updates + deletes on its table
-    db_xact_commit     bigint,     -- the database's commit counter: it goes down only when the statistics are reset
-    stats_reset        timestamptz, -- pg_stat_database.stats_reset of this database
-    rebuild            boolean     NOT NULL DEFAULT false,
-    note               text,
-    index_definition   text,       -- the index's definition without its name and table (_index_definition)
-    dropped_at         timestamptz, -- when its index was dropped: its history ended (never bound to another index)
-    table_dropped      boolean     NOT NULL DEFAULT false  -- its table is gone too (dropped, or not of this name any more)
-);
-
-CREATE INDEX index_history_index_taken ON ntsb_perf.index_history (index_oid, taken_at);
-
-CREATE INDEX index_history_name_taken ON ntsb_perf.index_history (index_name, taken_at);
-
-CREATE INDEX index_history_taken ON ntsb_perf.index_history (taken_at);
-
-CREATE INDEX index_history_rebuilds ON ntsb_perf.index_history (index_oid, taken_at) WHERE rebuild;
-
--- (rows of dropped indexes whose table is still there: what a DROP TABLE marks)
-CREATE INDEX index_history_dropped_table ON ntsb_perf.index_history (table_name) WHERE dropped_at IS NOT NULL AND NOT table_dropped;
-
-COMMENT ON TABLE ntsb_perf.index_history IS
-  'ntsb_perf: one row per index per snapshot_indexes() run and per rebuild: size, bloat and usage counters';
-
--- pg_dump dumps the history (an OID that is not, in the restored cluster, the index of its
--- name is cleared on the way in; the next snapshot binds the rows to the index of that name).
-SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.index_history', '');
-
-SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.index_history_id_seq', '');
-
-CREATE TRIGGER index_oid BEFORE INSERT ON ntsb_perf.index_history
-    FOR EACH ROW WHEN (NEW.index_oid IS NOT NULL AND NOT ntsb_perf._is_index_named(NEW.index_oid, NEW.index_name))
-    EXECUTE FUNCTION ntsb_perf._index_oid_of_name('index_oid', 'index_name');
-
--- The definition of index `idx` without its own name and its table's: `USING btree (k)`,
--- `UNIQUE USING btree (a) INCLUDE (b) WHERE (b > 0)`, as pg_get_indexdef writes it under the
--- caller's search_path (every caller here has pg_catalog, pg_temp). What a REINDEX CONCURRENTLY
--- keeps and a different index created under the same name usually does not. NULL for an OID
--- that is not an index. Plain SQL with every name qualified (no SET clause), inlined into the
--- snapshot's INSERT.
-CREATE FUNCTION ntsb_perf._index_definition(idx oid) RETURNS text
-LANGUAGE sql STABLE AS $$
-    SELECT (SELECT CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END OPERATOR(pg_catalog.||)
-                   CASE WHEN pg_catalog.starts_with(d.def, d.head)
-                        THEN pg_catalog.substr(d.def, pg_catalog.length(d.head) OPERATOR(pg_catalog.+) 1)
-                        ELSE d.def END
-            FROM pg_catalog.pg_index i
-            JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid
-            JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) i.indrelid
-            JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.relnamespace
-            CROSS JOIN LATERAL (
-                SELECT pg_catalog.pg_get_indexdef(i.indexrelid) AS def,
-                       pg_catalog.format('CREATE %sINDEX %I ON %s%I.%I ', CASE WHEN i.indisunique THEN 'UNIQUE ' END,
-                                         c.relname, CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'I' THEN 'ONLY ' END,
-                                         tn.nspname, t.relname) AS head) d
-            WHERE i.indexrelid OPERATOR(pg_catalog.=) idx)
-$$;
-
--- Rows written without a definition (a rebuild's, by sql/reindex/record.sql) get their index's.
-CREATE FUNCTION ntsb_perf._index_history_definition() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    NEW.index_definition := ntsb_perf._index_definition(NEW.index_oid);
-    RETURN NEW;
-END $$;
-
--- (after the trigger index_oid, which clears an OID that is not the index of the row's name)
-CREATE TRIGGER index_oid_definition BEFORE INSERT ON ntsb_perf.index_history
-    FOR EACH ROW WHEN (NEW.index_definition IS NULL AND NEW.index_oid IS NOT NULL)
-    EXECUTE FUNCTION ntsb_perf._index_history_definition();
-
--- (one row each: the planner's default of 1,000 made the forecast's plan look so costly that
--- JIT compiled it, a second per call)
-ALTER FUNCTION ntsb_perf._forecast_fit(double precision[], double precision[], double precision, boolean) ROWS 1;
-
-ALTER FUNCTION ntsb_perf._snapshot_measure(integer) ROWS 500;
-
-REVOKE ALL ON ntsb_perf.index_history FROM PUBLIC;
-
-GRANT SELECT ON ntsb_perf.index_history TO PUBLIC;
-
--- Who reads which rows: index_usage's rule (ntsb_perf._may_see_table, the rule of
--- ntsb_perf.index_catalog) applied to the index's table. Rows of an index that no longer exists
--- (dropped; or restored from a dump, or replaced by a REINDEX CONCURRENTLY outside ntsb_perf,
--- until the next snapshot binds them): by the same rule on the table of their table_name while
--- it exists (and is not a table created after theirs was dropped: table_dropped); when it is
--- gone, only to members of pg_read_all_stats. Superusers bypass row level security, as the
--- extension's owner and so its SECURITY DEFINER functions (snapshots, rebuilds, the sql_drop
--- trigger, unused_indexes' scan counts) do.
-
--- The relation (table, partitioned table or materialized view) whose quoted, qualified name is
--- `qname` (as format('%I.%I') writes it); NULL when there is none or `qname` is not such a name
--- (never an error, whatever the text). Every name qualified: it runs under the reader's
--- search_path.
-CREATE FUNCTION ntsb_perf._table_of_name(qname text) RETURNS oid
-LANGUAGE sql STABLE AS $$
-    SELECT (SELECT c.oid
-            FROM pg_catalog.parse_ident(
-                     CASE WHEN qname OPERATOR(pg_catalog.~)
-                               '^(?:"(?:[^"]|"")+"|[a-z_][a-z0-9_]*)\.(?:"(?:[^"]|"")+"|[a-z_][a-z0-9_]*)$'
-                          THEN qname END) p(parts)
-            JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) p.parts[1]
-            JOIN pg_catalog.pg_class c ON c.relnamespace OPERATOR(pg_catalog.=) n.oid
-                                      AND c.relname OPERATOR(pg_catalog.=) p.parts[2]
-            WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,m}'::"char"[]))
-$$;
-
-ALTER TABLE ntsb_perf.index_history ENABLE ROW LEVEL SECURITY;
-
--- (The policy's expression is stored resolved, so a reader's search_path does not change it;
--- the set of visible indexes is computed once per query, a hashed subplan, not per row.)
-CREATE POLICY visible ON ntsb_perf.index_history FOR SELECT USING (
-    index_oid IN (SELECT i.indexrelid FROM pg_catalog.pg_index i WHERE ntsb_perf._may_see_table(i.indrelid))
-    OR (NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indexrelid = index_oid)
-        AND coalesce(CASE WHEN NOT table_dropped THEN ntsb_perf._may_see_table(ntsb_perf._table_of_name(table_name)) END,
-                     pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE'))));
-
--- Called by ntsb_perf._on_sql_drop (sql/refresh/refresh.sql), the sql_drop event trigger, in the
--- dropping transaction: the history of each dropped index ends there. Its rows (by its OID, and
--- under its name the rows bound to no index that exists: restored from a dump and not bound yet,
--- or of an OID a REINDEX CONCURRENTLY outside ntsb_perf replaced) get dropped_at and lose the
--- OID, so that they are never bound to a new index of the same name (nor to whatever gets the
--- OID later); table_dropped when no table of their table_name is left. A dropped table marks
--- the rows of its indexes dropped before it. (REINDEX CONCURRENTLY fires no event trigger: the
--- history follows the index to its new OID.)
-CREATE FUNCTION ntsb_perf._index_history_dropped() RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    at timestamptz := statement_timestamp();
-BEGIN
-    UPDATE ntsb_perf.index_history h
-    SET index_oid = NULL, dropped_at = at, table_dropped = ntsb_perf._table_of_name(h.table_name) IS NULL
-    FROM pg_event_trigger_dropped_objects() o
-    WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0 AND o.object_type = 'index'
-      AND h.index_oid = o.objid;
-    UPDATE ntsb_perf.index_history h
-    SET index_oid = NULL, dropped_at = at, table_dropped = ntsb_perf._table_of_name(h.table_name) IS NULL
-    FROM pg_event_trigger_dropped_objects() o
-    WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0 AND o.object_type = 'index'
-      AND h.index_name = o.object_identity AND h.dropped_at IS NULL
-      AND (h.index_oid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = h.index_oid));
-    UPDATE ntsb_perf.index_history h SET table_dropped = true
-    FROM pg_event_trigger_dropped_objects() o
-    WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0 AND o.object_type IN ('table', 'materialized view')
-      AND h.dropped_at IS NOT NULL AND NOT h.table_dropped AND h.table_name = o.object_identity;
-END $$;
-
-REVOKE ALL ON FUNCTION ntsb_perf._index_history_dropped() FROM PUBLIC;
-
--- An index's usage counters now, and the database's: what every history row records. Plain SQL
--- with every name qualified (no SET clause), so that it is inlined into the snapshot's INSERT.
-CREATE FUNCTION ntsb_perf._usage_counters(idx oid)
-RETURNS TABLE (idx_scan bigint, idx_tup_read bigint, table_writes bigint, db_xact_commit bigint, stats_reset timestamptz)
-LANGUAGE sql STABLE ROWS 1 AS $$
-    SELECT pg_catalog.pg_stat_get_numscans(idx), pg_catalog.pg_stat_get_tuples_returned(idx),
-           pg_catalog.pg_stat_get_tuples_inserted(i.indrelid)
-               OPERATOR(pg_catalog.+) pg_catalog.pg_stat_get_tuples_updated(i.indrelid)
-               OPERATOR(pg_catalog.+) pg_catalog.pg_stat_get_tuples_deleted(i.indrelid),
-           pg_catalog.pg_stat_get_db_xact_commit(d.oid), pg_catalog.pg_stat_get_db_stat_reset_time(d.oid)
-    FROM pg_catalog.pg_index i, pg_catalog.pg_database d
-    WHERE i.indexrelid OPERATOR(pg_catalog.=) idx AND d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
-$$;
-
--- Appends one row per index (leaf indexes outside the system schemas), measured by
--- _snapshot_measure, then deletes the rows older than ntsb_perf.index_history_retention.
--- SECURITY DEFINER so that the history can be written only through here and by rebuilds;
--- closed to PUBLIC, granted to pg_stat_scan_tables (it reads every index's pages).
-CREATE FUNCTION ntsb_perf.snapshot_indexes(sample_pages integer DEFAULT NULL)
-RETURNS TABLE (taken_at timestamptz, indexes integer, measured_exactly integer, sampled integer,
-               not_measured integer, pages_read bigint, total_pages bigint, rows_deleted bigint)
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    holder record;
-    measured jsonb;
-    t timestamptz;
-    deleted bigint;
-BEGIN
-    IF sample_pages <= 0 THEN
-        RAISE EXCEPTION 'sample_pages must be a positive number of pages, not %', sample_pages
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Pass NULL to measure each index exactly when small and by a growing sample when large.';
-    END IF;
-    -- One snapshot at a time per database: a lock only ntsb_perf's code can take (not an
-    -- advisory key, which any role could hold to keep every snapshot waiting); a snapshot
-    -- that another is still taking after 10 s skips, saying who (pg_cron records the error).
-    IF NOT ntsb_perf._snapshot_lock(10000) THEN
-        SELECT * INTO holder FROM ntsb_perf._run_lock_holder('snapshot');
-        RAISE EXCEPTION 'snapshot_indexes skipped: another snapshot of database % is being taken (pid %, role %, since %)',
-            current_database(), coalesce(holder.pid::text, '?'), coalesce(holder.role_name::text, '?'),
-            coalesce(holder.since::text, '?')
-            USING ERRCODE = 'lock_not_available',
-                  HINT = 'Take it again once that one has ended.';
-    END IF;
-    -- Rows of an OID that is gone (a REINDEX CONCURRENTLY outside ntsb_perf, which fires no
-    -- event trigger), or of none (restored from a dump), under the name of an index that has no
-    -- rows of its own under that name yet: they are that index's history when their latest row
-    -- is of the same table and the same definition (a rebuild's copy), and its index was not
-    -- dropped (a DROP marks the rows dropped_at: a new index of a dropped one's name starts
-    -- its own history). The indexes without rows are found first, by the history's index, so
-    -- that this costs next to nothing when there are none, however long the history is.
-    WITH unbound AS MATERIALIZED (
-        SELECT c.oid, format('%I.%I', n.nspname, c.relname) AS qname,
-               format('%I.%I', tn.nspname, t.relname) AS tname, ntsb_perf._index_definition(c.oid) AS def
-        FROM pg_class c
-        JOIN pg_namespace n  ON n.oid = c.relnamespace
-        JOIN pg_index i      ON i.indexrelid = c.oid
-        JOIN pg_class t      ON t.oid = i.indrelid
-        JOIN pg_namespace tn ON tn.oid = t.relnamespace
-        WHERE c.relkind = 'i' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-          AND n.nspname NOT LIKE 'pg\_toast%'
-          AND NOT EXISTS (SELECT 1 FROM ntsb_perf.index_history h2
-                          WHERE h2.index_oid = c.oid AND h2.index_name = format('%I.%I', n.nspname, c.relname))
-    ), orphans AS (
-        -- per earlier OID (or none) under such a name, its latest row
-        SELECT DISTINCT ON (h.index_oid, h.index_name)
-               h.index_oid AS old_oid, h.index_name, h.table_name, h.index_definition, u.oid AS new_oid,
-               u.tname, u.def
-        FROM unbound u
-        JOIN ntsb_perf.index_history h ON h.index_name = u.qname
-        WHERE h.dropped_at IS NULL
-          AND (h.index_oid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_class c2 WHERE c2.oid = h.index_oid))
-        ORDER BY h.index_oid, h.index_name, h.taken_at DESC, h.id DESC
-    )
-    UPDATE ntsb_perf.index_history h SET index_oid = o.new_oid
-    FROM orphans o
-    WHERE o.table_name = o.tname AND (o.index_definition IS NULL OR o.index_definition = o.def)
-      AND h.index_name = o.index_name AND h.index_oid IS NOT DISTINCT FROM o.old_oid AND h.dropped_at IS NULL;
-    SELECT coalesce(jsonb_agg(to_jsonb(m)), '[]') INTO measured
-    FROM ntsb_perf._snapshot_measure(snapshot_indexes.sample_pages) m;
-    -- The counters are read together, after the pages.
-    t := clock_timestamp();
-    PERFORM pg_stat_clear_snapshot();
-    INSERT INTO ntsb_perf.index_history AS h
-        (taken_at, index_oid, index_name, table_name, access_method, relfilenode, index_bytes, live_items,
-         avg_leaf_density, leaf_fragmentation, expected_bytes, reclaimable_bytes, bloat_ratio, method,
-         pages_read, density_ci_low, density_ci_high, idx_scan, idx_tup_read, table_writes, db_xact_commit,
-         stats_reset, rebuild, note, index_definition)
-    SELECT t, c.oid, format('%I.%I', n.nspname, c.relname), format('%I.%I', tn.nspname, tc.relname), am.amname,
-           c.relfilenode, coalesce(m.index_bytes, pg_relation_size(c.oid)), m.live_items, m.avg_leaf_density,
-           m.leaf_fragmentation, m.expected_bytes, m.reclaimable_bytes, m.bloat_ratio, m.method, m.pages_read,
-           m.density_ci_low, m.density_ci_high, u.idx_scan, u.idx_tup_read, u.table_writes, u.db_xact_commit,
-           u.stats_reset, false, m.note, ntsb_perf._index_definition(c.oid)
-    FROM jsonb_to_recordset(measured) AS m(index_oid oid, method text, pages_read bigint, total_pages bigint,
-             index_bytes bigint, live_items bigint, avg_leaf_density float8, leaf_fragmentation float8,
-             expected_bytes bigint, reclaimable_bytes bigint, bloat_ratio float8, density_ci_low float8,
-             density_ci_high float8, note text)
-    JOIN pg_class c      ON c.oid = m.index_oid
-    JOIN pg_namespace n  ON n.oid = c.relnamespace
-    JOIN pg_am am        ON am.oid = c.relam
-    JOIN pg_index i      ON i.indexrelid = c.oid
-    JOIN pg_class tc     ON tc.oid = i.indrelid
-    JOIN pg_namespace tn ON tn.oid = tc.relnamespace
-    CROSS JOIN LATERAL ntsb_perf._usage_counters(c.oid) u;
-    DELETE FROM ntsb_perf.index_history h
-    WHERE h.taken_at < t - make_interval(mins => ntsb_perf._index_history_retention());
-    GET DIAGNOSTICS deleted = ROW_COUNT;
-    RETURN QUERY
-    SELECT t, count(*)::int, (count(*) FILTER (WHERE m.method = 'exact'))::int,
-           (count(*) FILTER (WHERE m.method = 'sampled'))::int, (count(*) FILTER (WHERE m.method IS NULL))::int,
-           coalesce(sum(m.pages_read), 0)::bigint, coalesce(sum(m.total_pages), 0)::bigint, deleted
-    FROM jsonb_to_recordset(measured) AS m(method text, pages_read bigint, total_pages bigint);
-END $$;
-
-REVOKE ALL ON FUNCTION ntsb_perf.snapshot_indexes(integer) FROM PUBLIC;
-
-GRANT EXECUTE ON FUNCTION ntsb_perf.snapshot_indexes(integer) TO pg_stat_scan_tables;
-
-REVOKE ALL ON FUNCTION ntsb_perf._snapshot_measure(integer) FROM PUBLIC;
-
-GRANT EXECUTE ON FUNCTION ntsb_perf._snapshot_measure(integer) TO pg_stat_scan_tables;
-
--- The roles other than `except_role` that have a snapshot job in this database (pg_cron shows a
--- role only its own jobs: SECURITY DEFINER to see them all; it tells role names, nothing else).
-CREATE FUNCTION ntsb_perf._snapshot_job_owners(except_role name) RETURNS text
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    owners text;
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
-        RETURN NULL;
-    END IF;
-    EXECUTE 'SELECT string_agg(DISTINCT username::text, '', '') FROM cron.job WHERE jobname = $1 AND username <> $2'
-        INTO owners USING ntsb_perf._job_name_of('index_snapshots'), except_role;
-    RETURN owners;
-END $$;
-
-REVOKE ALL ON FUNCTION ntsb_perf._snapshot_job_owners(name) FROM PUBLIC;
-
-GRANT EXECUTE ON FUNCTION ntsb_perf._snapshot_job_owners(name) TO pg_stat_scan_tables;
-
--- The pg_cron job that runs snapshot_indexes: one per database, as the role that scheduled it.
-CREATE FUNCTION ntsb_perf.schedule_index_snapshots(schedule text, sample_pages integer DEFAULT NULL)
+-- One pg_cron job per database and role that runs auto_reindex; checked now.
+CREATE FUNCTION ntsb_perf.schedule_auto_reindex(schedule text, dry_run boolean DEFAULT false,
+                                                min_bloat_ratio float8 DEFAULT 1.3, min_bytes bigint DEFAULT 10485760,
+                                                max_leaf_density float8 DEFAULT 70, max_fragmentation float8 DEFAULT 30,
+                                                sample_pages integer DEFAULT NULL, schema_name text DEFAULT NULL,
+                                                max_runtime interval DEFAULT NULL, max_wait interval DEFAULT NULL,
+                                                ahead interval DEFAULT NULL)
 RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql AS $$
 DECLARE
-    job text := ntsb_perf._job_name_of('index_snapshots');
-    other text;
-    id bigint;
+    cmd text;
 BEGIN
-    IF schedule IS NULL THEN
-        RAISE EXCEPTION 'schedule must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    IF schedule IS NULL OR dry_run IS NULL THEN
+        RAISE EXCEPTION 'schedule and dry_run must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM ntsb_perf.parse_cron(schedule);
-    IF sample_pages <= 0 THEN
-        RAISE EXCEPTION 'sample_pages must be a positive number of pages, not %', sample_pages
-            USING ERRCODE = 'invalid_parameter_value';
+    PERFORM ntsb_perf._reindex_check_thresholds(min_bloat_ratio, min_bytes, max_leaf_density,
+                                                max_fragmentation, sample_pages);
+    IF max_runtime < interval '0' OR max_wait < interval '0' THEN
+        RAISE EXCEPTION 'max_runtime and max_wait must not be negative' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF NOT has_function_privilege('ntsb_perf.snapshot_indexes(integer)', 'EXECUTE') THEN
-        RAISE EXCEPTION 'role "%" may not take index snapshots', current_user
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = format('Snapshots read every index''s pages: GRANT pg_stat_scan_tables TO %I.', current_user);
-    END IF;
-    PERFORM ntsb_perf._require_pg_cron();
-    IF NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = current_user) THEN
-        RAISE EXCEPTION 'role "%" may not log in: pg_cron could not run the job as it', current_user
-            USING ERRCODE = 'invalid_authorization_specification';
-    END IF;
-    other := ntsb_perf._snapshot_job_owners(current_user);
-    IF other IS NOT NULL THEN
-        RAISE EXCEPTION 'index snapshots of database % are already scheduled by %', current_database(), other
-            USING ERRCODE = 'duplicate_object',
-                  HINT = 'One schedule per database: that role can change it, or remove it with ntsb_perf.unschedule_index_snapshots().';
-    END IF;
-    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id
-        USING job, schedule, format('SELECT * FROM ntsb_perf.snapshot_indexes(sample_pages => %L::integer)', sample_pages);
-    RETURN id;
+    PERFORM ntsb_perf._reindex_check_rights_and_ahead(ahead);
+    -- Every value goes in as a quoted literal of its type.
+    cmd := format('CALL ntsb_perf.auto_reindex(dry_run => %L::boolean, min_bloat_ratio => %L::float8, '
+                  'min_bytes => %L::bigint, max_leaf_density => %L::float8, max_fragmentation => %L::float8, '
+                  'sample_pages => %L::integer, schema_name => %L::text, max_runtime => %L::interval, '
+                  'max_wait => %L::interval, ahead => %L::interval)',
+                  dry_run, min_bloat_ratio, min_bytes, max_leaf_density, max_fragmentation, sample_pages,
+                  schema_name, max_runtime, max_wait, ahead);
+    RETURN ntsb_perf._schedule_job('auto_reindex', schedule, cmd);
 END $$;
 
--- Removes this role's snapshot job of this database (false, with a notice, when there is none).
-CREATE FUNCTION ntsb_perf.unschedule_index_snapshots() RETURNS boolean
+-- Removes this role's auto_reindex job of this database (false, with a notice, when there is none).
+CREATE FUNCTION ntsb_perf.unschedule_auto_reindex() RETURNS boolean
 LANGUAGE sql AS $$
-    SELECT ntsb_perf._unschedule_own_job(ntsb_perf._job_name_of('index_snapshots'), 'index snapshots are')
+    SELECT ntsb_perf._unschedule_own_job('auto_reindex')
 $$;
 
--- The usage of leaf indexes between consecutive points: their snapshots from the last one at or
--- before `since` (or the first, when the history starts later) to now (source 'now', the live
--- counters at `at_now`). An interval is a reset when the index's counters went down, the
--- database's commit counter went down (pg_stat_reset, a crash), or the database's stats_reset
--- moved (PostgreSQL 15 also moves it for a reset of a single table or index): its scans are then
--- the counter's value, those counted since the reset (the scans between the earlier snapshot and
--- the reset are lost; where no reset happened to this index, the whole counter is counted, which
--- errs toward "used"), never negative. reset_at: from when such an interval is known, the
--- reset's time when stats_reset says it, else the interval's end.
-CREATE FUNCTION ntsb_perf._index_usage_points(indexes oid[], since timestamptz, at_now timestamptz)
-RETURNS TABLE (index_oid oid, taken_at timestamptz, source text, idx_scan bigint, scans bigint,
-               idx_tup_read bigint, tuples_read bigint, table_writes bigint, writes bigint,
-               stats_reset timestamptz, reset boolean, reset_at timestamptz, index_bytes bigint,
-               avg_leaf_density float8, bloat_ratio float8, method text)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    WITH base AS (
-        SELECT o AS index_oid,
-               coalesce((SELECT max(h.taken_at) FROM ntsb_perf.index_history h
-                         WHERE h.index_oid = o AND h.taken_at <= since), '-infinity') AS from_at
-        FROM unnest(indexes) o
-        WHERE EXISTS (SELECT 1 FROM ntsb_perf.index_history h WHERE h.index_oid = o)
-    ), points AS (
-        SELECT h.index_oid, h.taken_at, CASE WHEN h.rebuild THEN 'rebuild' ELSE 'snapshot' END AS source,
-               h.idx_scan, h.idx_tup_read, h.table_writes, h.db_xact_commit, h.stats_reset, h.index_bytes,
-               h.avg_leaf_density, h.bloat_ratio, h.method
-        FROM base b JOIN ntsb_perf.index_history h ON h.index_oid = b.index_oid AND h.taken_at >= b.from_at
-        UNION ALL
-        SELECT b.index_oid, at_now, 'now', u.idx_scan, u.idx_tup_read, u.table_writes, u.db_xact_commit,
-               u.stats_reset, pg_relation_size(b.index_oid), NULL, NULL, NULL
-        FROM base b CROSS JOIN LATERAL ntsb_perf._usage_counters(b.index_oid) u
-    ), lagged AS (
-        SELECT p.*,
-               lag(p.taken_at) OVER w AS prev_at, lag(p.idx_scan) OVER w AS prev_scan,
-               lag(p.idx_tup_read) OVER w AS prev_tup, lag(p.table_writes) OVER w AS prev_writes,
-               lag(p.db_xact_commit) OVER w AS prev_xact, lag(p.stats_reset) OVER w AS prev_reset
-        FROM points p
-        WINDOW w AS (PARTITION BY p.index_oid ORDER BY p.taken_at, p.source = 'now')
-    )
-    SELECT l.index_oid, l.taken_at, l.source, l.idx_scan,
-           CASE WHEN l.prev_at IS NULL THEN NULL WHEN r.reset THEN l.idx_scan ELSE l.idx_scan - l.prev_scan END,
-           l.idx_tup_read,
-           CASE WHEN l.prev_at IS NULL THEN NULL WHEN r.reset THEN l.idx_tup_read ELSE l.idx_tup_read - l.prev_tup END,
-           l.table_writes,
-           CASE WHEN l.prev_at IS NULL THEN NULL WHEN r.reset OR l.table_writes < l.prev_writes THEN l.table_writes
-                ELSE l.table_writes - l.prev_writes END,
-           l.stats_reset, r.reset,
-           CASE WHEN r.reset THEN
-                CASE WHEN l.stats_reset > l.prev_at AND l.stats_reset <= l.taken_at THEN l.stats_reset ELSE l.taken_at END
-           END,
-           l.index_bytes, l.avg_leaf_density, l.bloat_ratio, l.method
-    FROM lagged l
-    CROSS JOIN LATERAL (
-        SELECT l.prev_at IS NOT NULL
-               AND coalesce(l.idx_scan < l.prev_scan OR l.idx_tup_read < l.prev_tup OR l.db_xact_commit < l.prev_xact
-                            OR l.stats_reset IS DISTINCT FROM l.prev_reset, true) AS reset
-    ) r
-$$;
-
--- One row per snapshot of `index` in the window (and the one before it, the base the first
--- interval counts from), then the live counters ('now'). A partitioned index: its partitions'
--- indexes summed per point in time.
-CREATE FUNCTION ntsb_perf.index_usage_history(index regclass, since interval DEFAULT '30 days')
-RETURNS TABLE (taken_at timestamptz, source text, idx_scan bigint, scans bigint, idx_tup_read bigint,
-               tuples_read bigint, table_writes bigint, writes bigint, stats_reset timestamptz,
-               reset boolean, reset_at timestamptz, index_bytes bigint, index_size text,
-               avg_leaf_density float8, bloat_ratio float8, method text)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    kind "char";
-    at_now timestamptz := clock_timestamp();
-BEGIN
-    IF index IS NULL OR since IS NULL THEN
-        RAISE EXCEPTION 'index and since must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF since < interval '0' THEN
-        RAISE EXCEPTION 'since must not be negative, not %', since USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'It is how far back to look, e.g. interval ''30 days''.';
-    END IF;
-    IF since > interval '1000 years' THEN
-        RAISE EXCEPTION 'since must be at most 1000 years, not %', since USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'It is how far back to count, e.g. interval ''30 days''; the history starts with the first snapshot anyway.';
-    END IF;
-    SELECT c.relkind INTO kind FROM pg_class c WHERE c.oid = index;
-    IF kind IS NULL THEN
-        RAISE EXCEPTION 'relation with OID % does not exist', index::oid USING ERRCODE = 'undefined_table';
-    ELSIF kind NOT IN ('i', 'I') THEN
-        RAISE EXCEPTION '"%" is not an index', index USING ERRCODE = 'wrong_object_type';
-    END IF;
-    RETURN QUERY
-    SELECT p.taken_at, min(p.source), sum(p.idx_scan)::bigint, sum(p.scans)::bigint, sum(p.idx_tup_read)::bigint,
-           sum(p.tuples_read)::bigint, sum(p.table_writes)::bigint, sum(p.writes)::bigint, max(p.stats_reset),
-           bool_or(p.reset), max(p.reset_at), sum(p.index_bytes)::bigint, pg_size_pretty(sum(p.index_bytes)),
-           CASE WHEN count(*) = 1 THEN min(p.avg_leaf_density) END, CASE WHEN count(*) = 1 THEN min(p.bloat_ratio) END,
-           CASE WHEN count(*) = 1 THEN min(p.method) END
-    FROM ntsb_perf._index_usage_points(
-             CASE WHEN kind = 'i' THEN ARRAY[index::oid]
-                  ELSE ARRAY(SELECT t.relid FROM pg_partition_tree(index) t JOIN pg_class c ON c.oid = t.relid
-                             WHERE c.relkind = 'i') END,
-             now() - since, at_now) p
-    GROUP BY p.taken_at
-    ORDER BY p.taken_at;
-END $$;
-
--- Scans of each index (a partitioned one: of its partitions' indexes) counted from the
--- snapshots since `since`, and from when the count is complete: the snapshot it starts from, or
--- a later reset in the window (what a reset took away before it is not known). A partitioned
--- index with a partition that has no history yet gets NULLs (its counters decide). SECURITY
--- DEFINER, so that unused_indexes works for every role: it returns scan counts only, which
--- pg_stat_all_indexes shows everyone.
-CREATE FUNCTION ntsb_perf._index_scans_since(since timestamptz)
-RETURNS TABLE (index_oid oid, scans bigint, observed_since timestamptz)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    WITH leaf AS (
-        SELECT p.index_oid, sum(p.scans)::bigint AS scans,
-               greatest(min(p.taken_at), max(p.reset_at)) AS first_at
-        FROM ntsb_perf._index_usage_points(
-                 ARRAY(SELECT c.oid FROM pg_class c WHERE c.relkind = 'i'), since, clock_timestamp()) p
-        GROUP BY p.index_oid
-    )
-    SELECT l.index_oid, l.scans, l.first_at FROM leaf l
-    UNION ALL
-    SELECT i.indexrelid,
-           CASE WHEN bool_and(l.index_oid IS NOT NULL) THEN sum(l.scans)::bigint END,
-           CASE WHEN bool_and(l.index_oid IS NOT NULL) THEN max(l.first_at) END
-    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid AND c.relkind = 'I'
-    CROSS JOIN LATERAL pg_partition_tree(i.indexrelid) t
-    JOIN pg_class lc ON lc.oid = t.relid AND lc.relkind = 'i'
-    LEFT JOIN leaf l ON l.index_oid = t.relid
-    GROUP BY i.indexrelid
-$$;
-
--- The baseline of an index (its own figures right after its last rebuild): the one bound to
--- it, else one of its name bound to no index that exists (restored from a dump, or left by a
--- REINDEX CONCURRENTLY outside ntsb_perf). What reindex_plan and bloat_forecast compare with.
-CREATE FUNCTION ntsb_perf._baseline_of(idx oid) RETURNS ntsb_perf.reindex_baseline
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT bl.* FROM ntsb_perf.reindex_baseline bl
-    WHERE bl.index_oid = idx
-       OR (bl.index_name = (SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
-                            JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = idx)
-           AND NOT EXISTS (SELECT 1 FROM pg_class c2 WHERE c2.oid = bl.index_oid))
-    ORDER BY bl.index_oid IS NOT DISTINCT FROM idx DESC
-    LIMIT 1
-$$;
-
--- A crossing in days since `since` as a time (NULL beyond a thousand years either way).
-CREATE FUNCTION ntsb_perf._days_after(since timestamptz, days float8) RETURNS timestamptz
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN abs(days) <= 365000 THEN since + days * interval '1 day' END
-$$;
-
--- Per index with at least four measured snapshots since its last rebuild (a rebuild resets the
--- series: a rebuild row, or a new relfilenode; at most the last 90 days, thinned to about 200
--- snapshots): the trend of its bloat (Theil–Sen lines, so
--- that one odd snapshot does not swing it) and when it will cross reindex_plan's thresholds
--- (relative to its baseline as the plan is), with the 95% band from the slopes' interval.
-CREATE FUNCTION ntsb_perf._bloat_forecast(p_min_bloat_ratio float8, p_max_leaf_density float8,
-                                          p_max_fragmentation float8, p_schema_name text)
-RETURNS TABLE (schema_name text, table_name text, index_name text, access_method text, index_oid oid,
-               snapshots integer, since timestamptz, last_snapshot timestamptz, index_bytes bigint,
-               reclaimable_bytes bigint, bloat_ratio float8, avg_leaf_density float8,
-               reclaimable_bytes_per_day float8, reclaimable_per_day_low float8, reclaimable_per_day_high float8,
-               bloat_ratio_per_day float8, density_per_day float8, predicted_crossing timestamptz,
-               crossing_earliest timestamptz, crossing_latest timestamptz, crossing_reason text, crossed boolean,
-               crossed_at timestamptz)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM ntsb_perf._reindex_check_thresholds(p_min_bloat_ratio, 0, p_max_leaf_density, p_max_fragmentation, NULL);
-    RETURN QUERY
-    WITH idx AS (
-        SELECT c.oid, n.nspname::text AS nsp, t.relname::text AS tbl, c.relname::text AS name, am.amname::text AS am,
-               c.relfilenode
-        FROM pg_index i
-        JOIN pg_class c     ON c.oid = i.indexrelid
-        JOIN pg_class t     ON t.oid = i.indrelid
-        JOIN pg_namespace n ON n.oid = c.relnamespace
-        JOIN pg_am am       ON am.oid = c.relam
-        WHERE c.relkind = 'i' AND (p_schema_name IS NULL OR n.nspname = p_schema_name)
-          AND EXISTS (SELECT 1 FROM ntsb_perf.index_history h WHERE h.index_oid = c.oid)
-    ), series AS (
-        -- the measured rows of its current relfilenode, from its last rebuild row on
-        SELECT x.*, b.density AS base_density, b.bloat_ratio AS base_ratio, b.fragmentation AS base_frag,
-               s.n, s.first_at, s.last_at, s.xs, s.bytes, s.expected, s.ratios, s.densities, s.frags,
-               s.last_bytes, s.last_expected, s.last_ratio, s.last_density
-        FROM idx x
-        LEFT JOIN LATERAL ntsb_perf._baseline_of(x.oid) b ON true
-        CROSS JOIN LATERAL (
-            SELECT count(*)::int AS n, min(h.base_at) AS first_at, max(h.taken_at) AS last_at,
-                   array_agg(extract(epoch FROM h.taken_at - h.base_at)::float8 / 86400 ORDER BY h.taken_at) AS xs,
-                   array_agg(h.index_bytes::float8 ORDER BY h.taken_at) AS bytes,
-                   array_agg(h.expected_bytes::float8 ORDER BY h.taken_at) AS expected,
-                   array_agg(h.bloat_ratio ORDER BY h.taken_at) AS ratios,
-                   array_agg(h.avg_leaf_density ORDER BY h.taken_at) AS densities,
-                   array_agg(h.leaf_fragmentation ORDER BY h.taken_at) AS frags,
-                   (array_agg(h.index_bytes ORDER BY h.taken_at DESC))[1] AS last_bytes,
-                   (array_agg(h.expected_bytes ORDER BY h.taken_at DESC))[1] AS last_expected,
-                   (array_agg(h.bloat_ratio ORDER BY h.taken_at DESC))[1] AS last_ratio,
-                   (array_agg(h.avg_leaf_density ORDER BY h.taken_at DESC))[1] AS last_density
-            FROM (
-                -- at most the last 90 days of it, thinned to about 200 points evenly (the newest
-                -- kept): a line through a long hourly history needs no more, and Theil–Sen
-                -- costs the square of the points
-                SELECT h0.*, row_number() OVER (ORDER BY h0.taken_at DESC) AS rn, count(*) OVER () AS cnt,
-                       min(h0.taken_at) OVER () AS base_at
-                FROM ntsb_perf.index_history h0
-                WHERE h0.index_oid = x.oid AND h0.relfilenode = x.relfilenode
-                  -- measured, and a sample only when its density is good to 2 points (a
-                  -- snapshot_indexes(sample_pages => 1) does not feed the forecast)
-                  AND (h0.method = 'exact'
-                       OR (h0.method = 'sampled' AND h0.density_ci_high - h0.density_ci_low <= 4))
-                  AND h0.taken_at >= greatest(
-                      coalesce((SELECT max(h3.taken_at) FROM ntsb_perf.index_history h3
-                                WHERE h3.index_oid = x.oid AND h3.rebuild AND h3.relfilenode = x.relfilenode),
-                               '-infinity'),
-                      (SELECT max(h4.taken_at) FROM ntsb_perf.index_history h4 WHERE h4.index_oid = x.oid)
-                          - interval '90 days')
-            ) h
-            WHERE (h.rn - 1) % greatest(ceil(h.cnt / 200.0)::int, 1) = 0
-        ) s
-        WHERE s.n >= 4
-    ), fits AS (
-        SELECT s.*, r.factor, d.density_threshold, fr.frag_threshold,
-               rc.slope AS rc_slope, rc.slope_low AS rc_low, rc.slope_high AS rc_high,
-               ra.slope AS ratio_slope, g.crossing AS g_at, g.crossing_earliest AS g_early,
-               g.crossing_latest AS g_late, g.crossed AS g_crossed, g.crossed_at AS g_crossed_at,
-               dn.slope AS dn_slope, dn.crossing AS dn_at, dn.crossing_earliest AS dn_early,
-               dn.crossing_latest AS dn_late, dn.crossed AS dn_crossed, dn.crossed_at AS dn_crossed_at,
-               ff.crossing AS ff_at, ff.crossing_earliest AS ff_early, ff.crossing_latest AS ff_late,
-               ff.crossed AS ff_crossed, ff.crossed_at AS ff_crossed_at
-        FROM series s
-        CROSS JOIN LATERAL (SELECT coalesce(nullif(s.base_ratio, 0), 1) AS fresh,
-                                   p_min_bloat_ratio * coalesce(nullif(s.base_ratio, 0), 1) AS factor) r
-        CROSS JOIN LATERAL (SELECT CASE WHEN s.base_density IS NULL THEN p_max_leaf_density
-                                        ELSE least(p_max_leaf_density, s.base_density * 0.9) END AS density_threshold) d
-        CROSS JOIN LATERAL (SELECT CASE WHEN s.base_frag IS NULL THEN p_max_fragmentation
-                                        ELSE greatest(p_max_fragmentation, s.base_frag + 10) END AS frag_threshold) fr
-        -- reclaimable bytes (relative to the fresh size) and, for the ratio threshold, how far
-        -- the size is above min_bloat_ratio times the fresh size: both straight lines when
-        -- rows are deleted or updated at a steady rate, where the ratio itself is not
-        CROSS JOIN LATERAL ntsb_perf._forecast_fit(s.xs,
-            ARRAY(SELECT b - r.fresh * e FROM unnest(s.bytes, s.expected) u(b, e)), 0, true) rc
-        CROSS JOIN LATERAL ntsb_perf._forecast_fit(s.xs,
-            ARRAY(SELECT b - r.factor * e FROM unnest(s.bytes, s.expected) u(b, e)), 0, true) g
-        CROSS JOIN LATERAL ntsb_perf._forecast_fit(s.xs, s.ratios, 'Infinity', true) ra
-        CROSS JOIN LATERAL ntsb_perf._forecast_fit(s.xs, s.densities, d.density_threshold, false) dn
-        CROSS JOIN LATERAL ntsb_perf._forecast_fit(s.xs, s.frags, fr.frag_threshold, true) ff
-    ), crossings AS (
-        SELECT f.*, c.*
-        FROM fits f
-        -- the threshold forecast to be crossed first (its crossing may be past); when none is
-        -- forecast (no trend toward any), the one crossed first
-        LEFT JOIN LATERAL (
-            SELECT k.at_days, k.reason, k.early_days
-            FROM (VALUES (f.g_at, f.g_early, f.g_crossed_at, format('bloat ratio %s', round((f.factor)::numeric, 2))),
-                         (f.dn_at, f.dn_early, f.dn_crossed_at,
-                          format('leaf density %s%%', round(f.density_threshold::numeric, 1))),
-                         (f.ff_at, f.ff_early, f.ff_crossed_at,
-                          format('leaf fragmentation %s%%', round(f.frag_threshold::numeric, 1))))
-                 AS k(at_days, early_days, crossed_days, reason)
-            WHERE coalesce(k.at_days, k.crossed_days) IS NOT NULL
-            ORDER BY k.at_days IS NULL, coalesce(k.at_days, k.crossed_days)
-            LIMIT 1
-        ) c0 ON true
-        CROSS JOIN LATERAL (
-            SELECT c0.at_days, c0.reason,
-                   -- when the first of the thresholds crossed was crossed (never before the series' start)
-                   (SELECT min(v) FROM unnest(ARRAY[f.g_crossed_at, f.dn_crossed_at, f.ff_crossed_at]) v) AS crossed_days,
-                   least(f.g_early, f.dn_early, f.ff_early) AS early_days,
-                   -- the first crossing comes no later than the soonest of the band's later ends;
-                   -- NULL when every criterion may never be crossed
-                   (SELECT min(v) FROM unnest(ARRAY[f.g_late, f.dn_late, f.ff_late]) v) AS late_days
-        ) c
-    )
-    SELECT c.nsp, c.tbl, c.name, c.am, c.oid, c.n, c.first_at, c.last_at, c.last_bytes,
-           greatest(round(c.last_bytes - coalesce(nullif(c.base_ratio, 0), 1) * c.last_expected), 0)::bigint,
-           c.last_ratio, c.last_density,
-           c.rc_slope, c.rc_low, c.rc_high, c.ratio_slope, c.dn_slope,
-           ntsb_perf._days_after(c.first_at, c.at_days), ntsb_perf._days_after(c.first_at, c.early_days),
-           ntsb_perf._days_after(c.first_at, c.late_days), c.reason,
-           coalesce(c.g_crossed, false) OR coalesce(c.dn_crossed, false) OR coalesce(c.ff_crossed, false),
-           ntsb_perf._days_after(c.first_at, c.crossed_days)
-    FROM crossings c
-    ORDER BY ntsb_perf._days_after(c.first_at, c.at_days) NULLS LAST, c.nsp, c.name;
-END $$;
-
-CREATE FUNCTION ntsb_perf.bloat_forecast(min_bloat_ratio float8 DEFAULT 1.3, max_leaf_density float8 DEFAULT 70,
-                                         max_fragmentation float8 DEFAULT 30, schema_name text DEFAULT NULL)
-RETURNS TABLE (schema_name text, table_name text, index_name text, access_method text, index_oid oid,
-               snapshots integer, since timestamptz, last_snapshot timestamptz, index_bytes bigint,
-               reclaimable_bytes bigint, bloat_ratio float8, avg_leaf_density float8,
-               reclaimable_bytes_per_day float8, reclaimable_per_day_low float8, reclaimable_per_day_high float8,
-               bloat_ratio_per_day float8, density_per_day float8, predicted_crossing timestamptz,
-               crossing_earliest timestamptz, crossing_latest timestamptz, crossing_reason text, crossed boolean,
-               crossed_at timestamptz)
-LANGUAGE sql STABLE AS 'SELECT * FROM ntsb_perf._bloat_forecast($1, $2, $3, $4)';
-
-CREATE VIEW ntsb_perf.bloat_forecast AS SELECT * FROM ntsb_perf.bloat_forecast();
-
-COMMENT ON VIEW ntsb_perf.bloat_forecast IS
-  'ntsb_perf: per index with four or more snapshots since its last rebuild, the trend of its bloat and when it crosses auto_reindex''s default thresholds';
-
-GRANT SELECT ON ntsb_perf.bloat_forecast TO PUBLIC;
-
--- Who may do what. Everybody reads. Change marks are written only by the tracking trigger
--- (ntsb_perf.track_change, in Rust, as the owner of refresh_change: no role can forge, move back
--- or remove a mark). Policy, state and log rows are written only for views the role owns
--- (row-level security, checked against the view's owner); a policy row must name the pg_cron
--- job schedule_refresh creates for that view and role (trigger _check_policy), and a log row
--- records who inserted it (trigger _log_run_by). Every entry point, trigger, SECURITY DEFINER
--- function and the row-level-security check runs with search_path = pg_catalog, pg_temp, so
--- nothing a caller puts on search_path is resolved by them; the small SQL helpers they call
--- (inlined into their plans) and the per-view helpers run under that same path.
-CREATE OR REPLACE FUNCTION ntsb_perf._owns(rel regclass) RETURNS boolean
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce((SELECT pg_has_role(c.relowner, 'USAGE') FROM pg_class c WHERE c.oid = rel), false)
-$$;
-
--- refresh_log.run_by is the role that inserted the row (only a superuser, i.e. ntsb_perf's own
--- cleanup of a dropped view, may name another: the session user of the job that found it gone).
-CREATE FUNCTION ntsb_perf._log_run_by() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF NEW.run_by IS NULL OR NOT coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user), false) THEN
-        NEW.run_by := current_user;
-    END IF;
-    RETURN NEW;
-END $$;
-
--- The pg_cron job of a policy: its name, 'ntsb_perf refresh <view OID> <schema>.<view>' cut to
--- 63 bytes (pg_cron's jobname is a name) at a character boundary; the OID keeps names of live
--- views apart however long their names are. Its command names the job's own id: the run
--- refreshes the view whose policy holds that job (a rename, or a dump and restore of both
--- pg_cron's jobs and the policies, does not break it; a run that finds the view dropped, or no
--- policy for it, cleans up).
-CREATE FUNCTION ntsb_perf._job_name(v regclass) RETURNS text
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE n text;
-BEGIN
-    n := 'ntsb_perf refresh ' || v::oid::text || ' ' ||
-         (SELECT format('%I.%I', ns.nspname, c.relname)
-          FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE c.oid = v);
-    WHILE octet_length(n) > 63 LOOP
-        n := left(n, -1);
-    END LOOP;
-    RETURN n;
-END $$;
-
-CREATE FUNCTION ntsb_perf._job_command(job bigint) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT format('SELECT ntsb_perf._scheduled_refresh(%s)', job)
-$$;
-
--- Whether pg_cron job `job` is one ntsb_perf created as role `username`: that job id, name,
--- command (which names the job id) and owner (and schedule, when given). Read with the caller's
--- rights: a role sees only its own jobs (pg_cron's row-level security), a superuser all of them.
-CREATE FUNCTION ntsb_perf._job_ok(job bigint, jname text, username name, sched text DEFAULT NULL)
-RETURNS boolean
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE ok boolean;
-BEGIN
-    IF job IS NULL OR NOT ntsb_perf._cron_readable() THEN
-        RETURN false;
-    END IF;
-    EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job j WHERE j.jobid = $1 AND j.jobname = $2 AND j.command = $3
-                            AND j.username = $4 AND ($5 IS NULL OR j.schedule = $5))'
-        INTO ok USING job, jname, ntsb_perf._job_command(job), username, sched;
-    RETURN ok;
-END $$;
-
--- Whether this role can read pg_cron's tables here (pg_cron installed, USAGE on its schema).
-CREATE FUNCTION ntsb_perf._cron_readable() RETURNS boolean
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE ns oid := (SELECT n.oid FROM pg_namespace n WHERE n.nspname = 'cron');
-BEGIN
-    -- (In this order: naming a table of a schema without USAGE on it is itself an error.)
-    IF ns IS NULL OR NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron')
-       OR NOT has_schema_privilege(ns, 'USAGE') THEN
-        RETURN false;
-    END IF;
-    RETURN has_table_privilege('cron.job', 'SELECT') AND has_table_privilege('cron.job_run_details', 'SELECT');
-END $$;
-
--- A policy row is what schedule_refresh wrote: it names the pg_cron job ntsb_perf created for
--- this view, owned by the role in created_by (the caller, unless the caller is a superuser),
--- with the policy's schedule; created_at/updated_at are set here (a superuser's new row keeps
--- the times it gives: a restored dump brings them back).
--- A superuser's new row whose job does not check out (a restore into a database without
--- pg_cron, or whose pg_cron jobs are not the dumped ones, or a job restored after the policy) is
--- kept without a job (jobid NULL) and a WARNING says so: it never names a job ntsb_perf did not
--- create for it (a job restored after it attaches it at its first run: _scheduled_refresh). A superuser's new row whose job checks out but runs in another database or on
--- another port (pg_cron restores cron.job as it was: a dump restored into a server listening
--- elsewhere would run the job against the old server) gets its job pointed at this database
--- and server.
-CREATE FUNCTION ntsb_perf._check_policy() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    su boolean := coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user), false);
-    moved bigint;
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        NEW.created_by := coalesce(NEW.created_by, current_user);
-        NEW.created_at := CASE WHEN su THEN coalesce(NEW.created_at, now()) ELSE now() END;
-        NEW.updated_at := CASE WHEN su THEN coalesce(NEW.updated_at, now()) ELSE now() END;
-    ELSE
-        NEW.created_at := OLD.created_at;
-        NEW.updated_at := now();
-    END IF;
-    IF NEW.created_by <> current_user AND NOT su THEN
-        RAISE EXCEPTION 'a refresh policy must name the pg_cron job ntsb_perf.schedule_refresh created for it'
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'Use ntsb_perf.schedule_refresh and ntsb_perf.unschedule_refresh.';
-    END IF;
-    IF ntsb_perf._job_ok(NEW.jobid, NEW.job_name, NEW.created_by, NEW.schedule) THEN
-        IF su AND TG_OP = 'INSERT' THEN
-            EXECUTE 'UPDATE cron.job j SET database = current_database(), nodeport = current_setting(''port'')::int
-                     WHERE j.jobid = $1 AND (j.database <> current_database() OR j.nodeport <> current_setting(''port'')::int)
-                     RETURNING j.jobid'
-                INTO moved USING NEW.jobid;
-            IF moved IS NOT NULL THEN
-                RAISE NOTICE 'ntsb_perf: pg_cron job % of the refresh policy of % now runs in % on port %',
-                    NEW.jobid, NEW.view, current_database(), current_setting('port');
-            END IF;
-        END IF;
-        RETURN NEW;
-    END IF;
-    IF su AND TG_OP = 'INSERT' THEN
-        RAISE WARNING 'ntsb_perf: pg_cron job % of the refresh policy of % is not here, or is not the job ntsb_perf created for it: the policy is kept without a job (a job restored later attaches it at its first run)', NEW.jobid, NEW.view
-            USING DETAIL = CASE WHEN NOT ntsb_perf._cron_readable() THEN format('pg_cron is not installed in database %s.', current_database())
-                                ELSE format('No pg_cron job %s named "%s" runs %s as role %s on schedule %s.',
-                                            NEW.jobid, NEW.job_name, ntsb_perf._job_command(NEW.jobid), NEW.created_by, NEW.schedule) END,
-                  HINT = format('SELECT ntsb_perf.schedule_refresh(%L, %L, %L, %L) schedules it again.',
-                                NEW.view::text, NEW.schedule, NEW.concurrent, NEW.skip_if_unchanged);
-        NEW.jobid := NULL;
-        RETURN NEW;
-    END IF;
-    RAISE EXCEPTION 'a refresh policy must name the pg_cron job ntsb_perf.schedule_refresh created for it'
-        USING ERRCODE = 'insufficient_privilege',
-              HINT = 'Use ntsb_perf.schedule_refresh and ntsb_perf.unschedule_refresh.';
-END $$;
-
--- The refresh order for `view`: every materialized view it reads (directly, through views, or
--- through other materialized views), deepest first, then the view itself; `reads` lists the
--- materialized views each one reads. (No rows for NULL.)
-CREATE OR REPLACE FUNCTION ntsb_perf.refresh_plan(view regclass)
-RETURNS TABLE (step int, view regclass, reads regclass[])
-LANGUAGE sql STABLE AS $$
-    SELECT row_number() OVER (ORDER BY m.depth DESC, m.relid)::int, m.relid::regclass,
-           ARRAY(SELECT r.relid::regclass FROM ntsb_perf._reads(m.relid::regclass) r
-                 WHERE r.relkind = 'm' ORDER BY r.relid)
-    FROM (SELECT $1::oid AS relid, 0 AS depth WHERE $1 IS NOT NULL
-          UNION ALL
-          SELECT r.relid, r.depth FROM ntsb_perf._reads($1) r WHERE r.relkind = 'm') m
-$$;
-
--- ntsb_perf's tracking triggers are recognised by what they are, never by name: the function
--- ntsb_perf.track_change(), no WHEN clause, no column list, and
---   statement: BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE FOR EACH STATEMENT (tgtype 62),
---              enabled ALWAYS (it must fire in a logical-replication apply worker too, for
---              TRUNCATE and the initial table copy);
---   replica:   AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW (tgtype 29), enabled REPLICA or
---              ALWAYS (the apply worker fires row triggers only; enabled REPLICA it never fires
---              on the normal path).
-CREATE FUNCTION ntsb_perf._tracking_triggers(tbl oid, kind text)
-RETURNS TABLE (oid oid, row_version xid, tgenabled "char")
-LANGUAGE sql STABLE AS $$
-    SELECT t.oid, t.xmin, t.tgenabled FROM pg_trigger t
-    WHERE t.tgrelid = tbl AND t.tgfoid = 'ntsb_perf.track_change()'::regprocedure
-      AND t.tgqual IS NULL AND t.tgattr = ''::int2vector
-      AND ((kind = 'statement' AND t.tgtype = 62 AND t.tgenabled = 'A')
-        OR (kind = 'replica' AND t.tgtype = 29 AND t.tgenabled IN ('R', 'A')))
-$$;
-
--- Fingerprint of the tracking triggers of `sources` (NULL and the first untracked table when
--- one lacks them: its changes cannot be known). Every table needs the statement trigger, plain
--- tables and partitions the replica row trigger too; foreign tables are never tracked. A
--- trigger dropped and re-created, disabled or re-enabled changes the fingerprint (OID, row
--- version), so changes made while it was missing are never trusted away.
-CREATE OR REPLACE FUNCTION ntsb_perf._tracking(sources oid[], OUT fingerprint text, OUT untracked regclass)
-LANGUAGE sql STABLE AS $$
-    WITH t AS (
-        SELECT s, c.relkind,
-               (SELECT string_agg(g.oid::text || '.' || g.row_version::text || '.' || g.tgenabled::text, '/' ORDER BY g.oid)
-                FROM ntsb_perf._tracking_triggers(s, 'statement') g) AS stmt,
-               (SELECT string_agg(g.oid::text || '.' || g.row_version::text || '.' || g.tgenabled::text, '/' ORDER BY g.oid)
-                FROM ntsb_perf._tracking_triggers(s, 'replica') g) AS rep
-        FROM unnest(sources) s LEFT JOIN pg_class c ON c.oid = s
-    ), u AS (
-        SELECT *, (relkind IS NULL OR relkind = 'f' OR stmt IS NULL OR (relkind = 'r' AND rep IS NULL)) AS missing
-        FROM t
-    )
-    SELECT CASE WHEN bool_or(missing) THEN NULL
-                ELSE coalesce(string_agg(s::text || ':' || stmt || coalesce(':' || rep, ''), ',' ORDER BY s), '') END,
-           (array_agg(s::regclass ORDER BY s) FILTER (WHERE missing))[1]
-    FROM u
-$$;
-
--- Whether the contents of `view` can change while the tables it reads do not: the first
--- non-immutable function its query calls (directly, through an operator or a cast, or in a
--- view it reads), CURRENT_DATE and the like, a sequence or TABLESAMPLE, as text; else NULL.
-CREATE FUNCTION ntsb_perf._volatile_reason(view regclass) RETURNS text
-LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN x.relid = $1::oid THEN format('it calls %s', x.what)
-                ELSE format('%s, which it reads, calls %s', x.relid::regclass, x.what) END
-    FROM (SELECT r.relid, r.depth, ntsb_perf._nondeterminism(r.relid) AS what
-          FROM (SELECT $1::oid AS relid, 0 AS depth
-                UNION ALL
-                SELECT w.relid, w.depth FROM ntsb_perf._reads($1) w WHERE w.relkind IN ('v', 'm')) r) x
-    WHERE x.what IS NOT NULL
-    ORDER BY x.depth, x.relid
-    LIMIT 1
-$$;
-
--- Why `view` must be refreshed now, or NULL when nothing it reads has changed since its last
--- refresh through ntsb_perf. Exact: a change committed before this is called is either in the
--- view already (visible in the snapshot of its last refresh) or reported here.
-CREATE OR REPLACE FUNCTION ntsb_perf.refresh_reason(view regclass) RETURNS text
-LANGUAGE plpgsql STABLE STRICT AS $$
-#variable_conflict use_column
-DECLARE
-    v regclass := $1;
-    st record;
-    tr record;
-    srcs oid[];
-    vol text;
-BEGIN
-    IF NOT (SELECT relispopulated FROM pg_class WHERE oid = v) THEN
-        RETURN 'not populated';
-    END IF;
-    SELECT * INTO st FROM ntsb_perf.refresh_state s WHERE s.view = v;
-    IF NOT FOUND THEN
-        RETURN 'no earlier refresh through ntsb_perf';
-    END IF;
-    vol := ntsb_perf._volatile_reason(v);
-    IF vol IS NOT NULL THEN
-        RETURN vol;
-    END IF;
-    srcs := ARRAY(SELECT s::oid FROM ntsb_perf.refresh_sources(v) s);
-    IF srcs IS DISTINCT FROM st.sources THEN
-        RETURN 'the tables it reads changed (definition, partitions)';
-    END IF;
-    SELECT * INTO tr FROM ntsb_perf._tracking(srcs);
-    IF tr.fingerprint IS NULL THEN
-        RETURN format('%s has no change tracking', tr.untracked);
-    END IF;
-    IF tr.fingerprint IS DISTINCT FROM st.tracking THEN
-        RETURN 'change tracking was re-created or re-enabled since the last refresh';
-    END IF;
-    IF NOT st.certain THEN
-        RETURN 'writers of a table it reads were in flight during the last refresh';
-    END IF;
-    IF EXISTS (SELECT 1 FROM ntsb_perf.refresh_change c
-               WHERE c.source = ANY (srcs) AND NOT pg_visible_in_snapshot(c.xid, st.last_snapshot)) THEN
-        RETURN 'a table it reads changed';
-    END IF;
-    RETURN NULL;
-END $$;
-
--- Whether anything `view` reads changed since its last refresh (refresh_reason IS NOT NULL).
-CREATE OR REPLACE FUNCTION ntsb_perf.sources_changed(view regclass) RETURNS boolean
-LANGUAGE sql STABLE STRICT AS $$ SELECT ntsb_perf.refresh_reason($1) IS NOT NULL $$;
-
--- Raises the errors every entry point shares: NULL, not a materialized view, not the owner.
-CREATE OR REPLACE FUNCTION ntsb_perf._check_matview(v regclass, what text) RETURNS void
-LANGUAGE plpgsql STABLE AS $$
-DECLARE k "char";
-BEGIN
-    IF v IS NULL THEN
-        RAISE EXCEPTION 'view must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    SELECT relkind INTO k FROM pg_class WHERE oid = v;
-    IF k IS NULL THEN
-        RAISE EXCEPTION 'relation with OID % does not exist', v::oid USING ERRCODE = 'undefined_table';
-    END IF;
-    IF k IS DISTINCT FROM 'm' THEN
-        RAISE EXCEPTION '% is %, not a materialized view', v, ntsb_perf._relkind_name(k)
-            USING ERRCODE = 'wrong_object_type',
-                  HINT = format('%s works on materialized views (CREATE MATERIALIZED VIEW).', what);
-    END IF;
-    IF NOT ntsb_perf._owns(v) THEN
-        RAISE EXCEPTION 'must be owner of materialized view %', v
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'Only the owner of a materialized view (or a member of its owning role) can refresh it.';
-    END IF;
-END $$;
-
--- Refreshes `view` after every materialized view it reads, each only when something it reads
--- changed since its last refresh (unless force, or its policy has skip_if_unchanged off).
--- A view that fails is logged and left as it was; the others go on, except the views that read
--- it ('skipped: a view it reads failed'). A second caller for the same view waits until the first
--- one's transaction ends, then finds the view up to date.
-CREATE OR REPLACE FUNCTION ntsb_perf._refresh(target_view regclass, force_refresh boolean)
-RETURNS TABLE (view regclass, status text, duration_ms double precision, rows bigint,
-               reason text, error text, concurrent boolean)
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    target regclass := $1;
-    forced boolean := coalesce($2, false);
-    p record;
-    pol record;
-    v regclass;
-    qname text;
-    why text;
-    conc boolean;
-    snap pg_snapshot;
-    sure boolean;
-    srcs oid[];
-    tr record;
-    t0 timestamptz;
-    started timestamptz;
-    n bigint;
-    bad regclass[] := '{}';
-    done regclass[] := '{}';
-BEGIN
-    PERFORM ntsb_perf._check_matview(target, 'ntsb_perf.refresh');
-    -- Every view of the plan: refreshable by this role, then locked in OID order (no deadlock
-    -- between callers whose plans overlap).
-    FOR p IN SELECT * FROM ntsb_perf.refresh_plan(target) ORDER BY view::oid LOOP
-        PERFORM ntsb_perf._check_matview(p.view, 'ntsb_perf.refresh');
-        PERFORM ntsb_perf._refresh_view_lock(p.view);
-    END LOOP;
-
-    FOR p IN SELECT * FROM ntsb_perf.refresh_plan(target) ORDER BY step LOOP
-        v := p.view;
-        started := clock_timestamp();
-        SELECT * INTO pol FROM ntsb_perf.refresh_policy rp WHERE rp.view = v;
-        n := NULL; error := NULL;
-        qname := (SELECT format('%I.%I', ns.nspname, c.relname)
-                  FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE c.oid = v);
-        conc := coalesce(pol.concurrent, ntsb_perf._has_refresh_key(v))
-                AND (SELECT relispopulated FROM pg_class WHERE oid = v);
-        IF p.reads && bad THEN
-            status := 'skipped: a view it reads failed';
-            why := (SELECT string_agg(b::text, ', ') FROM unnest(bad) b WHERE b = ANY (p.reads));
-        ELSE
-            why := CASE WHEN forced THEN 'forced'
-                        WHEN pol.skip_if_unchanged = false THEN 'skip_if_unchanged is off' END;
-            why := coalesce(why, ntsb_perf.refresh_reason(v));
-            IF why IS NULL AND p.reads && done THEN
-                why := 'a view it reads was refreshed';
-            END IF;
-            IF why IS NULL THEN
-                status := 'skipped: unchanged';
-            ELSE
-                BEGIN
-                    srcs := ARRAY(SELECT s::oid FROM ntsb_perf.refresh_sources(v) s);
-                    tr := ntsb_perf._tracking(srcs);
-                    -- The tracking lock of every source, exclusively, held to commit: while a
-                    -- writer holds it shared it may rely on an earlier mark instead of writing
-                    -- one, so a refresh that cannot get it (never waits) is uncertain and the
-                    -- next call refreshes again. Then the generation is bumped (writers stop
-                    -- relying on marks older than this refresh) and the snapshot is taken,
-                    -- before REFRESH starts, so every transaction visible in it is in what
-                    -- REFRESH reads (its own snapshot is this one or newer).
-                    sure := ntsb_perf._refresh_fence(srcs);
-                    snap := pg_current_snapshot();
-                    t0 := clock_timestamp();
-                    IF conc THEN
-                        EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s', qname);
-                    ELSE
-                        EXECUTE format('REFRESH MATERIALIZED VIEW %s', qname);
-                    END IF;
-                    EXECUTE format('SELECT count(*) FROM %s', qname) INTO n;
-                    INSERT INTO ntsb_perf.refresh_state AS s (view, last_snapshot, sources, tracking, certain, refreshed_at)
-                    VALUES (v, snap, srcs, tr.fingerprint, sure, t0)
-                    ON CONFLICT ON CONSTRAINT refresh_state_pkey DO UPDATE
-                        SET last_snapshot = EXCLUDED.last_snapshot, sources = EXCLUDED.sources,
-                            tracking = EXCLUDED.tracking, certain = EXCLUDED.certain,
-                            refreshed_at = EXCLUDED.refreshed_at;
-                    status := 'refreshed';
-                    done := done || v;
-                EXCEPTION WHEN OTHERS THEN
-                    status := 'failed';
-                    error := SQLERRM || ' (SQLSTATE ' || SQLSTATE || ')';
-                    n := NULL;
-                    bad := bad || v;
-                END;
-            END IF;
-        END IF;
-        view := v;
-        rows := n;
-        reason := why;
-        concurrent := CASE WHEN status = 'refreshed' THEN conc END;
-        duration_ms := extract(epoch FROM clock_timestamp() - started) * 1000;
-        INSERT INTO ntsb_perf.refresh_log (view, started_at, duration, status, rows, error, reason, concurrent, target)
-        VALUES (v, started, clock_timestamp() - started, status, n, error, why, concurrent, target);
-        RETURN NEXT;
-    END LOOP;
-END $$;
-
--- (PL/pgSQL cannot have an input and an output both named "view": this SQL function gives the
--- documented signature.)
-CREATE OR REPLACE FUNCTION ntsb_perf.refresh(view regclass, force boolean DEFAULT false)
-RETURNS TABLE (view regclass, status text, duration_ms double precision, rows bigint,
-               reason text, error text, concurrent boolean)
-LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$ SELECT * FROM ntsb_perf._refresh($1, $2) $$;
-
--- Puts ntsb_perf's tracking triggers on every table `view` reads (where missing), so all its
--- changes are recorded, logical replication's included: the statement trigger
--- ntsb_perf_track_changes enabled ALWAYS and, on plain tables and partitions, the row trigger
--- ntsb_perf_track_replica enabled REPLICA (see _tracking_triggers). Enabling a trigger ALWAYS or
--- REPLICA needs the table's owner, so a table still lacking them must be owned by the caller.
-CREATE OR REPLACE FUNCTION ntsb_perf._ensure_tracking(view regclass) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE s regclass; k "char"; qn text; need_stmt boolean; need_rep boolean;
-BEGIN
-    FOR s IN SELECT * FROM ntsb_perf.refresh_sources(view) LOOP
-        k := (SELECT relkind FROM pg_class WHERE oid = s);
-        IF k = 'f' THEN
-            RAISE NOTICE '% reads foreign table %: its changes cannot be tracked, so it is refreshed every time', view, s;
-            CONTINUE;
-        END IF;
-        need_stmt := NOT EXISTS (SELECT 1 FROM ntsb_perf._tracking_triggers(s, 'statement'));
-        need_rep := k = 'r' AND NOT EXISTS (SELECT 1 FROM ntsb_perf._tracking_triggers(s, 'replica'));
-        IF NOT (need_stmt OR need_rep) THEN
-            CONTINUE;
-        END IF;
-        IF NOT ntsb_perf._owns(s) THEN
-            RAISE EXCEPTION 'permission denied to track changes of table %', s
-                USING ERRCODE = 'insufficient_privilege',
-                      DETAIL = format('skip_if_unchanged needs ntsb_perf''s tracking triggers on every table %s reads, '
-                                      'enabled for logical replication too, which only the owner of %s can set up.', view, s),
-                      HINT = format('The owner of %s can run ntsb_perf.schedule_refresh once for a view on it, '
-                                    'or pass skip_if_unchanged => false.', s);
-        END IF;
-        qn := (SELECT format('%I.%I', ns.nspname, c.relname) FROM pg_class c
-               JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE c.oid = s);
-        IF need_stmt THEN
-            IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s AND t.tgname = 'ntsb_perf_track_changes') THEN
-                IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s AND t.tgname = 'ntsb_perf_track_changes'
-                           AND t.tgfoid = 'ntsb_perf.track_change()'::regprocedure AND t.tgtype = 62
-                           AND t.tgqual IS NULL AND t.tgattr = ''::int2vector) THEN
-                    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER ntsb_perf_track_changes', qn);
-                ELSE
-                    RAISE EXCEPTION 'table % has a trigger named ntsb_perf_track_changes that is not ntsb_perf''s change tracking', s
-                        USING ERRCODE = 'duplicate_object',
-                              HINT = format('Drop or rename that trigger (DROP TRIGGER ntsb_perf_track_changes ON %s), then schedule again.', qn);
-                END IF;
-            ELSE
-                EXECUTE format('CREATE TRIGGER ntsb_perf_track_changes BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
-                               'FOR EACH STATEMENT EXECUTE FUNCTION ntsb_perf.track_change()', qn);
-                EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER ntsb_perf_track_changes', qn);
-            END IF;
-        END IF;
-        IF need_rep THEN
-            IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s AND t.tgname = 'ntsb_perf_track_replica') THEN
-                IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s AND t.tgname = 'ntsb_perf_track_replica'
-                           AND t.tgfoid = 'ntsb_perf.track_change()'::regprocedure AND t.tgtype = 29
-                           AND t.tgqual IS NULL AND t.tgattr = ''::int2vector) THEN
-                    EXECUTE format('ALTER TABLE %s ENABLE REPLICA TRIGGER ntsb_perf_track_replica', qn);
-                ELSE
-                    RAISE EXCEPTION 'table % has a trigger named ntsb_perf_track_replica that is not ntsb_perf''s change tracking', s
-                        USING ERRCODE = 'duplicate_object',
-                              HINT = format('Drop or rename that trigger (DROP TRIGGER ntsb_perf_track_replica ON %s), then schedule again.', qn);
-                END IF;
-            ELSE
-                EXECUTE format('CREATE TRIGGER ntsb_perf_track_replica AFTER INSERT OR UPDATE OR DELETE ON %s '
-                               'FOR EACH ROW EXECUTE FUNCTION ntsb_perf.track_change()', qn);
-                EXECUTE format('ALTER TABLE %s ENABLE REPLICA TRIGGER ntsb_perf_track_replica', qn);
-            END IF;
-        END IF;
-    END LOOP;
-END $$;
-
-CREATE OR REPLACE FUNCTION ntsb_perf._require_pg_cron() RETURNS void
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
-        RAISE EXCEPTION 'pg_cron is not installed in database %', current_database()
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = format('Add pg_cron to shared_preload_libraries and set cron.database_name = %L '
-                                'in postgresql.conf, restart PostgreSQL, then run CREATE EXTENSION pg_cron.',
-                                current_database());
-    END IF;
-    IF NOT ntsb_perf._cron_readable() THEN
-        RAISE EXCEPTION 'permission denied for schema cron'
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = format('Scheduling runs cron.schedule as the caller: GRANT USAGE ON SCHEMA cron TO %I.', current_user);
-    END IF;
-END $$;
-
--- Schedules `view` to be refreshed by pg_cron (through ntsb_perf.refresh). Everything is checked
--- now. Called again for the same view, it updates the policy and the same job. Job identity is
--- the job id the policy holds, and only while that job is still the one ntsb_perf created (same
--- name, command and owner): a job ntsb_perf did not create is never adopted or changed.
-CREATE OR REPLACE FUNCTION ntsb_perf.schedule_refresh(view regclass, schedule text, "concurrently" boolean DEFAULT true,
-                                           skip_if_unchanged boolean DEFAULT true)
-RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    v regclass := $1;
-    sched text := $2;
-    conc boolean := $3;
-    skip boolean := $4;
-    su boolean := coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user), false);
-    pol record;
-    jname text;
-    owner name := current_user;
-    other bigint;
-    id bigint;
-BEGIN
-    PERFORM ntsb_perf._check_matview(v, 'ntsb_perf.schedule_refresh');
-    IF sched IS NULL OR conc IS NULL OR skip IS NULL THEN
-        RAISE EXCEPTION 'schedule, concurrently and skip_if_unchanged must not be NULL'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM ntsb_perf.parse_cron(sched);
-    IF conc AND NOT ntsb_perf._has_refresh_key(v) THEN
-        RAISE EXCEPTION 'materialized view % cannot be refreshed concurrently: it has no unique index on plain columns without a WHERE clause', v
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = format('CREATE UNIQUE INDEX ON %s (<columns that identify a row>), or pass concurrently => false (readers are then blocked during each refresh).', v);
-    END IF;
-    PERFORM ntsb_perf._require_pg_cron();
-    IF skip THEN
-        PERFORM ntsb_perf._ensure_tracking(v);
-    END IF;
-    -- One schedule_refresh per view at a time (the same lock refresh() takes).
-    PERFORM ntsb_perf._refresh_view_lock(v);
-    SELECT * INTO pol FROM ntsb_perf.refresh_policy p WHERE p.view = v;
-    IF FOUND AND ntsb_perf._job_ok(pol.jobid, pol.job_name, pol.created_by) THEN
-        -- The policy's own job: change its schedule in place.
-        IF pol.created_by = current_user THEN
-            EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING pol.job_name, sched, ntsb_perf._job_command(pol.jobid);
-        ELSIF su THEN
-            EXECUTE 'SELECT cron.alter_job($1, schedule => $2)' USING pol.jobid, sched;
-            id := pol.jobid;
-        ELSE
-            RAISE EXCEPTION 'the refresh of % is scheduled by role %', v, pol.created_by
-                USING ERRCODE = 'insufficient_privilege',
-                      HINT = format('Only %I (or a superuser) can change or remove its pg_cron job.', pol.created_by);
-        END IF;
-        IF id IS DISTINCT FROM pol.jobid THEN
-            RAISE EXCEPTION 'pg_cron did not update job % in place', pol.jobid USING ERRCODE = 'internal_error';
-        END IF;
-        jname := pol.job_name;
-        owner := pol.created_by;
-    ELSE
-        -- No policy, or its job is gone or no longer ntsb_perf's: a new job (the old one, if
-        -- any, is left alone). pg_cron's cron.schedule(name, ...) would take over a job of the
-        -- same name and owner, so such a job must not exist.
-        jname := ntsb_perf._job_name(v);
-        EXECUTE 'SELECT min(j.jobid) FROM cron.job j WHERE j.jobname = $1 AND j.username = current_user'
-            INTO other USING jname;
-        IF other IS NOT NULL THEN
-            RAISE EXCEPTION 'a pg_cron job named "%" already exists (job %), and this refresh policy did not create it', jname, other
-                USING ERRCODE = 'duplicate_object',
-                      HINT = format('Remove it (SELECT cron.unschedule(%s)) if it is not needed, then schedule again.', other);
-        END IF;
-        -- (The command names the job id, known once the job exists: created, then given its
-        -- command under the same name and owner, which pg_cron applies to the same job.)
-        EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING jname, sched, 'SELECT 1';
-        EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO other USING jname, sched, ntsb_perf._job_command(id);
-        IF other IS DISTINCT FROM id THEN
-            RAISE EXCEPTION 'pg_cron did not update job % in place', id USING ERRCODE = 'internal_error';
-        END IF;
-    END IF;
-    INSERT INTO ntsb_perf.refresh_policy AS p (view, schedule, concurrent, skip_if_unchanged, jobid, job_name, created_by)
-    VALUES (v, sched, conc, skip, id, jname, owner)
-    ON CONFLICT ON CONSTRAINT refresh_policy_pkey DO UPDATE
-        SET schedule = EXCLUDED.schedule, concurrent = EXCLUDED.concurrent,
-            skip_if_unchanged = EXCLUDED.skip_if_unchanged, jobid = EXCLUDED.jobid,
-            job_name = EXCLUDED.job_name, created_by = EXCLUDED.created_by;
-    RETURN id;
-END $$;
-
--- Removes the policy and the pg_cron job of `view` (false, with a notice, when it had none).
--- The job is removed only while it is still the one ntsb_perf created for the policy.
--- Tracking triggers stay (other views or manual refresh() calls may rely on them).
-CREATE OR REPLACE FUNCTION ntsb_perf.unschedule_refresh(view regclass) RETURNS boolean
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    v regclass := $1;
-    su boolean := coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user), false);
-    pol record;
-BEGIN
-    PERFORM ntsb_perf._check_matview(v, 'ntsb_perf.unschedule_refresh');
-    PERFORM ntsb_perf._refresh_view_lock(v);
-    SELECT * INTO pol FROM ntsb_perf.refresh_policy p WHERE p.view = v;
-    IF NOT FOUND THEN
-        RAISE NOTICE 'no refresh is scheduled for %', v;
-        RETURN false;
-    END IF;
-    IF ntsb_perf._job_ok(pol.jobid, pol.job_name, pol.created_by) THEN
-        IF pol.created_by <> current_user AND NOT su THEN
-            RAISE EXCEPTION 'the refresh of % is scheduled by role %', v, pol.created_by
-                USING ERRCODE = 'insufficient_privilege',
-                      HINT = format('Only %I (or a superuser) can change or remove its pg_cron job.', pol.created_by);
-        END IF;
-        EXECUTE 'SELECT cron.unschedule($1)' USING pol.jobid;
-    ELSE
-        RAISE NOTICE 'pg_cron job % of % is gone or no longer ntsb_perf''s: left alone', pol.jobid, v;
-    END IF;
-    DELETE FROM ntsb_perf.refresh_policy p WHERE p.view = v;
-    RETURN true;
-END $$;
-
--- Forgets everything ntsb_perf keeps for the relation `rel`, once it no longer exists: its
--- policy (and the policy's pg_cron job, while it is still ntsb_perf's), refresh state, log rows
--- and change marks; with `log_it`, a removed policy leaves one log row (status 'dropped',
--- run_by the session user). Anyone may call it: it does nothing for a relation that exists.
--- Returns the removed job's id (NULL: none).
-CREATE FUNCTION ntsb_perf._forget(rel oid, log_it boolean DEFAULT false) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE pol record; job bigint; had boolean := false;
-BEGIN
-    IF rel IS NULL OR EXISTS (SELECT 1 FROM pg_class WHERE oid = rel) THEN
-        RETURN NULL;
-    END IF;
-    DELETE FROM ntsb_perf.refresh_change WHERE source = rel;
-    FOR pol IN DELETE FROM ntsb_perf.refresh_policy p WHERE p.view = rel RETURNING * LOOP
-        had := true;
-        IF ntsb_perf._job_ok(pol.jobid, pol.job_name, pol.created_by) THEN
-            EXECUTE 'SELECT cron.unschedule($1)' USING pol.jobid;
-            job := pol.jobid;
-        END IF;
-    END LOOP;
-    DELETE FROM ntsb_perf.refresh_state s WHERE s.view = rel;
-    DELETE FROM ntsb_perf.refresh_log l WHERE l.view = rel;
-    UPDATE ntsb_perf.refresh_log l SET target = NULL WHERE l.target = rel;
-    IF had AND coalesce(log_it, false) THEN
-        INSERT INTO ntsb_perf.refresh_log (view, started_at, duration, status, reason, run_by)
-        VALUES (rel::regclass, clock_timestamp(), '0'::interval, 'dropped',
-                format('the materialized view no longer exists: its policy and pg_cron job %s were removed',
-                       coalesce(job::text, '(none left)')),
-                session_user);
-    END IF;
-    RETURN job;
-END $$;
-
--- DROP of a materialized view (or of a table, or a schema with them) removes its policy, its
--- pg_cron job, its state and log rows, and the tables' change marks, in the dropping
--- transaction. DROP of an index (or of its table, or schema) removes its rebuild baseline and
--- the OID from its rebuild history (the rows stay, with the index's name): a dump would carry
--- the number, which names some other relation in the restored cluster; and it ends the index's
--- snapshot history (ntsb_perf._index_history_dropped, sql/index_history/history.sql), which is
--- then never given to a new index of the same name. Enabled ALWAYS (also
--- under session_replication_role = replica). It never makes a DROP fail (a failed cleanup is a
--- warning; the job's next run cleans up then).
-CREATE FUNCTION ntsb_perf._on_sql_drop() RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE d record; job bigint;
-BEGIN
-    FOR d IN SELECT o.objid, o.object_identity FROM pg_event_trigger_dropped_objects() o
-             WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0
-               AND o.object_type IN ('table', 'materialized view') LOOP
-        BEGIN
-            job := ntsb_perf._forget(d.objid);
-            IF job IS NOT NULL THEN
-                RAISE NOTICE 'ntsb_perf: removed the refresh policy and pg_cron job % of dropped materialized view %', job, d.object_identity;
-            END IF;
-        EXCEPTION WHEN OTHERS THEN
-            -- Never make a DROP fail: the job's next run cleans up instead.
-            RAISE WARNING 'ntsb_perf: could not clean up after dropped %: % (SQLSTATE %)', d.object_identity, SQLERRM, SQLSTATE;
-        END;
-    END LOOP;
-    BEGIN
-        UPDATE ntsb_perf.reindex_history h SET index = NULL
-        FROM pg_event_trigger_dropped_objects() o
-        WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0 AND o.object_type = 'index'
-          AND h.index = o.objid;
-        DELETE FROM ntsb_perf.reindex_baseline b
-        USING pg_event_trigger_dropped_objects() o
-        WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0 AND o.object_type = 'index'
-          AND (b.index_oid = o.objid OR (b.index_oid IS NULL AND b.index_name = o.object_identity));
-    EXCEPTION WHEN OTHERS THEN
-        RAISE WARNING 'ntsb_perf: could not clean up the rebuild history of dropped indexes: % (SQLSTATE %)', SQLERRM, SQLSTATE;
-    END;
-    BEGIN
-        PERFORM ntsb_perf._index_history_dropped();
-    EXCEPTION WHEN OTHERS THEN
-        RAISE WARNING 'ntsb_perf: could not end the index history of dropped indexes: % (SQLSTATE %)', SQLERRM, SQLSTATE;
-    END;
-END $$;
-
-CREATE EVENT TRIGGER ntsb_perf_forget_dropped ON sql_drop EXECUTE FUNCTION ntsb_perf._on_sql_drop();
-
-ALTER EVENT TRIGGER ntsb_perf_forget_dropped ENABLE ALWAYS;
-
--- What a pg_cron job of ntsb_perf runs: refresh the view whose policy holds job `job`. A run
--- that finds that view gone (its DROP did not clean up, e.g. the event trigger was disabled)
--- removes its policy and this job, logs that, and says so in a warning. A policy kept without
--- a job because it was restored before its job (pg_restore -j) is attached again by the job's
--- own run, when the job is the one ntsb_perf created for it, as the caller (_check_policy
--- checks it). A run that finds no policy holding its job fails (and leaves the job alone):
--- during a restore pg_cron's jobs are loaded before ntsb_perf's policies, so a job may run
--- before its policy is back; DROP EXTENSION ntsb_perf removes ntsb_perf's jobs (CASCADE) or
--- refuses. Returns the number of views considered.
-CREATE FUNCTION ntsb_perf._scheduled_refresh(job bigint) RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE v oid; removed bigint;
-BEGIN
-    IF job IS NULL THEN
-        RAISE EXCEPTION 'job must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    SELECT p.view::oid INTO v FROM ntsb_perf.refresh_policy p WHERE p.jobid = job;
-    IF NOT FOUND THEN
-        UPDATE ntsb_perf.refresh_policy p SET jobid = job
-        WHERE p.jobid IS NULL AND p.created_by = current_user
-          AND ntsb_perf._job_ok(job, p.job_name, p.created_by, p.schedule)
-        RETURNING p.view::oid INTO v;
-    END IF;
-    IF v IS NULL THEN
-        RAISE EXCEPTION 'ntsb_perf: no refresh policy holds pg_cron job %', job
-            USING ERRCODE = 'undefined_object',
-                  DETAIL = 'Its policy was removed without the job, or is not restored yet.',
-                  HINT = format('Remove the job if it is not needed (SELECT cron.unschedule(%s)); '
-                                'ntsb_perf.schedule_refresh schedules a view again.', job);
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = v) THEN
-        removed := ntsb_perf._forget(v, true);
-        RAISE WARNING 'ntsb_perf: materialized view % no longer exists: removed its refresh policy and pg_cron job %', v, removed;
-        RETURN 0;
-    END IF;
-    RETURN (SELECT count(*) FROM ntsb_perf.refresh(v::regclass));
-END $$;
-
--- The pg_cron side of a job, as pg_cron shows it to the caller (nothing when pg_cron is not
--- installed, the caller may not read its schema, or pg_cron hides that job from the caller).
-CREATE OR REPLACE FUNCTION ntsb_perf._cron_job(job bigint,
-    OUT active boolean, OUT last_start timestamptz, OUT last_end timestamptz, OUT last_status text,
-    OUT last_message text)
-RETURNS SETOF record
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF job IS NULL OR NOT ntsb_perf._cron_readable() THEN
-        RETURN;
-    END IF;
-    RETURN QUERY EXECUTE
-        'SELECT j.active, d.start_time, d.end_time, d.status, d.return_message
-         FROM cron.job j
-         LEFT JOIN LATERAL (SELECT * FROM cron.job_run_details r WHERE r.jobid = j.jobid
-                            ORDER BY r.start_time DESC NULLS LAST LIMIT 1) d ON true
-         WHERE j.jobid = $1' USING job;
-END $$;
-
--- DROP EXTENSION ntsb_perf and the pg_cron jobs ntsb_perf created. See src/uninstall.rs and
--- README "Uninstalling".
+-- DROP EXTENSION ntsb_perf and the pg_cron jobs ntsb_perf created (every kind of
+-- ntsb_perf._job_kinds(), sql/schedule/jobs.sql). See src/uninstall.rs and docs/operations.md
+-- "Uninstalling".
 
 -- Called by the event trigger below when a statement is about to drop ntsb_perf, with whether
 -- it says CASCADE. Without CASCADE, while ntsb_perf's pg_cron jobs exist: 2BP01 like
@@ -2454,7 +2499,8 @@ BEGIN
                    -- how to remove each kind present, in the kinds' order
                    (SELECT string_agg(k.remove_with, ', ' ORDER BY k.o)
                     FROM ntsb_perf._job_kinds() WITH ORDINALITY
-                         AS k(kind, job_name, job_name_pattern, command_pattern, description, remove_with, o)
+                         AS k(kind, job_name, job_name_pattern, command_pattern, description, remove_with, one_per,
+                            what, is_are, unschedule_with, o)
                     WHERE k.kind IN (SELECT j2.kind FROM j j2))
             FROM j $q$
         INTO mine, ids, others, removal;
@@ -2513,6 +2559,53 @@ CREATE EVENT TRIGGER ntsb_perf_drop_extension ON ddl_command_start
     EXECUTE FUNCTION ntsb_perf._on_drop_command();
 
 ALTER EVENT TRIGGER ntsb_perf_drop_extension ENABLE ALWAYS;
+
+-- What ntsb_perf keeps about a relation ends when the relation is dropped, in the dropping
+-- transaction: the sql_drop event trigger calls each capability's own cleanup, in turn.
+--   refresh (ntsb_perf._forget, sql/refresh/schedule.sql): DROP of a materialized view (or of a
+--     table, or a schema with them) removes its policy, its pg_cron job, its state and log rows,
+--     and the tables' change marks;
+--   auto-reindex (ntsb_perf._reindex_history_dropped, sql/reindex/schema.sql): DROP of an index
+--     (or of its table, or schema) removes the OID from its rebuild history (the rows stay, with
+--     the index's name): a dump would carry the number, which names some other relation in the
+--     restored cluster;
+--   index history (ntsb_perf._index_history_dropped, sql/index_history/schema.sql): it ends the
+--     index's snapshot history, which is then never given to a new index of the same name, and
+--     removes its rebuild baseline.
+-- Enabled ALWAYS (also under session_replication_role = replica). It never makes a DROP fail (a
+-- failed cleanup is a warning; the job's next run cleans up then).
+CREATE FUNCTION ntsb_perf._on_sql_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE d record; job bigint;
+BEGIN
+    FOR d IN SELECT o.objid, o.object_identity FROM pg_event_trigger_dropped_objects() o
+             WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0
+               AND o.object_type IN ('table', 'materialized view') LOOP
+        BEGIN
+            job := ntsb_perf._forget(d.objid);
+            IF job IS NOT NULL THEN
+                RAISE NOTICE 'ntsb_perf: removed the refresh policy and pg_cron job % of dropped materialized view %', job, d.object_identity;
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            -- Never make a DROP fail: the job's next run cleans up instead.
+            RAISE WARNING 'ntsb_perf: could not clean up after dropped %: % (SQLSTATE %)', d.object_identity, SQLERRM, SQLSTATE;
+        END;
+    END LOOP;
+    BEGIN
+        PERFORM ntsb_perf._reindex_history_dropped();
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'ntsb_perf: could not clean up the rebuild history of dropped indexes: % (SQLSTATE %)', SQLERRM, SQLSTATE;
+    END;
+    BEGIN
+        PERFORM ntsb_perf._index_history_dropped();
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'ntsb_perf: could not end the index history of dropped indexes: % (SQLSTATE %)', SQLERRM, SQLSTATE;
+    END;
+END $$;
+
+CREATE EVENT TRIGGER ntsb_perf_forget_dropped ON sql_drop EXECUTE FUNCTION ntsb_perf._on_sql_drop();
+
+ALTER EVENT TRIGGER ntsb_perf_forget_dropped ENABLE ALWAYS;
 
 CREATE  FUNCTION "unused_indexes"(
 	"min_bytes" bigint DEFAULT 0 /* Option < i64 > */

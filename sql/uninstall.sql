@@ -1,5 +1,6 @@
--- DROP EXTENSION ntsb_perf and the pg_cron jobs ntsb_perf created. See src/uninstall.rs and
--- README "Uninstalling".
+-- DROP EXTENSION ntsb_perf and the pg_cron jobs ntsb_perf created (every kind of
+-- ntsb_perf._job_kinds(), sql/schedule/jobs.sql). See src/uninstall.rs and docs/operations.md
+-- "Uninstalling".
 
 -- Called by the event trigger below when a statement is about to drop ntsb_perf, with whether
 -- it says CASCADE. Without CASCADE, while ntsb_perf's pg_cron jobs exist: 2BP01 like
@@ -51,7 +52,8 @@ BEGIN
                    -- how to remove each kind present, in the kinds' order
                    (SELECT string_agg(k.remove_with, ', ' ORDER BY k.o)
                     FROM ntsb_perf._job_kinds() WITH ORDINALITY
-                         AS k(kind, job_name, job_name_pattern, command_pattern, description, remove_with, o)
+                         AS k(kind, job_name, job_name_pattern, command_pattern, description, remove_with, one_per,
+                            what, is_are, unschedule_with, o)
                     WHERE k.kind IN (SELECT j2.kind FROM j j2))
             FROM j $q$
         INTO mine, ids, others, removal;

@@ -20,8 +20,17 @@ GRANT USAGE ON SCHEMA ntsb_perf TO PUBLIC;
     bootstrap
 );
 
-// The kinds of pg_cron jobs ntsb_perf creates (one place for the uninstall and the schedules).
-extension_sql_file!("../sql/cron_jobs.sql", name = "cron_jobs");
+// Scheduling: the pg_cron jobs ntsb_perf creates, their kinds, checks, names and removal (one
+// place for every schedule_* function and the uninstall).
+extension_sql_file!("../sql/schedule/jobs.sql", name = "schedule");
+
+// What ntsb_perf keeps about a dropped relation ends with it: the sql_drop event trigger, which
+// calls each capability's own cleanup.
+extension_sql_file!(
+    "../sql/dropped_objects.sql",
+    name = "dropped_objects",
+    requires = ["refresh", "reindex", "index_history"]
+);
 
 // First: the macro is used by the modules below.
 #[macro_use]

@@ -153,7 +153,7 @@ mod tests {
             one::<i64>("SELECT count(*) FROM pg_proc WHERE pronamespace = 'ntsb_perf'::regnamespace AND prosecdef \
                         AND proname NOT IN ('_forget', '_on_sql_drop', '_reindex_begin', '_reindex_finish', '_reindex_sweep', \
                                             '_reindex_scheduled_run', \
-                                            'snapshot_indexes', '_index_scans_since', '_snapshot_job_owners')"),
+                                            'snapshot_indexes', '_index_scans_since', '_job_owners')"),
             Some(0)
         );
     }

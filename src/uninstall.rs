@@ -1,5 +1,5 @@
 //! `DROP EXTENSION ntsb_perf`: the pg_cron jobs ntsb_perf created (every kind listed by
-//! `ntsb_perf._job_kinds()`, `sql/cron_jobs.sql`: refresh schedules, the auto_reindex job, the
+//! `ntsb_perf._job_kinds()`, `sql/schedule/jobs.sql`: refresh schedules, the auto_reindex job, the
 //! index snapshot job) have no `pg_depend` entry, so PostgreSQL would drop the extension and leave
 //! them failing every minute. An event trigger on `ddl_command_start` for `DROP EXTENSION` (and
 //! `DROP SCHEMA`, whose CASCADE drops the extension too) reads the statement's parse tree, a
@@ -119,5 +119,5 @@ pub extern "C" fn pg_finfo_ntsb_perf_on_drop_command() -> &'static pg_sys::Pg_fi
 extension_sql_file!(
     "../sql/uninstall.sql",
     name = "uninstall",
-    requires = ["refresh", "reindex", "cron_jobs"]
+    requires = ["refresh", "reindex", "index_history", "schedule"]
 );

@@ -1,7 +1,7 @@
 //! Index history and forecasting: snapshots of every index (size, bloat, usage counters) kept in
 //! `ntsb_perf.index_history`, usage counted from them across statistics resets, and a robust
 //! trend of each index's bloat since its last rebuild (`bloat_forecast`). The SQL side (table,
-//! `snapshot_indexes`, schedule, usage history, forecast) is `sql/index_history/history.sql`;
+//! `snapshot_indexes`, schedule, usage history, forecast) is `sql/index_history/` (schema, snapshot, usage, forecast);
 //! here are the measurement of one snapshot and the line fit, whose maths is
 //! `ntsb_perf_core::snapshot` and `ntsb_perf_core::forecast`.
 
@@ -261,17 +261,34 @@ fn _forecast_fit(
     TableIterator::once(row)
 }
 
+// The SQL of the index history, each part after the one it needs: the tables (history and
+// rebuild baselines), snapshots, usage, the forecast (named "index_history": what the other
+// modules require). It needs nothing of auto-reindex.
 extension_sql_file!(
-    "../../sql/index_history/history.sql",
-    name = "index_history",
+    "../../sql/index_history/schema.sql",
+    name = "index_history_schema",
     requires = [
-        "reindex",
         "bloat_grants",
         "index_catalog",
-        "cron_jobs",
+        "schedule",
         "run_lock",
         _snapshot_measure,
         _forecast_fit,
         _index_history_retention
     ]
+);
+extension_sql_file!(
+    "../../sql/index_history/snapshot.sql",
+    name = "index_history_snapshot",
+    requires = ["index_history_schema"]
+);
+extension_sql_file!(
+    "../../sql/index_history/usage.sql",
+    name = "index_history_usage",
+    requires = ["index_history_snapshot"]
+);
+extension_sql_file!(
+    "../../sql/index_history/forecast.sql",
+    name = "index_history",
+    requires = ["index_history_usage"]
 );

@@ -2,7 +2,7 @@
 //! changed (exactly), status and log.
 //!
 //! The orchestration (`refresh`, `schedule_refresh`, `unschedule_refresh`, `refresh_status`)
-//! is PL/pgSQL in `sql/refresh/refresh.sql`: it is catalog queries, subtransactions per view and
+//! is PL/pgSQL in `sql/refresh/` (schema, tracking, run, schedule): it is catalog queries, subtransactions per view and
 //! dynamic `REFRESH` statements. The schedule syntax check is pure Rust
 //! (`ntsb_perf_core::cron`, a port of pg_cron 1.4's parser). This module holds its thin SQL
 //! wrappers and what the orchestration calls into: the change-tracking trigger and the
@@ -520,16 +520,32 @@ fn backend_slot() -> i32 {
     unsafe { pg_sys::MyBackendId }
 }
 
+// The SQL of refresh, in the order each part needs the one before: the tables and who may write
+// them, change tracking, the run, the schedule (named "refresh": what the other modules require).
 extension_sql_file!(
-    "../../sql/refresh/refresh.sql",
-    name = "refresh",
+    "../../sql/refresh/schema.sql",
+    name = "refresh_schema",
     requires = [
-        parse_cron,
-        cron_schedule_is_valid,
+        "schedule",
         backend_slot,
         "track_change",
         refresh_fence,
         nondeterminism,
         "run_lock"
     ]
+);
+extension_sql_file!(
+    "../../sql/refresh/tracking.sql",
+    name = "refresh_tracking",
+    requires = ["refresh_schema"]
+);
+extension_sql_file!(
+    "../../sql/refresh/run.sql",
+    name = "refresh_run",
+    requires = ["refresh_tracking"]
+);
+extension_sql_file!(
+    "../../sql/refresh/schedule.sql",
+    name = "refresh",
+    requires = ["refresh_run", "schedule"]
 );

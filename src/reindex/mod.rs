@@ -1,7 +1,7 @@
 //! Auto-reindex: the plan (from the bloat measurements), and `REINDEX INDEX CONCURRENTLY` run
 //! from inside the database by a dynamic background worker ([`worker`]), with history and
 //! per-index baselines. The waiting side (`reindex_index`, `auto_reindex`) is PL/pgSQL
-//! procedures in `sql/reindex/reindex.sql` that COMMIT while they poll: a caller that held a
+//! procedures in `sql/reindex/run.sql` that COMMIT while they poll: a caller that held a
 //! snapshot while REINDEX CONCURRENTLY waits for older snapshots would wait for itself.
 
 mod worker;
@@ -420,10 +420,14 @@ pub(crate) fn record(
     })
 }
 
+// The SQL of auto-reindex, each part after the one it needs: the rebuild record, the plan, the
+// runs, the schedule (named "reindex": what the other modules require). It reads the index
+// history (baselines, thresholds, forecast); the index history never reads it.
 extension_sql_file!(
-    "../../sql/reindex/reindex.sql",
-    name = "reindex",
+    "../../sql/reindex/schema.sql",
+    name = "reindex_schema",
     requires = [
+        "index_history",
         "bloat_grants",
         _reindex_in_block,
         _reindex_drop_start,
@@ -434,8 +438,23 @@ extension_sql_file!(
         _reindex_begin,
         _reindex_finish,
         "run_lock",
-        "cron_jobs"
+        "schedule"
     ]
+);
+extension_sql_file!(
+    "../../sql/reindex/plan.sql",
+    name = "reindex_plan",
+    requires = ["reindex_schema"]
+);
+extension_sql_file!(
+    "../../sql/reindex/run.sql",
+    name = "reindex_run",
+    requires = ["reindex_plan"]
+);
+extension_sql_file!(
+    "../../sql/reindex/schedule.sql",
+    name = "reindex",
+    requires = ["reindex_run"]
 );
 
 /// Starts the worker for `DROP INDEX CONCURRENTLY` of an invalid index (an interrupted
