@@ -163,7 +163,7 @@ LANGUAGE sql STABLE STRICT AS $$ SELECT ntsb_perf.refresh_reason($1) IS NOT NULL
 -- REPLICA needs the table's owner, so a table still lacking them must be owned by the caller.
 CREATE FUNCTION ntsb_perf._ensure_tracking(view regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE s regclass; k "char"; qn text; need_stmt boolean; need_rep boolean;
+DECLARE s regclass; k "char"; qn text; need_stmt boolean; need_rep boolean; t record;
 BEGIN
     FOR s IN SELECT * FROM ntsb_perf.refresh_sources(view) LOOP
         k := (SELECT relkind FROM pg_class WHERE oid = s);
@@ -186,39 +186,25 @@ BEGIN
         END IF;
         qn := (SELECT format('%I.%I', ns.nspname, c.relname) FROM pg_class c
                JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE c.oid = s);
-        IF need_stmt THEN
-            IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s AND t.tgname = 'ntsb_perf_track_changes') THEN
-                IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s AND t.tgname = 'ntsb_perf_track_changes'
-                           AND t.tgfoid = 'ntsb_perf.track_change()'::regprocedure AND t.tgtype = 62
-                           AND t.tgqual IS NULL AND t.tgattr = ''::int2vector) THEN
-                    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER ntsb_perf_track_changes', qn);
-                ELSE
-                    RAISE EXCEPTION 'table % has a trigger named ntsb_perf_track_changes that is not ntsb_perf''s change tracking', s
-                        USING ERRCODE = 'duplicate_object',
-                              HINT = format('Drop or rename that trigger (DROP TRIGGER ntsb_perf_track_changes ON %s), then schedule again.', qn);
-                END IF;
-            ELSE
-                EXECUTE format('CREATE TRIGGER ntsb_perf_track_changes BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
-                               'FOR EACH STATEMENT EXECUTE FUNCTION ntsb_perf.track_change()', qn);
-                EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER ntsb_perf_track_changes', qn);
+        -- Each trigger: a missing one is created, one of that name that is ntsb_perf's (same
+        -- function, kind, no WHEN, no column list) is enabled as it must be, any other is an error.
+        FOR t IN SELECT * FROM (VALUES
+                     ('ntsb_perf_track_changes', 62, 'BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE', 'STATEMENT',
+                      'ALWAYS', need_stmt),
+                     ('ntsb_perf_track_replica', 29, 'AFTER INSERT OR UPDATE OR DELETE', 'ROW', 'REPLICA', need_rep))
+                 AS x(name, tgtype, events, per, enable, needed)
+                 WHERE x.needed LOOP
+            IF NOT EXISTS (SELECT 1 FROM pg_trigger tr WHERE tr.tgrelid = s AND tr.tgname = t.name) THEN
+                EXECUTE format('CREATE TRIGGER %I %s ON %s FOR EACH %s EXECUTE FUNCTION ntsb_perf.track_change()',
+                               t.name, t.events, qn, t.per);
+            ELSIF NOT EXISTS (SELECT 1 FROM pg_trigger tr WHERE tr.tgrelid = s AND tr.tgname = t.name
+                              AND tr.tgfoid = 'ntsb_perf.track_change()'::regprocedure AND tr.tgtype = t.tgtype
+                              AND tr.tgqual IS NULL AND tr.tgattr = ''::int2vector) THEN
+                RAISE EXCEPTION 'table % has a trigger named % that is not ntsb_perf''s change tracking', s, t.name
+                    USING ERRCODE = 'duplicate_object',
+                          HINT = format('Drop or rename that trigger (DROP TRIGGER %s ON %s), then schedule again.', t.name, qn);
             END IF;
-        END IF;
-        IF need_rep THEN
-            IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s AND t.tgname = 'ntsb_perf_track_replica') THEN
-                IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s AND t.tgname = 'ntsb_perf_track_replica'
-                           AND t.tgfoid = 'ntsb_perf.track_change()'::regprocedure AND t.tgtype = 29
-                           AND t.tgqual IS NULL AND t.tgattr = ''::int2vector) THEN
-                    EXECUTE format('ALTER TABLE %s ENABLE REPLICA TRIGGER ntsb_perf_track_replica', qn);
-                ELSE
-                    RAISE EXCEPTION 'table % has a trigger named ntsb_perf_track_replica that is not ntsb_perf''s change tracking', s
-                        USING ERRCODE = 'duplicate_object',
-                              HINT = format('Drop or rename that trigger (DROP TRIGGER ntsb_perf_track_replica ON %s), then schedule again.', qn);
-                END IF;
-            ELSE
-                EXECUTE format('CREATE TRIGGER ntsb_perf_track_replica AFTER INSERT OR UPDATE OR DELETE ON %s '
-                               'FOR EACH ROW EXECUTE FUNCTION ntsb_perf.track_change()', qn);
-                EXECUTE format('ALTER TABLE %s ENABLE REPLICA TRIGGER ntsb_perf_track_replica', qn);
-            END IF;
-        END IF;
+            EXECUTE format('ALTER TABLE %s ENABLE %s TRIGGER %I', qn, t.enable, t.name);
+        END LOOP;
     END LOOP;
 END $$;

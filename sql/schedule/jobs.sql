@@ -180,11 +180,8 @@ DECLARE
     other text;
     id bigint;
 BEGIN
-    SELECT * INTO k FROM ntsb_perf._job_kinds() j WHERE j.kind = _schedule_job.kind AND j.job_name IS NOT NULL;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'ntsb_perf has no pg_cron job of kind % with one name per database', coalesce(kind, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    -- (_job_name_of refuses a kind that is not one with a fixed name)
+    SELECT * INTO k FROM ntsb_perf._job_kinds() j WHERE j.job_name = ntsb_perf._job_name_of(_schedule_job.kind);
     PERFORM ntsb_perf._require_pg_cron();
     IF NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = current_user) THEN
         RAISE EXCEPTION 'role "%" may not log in: pg_cron could not run the job as it', current_user
@@ -215,8 +212,9 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
         RETURN NULL;
     END IF;
+    -- (a kind that is not one with a fixed name has no such jobs: NULL)
     EXECUTE 'SELECT string_agg(DISTINCT username::text, '', '') FROM cron.job WHERE jobname = $1 AND username <> $2'
-        INTO owners USING ntsb_perf._job_name_of(kind), except_role;
+        INTO owners USING (SELECT k.job_name FROM ntsb_perf._job_kinds() k WHERE k.kind = _job_owners.kind), except_role;
     RETURN owners;
 END $$;
 REVOKE ALL ON FUNCTION ntsb_perf._job_owners(text, name) FROM PUBLIC;
@@ -231,11 +229,8 @@ DECLARE
     k record;
     id bigint;
 BEGIN
-    SELECT * INTO k FROM ntsb_perf._job_kinds() j WHERE j.kind = _unschedule_own_job.kind AND j.job_name IS NOT NULL;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'ntsb_perf has no pg_cron job of kind % with one name per database', coalesce(kind, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    -- (_job_name_of refuses a kind that is not one with a fixed name)
+    SELECT * INTO k FROM ntsb_perf._job_kinds() j WHERE j.job_name = ntsb_perf._job_name_of(_unschedule_own_job.kind);
     PERFORM ntsb_perf._require_pg_cron();
     EXECUTE 'SELECT jobid FROM cron.job WHERE jobname = $1 AND username = current_user' INTO id USING k.job_name;
     IF id IS NULL THEN

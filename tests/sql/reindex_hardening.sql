@@ -69,7 +69,7 @@ SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS args, p.prosecdef
 FROM pg_proc p WHERE p.pronamespace = 'ntsb_perf'::regnamespace AND p.proname ~ '^_(reindex|snapshot|run)_'
   AND has_function_privilege('public', p.oid, 'EXECUTE') ORDER BY 1, 2;
 SELECT p.proname AS closed_to_public FROM pg_proc p WHERE p.pronamespace = 'ntsb_perf'::regnamespace
-  AND p.proname ~ '^_(snapshot)_' AND NOT has_function_privilege('public', p.oid, 'EXECUTE') ORDER BY 1;
+  AND p.proname ~ '^_(snapshot_|job_owners$)' AND NOT has_function_privilege('public', p.oid, 'EXECUTE') ORDER BY 1;
 -- Figures and labels are not taken from the caller: the start takes none, the 'running' row is
 -- written only for a start in progress, a run only by the session that started it.
 SELECT pg_temp.err($$SELECT ntsb_perf._reindex_start('rh.t_v', true, 'schedule', -999999, 'NaN')$$) AS forged_start;
