@@ -395,4 +395,95 @@ mod tests {
             Some(true)
         );
     }
+
+    /// The SQL surface users call (each documented on its page under docs/). Everything else in
+    /// the schema is private and named with a leading `_`, in SQL and in Rust alike (a private
+    /// `#[pg_extern]` is the Rust function of that same name), except what PostgreSQL itself
+    /// calls for an aggregate or a type (`accident_stats_trans`, `accident_stats_in`, ...), which
+    /// is named after its aggregate or type as PostgreSQL's own are.
+    const PUBLIC_FUNCTIONS: &[&str] = &[
+        "accident_hotspots",
+        "accident_stats",
+        "accidents",
+        "accidents_near",
+        "accidents_near_plan",
+        "auto_reindex",
+        "bloat_forecast",
+        "compare_queries",
+        "create_accident_stats_view",
+        "cron_schedule_is_valid",
+        "duplicate_indexes",
+        "explain_query",
+        "fatal_accidents",
+        "fatal_rate",
+        "fatalities",
+        "fatalities_mean",
+        "fatalities_variance",
+        "health_report",
+        "hotspot_cells",
+        "hotspots_geojson",
+        "index_bloat",
+        "index_bloat_report",
+        "index_usage",
+        "index_usage_history",
+        "injuries_per_accident",
+        "invalid_indexes",
+        "minor_injuries",
+        "normalize_severity",
+        "parse_cron",
+        "refresh",
+        "refresh_plan",
+        "refresh_reason",
+        "refresh_sources",
+        "reindex_index",
+        "reindex_plan",
+        "rollup",
+        "schedule_auto_reindex",
+        "schedule_index_snapshots",
+        "schedule_refresh",
+        "serious_injuries",
+        "severity_counts",
+        "snapshot_indexes",
+        "sources_changed",
+        "track_change",
+        "uninjured",
+        "unschedule_auto_reindex",
+        "unschedule_index_snapshots",
+        "unschedule_refresh",
+        "unused_indexes",
+    ];
+
+    /// Private, yet named without `_`: 0.1.0's SQL calls `backend_slot()` by that name (its
+    /// `_mark_change`, which tracked tables use until `ALTER EXTENSION ntsb_perf UPDATE`), and the
+    /// library must keep the entry point that name gives it.
+    const KEPT_FROM_0_1_0: &[&str] = &["backend_slot"];
+
+    #[pg_test]
+    fn private_functions_are_named_with_an_underscore() {
+        let list = PUBLIC_FUNCTIONS
+            .iter()
+            .chain(KEPT_FROM_0_1_0)
+            .map(|f| format!("'{f}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // Neither public nor a support function of an aggregate or a type, yet no leading `_`.
+        let unnamed = strings(&format!(
+            "SELECT DISTINCT p.proname::text FROM pg_proc p \
+             WHERE p.pronamespace = 'ntsb_perf'::regnamespace AND p.proname !~ '^_' \
+               AND p.proname NOT IN ({list}) \
+               AND NOT EXISTS (SELECT 1 FROM pg_aggregate a WHERE p.oid IN (a.aggtransfn, a.aggfinalfn, \
+                               a.aggcombinefn, a.aggserialfn, a.aggdeserialfn)) \
+               AND NOT EXISTS (SELECT 1 FROM pg_type t WHERE t.typnamespace = p.pronamespace \
+                               AND p.oid IN (t.typinput, t.typoutput, t.typreceive, t.typsend)) \
+             ORDER BY 1"
+        ));
+        assert_eq!(unnamed, Vec::<String>::new());
+        // And the list is the surface: each name is a function of the schema, none private.
+        let missing = strings(&format!(
+            "SELECT f FROM unnest(ARRAY[{list}]) f \
+             WHERE NOT EXISTS (SELECT 1 FROM pg_proc p WHERE p.pronamespace = 'ntsb_perf'::regnamespace \
+                               AND p.proname = f) ORDER BY 1"
+        ));
+        assert_eq!(missing, Vec::<String>::new());
+    }
 }
