@@ -2,7 +2,8 @@
 -- table's owner (or a member of the owner's role), or it has some privilege on the table or on
 -- one of its columns. NULL for an OID that is not a relation. The rule of index_catalog below,
 -- and of the index history's rows (sql/index_history/schema.sql). Plain SQL with every name
--- qualified and no SET clause: inlined where it is used, whatever the caller's search_path.
+-- qualified, so that it means the same under any caller's search_path, and no SET clause, which
+-- would cost a configuration change on every call (its subquery keeps it from being inlined).
 CREATE FUNCTION ntsb_perf._may_see_table(tbl oid) RETURNS boolean
 LANGUAGE sql STABLE AS $$
     SELECT (SELECT pg_catalog.pg_has_role(t.relowner, 'USAGE')
@@ -88,7 +89,7 @@ GRANT SELECT ON ntsb_perf.index_catalog TO PUBLIC;
 -- rebuilds, baselines) keep its quoted, qualified name and, while it exists, its OID; these
 -- check and clear an OID that is not the index of the row's name.
 -- Whether `idx` is the index (leaf or partitioned) whose quoted, qualified name is `qname`.
--- Plain SQL with every name qualified (no SET clause), so that it is inlined where it is used.
+-- Plain SQL with every name qualified and no SET clause, as _may_see_table above.
 CREATE FUNCTION ntsb_perf._is_index_named(idx oid, qname text) RETURNS boolean
 LANGUAGE sql STABLE AS $$
     SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n

@@ -61,8 +61,8 @@ CREATE TRIGGER index_oid BEFORE INSERT ON ntsb_perf.index_history
 -- `UNIQUE USING btree (a) INCLUDE (b) WHERE (b > 0)`, as pg_get_indexdef writes it under the
 -- caller's search_path (every caller here has pg_catalog, pg_temp). What a REINDEX CONCURRENTLY
 -- keeps and a different index created under the same name usually does not. NULL for an OID
--- that is not an index. Plain SQL with every name qualified (no SET clause), inlined into the
--- snapshot's INSERT.
+-- that is not an index. Plain SQL with every name qualified and no SET clause (which would cost
+-- a configuration change per row of the snapshot's INSERT).
 CREATE FUNCTION ntsb_perf._index_definition(idx oid) RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT (SELECT CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END OPERATOR(pg_catalog.||)

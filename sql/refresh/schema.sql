@@ -71,7 +71,7 @@ SELECT pg_catalog.pg_extension_config_dump('ntsb_perf.refresh_log_id_seq', '');
 -- records who inserted it (trigger _log_run_by). Every entry point, trigger, SECURITY DEFINER
 -- function and the row-level-security check runs with search_path = pg_catalog, pg_temp, so
 -- nothing a caller puts on search_path is resolved by them; the small SQL helpers they call
--- (inlined into their plans) and the per-view helpers run under that same path.
+-- and the per-view helpers run under that same path.
 CREATE FUNCTION ntsb_perf._owns(rel regclass) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT coalesce((SELECT pg_has_role(c.relowner, 'USAGE') FROM pg_class c WHERE c.oid = rel), false)
