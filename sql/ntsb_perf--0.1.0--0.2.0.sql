@@ -218,11 +218,8 @@ DECLARE
     other text;
     id bigint;
 BEGIN
-    SELECT * INTO k FROM ntsb_perf._job_kinds() j WHERE j.kind = _schedule_job.kind AND j.job_name IS NOT NULL;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'ntsb_perf has no pg_cron job of kind % with one name per database', coalesce(kind, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    -- (_job_name_of refuses a kind that is not one with a fixed name)
+    SELECT * INTO k FROM ntsb_perf._job_kinds() j WHERE j.job_name = ntsb_perf._job_name_of(_schedule_job.kind);
     PERFORM ntsb_perf._require_pg_cron();
     IF NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = current_user) THEN
         RAISE EXCEPTION 'role "%" may not log in: pg_cron could not run the job as it', current_user
@@ -253,8 +250,9 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
         RETURN NULL;
     END IF;
+    -- (a kind that is not one with a fixed name has no such jobs: NULL)
     EXECUTE 'SELECT string_agg(DISTINCT username::text, '', '') FROM cron.job WHERE jobname = $1 AND username <> $2'
-        INTO owners USING ntsb_perf._job_name_of(kind), except_role;
+        INTO owners USING (SELECT k.job_name FROM ntsb_perf._job_kinds() k WHERE k.kind = _job_owners.kind), except_role;
     RETURN owners;
 END $$;
 
@@ -271,11 +269,8 @@ DECLARE
     k record;
     id bigint;
 BEGIN
-    SELECT * INTO k FROM ntsb_perf._job_kinds() j WHERE j.kind = _unschedule_own_job.kind AND j.job_name IS NOT NULL;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'ntsb_perf has no pg_cron job of kind % with one name per database', coalesce(kind, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    -- (_job_name_of refuses a kind that is not one with a fixed name)
+    SELECT * INTO k FROM ntsb_perf._job_kinds() j WHERE j.job_name = ntsb_perf._job_name_of(_unschedule_own_job.kind);
     PERFORM ntsb_perf._require_pg_cron();
     EXECUTE 'SELECT jobid FROM cron.job WHERE jobname = $1 AND username = current_user' INTO id USING k.job_name;
     IF id IS NULL THEN
@@ -286,14 +281,12 @@ BEGIN
     RETURN true;
 END $$;
 
-CREATE OR REPLACE FUNCTION ntsb_perf.track_change() RETURNS trigger
-LANGUAGE c AS 'MODULE_PATHNAME', 'ntsb_perf_track_change';
-
 -- Whether the current role may see the indexes of table `tbl` in the index reports: it is the
 -- table's owner (or a member of the owner's role), or it has some privilege on the table or on
 -- one of its columns. NULL for an OID that is not a relation. The rule of index_catalog below,
 -- and of the index history's rows (sql/index_history/schema.sql). Plain SQL with every name
--- qualified and no SET clause: inlined where it is used, whatever the caller's search_path.
+-- qualified, so that it means the same under any caller's search_path, and no SET clause, which
+-- would cost a configuration change on every call (its subquery keeps it from being inlined).
 CREATE FUNCTION ntsb_perf._may_see_table(tbl oid) RETURNS boolean
 LANGUAGE sql STABLE AS $$
     SELECT (SELECT pg_catalog.pg_has_role(t.relowner, 'USAGE')
@@ -380,7 +373,7 @@ GRANT SELECT ON ntsb_perf.index_catalog TO PUBLIC;
 -- rebuilds, baselines) keep its quoted, qualified name and, while it exists, its OID; these
 -- check and clear an OID that is not the index of the row's name.
 -- Whether `idx` is the index (leaf or partitioned) whose quoted, qualified name is `qname`.
--- Plain SQL with every name qualified (no SET clause), so that it is inlined where it is used.
+-- Plain SQL with every name qualified and no SET clause, as _may_see_table above.
 CREATE FUNCTION ntsb_perf._is_index_named(idx oid, qname text) RETURNS boolean
 LANGUAGE sql STABLE AS $$
     SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n
@@ -404,6 +397,9 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$;
+
+CREATE OR REPLACE FUNCTION ntsb_perf.track_change() RETURNS trigger
+LANGUAGE c AS 'MODULE_PATHNAME', 'ntsb_perf_track_change';
 
 CREATE  FUNCTION "_forecast_fit"(
 	"x" double precision[], /* Array < '_, f64 > */
@@ -571,7 +567,7 @@ AS 'MODULE_PATHNAME', '_snapshot_measure_wrapper';
 -- records who inserted it (trigger _log_run_by). Every entry point, trigger, SECURITY DEFINER
 -- function and the row-level-security check runs with search_path = pg_catalog, pg_temp, so
 -- nothing a caller puts on search_path is resolved by them; the small SQL helpers they call
--- (inlined into their plans) and the per-view helpers run under that same path.
+-- and the per-view helpers run under that same path.
 CREATE OR REPLACE FUNCTION ntsb_perf._owns(rel regclass) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT coalesce((SELECT pg_has_role(c.relowner, 'USAGE') FROM pg_class c WHERE c.oid = rel), false)
@@ -774,7 +770,7 @@ LANGUAGE sql STABLE STRICT AS $$ SELECT ntsb_perf.refresh_reason($1) IS NOT NULL
 -- REPLICA needs the table's owner, so a table still lacking them must be owned by the caller.
 CREATE OR REPLACE FUNCTION ntsb_perf._ensure_tracking(view regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE s regclass; k "char"; qn text; need_stmt boolean; need_rep boolean;
+DECLARE s regclass; k "char"; qn text; need_stmt boolean; need_rep boolean; t record;
 BEGIN
     FOR s IN SELECT * FROM ntsb_perf.refresh_sources(view) LOOP
         k := (SELECT relkind FROM pg_class WHERE oid = s);
@@ -797,40 +793,26 @@ BEGIN
         END IF;
         qn := (SELECT format('%I.%I', ns.nspname, c.relname) FROM pg_class c
                JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE c.oid = s);
-        IF need_stmt THEN
-            IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s AND t.tgname = 'ntsb_perf_track_changes') THEN
-                IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s AND t.tgname = 'ntsb_perf_track_changes'
-                           AND t.tgfoid = 'ntsb_perf.track_change()'::regprocedure AND t.tgtype = 62
-                           AND t.tgqual IS NULL AND t.tgattr = ''::int2vector) THEN
-                    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER ntsb_perf_track_changes', qn);
-                ELSE
-                    RAISE EXCEPTION 'table % has a trigger named ntsb_perf_track_changes that is not ntsb_perf''s change tracking', s
-                        USING ERRCODE = 'duplicate_object',
-                              HINT = format('Drop or rename that trigger (DROP TRIGGER ntsb_perf_track_changes ON %s), then schedule again.', qn);
-                END IF;
-            ELSE
-                EXECUTE format('CREATE TRIGGER ntsb_perf_track_changes BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
-                               'FOR EACH STATEMENT EXECUTE FUNCTION ntsb_perf.track_change()', qn);
-                EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER ntsb_perf_track_changes', qn);
+        -- Each trigger: a missing one is created, one of that name that is ntsb_perf's (same
+        -- function, kind, no WHEN, no column list) is enabled as it must be, any other is an error.
+        FOR t IN SELECT * FROM (VALUES
+                     ('ntsb_perf_track_changes', 62, 'BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE', 'STATEMENT',
+                      'ALWAYS', need_stmt),
+                     ('ntsb_perf_track_replica', 29, 'AFTER INSERT OR UPDATE OR DELETE', 'ROW', 'REPLICA', need_rep))
+                 AS x(name, tgtype, events, per, enable, needed)
+                 WHERE x.needed LOOP
+            IF NOT EXISTS (SELECT 1 FROM pg_trigger tr WHERE tr.tgrelid = s AND tr.tgname = t.name) THEN
+                EXECUTE format('CREATE TRIGGER %I %s ON %s FOR EACH %s EXECUTE FUNCTION ntsb_perf.track_change()',
+                               t.name, t.events, qn, t.per);
+            ELSIF NOT EXISTS (SELECT 1 FROM pg_trigger tr WHERE tr.tgrelid = s AND tr.tgname = t.name
+                              AND tr.tgfoid = 'ntsb_perf.track_change()'::regprocedure AND tr.tgtype = t.tgtype
+                              AND tr.tgqual IS NULL AND tr.tgattr = ''::int2vector) THEN
+                RAISE EXCEPTION 'table % has a trigger named % that is not ntsb_perf''s change tracking', s, t.name
+                    USING ERRCODE = 'duplicate_object',
+                          HINT = format('Drop or rename that trigger (DROP TRIGGER %s ON %s), then schedule again.', t.name, qn);
             END IF;
-        END IF;
-        IF need_rep THEN
-            IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s AND t.tgname = 'ntsb_perf_track_replica') THEN
-                IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s AND t.tgname = 'ntsb_perf_track_replica'
-                           AND t.tgfoid = 'ntsb_perf.track_change()'::regprocedure AND t.tgtype = 29
-                           AND t.tgqual IS NULL AND t.tgattr = ''::int2vector) THEN
-                    EXECUTE format('ALTER TABLE %s ENABLE REPLICA TRIGGER ntsb_perf_track_replica', qn);
-                ELSE
-                    RAISE EXCEPTION 'table % has a trigger named ntsb_perf_track_replica that is not ntsb_perf''s change tracking', s
-                        USING ERRCODE = 'duplicate_object',
-                              HINT = format('Drop or rename that trigger (DROP TRIGGER ntsb_perf_track_replica ON %s), then schedule again.', qn);
-                END IF;
-            ELSE
-                EXECUTE format('CREATE TRIGGER ntsb_perf_track_replica AFTER INSERT OR UPDATE OR DELETE ON %s '
-                               'FOR EACH ROW EXECUTE FUNCTION ntsb_perf.track_change()', qn);
-                EXECUTE format('ALTER TABLE %s ENABLE REPLICA TRIGGER ntsb_perf_track_replica', qn);
-            END IF;
-        END IF;
+            EXECUTE format('ALTER TABLE %s ENABLE %s TRIGGER %I', qn, t.enable, t.name);
+        END LOOP;
     END LOOP;
 END $$;
 
@@ -1231,8 +1213,8 @@ CREATE TRIGGER index_oid BEFORE INSERT ON ntsb_perf.index_history
 -- `UNIQUE USING btree (a) INCLUDE (b) WHERE (b > 0)`, as pg_get_indexdef writes it under the
 -- caller's search_path (every caller here has pg_catalog, pg_temp). What a REINDEX CONCURRENTLY
 -- keeps and a different index created under the same name usually does not. NULL for an OID
--- that is not an index. Plain SQL with every name qualified (no SET clause), inlined into the
--- snapshot's INSERT.
+-- that is not an index. Plain SQL with every name qualified and no SET clause (which would cost
+-- a configuration change per row of the snapshot's INSERT).
 CREATE FUNCTION ntsb_perf._index_definition(idx oid) RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT (SELECT CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END OPERATOR(pg_catalog.||)
@@ -2445,6 +2427,53 @@ LANGUAGE sql AS $$
     SELECT ntsb_perf._unschedule_own_job('auto_reindex')
 $$;
 
+-- What ntsb_perf keeps about a relation ends when the relation is dropped, in the dropping
+-- transaction: the sql_drop event trigger calls each capability's own cleanup, in turn.
+--   refresh (ntsb_perf._forget, sql/refresh/schedule.sql): DROP of a materialized view (or of a
+--     table, or a schema with them) removes its policy, its pg_cron job, its state and log rows,
+--     and the tables' change marks;
+--   auto-reindex (ntsb_perf._reindex_history_dropped, sql/reindex/schema.sql): DROP of an index
+--     (or of its table, or schema) removes the OID from its rebuild history (the rows stay, with
+--     the index's name): a dump would carry the number, which names some other relation in the
+--     restored cluster;
+--   index history (ntsb_perf._index_history_dropped, sql/index_history/schema.sql): it ends the
+--     index's snapshot history, which is then never given to a new index of the same name, and
+--     removes its rebuild baseline.
+-- Enabled ALWAYS (also under session_replication_role = replica). It never makes a DROP fail (a
+-- failed cleanup is a warning; the job's next run cleans up then).
+CREATE FUNCTION ntsb_perf._on_sql_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE d record; job bigint;
+BEGIN
+    FOR d IN SELECT o.objid, o.object_identity FROM pg_event_trigger_dropped_objects() o
+             WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0
+               AND o.object_type IN ('table', 'materialized view') LOOP
+        BEGIN
+            job := ntsb_perf._forget(d.objid);
+            IF job IS NOT NULL THEN
+                RAISE NOTICE 'ntsb_perf: removed the refresh policy and pg_cron job % of dropped materialized view %', job, d.object_identity;
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            -- Never make a DROP fail: the job's next run cleans up instead.
+            RAISE WARNING 'ntsb_perf: could not clean up after dropped %: % (SQLSTATE %)', d.object_identity, SQLERRM, SQLSTATE;
+        END;
+    END LOOP;
+    BEGIN
+        PERFORM ntsb_perf._reindex_history_dropped();
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'ntsb_perf: could not clean up the rebuild history of dropped indexes: % (SQLSTATE %)', SQLERRM, SQLSTATE;
+    END;
+    BEGIN
+        PERFORM ntsb_perf._index_history_dropped();
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'ntsb_perf: could not end the index history of dropped indexes: % (SQLSTATE %)', SQLERRM, SQLSTATE;
+    END;
+END $$;
+
+CREATE EVENT TRIGGER ntsb_perf_forget_dropped ON sql_drop EXECUTE FUNCTION ntsb_perf._on_sql_drop();
+
+ALTER EVENT TRIGGER ntsb_perf_forget_dropped ENABLE ALWAYS;
+
 -- DROP EXTENSION ntsb_perf and the pg_cron jobs ntsb_perf created (every kind of
 -- ntsb_perf._job_kinds(), sql/schedule/jobs.sql). See src/uninstall.rs and docs/operations.md
 -- "Uninstalling".
@@ -2559,53 +2588,6 @@ CREATE EVENT TRIGGER ntsb_perf_drop_extension ON ddl_command_start
     EXECUTE FUNCTION ntsb_perf._on_drop_command();
 
 ALTER EVENT TRIGGER ntsb_perf_drop_extension ENABLE ALWAYS;
-
--- What ntsb_perf keeps about a relation ends when the relation is dropped, in the dropping
--- transaction: the sql_drop event trigger calls each capability's own cleanup, in turn.
---   refresh (ntsb_perf._forget, sql/refresh/schedule.sql): DROP of a materialized view (or of a
---     table, or a schema with them) removes its policy, its pg_cron job, its state and log rows,
---     and the tables' change marks;
---   auto-reindex (ntsb_perf._reindex_history_dropped, sql/reindex/schema.sql): DROP of an index
---     (or of its table, or schema) removes the OID from its rebuild history (the rows stay, with
---     the index's name): a dump would carry the number, which names some other relation in the
---     restored cluster;
---   index history (ntsb_perf._index_history_dropped, sql/index_history/schema.sql): it ends the
---     index's snapshot history, which is then never given to a new index of the same name, and
---     removes its rebuild baseline.
--- Enabled ALWAYS (also under session_replication_role = replica). It never makes a DROP fail (a
--- failed cleanup is a warning; the job's next run cleans up then).
-CREATE FUNCTION ntsb_perf._on_sql_drop() RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE d record; job bigint;
-BEGIN
-    FOR d IN SELECT o.objid, o.object_identity FROM pg_event_trigger_dropped_objects() o
-             WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0
-               AND o.object_type IN ('table', 'materialized view') LOOP
-        BEGIN
-            job := ntsb_perf._forget(d.objid);
-            IF job IS NOT NULL THEN
-                RAISE NOTICE 'ntsb_perf: removed the refresh policy and pg_cron job % of dropped materialized view %', job, d.object_identity;
-            END IF;
-        EXCEPTION WHEN OTHERS THEN
-            -- Never make a DROP fail: the job's next run cleans up instead.
-            RAISE WARNING 'ntsb_perf: could not clean up after dropped %: % (SQLSTATE %)', d.object_identity, SQLERRM, SQLSTATE;
-        END;
-    END LOOP;
-    BEGIN
-        PERFORM ntsb_perf._reindex_history_dropped();
-    EXCEPTION WHEN OTHERS THEN
-        RAISE WARNING 'ntsb_perf: could not clean up the rebuild history of dropped indexes: % (SQLSTATE %)', SQLERRM, SQLSTATE;
-    END;
-    BEGIN
-        PERFORM ntsb_perf._index_history_dropped();
-    EXCEPTION WHEN OTHERS THEN
-        RAISE WARNING 'ntsb_perf: could not end the index history of dropped indexes: % (SQLSTATE %)', SQLERRM, SQLSTATE;
-    END;
-END $$;
-
-CREATE EVENT TRIGGER ntsb_perf_forget_dropped ON sql_drop EXECUTE FUNCTION ntsb_perf._on_sql_drop();
-
-ALTER EVENT TRIGGER ntsb_perf_forget_dropped ENABLE ALWAYS;
 
 CREATE  FUNCTION "unused_indexes"(
 	"min_bytes" bigint DEFAULT 0 /* Option < i64 > */
