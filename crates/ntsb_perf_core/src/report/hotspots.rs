@@ -22,7 +22,9 @@ pub(crate) fn render(d: &HotspotData) -> Rendered {
         return Rendered {
             level: Level::Missing,
             summary: format!("No accident in {} has a location.", d.source),
-            body: html! { p class="missing" { "No accident in " (Text(&d.source)) " has a location." } },
+            body: html! {
+                p class="missing" { "No accident in " (Text(&d.source)) " has a location." }
+            },
         };
     }
     let top = &d.cells[0];
@@ -68,7 +70,8 @@ pub(crate) fn render(d: &HotspotData) -> Rendered {
             // The map is markup of svg.rs, which escapes every text it writes.
             (PreEscaped(svg::hotspot_map(&d.cells, d.cell_km)))
             p {
-                "Cells of " (Text(&d.cell_km.to_string())) " km on an equal-area grid (their outlines), discs sized by accidents and coloured by fatal share; the same cells as GeoJSON: "
+                "Cells of " (Text(&d.cell_km.to_string())) " km on an equal-area grid (their outlines), "
+                "discs sized by accidents and coloured by fatal share; the same cells as GeoJSON: "
                 code { "ntsb_perf.hotspots_geojson(ntsb_perf.accident_hotspots(geom, ...))" }
                 "."
             }

@@ -113,9 +113,16 @@ pub(crate) fn render(rows: &[BloatEntry], sample_pages: Option<i32>) -> Rendered
             @if !bars.is_empty() {
                 h3 { "Reclaimable bytes per index" }
                 // The chart is markup of svg.rs, which escapes every text it writes.
-                (PreEscaped(svg::hbar_chart("Reclaimable bytes per index", &bars, "bar-reclaim")))
+                (PreEscaped(svg::hbar_chart(
+                    "Reclaimable bytes per index",
+                    &bars,
+                    "bar-reclaim"
+                )))
             }
-            p { "Leaf density against the index's baseline (its density right after its last rebuild by ntsb_perf; empty when it has none)." }
+            p {
+                "Leaf density against the index's baseline (its density right after its last "
+                "rebuild by ntsb_perf; empty when it has none)."
+            }
             (table.html(rows.len(), "indexes"))
         },
     }

@@ -130,16 +130,27 @@ impl Table {
         let num = |is: bool| is.then_some("num");
         html! {
             table {
-                thead { tr { @for (h, is_num) in &self.head { th class=[num(*is_num)] { (Text(h)) } } } }
+                thead {
+                    tr {
+                        @for (h, is_num) in &self.head {
+                            th class=[num(*is_num)] { (Text(h)) }
+                        }
+                    }
+                }
                 tbody {
                     @for r in self.rows.iter().take(MAX_TABLE_ROWS) {
-                        tr { @for (c, (_, is_num)) in r.iter().zip(&self.head) { td class=[num(*is_num)] { (c) } } }
+                        tr {
+                            @for (c, (_, is_num)) in r.iter().zip(&self.head) {
+                                td class=[num(*is_num)] { (c) }
+                            }
+                        }
                     }
                 }
             }
             @if total > MAX_TABLE_ROWS {
                 p class="more" {
-                    "The first " (MAX_TABLE_ROWS) " of " (fmt_int(total as i64)) " " (Text(what)) " are listed."
+                    "The first " (MAX_TABLE_ROWS) " of " (fmt_int(total as i64)) " "
+                    (Text(what)) " are listed."
                 }
             }
         }

@@ -189,7 +189,8 @@ pub fn render(d: &ReportData) -> String {
                 "\n"
                 meta charset="utf-8";
                 "\n"
-                meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'";
+                meta http-equiv="Content-Security-Policy"
+                    content="default-src 'none'; style-src 'unsafe-inline'";
                 "\n"
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 "\n"
@@ -206,8 +207,8 @@ pub fn render(d: &ReportData) -> String {
                     h1 { "Health report of database " (Text(&d.database)) }
                     p class="meta" {
                         "Generated " (Text(&d.generated_at)) " by ntsb_perf " (Text(&d.version))
-                        " for " (Text(&scope)) ", with the privileges of the role that ran it. Index bloat "
-                        (bloat) "."
+                        " for " (Text(&scope)) ", with the privileges of the role that ran it. "
+                        "Index bloat " (bloat) "."
                     }
                 }
                 "\n"
@@ -222,7 +223,11 @@ pub fn render(d: &ReportData) -> String {
                     "\n"
                 }
                 footer {
-                    "ntsb_perf health_report(): one HTML page, inline CSS and SVG only, no script and no external resource. Figures are those the extension's reports return (index_usage, unused_indexes, duplicate_indexes, invalid_indexes, index_bloat_report, reindex_history, reindex_status, refresh_status, refresh_log, accident_stats, accident_hotspots)."
+                    "ntsb_perf health_report(): one HTML page, inline CSS and SVG only, no script "
+                    "and no external resource. Figures are those the extension's reports return "
+                    "(index_usage, unused_indexes, duplicate_indexes, invalid_indexes, "
+                    "index_bloat_report, reindex_history, reindex_status, refresh_status, "
+                    "refresh_log, accident_stats, accident_hotspots)."
                 }
                 "\n"
             }

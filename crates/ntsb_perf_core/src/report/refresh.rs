@@ -103,7 +103,8 @@ pub(crate) fn render(d: &RefreshData) -> Rendered {
         body: html! {
             @if !d.pg_cron {
                 p class="missing" {
-                    "pg_cron is not installed in this database (CREATE EXTENSION pg_cron; in the database named by cron.database_name): refresh scheduling is not active."
+                    "pg_cron is not installed in this database (CREATE EXTENSION pg_cron; in the "
+                    "database named by cron.database_name): refresh scheduling is not active."
                 }
             }
             @if !d.views.is_empty() {
