@@ -1,224 +1,51 @@
 //! `health_report`: one self-contained HTML5 page (inline CSS and SVG, no script, no URL)
 //! from the rows of the extension's own reports, which the server side gathers into
-//! [`ReportData`]. Every text that reaches the page passes through [`escape`]; the page's
-//! Content-Security-Policy forbids scripts and every fetch besides.
+//! [`ReportData`]. The page is written with maud's `html!`, which escapes what it splices;
+//! every text from the database passes through [`escape`] (`markup::Text`), which also
+//! replaces control characters. The page's Content-Security-Policy forbids scripts and every
+//! fetch besides.
+//!
+//! A file per section (`index_usage`, `unused_indexes`, ..., `hotspots`) holds the section's
+//! data type and its rendering; this one assembles the page.
 
 pub mod geojson;
 pub mod svg;
 
-use std::fmt::Write as _;
+mod accident_stats;
+mod duplicate_indexes;
+mod hotspots;
+mod index_bloat;
+mod index_usage;
+mod invalid_indexes;
+mod markup;
+mod refresh;
+mod reindex;
+mod summary;
+mod unused_indexes;
 
-use geojson::Cell;
-use svg::{Bar, IndexBar, Rebuild, Share, YearBar};
+#[cfg(test)]
+mod hostile_tests;
 
-/// HTML-escapes text for element content and double- or single-quoted attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            // Control characters other than tab/newline are not allowed in HTML text.
-            c if (c as u32) < 0x20 && c != '\t' && c != '\n' => out.push('\u{FFFD}'),
-            '\u{7f}'..='\u{9f}' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use accident_stats::{AccidentData, YearStats};
+pub use duplicate_indexes::DuplicateIndex;
+pub use hotspots::HotspotData;
+pub use index_bloat::BloatEntry;
+pub use index_usage::IndexUsage;
+pub use invalid_indexes::InvalidIndex;
+pub use markup::{escape, fmt_int, truncate_chars};
+pub use refresh::{RefreshData, RefreshFailure, RefreshView};
+pub use reindex::{ReindexData, ReindexRun, RunningRebuild};
+pub use unused_indexes::UnusedIndex;
 
-/// At most `n` characters of `s` (a `…` marks a cut).
-pub fn truncate_chars(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
-}
+use maud::{html, PreEscaped, DOCTYPE};
 
-/// An integer with thousands separators: `1,234,567`.
-pub fn fmt_int(v: i64) -> String {
-    let digits = v.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if v < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
-}
-
-fn fmt_opt_f(v: Option<f64>, digits: usize) -> String {
-    v.filter(|v| v.is_finite())
-        .map(|v| format!("{v:.digits$}"))
-        .unwrap_or_default()
-}
+use markup::{missing, Rendered, Text};
 
 /// A section's data, or why there is none (in words, shown in its place).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Part<T> {
     Ready(T),
     Missing(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct IndexUsage {
-    pub schema_name: String,
-    pub table_name: String,
-    pub index_name: String,
-    pub access_method: String,
-    pub idx_scan: i64,
-    pub index_bytes: i64,
-    pub index_size: String,
-    pub is_valid: bool,
-    pub table_writes: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct UnusedIndex {
-    pub schema_name: String,
-    pub table_name: String,
-    pub index_name: String,
-    pub index_bytes: i64,
-    pub index_size: String,
-    pub table_writes: i64,
-    pub stats_since: Option<String>,
-    pub drop_statement: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct DuplicateIndex {
-    pub schema_name: String,
-    pub table_name: String,
-    pub index_name: String,
-    pub covered_by: String,
-    pub reason: String,
-    pub reclaimable_bytes: i64,
-    pub reclaimable_size: String,
-    pub drop_statement: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct InvalidIndex {
-    pub schema_name: String,
-    pub table_name: String,
-    pub index_name: String,
-    pub index_size: String,
-    pub likely_cause: String,
-    pub drop_statement: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct BloatEntry {
-    pub schema_name: String,
-    pub table_name: String,
-    pub index_name: String,
-    pub access_method: String,
-    pub index_size: String,
-    pub reclaimable_bytes: i64,
-    pub reclaimable_size: String,
-    pub bloat_ratio: Option<f64>,
-    pub avg_leaf_density: Option<f64>,
-    pub baseline_density: Option<f64>,
-    pub method: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ReindexRun {
-    pub index_name: String,
-    pub table_name: String,
-    pub started_at: String,
-    pub started_epoch: f64,
-    pub duration: Option<String>,
-    pub bytes_before: i64,
-    pub bytes_after: Option<i64>,
-    pub status: String,
-    pub triggered_by: String,
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct RunningRebuild {
-    pub pid: i32,
-    pub run_by: String,
-    pub statement: String,
-    pub running_for: String,
-    pub phase: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ReindexData {
-    /// Most recent first.
-    pub history: Vec<ReindexRun>,
-    pub running: Vec<RunningRebuild>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct RefreshView {
-    pub view: String,
-    pub schedule: String,
-    pub last_refresh: Option<String>,
-    /// Seconds since the last successful refresh.
-    pub stale_seconds: Option<f64>,
-    pub last_status: Option<String>,
-    pub last_error: Option<String>,
-    pub refresh_reason: Option<String>,
-    pub job_active: Option<bool>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct RefreshFailure {
-    pub view: String,
-    pub started_at: String,
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct RefreshData {
-    /// Whether pg_cron is installed in this database (otherwise no schedule runs).
-    pub pg_cron: bool,
-    pub views: Vec<RefreshView>,
-    /// Most recent first.
-    pub failures: Vec<RefreshFailure>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct YearStats {
-    pub year: i32,
-    pub accidents: i64,
-    pub fatal_accidents: i64,
-    pub fatal_rate: Option<f64>,
-    pub fatalities: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct AccidentData {
-    /// The table read (as regclass text).
-    pub source: String,
-    pub years: Vec<YearStats>,
-    pub accidents: i64,
-    pub fatal_accidents: i64,
-    /// FATL, SERS, MINR, NONE, UNKN.
-    pub severity: Vec<(String, i64)>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct HotspotData {
-    pub source: String,
-    pub cell_km: f64,
-    pub cells: Vec<Cell>,
-    pub skipped_null: i64,
-    pub skipped_other: i64,
 }
 
 /// Everything the page shows.
@@ -279,8 +106,6 @@ impl Level {
     }
 }
 
-const MAX_TABLE_ROWS: usize = 50;
-
 const STYLE: &str = r#"
 :root { --fg: #1d2329; --muted: #5b6570; --line: #d5dbe1; --ok: #1e7b34; --warn: #b35c00; --miss: #6b7280; }
 * { box-sizing: border-box; }
@@ -327,767 +152,6 @@ footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
 }
 "#;
 
-struct Table {
-    head: Vec<(&'static str, bool)>,
-    rows: Vec<Vec<String>>,
-}
-
-impl Table {
-    fn new(head: &[(&'static str, bool)]) -> Table {
-        Table {
-            head: head.to_vec(),
-            rows: Vec::new(),
-        }
-    }
-    /// A row of already-escaped cells.
-    fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
-    }
-    fn html(&self, total: usize, what: &str) -> String {
-        let mut s = String::from("<table><thead><tr>");
-        for (h, num) in &self.head {
-            let _ = write!(
-                s,
-                "<th{}>{}</th>",
-                if *num { " class=\"num\"" } else { "" },
-                escape(h)
-            );
-        }
-        s += "</tr></thead><tbody>";
-        for r in self.rows.iter().take(MAX_TABLE_ROWS) {
-            s += "<tr>";
-            for (c, (_, num)) in r.iter().zip(&self.head) {
-                let _ = write!(
-                    s,
-                    "<td{}>{c}</td>",
-                    if *num { " class=\"num\"" } else { "" }
-                );
-            }
-            s += "</tr>";
-        }
-        s += "</tbody></table>";
-        if total > MAX_TABLE_ROWS {
-            let _ = write!(
-                s,
-                "<p class=\"more\">The first {MAX_TABLE_ROWS} of {} {what} are listed.</p>",
-                fmt_int(total as i64)
-            );
-        }
-        s
-    }
-}
-
-fn t(s: &str) -> String {
-    escape(s)
-}
-fn n(v: i64) -> String {
-    fmt_int(v)
-}
-fn code(s: &str) -> String {
-    format!("<code>{}</code>", escape(s))
-}
-fn qualified(schema: &str, name: &str) -> String {
-    format!("{schema}.{name}")
-}
-fn plural(k: usize, one: &str, many: &str) -> String {
-    format!("{} {}", fmt_int(k as i64), if k == 1 { one } else { many })
-}
-
-/// One rendered section: level, summary sentence, body HTML.
-struct Rendered {
-    level: Level,
-    summary: String,
-    body: String,
-}
-
-fn missing(why: &str) -> Rendered {
-    Rendered {
-        level: Level::Missing,
-        summary: why.to_string(),
-        body: format!("<p class=\"missing\">{}</p>", escape(why)),
-    }
-}
-
-fn render_usage(rows: &[IndexUsage]) -> Rendered {
-    if rows.is_empty() {
-        return Rendered {
-            level: Level::Ok,
-            summary: "No indexes are visible to you here.".into(),
-            body: String::new(),
-        };
-    }
-    let total: i64 = rows.iter().map(|r| r.index_bytes).sum();
-    let never = rows.iter().filter(|r| r.idx_scan == 0).count();
-    let mut by_size: Vec<&IndexUsage> = rows.iter().collect();
-    by_size.sort_by(|a, b| {
-        b.index_bytes
-            .cmp(&a.index_bytes)
-            .then(a.index_name.cmp(&b.index_name))
-    });
-    let biggest = by_size[0];
-    let summary = format!(
-        "{} use {} bytes; the largest is {} ({}); {} not been scanned since the statistics were reset.",
-        plural(rows.len(), "index", "indexes"),
-        fmt_int(total),
-        qualified(&biggest.schema_name, &biggest.index_name),
-        biggest.index_size,
-        if never == 1 { "1 has".to_string() } else { format!("{} have", fmt_int(never as i64)) }
-    );
-    let bars: Vec<IndexBar> = by_size
-        .iter()
-        .take(15)
-        .map(|r| IndexBar {
-            label: qualified(&r.schema_name, &r.index_name),
-            bytes: r.index_bytes,
-            size: r.index_size.clone(),
-            scans: r.idx_scan,
-            writes: r.table_writes,
-        })
-        .collect();
-    let mut table = Table::new(&[
-        ("Schema", false),
-        ("Table", false),
-        ("Index", false),
-        ("Method", false),
-        ("Scans", true),
-        ("Table writes", true),
-        ("Bytes", true),
-        ("Size", true),
-    ]);
-    for r in rows {
-        table.row(vec![
-            t(&r.schema_name),
-            t(&r.table_name),
-            t(&r.index_name) + if r.is_valid { "" } else { " (invalid)" },
-            t(&r.access_method),
-            n(r.idx_scan),
-            n(r.table_writes),
-            n(r.index_bytes),
-            t(&r.index_size),
-        ]);
-    }
-    Rendered {
-        level: Level::Ok,
-        summary,
-        body: format!(
-            "<h3>The {} largest indexes</h3>{}<h3>Every index, most scanned first</h3>{}",
-            bars.len(),
-            svg::index_chart(&bars),
-            table.html(rows.len(), "indexes")
-        ),
-    }
-}
-
-fn render_unused(rows: &[UnusedIndex]) -> Rendered {
-    if rows.is_empty() {
-        return Rendered {
-            level: Level::Ok,
-            summary: "No index is unused: every droppable index has been scanned.".into(),
-            body: String::new(),
-        };
-    }
-    let bytes: i64 = rows.iter().map(|r| r.index_bytes).sum();
-    let since = rows
-        .iter()
-        .find_map(|r| r.stats_since.clone())
-        .map(|s| format!("since {s}"))
-        .unwrap_or_else(|| "since the statistics began (never reset)".into());
-    let mut table = Table::new(&[
-        ("Table", false),
-        ("Index", false),
-        ("Bytes", true),
-        ("Size", true),
-        ("Table writes", true),
-        ("Drop statement", false),
-    ]);
-    for r in rows {
-        table.row(vec![
-            t(&qualified(&r.schema_name, &r.table_name)),
-            t(&r.index_name),
-            n(r.index_bytes),
-            t(&r.index_size),
-            n(r.table_writes),
-            code(&r.drop_statement),
-        ]);
-    }
-    Rendered {
-        level: Level::Attention,
-        summary: format!(
-            "{} never scanned {since}: {} bytes that every write still maintains; consider dropping {}.",
-            plural(rows.len(), "index was", "indexes were"),
-            fmt_int(bytes),
-            if rows.len() == 1 { "it" } else { "them" }
-        ),
-        body: table.html(rows.len(), "unused indexes"),
-    }
-}
-
-fn render_duplicates(rows: &[DuplicateIndex]) -> Rendered {
-    if rows.is_empty() {
-        return Rendered {
-            level: Level::Ok,
-            summary: "No index is made redundant by another.".into(),
-            body: String::new(),
-        };
-    }
-    let bytes: i64 = rows.iter().map(|r| r.reclaimable_bytes).sum();
-    let mut table = Table::new(&[
-        ("Table", false),
-        ("Index", false),
-        ("Covered by", false),
-        ("Reason", false),
-        ("Reclaimable bytes", true),
-        ("Size", true),
-        ("Drop statement", false),
-    ]);
-    for r in rows {
-        table.row(vec![
-            t(&qualified(&r.schema_name, &r.table_name)),
-            t(&r.index_name),
-            t(&r.covered_by),
-            t(&r.reason),
-            n(r.reclaimable_bytes),
-            t(&r.reclaimable_size),
-            code(&r.drop_statement),
-        ]);
-    }
-    Rendered {
-        level: Level::Attention,
-        summary: format!(
-            "{} redundant: dropping {} reclaims {} bytes and changes no query's result.",
-            plural(rows.len(), "index is", "indexes are"),
-            if rows.len() == 1 { "it" } else { "them" },
-            fmt_int(bytes)
-        ),
-        body: table.html(rows.len(), "redundant indexes"),
-    }
-}
-
-fn render_invalid(rows: &[InvalidIndex]) -> Rendered {
-    if rows.is_empty() {
-        return Rendered {
-            level: Level::Ok,
-            summary: "No invalid index.".into(),
-            body: String::new(),
-        };
-    }
-    let mut table = Table::new(&[
-        ("Table", false),
-        ("Index", false),
-        ("Size", true),
-        ("Likely cause", false),
-        ("Drop statement", false),
-    ]);
-    for r in rows {
-        table.row(vec![
-            t(&qualified(&r.schema_name, &r.table_name)),
-            t(&r.index_name),
-            t(&r.index_size),
-            t(&r.likely_cause),
-            r.drop_statement
-                .as_deref()
-                .map(code)
-                .unwrap_or_else(|| "(none while it is being built)".into()),
-        ]);
-    }
-    Rendered {
-        level: Level::Attention,
-        summary: format!(
-            "{} invalid: queries never use {} but every write maintains {}.",
-            plural(rows.len(), "index is", "indexes are"),
-            if rows.len() == 1 { "it" } else { "them" },
-            if rows.len() == 1 { "it" } else { "them" },
-        ),
-        body: table.html(rows.len(), "invalid indexes"),
-    }
-}
-
-fn render_bloat(rows: &[BloatEntry], sample_pages: Option<i32>) -> Rendered {
-    let how = match sample_pages {
-        Some(p) => format!(
-            "estimated from at most {} sampled pages per index",
-            fmt_int(p as i64)
-        ),
-        None => "measured exactly from every page".into(),
-    };
-    if rows.is_empty() {
-        return Rendered {
-            level: Level::Ok,
-            summary: format!("No index of a supported access method to measure ({how})."),
-            body: String::new(),
-        };
-    }
-    let bytes: i64 = rows.iter().map(|r| r.reclaimable_bytes).sum();
-    let bloated: Vec<&BloatEntry> = rows
-        .iter()
-        .filter(|r| r.bloat_ratio.is_some_and(|b| b >= 1.3) && r.reclaimable_bytes > 0)
-        .collect();
-    let level = if bloated.is_empty() {
-        Level::Ok
-    } else {
-        Level::Attention
-    };
-    let summary = if bloated.is_empty() {
-        format!(
-            "No index is 1.3× or more the size of a fresh build; {} bytes reclaimable in all ({how}).",
-            fmt_int(bytes)
-        )
-    } else {
-        format!(
-            "{} 1.3× or more the size of a fresh build (worst: {}, {}); {} bytes reclaimable in all ({how}).",
-            plural(bloated.len(), "index is", "indexes are"),
-            qualified(&bloated[0].schema_name, &bloated[0].index_name),
-            bloated[0]
-                .bloat_ratio
-                .map(|b| format!("{b:.2}×"))
-                .unwrap_or_default(),
-            fmt_int(bytes)
-        )
-    };
-    let bars: Vec<Bar> = rows
-        .iter()
-        .filter(|r| r.reclaimable_bytes > 0)
-        .take(15)
-        .map(|r| Bar {
-            label: qualified(&r.schema_name, &r.index_name),
-            value: r.reclaimable_bytes as f64,
-            text: format!(
-                "{} ({})",
-                r.reclaimable_size,
-                r.bloat_ratio
-                    .map(|b| format!("{b:.2}×"))
-                    .unwrap_or_default()
-            ),
-        })
-        .collect();
-    let mut table = Table::new(&[
-        ("Table", false),
-        ("Index", false),
-        ("Method", false),
-        ("Size", true),
-        ("Reclaimable bytes", true),
-        ("Reclaimable", true),
-        ("Bloat ratio", true),
-        ("Leaf density %", true),
-        ("Baseline density %", true),
-        ("Measured", false),
-    ]);
-    for r in rows {
-        table.row(vec![
-            t(&qualified(&r.schema_name, &r.table_name)),
-            t(&r.index_name),
-            t(&r.access_method),
-            t(&r.index_size),
-            n(r.reclaimable_bytes),
-            t(&r.reclaimable_size),
-            fmt_opt_f(r.bloat_ratio, 3),
-            fmt_opt_f(r.avg_leaf_density, 2),
-            fmt_opt_f(r.baseline_density, 2),
-            t(&r.method),
-        ]);
-    }
-    let chart = if bars.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "<h3>Reclaimable bytes per index</h3>{}",
-            svg::hbar_chart("Reclaimable bytes per index", &bars, "bar-reclaim")
-        )
-    };
-    Rendered {
-        level,
-        summary,
-        body: format!(
-            "{chart}<p>Leaf density against the index's baseline (its density right after its last rebuild by ntsb_perf; empty when it has none).</p>{}",
-            table.html(rows.len(), "indexes")
-        ),
-    }
-}
-
-fn render_reindex(d: &ReindexData) -> Rendered {
-    let failed = d
-        .history
-        .iter()
-        .filter(|r| matches!(r.status.as_str(), "failed" | "cancelled" | "terminated"))
-        .count();
-    let reclaimed: i64 = d
-        .history
-        .iter()
-        .filter(|r| r.status == "done")
-        .filter_map(|r| r.bytes_after.map(|a| r.bytes_before - a))
-        .sum();
-    let mut summary = if d.history.is_empty() {
-        "No index has been rebuilt by ntsb_perf yet.".to_string()
-    } else {
-        format!(
-            "{} recorded ({} did not finish); the finished ones reclaimed {} bytes.",
-            plural(d.history.len(), "rebuild", "rebuilds"),
-            fmt_int(failed as i64),
-            fmt_int(reclaimed)
-        )
-    };
-    if d.running.is_empty() {
-        summary += " No rebuild is running now.";
-    } else {
-        summary += &format!(
-            " {} now.",
-            plural(
-                d.running.len(),
-                "rebuild is running",
-                "rebuilds are running"
-            )
-        );
-    }
-    let level = if failed > 0 {
-        Level::Attention
-    } else {
-        Level::Ok
-    };
-    let mut body = String::new();
-    if !d.history.is_empty() {
-        let rebuilds: Vec<Rebuild> = d
-            .history
-            .iter()
-            .map(|r| Rebuild {
-                label: r.index_name.clone(),
-                at: r.started_epoch,
-                reclaimed: r.bytes_after.map(|a| r.bytes_before - a),
-                status: r.status.clone(),
-            })
-            .collect();
-        let first = d
-            .history
-            .last()
-            .map(|r| r.started_at.as_str())
-            .unwrap_or("");
-        let last = d
-            .history
-            .first()
-            .map(|r| r.started_at.as_str())
-            .unwrap_or("");
-        body += "<h3>Timeline of rebuilds</h3>";
-        body += &svg::timeline(&rebuilds, first, last);
-        let mut table = Table::new(&[
-            ("Started", false),
-            ("Index", false),
-            ("Table", false),
-            ("Status", false),
-            ("By", false),
-            ("Duration", false),
-            ("Bytes before", true),
-            ("Bytes after", true),
-            ("Reclaimed bytes", true),
-            ("Error", false),
-        ]);
-        for r in &d.history {
-            table.row(vec![
-                t(&r.started_at),
-                t(&r.index_name),
-                t(&r.table_name),
-                t(&r.status),
-                t(&r.triggered_by),
-                t(r.duration.as_deref().unwrap_or("")),
-                n(r.bytes_before),
-                r.bytes_after.map(n).unwrap_or_default(),
-                r.bytes_after
-                    .map(|a| n(r.bytes_before - a))
-                    .unwrap_or_default(),
-                t(r.error.as_deref().unwrap_or("")),
-            ]);
-        }
-        body += &table.html(d.history.len(), "rebuilds");
-    }
-    if !d.running.is_empty() {
-        let mut table = Table::new(&[
-            ("Worker pid", true),
-            ("Run by", false),
-            ("Statement", false),
-            ("Running for", false),
-            ("Phase", false),
-        ]);
-        for r in &d.running {
-            table.row(vec![
-                n(r.pid as i64),
-                t(&r.run_by),
-                code(&r.statement),
-                t(&r.running_for),
-                t(r.phase.as_deref().unwrap_or("")),
-            ]);
-        }
-        body += "<h3>Running now</h3>";
-        body += &table.html(d.running.len(), "rebuilds");
-    }
-    Rendered {
-        level,
-        summary,
-        body,
-    }
-}
-
-fn duration_words(secs: f64) -> String {
-    let s = secs.max(0.0);
-    if s < 120.0 {
-        format!("{s:.0} s")
-    } else if s < 7200.0 {
-        format!("{:.0} min", s / 60.0)
-    } else if s < 172_800.0 {
-        format!("{:.1} h", s / 3600.0)
-    } else {
-        format!("{:.1} days", s / 86400.0)
-    }
-}
-
-fn render_refresh(d: &RefreshData) -> Rendered {
-    let failing: Vec<&RefreshView> = d
-        .views
-        .iter()
-        .filter(|v| v.last_status.as_deref() == Some("failed"))
-        .collect();
-    let mut summary = if d.views.is_empty() {
-        "No materialized view is scheduled for refresh.".to_string()
-    } else {
-        let stalest = d
-            .views
-            .iter()
-            .filter_map(|v| v.stale_seconds.map(|s| (s, v)))
-            .max_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
-        let never = d.views.iter().filter(|v| v.last_refresh.is_none()).count();
-        let mut s = format!(
-            "{} scheduled, {} last run failed",
-            plural(d.views.len(), "view", "views"),
-            fmt_int(failing.len() as i64)
-        );
-        if let Some((secs, v)) = stalest {
-            let _ = write!(
-                s,
-                "; the stalest is {} (refreshed {} ago)",
-                v.view,
-                duration_words(secs)
-            );
-        }
-        if never > 0 {
-            let _ = write!(
-                s,
-                "; {} never refreshed",
-                plural(never, "view was", "views were")
-            );
-        }
-        s + "."
-    };
-    if !d.pg_cron {
-        summary += " pg_cron is not installed in this database: no schedule runs.";
-    }
-    let level = if !failing.is_empty() || !d.failures.is_empty() {
-        Level::Attention
-    } else if !d.pg_cron && d.views.is_empty() {
-        Level::Missing
-    } else {
-        Level::Ok
-    };
-    let mut body = String::new();
-    if !d.pg_cron {
-        body += "<p class=\"missing\">pg_cron is not installed in this database (CREATE EXTENSION pg_cron; in the database named by cron.database_name): refresh scheduling is not active.</p>";
-    }
-    if !d.views.is_empty() {
-        let mut table = Table::new(&[
-            ("View", false),
-            ("Schedule", false),
-            ("Last refresh", false),
-            ("Stale for", true),
-            ("Last status", false),
-            ("Would refresh because", false),
-            ("Job active", false),
-            ("Last error", false),
-        ]);
-        for v in &d.views {
-            table.row(vec![
-                t(&v.view),
-                code(&v.schedule),
-                t(v.last_refresh.as_deref().unwrap_or("never")),
-                t(&v.stale_seconds.map(duration_words).unwrap_or_default()),
-                t(v.last_status.as_deref().unwrap_or("")),
-                t(v.refresh_reason.as_deref().unwrap_or("(up to date)")),
-                t(match v.job_active {
-                    Some(true) => "yes",
-                    Some(false) => "no",
-                    None => "(no job)",
-                }),
-                t(v.last_error.as_deref().unwrap_or("")),
-            ]);
-        }
-        body += &table.html(d.views.len(), "views");
-    }
-    if !d.failures.is_empty() {
-        let mut table = Table::new(&[("View", false), ("Started", false), ("Error", false)]);
-        for f in &d.failures {
-            table.row(vec![
-                t(&f.view),
-                t(&f.started_at),
-                t(f.error.as_deref().unwrap_or("")),
-            ]);
-        }
-        body += "<h3>Last failures</h3>";
-        body += &table.html(d.failures.len(), "failures");
-    }
-    Rendered {
-        level,
-        summary,
-        body,
-    }
-}
-
-fn severity_name(code: &str) -> &'static str {
-    match code {
-        "FATL" => "fatal",
-        "SERS" => "serious",
-        "MINR" => "minor",
-        "NONE" => "no injury",
-        _ => "unknown",
-    }
-}
-
-fn render_stats(d: &AccidentData) -> Rendered {
-    if d.accidents == 0 {
-        return Rendered {
-            level: Level::Missing,
-            summary: format!("{} holds no accidents.", d.source),
-            body: format!(
-                "<p class=\"missing\">{} holds no accidents.</p>",
-                escape(&d.source)
-            ),
-        };
-    }
-    let rate = d.fatal_accidents as f64 / d.accidents as f64;
-    let first = d.years.first().map(|y| y.year).unwrap_or(0);
-    let last = d.years.last().map(|y| y.year).unwrap_or(0);
-    let worst = d
-        .years
-        .iter()
-        .filter(|y| y.accidents >= 20)
-        .filter_map(|y| y.fatal_rate.map(|r| (r, y.year)))
-        .max_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
-    let mut summary = format!(
-        "{} accidents in {} from {first} to {last}, {} of them fatal ({:.1}%)",
-        fmt_int(d.accidents),
-        d.source,
-        fmt_int(d.fatal_accidents),
-        rate * 100.0
-    );
-    if let Some((r, y)) = worst {
-        let _ = write!(
-            summary,
-            "; the highest fatal rate was {y}'s ({:.1}%)",
-            r * 100.0
-        );
-    }
-    summary += ".";
-    let bars: Vec<YearBar> = d
-        .years
-        .iter()
-        .map(|y| YearBar {
-            year: y.year,
-            accidents: y.accidents,
-            fatal_rate: y.fatal_rate,
-        })
-        .collect();
-    let shares: Vec<Share> = d
-        .severity
-        .iter()
-        .map(|(c, k)| Share {
-            code: c.clone(),
-            name: severity_name(c).into(),
-            count: *k,
-        })
-        .collect();
-    let mut table = Table::new(&[
-        ("Year", true),
-        ("Accidents", true),
-        ("Fatal accidents", true),
-        ("Fatal rate %", true),
-        ("Fatalities", true),
-    ]);
-    for y in d.years.iter().rev() {
-        table.row(vec![
-            y.year.to_string(),
-            n(y.accidents),
-            n(y.fatal_accidents),
-            fmt_opt_f(y.fatal_rate.map(|r| r * 100.0), 2),
-            y.fatalities.map(n).unwrap_or_default(),
-        ]);
-    }
-    Rendered {
-        level: Level::Ok,
-        summary,
-        body: format!(
-            "<h3>Accidents and fatal rate per year</h3>{}<h3>Severity breakdown</h3>{}<h3>Per year</h3>{}",
-            svg::year_chart(&bars),
-            svg::severity_bar(&shares),
-            table.html(d.years.len(), "years")
-        ),
-    }
-}
-
-fn render_hotspots(d: &HotspotData) -> Rendered {
-    if d.cells.is_empty() {
-        return Rendered {
-            level: Level::Missing,
-            summary: format!("No accident in {} has a location.", d.source),
-            body: format!(
-                "<p class=\"missing\">No accident in {} has a location.</p>",
-                escape(&d.source)
-            ),
-        };
-    }
-    let top = &d.cells[0];
-    let in_top: u64 = d.cells.iter().map(|c| c.accidents).sum();
-    let summary = format!(
-        "The {} busiest {} km cells hold {} accidents; the busiest, around {:.2}, {:.2}, has {} ({} fatal). {} accidents have no location.",
-        d.cells.len(),
-        d.cell_km,
-        fmt_int(in_top as i64),
-        top.lon,
-        top.lat,
-        fmt_int(top.accidents as i64),
-        fmt_int(top.fatal_accidents as i64),
-        fmt_int(d.skipped_null + d.skipped_other)
-    );
-    let mut table = Table::new(&[
-        ("Rank", true),
-        ("Longitude", true),
-        ("Latitude", true),
-        ("Accidents", true),
-        ("Fatal accidents", true),
-        ("Fatal share %", true),
-    ]);
-    for c in &d.cells {
-        table.row(vec![
-            c.rank.to_string(),
-            format!("{:.6}", c.lon),
-            format!("{:.6}", c.lat),
-            n(c.accidents as i64),
-            n(c.fatal_accidents as i64),
-            format!(
-                "{:.1}",
-                if c.accidents > 0 {
-                    c.fatal_accidents as f64 / c.accidents as f64 * 100.0
-                } else {
-                    0.0
-                }
-            ),
-        ]);
-    }
-    Rendered {
-        level: Level::Ok,
-        summary,
-        body: format!(
-            "{}<p>Cells of {} km on an equal-area grid (their outlines), discs sized by accidents and coloured by fatal share; the same cells as GeoJSON: <code>ntsb_perf.hotspots_geojson(ntsb_perf.accident_hotspots(geom, ...))</code>.</p>{}",
-            svg::hotspot_map(&d.cells, d.cell_km),
-            d.cell_km,
-            table.html(d.cells.len(), "cells")
-        ),
-    }
-}
-
 fn rendered<T>(p: &Part<T>, f: impl FnOnce(&T) -> Rendered) -> Rendered {
     match p {
         Part::Ready(v) => f(v),
@@ -1098,86 +162,80 @@ fn rendered<T>(p: &Part<T>, f: impl FnOnce(&T) -> Rendered) -> Rendered {
 /// The page.
 pub fn render(d: &ReportData) -> String {
     let sections = [
-        rendered(&d.usage, |r| render_usage(r)),
-        rendered(&d.unused, |r| render_unused(r)),
-        rendered(&d.duplicates, |r| render_duplicates(r)),
-        rendered(&d.invalid, |r| render_invalid(r)),
-        rendered(&d.bloat, |r| render_bloat(r, d.sample_pages)),
-        rendered(&d.reindex, render_reindex),
-        rendered(&d.refresh, render_refresh),
-        rendered(&d.stats, render_stats),
-        rendered(&d.hotspots, render_hotspots),
+        rendered(&d.usage, |r| index_usage::render(r)),
+        rendered(&d.unused, |r| unused_indexes::render(r)),
+        rendered(&d.duplicates, |r| duplicate_indexes::render(r)),
+        rendered(&d.invalid, |r| invalid_indexes::render(r)),
+        rendered(&d.bloat, |r| index_bloat::render(r, d.sample_pages)),
+        rendered(&d.reindex, reindex::render),
+        rendered(&d.refresh, refresh::render),
+        rendered(&d.stats, accident_stats::render),
+        rendered(&d.hotspots, hotspots::render),
     ];
     let scope = match &d.schema {
         Some(s) => format!("schema {s}"),
         None => "every schema".to_string(),
     };
-    let mut page = String::with_capacity(64 * 1024);
-    page += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
-    page += "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n";
-    page += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
-    let _ = writeln!(
-        page,
-        "<title>ntsb_perf health report: {}</title>",
-        escape(&d.database)
-    );
-    let _ = writeln!(page, "<style>{STYLE}</style>\n</head>\n<body>");
-    let _ = writeln!(
-        page,
-        "<header><h1>Health report of database {}</h1><p class=\"meta\">Generated {} by ntsb_perf {} for {}, with the privileges of the role that ran it. Index bloat {}.</p></header>",
-        escape(&d.database),
-        escape(&d.generated_at),
-        escape(&d.version),
-        escape(&scope),
-        match d.sample_pages {
-            Some(p) => format!("sampled ({} pages per index)", fmt_int(p as i64)),
-            None => "exact".into(),
+    let bloat = match d.sample_pages {
+        Some(p) => format!("sampled ({} pages per index)", fmt_int(p as i64)),
+        None => "exact".into(),
+    };
+    // Line breaks where the page always had them: after the head's elements and each section.
+    html! {
+        (DOCTYPE) "\n"
+        html lang="en" {
+            "\n"
+            head {
+                "\n"
+                meta charset="utf-8";
+                "\n"
+                meta http-equiv="Content-Security-Policy"
+                    content="default-src 'none'; style-src 'unsafe-inline'";
+                "\n"
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                "\n"
+                title { "ntsb_perf health report: " (Text(&d.database)) }
+                "\n"
+                // Our own stylesheet (a constant), which escaping would break (its quotes).
+                style { (PreEscaped(STYLE)) }
+                "\n"
+            }
+            "\n"
+            body {
+                "\n"
+                header {
+                    h1 { "Health report of database " (Text(&d.database)) }
+                    p class="meta" {
+                        "Generated " (Text(&d.generated_at)) " by ntsb_perf " (Text(&d.version))
+                        " for " (Text(&scope)) ", with the privileges of the role that ran it. "
+                        "Index bloat " (bloat) "."
+                    }
+                }
+                "\n"
+                (summary::render(&sections))
+                "\n"
+                @for ((id, title), s) in SECTIONS[1..].iter().zip(&sections) {
+                    section id=(id) {
+                        h2 { (Text(title)) }
+                        p class={ "summary " (s.level.class()) } { (Text(&s.summary)) }
+                        (s.body)
+                    }
+                    "\n"
+                }
+                footer {
+                    "ntsb_perf health_report(): one HTML page, inline CSS and SVG only, no script "
+                    "and no external resource. Figures are those the extension's reports return "
+                    "(index_usage, unused_indexes, duplicate_indexes, invalid_indexes, "
+                    "index_bloat_report, reindex_history, reindex_status, refresh_status, "
+                    "refresh_log, accident_stats, accident_hotspots)."
+                }
+                "\n"
+            }
+            "\n"
         }
-    );
-    let attention = sections
-        .iter()
-        .filter(|s| s.level == Level::Attention)
-        .count();
-    let _ = write!(
-        page,
-        "<section id=\"{}\"><h2>{}</h2><p class=\"summary {}\">{}</p><ul class=\"overview\">",
-        SECTIONS[0].0,
-        SECTIONS[0].1,
-        if attention > 0 { "attention" } else { "ok" },
-        if attention == 0 {
-            "Nothing needs attention.".to_string()
-        } else {
-            format!(
-                "{} of {} sections {} attention.",
-                attention,
-                sections.len(),
-                if attention == 1 { "needs" } else { "need" }
-            )
-        }
-    );
-    for ((id, title), s) in SECTIONS[1..].iter().zip(&sections) {
-        let _ = write!(
-            page,
-            "<li><span class=\"badge {}\">{}</span><a href=\"#{id}\">{}</a>: {}</li>",
-            s.level.class(),
-            s.level.word(),
-            escape(title),
-            escape(&s.summary)
-        );
+        "\n"
     }
-    page += "</ul></section>\n";
-    for ((id, title), s) in SECTIONS[1..].iter().zip(&sections) {
-        let _ = writeln!(
-            page,
-            "<section id=\"{id}\"><h2>{}</h2><p class=\"summary {}\">{}</p>{}</section>",
-            escape(title),
-            s.level.class(),
-            escape(&s.summary),
-            s.body
-        );
-    }
-    page += "<footer>ntsb_perf health_report(): one HTML page, inline CSS and SVG only, no script and no external resource. Figures are those the extension's reports return (index_usage, unused_indexes, duplicate_indexes, invalid_indexes, index_bloat_report, reindex_history, reindex_status, refresh_status, refresh_log, accident_stats, accident_hotspots).</footer>\n</body>\n</html>\n";
-    page
+    .into_string()
 }
 
 #[cfg(test)]

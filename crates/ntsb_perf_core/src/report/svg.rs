@@ -31,11 +31,13 @@ fn text(x: f64, y: f64, class: &str, anchor: &str, s: &str) -> String {
     )
 }
 
+/// `class` is escaped too: the severity chart's is made of a severity code.
 fn rect(x: f64, y: f64, w: f64, h: f64, class: &str, tip: &str) -> String {
     format!(
-        "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" class=\"{class}\"><title>{}</title></rect>",
+        "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" class=\"{}\"><title>{}</title></rect>",
         w.max(0.0),
         h.max(0.0),
+        escape(class),
         escape(tip)
     )
 }
