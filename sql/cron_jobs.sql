@@ -1,7 +1,7 @@
 -- The kinds of pg_cron jobs ntsb_perf creates, in one place: DROP EXTENSION ntsb_perf
 -- (sql/uninstall.sql) lists or removes every job of this database that is of one of these
 -- kinds, and the schedule functions take the names of their jobs from here. A new kind of job
--- is one more row. See README "Uninstalling".
+-- is one more row. See docs/operations.md, "Uninstalling".
 
 -- One row per kind:
 --   job_name          the job's exact name, for kinds with one job per database (NULL: one job

@@ -42,7 +42,7 @@ LANGUAGE c AS 'MODULE_PATHNAME', 'ntsb_perf_track_change';
 -- The kinds of pg_cron jobs ntsb_perf creates, in one place: DROP EXTENSION ntsb_perf
 -- (sql/uninstall.sql) lists or removes every job of this database that is of one of these
 -- kinds, and the schedule functions take the names of their jobs from here. A new kind of job
--- is one more row. See README "Uninstalling".
+-- is one more row. See docs/operations.md, "Uninstalling".
 
 -- One row per kind:
 --   job_name          the job's exact name, for kinds with one job per database (NULL: one job
@@ -351,8 +351,8 @@ VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_snapshot_measure_wrapper';
 
--- Auto-reindex: plan, history, baselines, the waiting procedures and the schedule. See README
--- "Auto-reindex". The rebuild itself runs in a background worker (src/reindex/worker.rs).
+-- Auto-reindex: plan, history, baselines, the waiting procedures and the schedule. See
+-- docs/auto-reindex.md. The rebuild itself runs in a background worker (src/reindex/worker.rs).
 
 -- One row per rebuild (per partition for a partitioned index), written as 'running' when the
 -- rebuild starts and given its outcome when it ends; a run whose session died before that (the
@@ -1004,7 +1004,7 @@ GRANT SELECT ON ntsb_perf.reindex_status TO PUBLIC;
 
 -- Index history and forecasting: one row per index per snapshot (size, bloat, usage counters),
 -- usage counted from the snapshots across statistics resets, and each index's bloat trend
--- since its last rebuild. See README "Index history and forecasting".
+-- since its last rebuild. See docs/index-history.md.
 
 -- One row per index per snapshot (snapshot_indexes), and one per rebuild by reindex_index /
 -- auto_reindex (rebuild = true, measured exactly right after it). Written only by those
@@ -2402,7 +2402,7 @@ BEGIN
 END $$;
 
 -- DROP EXTENSION ntsb_perf and the pg_cron jobs ntsb_perf created. See src/uninstall.rs and
--- README "Uninstalling".
+-- docs/operations.md, "Uninstalling".
 
 -- Called by the event trigger below when a statement is about to drop ntsb_perf, with whether
 -- it says CASCADE. Without CASCADE, while ntsb_perf's pg_cron jobs exist: 2BP01 like

@@ -1,5 +1,5 @@
 -- DROP EXTENSION ntsb_perf and the pg_cron jobs ntsb_perf created. See src/uninstall.rs and
--- README "Uninstalling".
+-- docs/operations.md, "Uninstalling".
 
 -- Called by the event trigger below when a statement is about to drop ntsb_perf, with whether
 -- it says CASCADE. Without CASCADE, while ntsb_perf's pg_cron jobs exist: 2BP01 like

@@ -1,6 +1,6 @@
 -- Index history and forecasting: one row per index per snapshot (size, bloat, usage counters),
 -- usage counted from the snapshots across statistics resets, and each index's bloat trend
--- since its last rebuild. See README "Index history and forecasting".
+-- since its last rebuild. See docs/index-history.md.
 
 -- One row per index per snapshot (snapshot_indexes), and one per rebuild by reindex_index /
 -- auto_reindex (rebuild = true, measured exactly right after it). Written only by those

@@ -1,5 +1,5 @@
 -- Materialized-view refresh scheduling: policies, exact change tracking, refresh in dependency
--- order, log and status. See README "Refresh scheduling".
+-- order, log and status. See docs/refresh.md.
 
 -- One policy per scheduled view (schedule_refresh / unschedule_refresh).
 CREATE TABLE ntsb_perf.refresh_policy (

@@ -1,5 +1,5 @@
--- Auto-reindex: plan, history, baselines, the waiting procedures and the schedule. See README
--- "Auto-reindex". The rebuild itself runs in a background worker (src/reindex/worker.rs).
+-- Auto-reindex: plan, history, baselines, the waiting procedures and the schedule. See
+-- docs/auto-reindex.md. The rebuild itself runs in a background worker (src/reindex/worker.rs).
 
 -- One row per rebuild (per partition for a partitioned index), written as 'running' when the
 -- rebuild starts and given its outcome when it ends; a run whose session died before that (the
