@@ -5,7 +5,7 @@ export ROWS NTSB_CSV
 
 .PHONY: test demo demo-stop install package package-test package-test-chroot bench setup unit pgtest regress lint
 
-test:            ## fmt, clippy, pure Rust tests, cargo pgrx test pg15, SQL regression tests, README and rustdoc examples
+test:            ## fmt, clippy, pure Rust tests, cargo pgrx test pg15, SQL regression tests, documentation examples
 	scripts/test.sh
 
 demo:            ## throwaway cluster under target/demo with accident data and the index reports

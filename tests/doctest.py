@@ -1,53 +1,17 @@
 #!/usr/bin/env python3
-"""Documentation that runs: every ```sql block of README.md and of the rustdoc in src/**/*.rs
-is a psql session that is run against a throwaway cluster and compared with what it shows.
+"""Documentation that runs: every ```sql block of README.md, docs/*.md, CONTRIBUTING.md and of
+the rustdoc in src/**/*.rs is a psql session that is run against a throwaway cluster and
+compared with what it shows.
 
 tests/doctest.sh starts the cluster, builds the data sets and calls this file; `make test` runs
 it after the SQL regression tests. Python 3 standard library only.
 
-How a block is written (README.md; in rustdoc the same lines after `/// `):
-
-    <!-- doctest: data=csv setup=demo/mistakes.sql,demo/workload.sql mask=duration_ms -->
-    ```sql
-    ntsb=# SELECT index_name, idx_scan
-           FROM ntsb_perf.index_usage('public') LIMIT 2;
-        index_name    | idx_scan
-    ------------------+----------
-     events_pkey      |        1
-     ...
-    (2 rows)
-    ```
-
-- A statement starts on a line with a psql prompt (`ntsb=# `, `ntsb=> `, `=> `) and runs on to
-  the line where it ends as psql would end it: a `;` outside quotes, comments and parentheses,
-  or a backslash command (`\\x`, `\\gx`). Everything after it up to the next prompt is its
-  expected output, as `psql -X -q` prints it (tables, NOTICE/ERROR/DETAIL/HINT lines; no
-  command tags; `\\set SHOW_CONTEXT never`, so no CONTEXT lines). Every statement of a block
-  runs in one session, in order; an error is output like any other (the block goes on).
-- The optional `<!-- doctest: ... -->` comment right before the fence says what the block runs
-  on (an HTML comment: neither GitHub nor rustdoc shows it). Words on its first line:
-  - `data=NAME`: the database the block starts from, a fresh copy for each block, named
-    `ntsb` (pg_cron's database in this cluster): `empty` (the default: demo/schema.sql, an
-    empty `events`), `csv` (demo/schema.sql, the real export loaded by demo/load_csv.sql,
-    demo/indexes.sql; blocks are skipped when the CSV is missing) or `generated`
-    (demo/schema.sql, 20,000 rows of demo/generate.sql after `setseed(0.15)`, which makes the
-    generator repeat itself, demo/indexes.sql). All three are built, always in that order (the
-    CSV last), so the OIDs of their objects, which seed `index_bloat`'s samples, do not depend
-    on which blocks run or on whether the CSV is there. Autovacuum is off in this cluster and
-    ANALYZE reads every row (`default_statistics_target` 200), so plans do not vary.
-  - `setup=FILE,...`: psql files (paths from the repository root) run before the block in a
-    session of their own, output not shown (errors fail the block). Lines after the first one
-    of the comment, up to `-->`, are more setup SQL run the same way. The setup session
-    flushes its statistics, so `idx_scan` and the like count its queries.
-  - `mask=COLUMN,...`: the values of these columns (in any result table, aligned or `\\x`)
-    are not compared.
-  - `skip="reason"`: the block is not run; the reason is listed in the summary.
-- Masks (both sides, then runs of spaces count as one, so column widths do not matter):
-  timestamps with a time of day and intervals with fractions of a second (measured
-  durations) are always masked; a `…` in the shown output matches any text within its line
-  (a pid, an OID); `mask=` masks whole columns. Sizes are not masked: the data is fixed, so
-  they are too.
-- Blocks run in this order: README.md, then src/**/*.rs by path, each file top to bottom.
+How a block is written (its statements and expected output, the `<!-- doctest: ... -->`
+comment with data=, setup=, mask= and skip=, what is always masked): CONTRIBUTING.md, "Doc
+tests". In rustdoc the same lines follow `/// `. Blocks run in this order: README.md, then
+docs/*.md sorted by name, then CONTRIBUTING.md, then src/**/*.rs by path, each file top to
+bottom. Each block starts from a fresh copy of its data set; only the OIDs of objects a block
+creates depend on what ran before it.
 
 On a difference the block's file and line are named with a diff (- shown, + produced), and the
 whole produced session is written to target/doctest/out/ (ready to paste). `--accept` writes
@@ -245,7 +209,9 @@ def parse_body(block, body):
 
 
 def all_blocks():
-    files = [ROOT / "README.md"] + sorted((ROOT / "src").rglob("*.rs"))
+    files = ([ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
+             + [f for f in [ROOT / "CONTRIBUTING.md"] if f.exists()]
+             + sorted((ROOT / "src").rglob("*.rs")))
     return [b for f in files for b in extract(f)]
 
 

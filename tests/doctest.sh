@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Documentation that runs (tests/doctest.py says how a block is written): starts a throwaway
-# cluster under target/doctest, builds the data sets the blocks name as template databases,
-# runs every ```sql block of README.md and src/**/*.rs and compares its output. Uses the
-# installed library (scripts/regress.sh installs it first in `make test`); installs nothing.
-# Arguments go to doctest.py: `tests/doctest.sh run README.md:560`, `... run --accept`.
+# Documentation that runs (CONTRIBUTING.md, "Doc tests", says how a block is written): starts a
+# throwaway cluster under target/doctest, builds the data sets the blocks name as template
+# databases, runs every ```sql block of README.md, docs/*.md, CONTRIBUTING.md and src/**/*.rs
+# and compares its output. Uses the installed library (scripts/regress.sh installs it first in
+# `make test`); installs nothing. Arguments go to doctest.py: `tests/doctest.sh run
+# docs/bloat.md`, `... run docs/refresh.md:40 --accept`.
 source "$(dirname "$0")/../scripts/common.sh"
 DIR=$ROOT/target/doctest
 PORT=${DOCTEST_PORT:-28819}

@@ -297,13 +297,13 @@ same "every restored view is due (no earlier refresh through ntsb_perf), none un
 v=$(qb "$SRC" -c "SELECT string_agg(tgname || ':' || tgenabled::text, ',' ORDER BY tgname) FROM pg_trigger WHERE tgrelid = 'events'::regclass AND NOT tgisinternal")
 same "the tracking triggers came back, enabled as they were" "$v" "ntsb_perf_track_changes:A,ntsb_perf_track_replica:R"
 # pg_cron restores every job as it was: the auto_reindex job (no policy points at it) still
-# targets the old port; the README's command moves it.
+# targets the old port; the command in docs/operations.md (Backups) moves it.
 v=$(qb "$SRC" -c "SELECT nodeport FROM cron.job WHERE jobname = 'ntsb_perf auto_reindex $SRC'")
 same "the auto_reindex job still targets the source's port (pg_cron restores jobs as they were)" "$v" "$PA"
 qb "$SRC" -c "UPDATE cron.job SET nodeport = current_setting('port')::int WHERE database = current_database()
               AND nodeport <> current_setting('port')::int" >/dev/null
 v=$(qb "$SRC" -c "SELECT count(*) FROM cron.job WHERE nodeport <> $PB")
-same "the README's UPDATE moves the other jobs to this server" "$v" 0
+same "the UPDATE of docs/operations.md moves the other jobs to this server" "$v" 0
 
 # ---------------------------------------------------------------------------------------------
 log "2. ntsb_plain restored into new databases of cluster A (custom format and plain SQL)"

@@ -39,7 +39,7 @@ pub const GIST_FRESH_FILL: f64 = 0.68;
 /// polygon and any other operator class [`opclass_fill`](super::opclass_fill) does not list.
 /// Introduced in commit 84e1b0d as the middle of the random-order insertion builds measured
 /// then (45-86% depending on the operator class and on how the table's order follows the
-/// keys); the README gives it as the box, circle and polygon figure of the per-operator-class
+/// keys); docs/bloat.md gives it as the box, circle and polygon figure of the per-operator-class
 /// measurements (one random-order build of 150,000 rows, see `opclass_fill` below).
 pub const GIST_INSERT_FRESH_FILL: f64 = 0.60;
 /// The fillfactor the fills above were measured at (GiST's default): a build at another
@@ -82,7 +82,7 @@ impl AccessMethod for Gist {
 
     /// Insertion builds, keyed by the `consistent` support function. Each was measured on one
     /// fresh build of 150,000 rows in random order (`fresh.opc_calibration` in
-    /// `bench/fresh_builds.sql`, commit 3f9af78; the README lists them and a second,
+    /// `bench/fresh_builds.sql`, commit 3f9af78; docs/bloat.md lists them and a second,
     /// independent check, `fresh.opc_check`); keys that follow the table's order fill less
     /// (box GiST 0.47).
     fn opclass_fill(&self, first_support_fn: &str) -> f64 {

@@ -32,7 +32,7 @@ const SPGIST_KNOWN: u16 = SPGIST_META | SPGIST_DELETED | SPGIST_LEAF | SPGIST_NU
 /// slack. Set with the first version of the model (commit f85155c, "calibrated on fresh
 /// builds (bench/fresh_builds.sql)": then the quad-tree over the points of its tables
 /// `fresh.a` and `fresh.b`); the figures of that calibration were not recorded. Quad-tree
-/// points read 0.942 on the 150,000-row calibration set of the other operator classes (README).
+/// points read 0.942 on the 150,000-row calibration set of the other operator classes (bench/README.md).
 pub const SPGIST_FRESH_FILL: f64 = 0.755;
 /// The radix tree of `text_ops` packs leaves tighter (prefixes move into inner tuples). Set
 /// with the first version of the model, like [`SPGIST_FRESH_FILL`] (the text index of
@@ -77,7 +77,7 @@ impl AccessMethod for Spgist {
 
     /// Keyed by the `config` support function. Each was measured on one fresh build of 150,000
     /// rows in random order (`fresh.opc_calibration` in `bench/fresh_builds.sql`, commit
-    /// 3f9af78; the README lists them and a second, independent check, `fresh.opc_check`), but
+    /// 3f9af78; docs/bloat.md lists them and a second, independent check, `fresh.opc_check`), but
     /// PostGIS's; keys that follow the table's order fill less (quad-tree 0.72).
     fn opclass_fill(&self, first_support_fn: &str) -> f64 {
         match first_support_fn {
