@@ -21,8 +21,9 @@
 --     schedule and owner). A job someone changed since is left alone, and a WARNING says so.
 --   * refresh_policy.jobid becomes UNIQUE (two policies sharing one job lose it, WARNING).
 -- The stored accident_stats states need nothing: 0.2.0 reads 0.1.0's stored form as it is.
--- The library keeps 0.1.0's entry point of track_change (track_change_wrapper), so tables with
--- tracking triggers stay writable between installing 0.2.0's files and running this.
+-- The library keeps 0.1.0's entry points of track_change (track_change_wrapper) and
+-- _refresh_fence (refresh_fence_wrapper), so tables with tracking triggers stay writable and
+-- views refresh between installing 0.2.0's files and running this.
 \echo Use "ALTER EXTENSION ntsb_perf UPDATE TO '0.2.0'" to load this file. \quit
 
 -- 1. Change marks are written by the tracking trigger as the owner of refresh_change, no longer
@@ -38,6 +39,13 @@ DROP FUNCTION ntsb_perf.unused_indexes(bigint);
 
 CREATE OR REPLACE FUNCTION ntsb_perf.track_change() RETURNS trigger
 LANGUAGE c AS 'MODULE_PATHNAME', 'ntsb_perf_track_change';
+
+CREATE OR REPLACE FUNCTION "_refresh_fence"(
+	"sources" oid[] /* Vec < Option < pg_sys :: Oid > > */
+) RETURNS bool /* bool */
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_refresh_fence_wrapper';
 
 -- The kinds of pg_cron jobs ntsb_perf creates, in one place: DROP EXTENSION ntsb_perf
 -- (sql/uninstall.sql) lists or removes every job of this database that is of one of these
@@ -222,7 +230,7 @@ CREATE  FUNCTION "_nondeterminism"(
 ) RETURNS TEXT /* Option < String > */
 STRICT STABLE PARALLEL SAFE 
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'nondeterminism_wrapper';
+AS 'MODULE_PATHNAME', '_nondeterminism_wrapper';
 
 CREATE  FUNCTION "_refresh_view_lock"(
 	"v" regclass /* Option < crate :: regclass :: RegClass > */
@@ -2629,7 +2637,7 @@ CREATE  FUNCTION "_hotspots_geojson"(
 ) RETURNS jsonb /* JsonB */
 IMMUTABLE STRICT PARALLEL SAFE 
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'hotspots_geojson_text_wrapper';
+AS 'MODULE_PATHNAME', '_hotspots_geojson_wrapper';
 
 CREATE FUNCTION ntsb_perf.hotspots_geojson(hotspots jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE

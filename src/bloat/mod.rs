@@ -591,7 +591,7 @@ table_functions! {
     ///  1400 kB    |            66.55 |                    |       1.017 | 24 kB
     /// (1 row)
     /// ```
-    #[pg_extern(volatile, parallel_safe, name = "index_bloat")]
+    #[pg_extern(volatile, parallel_safe)]
     fn index_bloat(
         index: Option<RegClass>,
         sample_pages: default!(Option<i32>, "NULL"),
@@ -633,7 +633,7 @@ table_functions! {
     ///  idx_events_geom              | gist          | 752 kB     |       0.959 | 0 bytes
     /// (9 rows)
     /// ```
-    #[pg_extern(volatile, parallel_safe, name = "index_bloat_report")]
+    #[pg_extern(volatile, parallel_safe)]
     fn index_bloat_report(
         schema_name: default!(Option<String>, "NULL"),
         min_bytes: default!(Option<i64>, "1048576"),

@@ -191,7 +191,7 @@ table_functions! {
     ///         0.299 | t          | {idx_events_event_date} | {}
     /// (1 row)
     /// ```
-    #[pg_extern(volatile, name = "explain_query")]
+    #[pg_extern(volatile)]
     fn explain_query(
         query: Option<&str>,
         analyze: default!(Option<bool>, "true"),
@@ -240,7 +240,7 @@ impl ExplainRow {
 ///     2 | SELECT count(*) FROM events WHERE id + 0 < 100 |        4.159 |               42.01 | f
 /// (2 rows)
 /// ```
-#[pg_extern(volatile, name = "compare_queries")]
+#[pg_extern(volatile)]
 #[allow(clippy::type_complexity)]
 fn compare_queries(
     queries: VariadicArray<String>,

@@ -3,10 +3,10 @@
 //! trend of each index's bloat since its last rebuild (`bloat_forecast`). The SQL side (table,
 //! `snapshot_indexes`, schedule, usage history, forecast) is `sql/index_history/history.sql`;
 //! here are the measurement of one snapshot and the line fit, whose maths is
-//! `ntsb_perf_core::snapshot` and `ntsb_perf_core::forecast`.
+//! `ntsb_perf_core::index_history` (`snapshot`, `forecast`).
 
-use ntsb_perf_core::forecast;
-use ntsb_perf_core::snapshot::{first_read, next_read, Read};
+use ntsb_perf_core::index_history::forecast;
+use ntsb_perf_core::index_history::snapshot::{first_read, next_read, Read};
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::prelude::*;
 

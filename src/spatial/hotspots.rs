@@ -2,7 +2,7 @@
 //! installs without PostGIS; the type is checked at run time) that counts accidents per grid
 //! cell and keeps the busiest cells, and `hotspot_cells`, its result as rows.
 
-use ntsb_perf_core::hotspots::{HotspotError, HotspotState};
+use ntsb_perf_core::spatial::hotspots::{HotspotError, HotspotState};
 use pgrx::prelude::*;
 use pgrx::{AnyElement, Internal, JsonB};
 

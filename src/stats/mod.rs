@@ -378,7 +378,7 @@ const SEED_COLUMNS: [&str; 6] = [
 ///  2002 |      0.185
 /// (3 rows)
 /// ```
-#[pg_extern(volatile, name = "create_accident_stats_view")]
+#[pg_extern(volatile)]
 fn create_accident_stats_view(
     // to_regclass, not 'events'::regclass: a literal would be looked up when the extension is
     // created, and fail where no events table exists yet.

@@ -10,6 +10,8 @@ use std::io::Cursor;
 
 use postgis::ewkb::{EwkbRead, Point};
 
+use super::{is_lon_lat_srid, is_valid_lon_lat};
+
 /// Authalic radius of the WGS84 ellipsoid, km.
 pub const EARTH_RADIUS_KM: f64 = 6371.0072;
 
@@ -60,16 +62,6 @@ impl std::fmt::Display for HotspotError {
             HotspotError::Malformed(e) => write!(f, "not a valid EWKB geometry: {e}"),
         }
     }
-}
-
-/// The SRIDs read as longitude/latitude in degrees: WGS 84, and 0 (unknown) as PostGIS's default.
-pub fn is_lon_lat_srid(srid: i32) -> bool {
-    srid == 4326 || srid == 0
-}
-
-/// Whether a lon/lat pair is a place on Earth (degrees).
-pub fn is_valid_lon_lat(lon: f64, lat: f64) -> bool {
-    (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)
 }
 
 /// The EWKB header: base geometry type (1 point, 2 line, 3 polygon, 4-7 multi/collection,
