@@ -227,7 +227,7 @@ fn _forecast_fit(
     }
     let (xs, ys): (Vec<f64>, Vec<f64>) =
         x.iter().zip(y.iter()).filter_map(|(a, b)| a.zip(b)).unzip();
-    let row = match forecast::theil_sen(&xs, &ys, 0.95) {
+    let row = match forecast::theil_sen(&xs, &ys) {
         None => (None, None, None, None, None, None, None, None),
         // (a threshold that is not a number: only the line is wanted)
         Some(f) if !threshold.is_finite() => (
