@@ -462,7 +462,7 @@ pub(crate) fn measure_summary(oid: pg_sys::Oid, sample_pages: Option<i32>) -> Op
         expected_bytes: r.expected_bytes,
         reclaimable_bytes: r.reclaimable_bytes,
         bloat_ratio: r.bloat_ratio,
-        sampled: r.method == "sampled",
+        sampled: r.method == measure::method_name(true),
         pages_read: r.pages_read,
         density_ci: r.density_ci_low.zip(r.density_ci_high),
     })

@@ -481,6 +481,16 @@ fn i64_of(v: &serde_json::Value, field: &str) -> Result<i64, StatsError> {
 }
 
 impl AccidentStats {
+    /// Accidents per normalised severity code, e.g. `{"FATL": 12, "NONE": 80, ...}`.
+    pub fn severity_counts(&self) -> serde_json::Value {
+        let map: serde_json::Map<String, serde_json::Value> = crate::severity::CODES
+            .iter()
+            .zip(self.by_severity)
+            .map(|(c, n)| (c.to_string(), n.into()))
+            .collect();
+        serde_json::Value::Object(map)
+    }
+
     /// The text form: JSON, as release 0.1.0 wrote it (so dumps and old text round-trip).
     pub fn to_json(&self) -> String {
         // Serialising plain integers into a String cannot fail.
@@ -920,5 +930,20 @@ mod tests {
             // the CBOR written here for that form is byte for byte 0.1.0's
             assert_eq!(cbor(&StateForm::from(&s)), bytes);
         }
+    }
+
+    #[test]
+    fn severity_counts_name_every_code() {
+        let s = fold(&sample());
+        assert_eq!(
+            s.severity_counts(),
+            serde_json::json!({"FATL": s.by_severity[0], "SERS": s.by_severity[1],
+                               "MINR": s.by_severity[2], "NONE": s.by_severity[3],
+                               "UNKN": s.by_severity[4]})
+        );
+        assert_eq!(
+            AccidentStats::default().severity_counts(),
+            serde_json::json!({"FATL": 0, "SERS": 0, "MINR": 0, "NONE": 0, "UNKN": 0})
+        );
     }
 }

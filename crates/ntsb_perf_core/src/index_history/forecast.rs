@@ -272,6 +272,26 @@ fn band_indices(n_slopes: usize, var_s: f64, z: f64) -> (usize, usize) {
     )
 }
 
+/// What `bloat_forecast` fits through an index's points: the line ([`theil_sen`]) and, when
+/// `threshold` is a number, when it reaches it ([`crossing`], from the first point the fit used
+/// to the last point). `None` when the points cannot be fitted.
+pub fn forecast(
+    x: &[f64],
+    y: &[f64],
+    threshold: f64,
+    rising: bool,
+) -> Option<(Fit, Option<Crossing>)> {
+    let fit = theil_sen(x, y)?;
+    if !threshold.is_finite() {
+        return Some((fit, None));
+    }
+    // (the fit uses the last MAX_POINTS points: the first of those)
+    let used = &x[x.len().saturating_sub(MAX_POINTS)..];
+    let first = used.iter().cloned().fold(f64::INFINITY, f64::min);
+    let now = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    Some((fit, Some(crossing(&fit, threshold, rising, first, now))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -586,5 +606,26 @@ mod tests {
             (0.25, 0.25, 0.25)
         );
         assert!((fit.intercept - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn forecast_fits_then_crosses_from_the_points_used() {
+        let x = xs(11);
+        let y: Vec<f64> = x.iter().map(|&x| 3.0 + 2.0 * x).collect();
+        let (fit, c) = forecast(&x, &y, 43.0, true).unwrap();
+        assert_eq!(fit, theil_sen(&x, &y).unwrap());
+        let (x0, xn) = (x[0], x[10]);
+        assert_eq!(c, Some(crossing(&fit, 43.0, true, x0, xn)));
+        // a threshold that is not a number: the line only
+        assert_eq!(forecast(&x, &y, f64::NAN, true), Some((fit, None)));
+        assert_eq!(forecast(&x, &y, f64::INFINITY, false), Some((fit, None)));
+        // too few points: nothing
+        assert_eq!(forecast(&x[..3], &y[..3], 43.0, true), None);
+        // a long series: the crossing starts at the first point the fit used
+        let x: Vec<f64> = (0..MAX_POINTS + 5).map(|i| i as f64).collect();
+        let y: Vec<f64> = x.iter().map(|&x| 1.0 + 0.5 * x).collect();
+        let (fit, c) = forecast(&x, &y, 1e4, true).unwrap();
+        let last = *x.last().unwrap();
+        assert_eq!(c, Some(crossing(&fit, 1e4, true, 5.0, last)));
     }
 }
