@@ -480,6 +480,22 @@ fn i64_of(v: &serde_json::Value, field: &str) -> Result<i64, StatsError> {
         .ok_or_else(|| bad_field(field, format!("{v} is not a 64-bit integer")))
 }
 
+/// Why release 0.1.0's stored form of `len` bytes could not be read, in the words of the reader
+/// 0.1.0 had (serde_cbor), so the messages stay as they were: a value cut short is "EOF while
+/// parsing a value at offset <len>", a field of the wrong type or missing is serde's message.
+fn legacy_error(e: ciborium::de::Error<std::io::Error>, len: usize) -> String {
+    use ciborium::de::Error;
+    match e {
+        Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            format!("EOF while parsing a value at offset {len}")
+        }
+        Error::Io(io) => io.to_string(),
+        Error::Syntax(at) => format!("invalid CBOR at offset {at}"),
+        Error::Semantic(_, msg) => msg,
+        Error::RecursionLimitExceeded => "recursion limit exceeded".to_string(),
+    }
+}
+
 impl AccidentStats {
     /// Accidents per normalised severity code, e.g. `{"FATL": 12, "NONE": 80, ...}`.
     pub fn severity_counts(&self) -> serde_json::Value {
@@ -565,10 +581,13 @@ impl AccidentStats {
                     ))
                 };
                 let mut rest = b;
-                let form: StateForm =
-                    ciborium::from_reader(&mut rest).map_err(|e| unreadable(e.to_string()))?;
+                let form: StateForm = ciborium::from_reader(&mut rest)
+                    .map_err(|e| unreadable(legacy_error(e, b.len())))?;
                 if !rest.is_empty() {
-                    return Err(unreadable(format!("{} bytes after the value", rest.len())));
+                    return Err(unreadable(format!(
+                        "trailing data at offset {}",
+                        b.len() - rest.len()
+                    )));
                 }
                 let s = AccidentStats::from(&form);
                 s.validate()?;
@@ -883,6 +902,26 @@ mod tests {
         assert!(AccidentStats::from_stored(&cbor(&forged)).is_err());
         // bytes after the value are refused, as release 0.1.0's reader refused them
         assert!(AccidentStats::from_stored(&[legacy.as_slice(), &[0]].concat()).is_err());
+        // the reasons are worded as release 0.1.0's reader (serde_cbor) worded them
+        let reason = |b: &[u8]| match AccidentStats::from_stored(b) {
+            Err(StatsError::Inconsistent(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            reason(&legacy[..40]),
+            "unreadable stored state of release 0.1.0: EOF while parsing a value at offset 40"
+        );
+        assert_eq!(
+            reason(&[legacy.as_slice(), &[0, 0]].concat()),
+            format!(
+                "unreadable stored state of release 0.1.0: trailing data at offset {}",
+                legacy.len()
+            )
+        );
+        assert_eq!(
+            reason(&[0xA1, 0x61, b'x', 0x01]),
+            "unreadable stored state of release 0.1.0: missing field `accidents`"
+        );
     }
 
     /// What the 0.1.0 build (commit d5ba42d) stored for the three groups of
