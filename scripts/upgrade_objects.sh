@@ -26,7 +26,7 @@ NEW+=,_reindex_check_rights_and_ahead,_index_definition,_index_history_definitio
 NEW+=,_index_history_dropped,_job_kinds,_job_kind,_job_name_of,_may_see_table,_refresh_view_lock
 # one scheduling module; each capability cleans up after its own dropped objects
 NEW+=,_schedule_job,_reindex_history_dropped
-REPLACE=track_change,_owns,refresh_plan,_tracking,refresh_reason,sources_changed,_check_matview,_refresh
+REPLACE=track_change,_refresh_fence,_owns,refresh_plan,_tracking,refresh_reason,sources_changed,_check_matview,_refresh
 REPLACE+=,refresh,_ensure_tracking,_require_pg_cron,schedule_refresh,unschedule_refresh,_cron_job
 REPLACE+=,index_catalog
 install_sql=$(mktemp)

@@ -21,8 +21,9 @@
 --     schedule and owner). A job someone changed since is left alone, and a WARNING says so.
 --   * refresh_policy.jobid becomes UNIQUE (two policies sharing one job lose it, WARNING).
 -- The stored accident_stats states need nothing: 0.2.0 reads 0.1.0's stored form as it is.
--- The library keeps 0.1.0's entry point of track_change (track_change_wrapper), so tables with
--- tracking triggers stay writable between installing 0.2.0's files and running this.
+-- The library keeps 0.1.0's entry points of track_change (track_change_wrapper) and
+-- _refresh_fence (refresh_fence_wrapper), so tables with tracking triggers stay writable and
+-- views refresh between installing 0.2.0's files and running this.
 \echo Use "ALTER EXTENSION ntsb_perf UPDATE TO '0.2.0'" to load this file. \quit
 
 -- 1. Change marks are written by the tracking trigger as the owner of refresh_change, no longer
@@ -35,6 +36,9 @@ DROP FUNCTION ntsb_perf.unused_indexes(bigint);
 
 -- 2. New and changed functions, tables and views, as 0.2.0's install script creates them
 --    (scripts/upgrade_objects.sh writes this section with scripts/sql_statements.py).
+
+CREATE OR REPLACE FUNCTION ntsb_perf.track_change() RETURNS trigger
+LANGUAGE c AS 'MODULE_PATHNAME', 'ntsb_perf_track_change';
 
 -- Scheduling: the pg_cron jobs ntsb_perf creates, their whole life cycle in one place. The kinds
 -- of job (their names, commands, how many may exist, how to remove one), the checks every
@@ -398,9 +402,6 @@ BEGIN
     RETURN NEW;
 END $$;
 
-CREATE OR REPLACE FUNCTION ntsb_perf.track_change() RETURNS trigger
-LANGUAGE c AS 'MODULE_PATHNAME', 'ntsb_perf_track_change';
-
 CREATE  FUNCTION "_forecast_fit"(
 	"x" double precision[], /* Array < '_, f64 > */
 	"y" double precision[], /* Array < '_, f64 > */
@@ -428,9 +429,16 @@ AS 'MODULE_PATHNAME', '_index_history_retention_wrapper';
 CREATE  FUNCTION "_nondeterminism"(
 	"rel" oid /* pg_sys :: Oid */
 ) RETURNS TEXT /* Option < String > */
-STRICT STABLE PARALLEL SAFE 
+STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'nondeterminism_wrapper';
+AS 'MODULE_PATHNAME', '_nondeterminism_wrapper';
+
+CREATE OR REPLACE FUNCTION "_refresh_fence"(
+	"sources" oid[] /* Vec < Option < pg_sys :: Oid > > */
+) RETURNS bool /* bool */
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_refresh_fence_wrapper';
 
 CREATE  FUNCTION "_refresh_view_lock"(
 	"v" regclass /* Option < crate :: regclass :: RegClass > */
@@ -2427,53 +2435,6 @@ LANGUAGE sql AS $$
     SELECT ntsb_perf._unschedule_own_job('auto_reindex')
 $$;
 
--- What ntsb_perf keeps about a relation ends when the relation is dropped, in the dropping
--- transaction: the sql_drop event trigger calls each capability's own cleanup, in turn.
---   refresh (ntsb_perf._forget, sql/refresh/schedule.sql): DROP of a materialized view (or of a
---     table, or a schema with them) removes its policy, its pg_cron job, its state and log rows,
---     and the tables' change marks;
---   auto-reindex (ntsb_perf._reindex_history_dropped, sql/reindex/schema.sql): DROP of an index
---     (or of its table, or schema) removes the OID from its rebuild history (the rows stay, with
---     the index's name): a dump would carry the number, which names some other relation in the
---     restored cluster;
---   index history (ntsb_perf._index_history_dropped, sql/index_history/schema.sql): it ends the
---     index's snapshot history, which is then never given to a new index of the same name, and
---     removes its rebuild baseline.
--- Enabled ALWAYS (also under session_replication_role = replica). It never makes a DROP fail (a
--- failed cleanup is a warning; the job's next run cleans up then).
-CREATE FUNCTION ntsb_perf._on_sql_drop() RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE d record; job bigint;
-BEGIN
-    FOR d IN SELECT o.objid, o.object_identity FROM pg_event_trigger_dropped_objects() o
-             WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0
-               AND o.object_type IN ('table', 'materialized view') LOOP
-        BEGIN
-            job := ntsb_perf._forget(d.objid);
-            IF job IS NOT NULL THEN
-                RAISE NOTICE 'ntsb_perf: removed the refresh policy and pg_cron job % of dropped materialized view %', job, d.object_identity;
-            END IF;
-        EXCEPTION WHEN OTHERS THEN
-            -- Never make a DROP fail: the job's next run cleans up instead.
-            RAISE WARNING 'ntsb_perf: could not clean up after dropped %: % (SQLSTATE %)', d.object_identity, SQLERRM, SQLSTATE;
-        END;
-    END LOOP;
-    BEGIN
-        PERFORM ntsb_perf._reindex_history_dropped();
-    EXCEPTION WHEN OTHERS THEN
-        RAISE WARNING 'ntsb_perf: could not clean up the rebuild history of dropped indexes: % (SQLSTATE %)', SQLERRM, SQLSTATE;
-    END;
-    BEGIN
-        PERFORM ntsb_perf._index_history_dropped();
-    EXCEPTION WHEN OTHERS THEN
-        RAISE WARNING 'ntsb_perf: could not end the index history of dropped indexes: % (SQLSTATE %)', SQLERRM, SQLSTATE;
-    END;
-END $$;
-
-CREATE EVENT TRIGGER ntsb_perf_forget_dropped ON sql_drop EXECUTE FUNCTION ntsb_perf._on_sql_drop();
-
-ALTER EVENT TRIGGER ntsb_perf_forget_dropped ENABLE ALWAYS;
-
 -- DROP EXTENSION ntsb_perf and the pg_cron jobs ntsb_perf created (every kind of
 -- ntsb_perf._job_kinds(), sql/schedule/jobs.sql). See src/uninstall.rs and docs/operations.md
 -- "Uninstalling".
@@ -2589,6 +2550,53 @@ CREATE EVENT TRIGGER ntsb_perf_drop_extension ON ddl_command_start
 
 ALTER EVENT TRIGGER ntsb_perf_drop_extension ENABLE ALWAYS;
 
+-- What ntsb_perf keeps about a relation ends when the relation is dropped, in the dropping
+-- transaction: the sql_drop event trigger calls each capability's own cleanup, in turn.
+--   refresh (ntsb_perf._forget, sql/refresh/schedule.sql): DROP of a materialized view (or of a
+--     table, or a schema with them) removes its policy, its pg_cron job, its state and log rows,
+--     and the tables' change marks;
+--   auto-reindex (ntsb_perf._reindex_history_dropped, sql/reindex/schema.sql): DROP of an index
+--     (or of its table, or schema) removes the OID from its rebuild history (the rows stay, with
+--     the index's name): a dump would carry the number, which names some other relation in the
+--     restored cluster;
+--   index history (ntsb_perf._index_history_dropped, sql/index_history/schema.sql): it ends the
+--     index's snapshot history, which is then never given to a new index of the same name, and
+--     removes its rebuild baseline.
+-- Enabled ALWAYS (also under session_replication_role = replica). It never makes a DROP fail (a
+-- failed cleanup is a warning; the job's next run cleans up then).
+CREATE FUNCTION ntsb_perf._on_sql_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE d record; job bigint;
+BEGIN
+    FOR d IN SELECT o.objid, o.object_identity FROM pg_event_trigger_dropped_objects() o
+             WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0
+               AND o.object_type IN ('table', 'materialized view') LOOP
+        BEGIN
+            job := ntsb_perf._forget(d.objid);
+            IF job IS NOT NULL THEN
+                RAISE NOTICE 'ntsb_perf: removed the refresh policy and pg_cron job % of dropped materialized view %', job, d.object_identity;
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            -- Never make a DROP fail: the job's next run cleans up instead.
+            RAISE WARNING 'ntsb_perf: could not clean up after dropped %: % (SQLSTATE %)', d.object_identity, SQLERRM, SQLSTATE;
+        END;
+    END LOOP;
+    BEGIN
+        PERFORM ntsb_perf._reindex_history_dropped();
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'ntsb_perf: could not clean up the rebuild history of dropped indexes: % (SQLSTATE %)', SQLERRM, SQLSTATE;
+    END;
+    BEGIN
+        PERFORM ntsb_perf._index_history_dropped();
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'ntsb_perf: could not end the index history of dropped indexes: % (SQLSTATE %)', SQLERRM, SQLSTATE;
+    END;
+END $$;
+
+CREATE EVENT TRIGGER ntsb_perf_forget_dropped ON sql_drop EXECUTE FUNCTION ntsb_perf._on_sql_drop();
+
+ALTER EVENT TRIGGER ntsb_perf_forget_dropped ENABLE ALWAYS;
+
 CREATE  FUNCTION "unused_indexes"(
 	"min_bytes" bigint DEFAULT 0 /* Option < i64 > */
 ) RETURNS TABLE (
@@ -2607,7 +2615,7 @@ CREATE  FUNCTION "unused_indexes"(
 	"scans_last_30_days" bigint,  /* Option < i64 > */
 	"observed_since" timestamp with time zone  /* Option < pgrx :: datum :: TimestampWithTimeZone > */
 )
-STABLE PARALLEL SAFE 
+STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'unused_indexes_wrapper';
 
@@ -2704,7 +2712,7 @@ CREATE  FUNCTION "_hotspots_geojson"(
 ) RETURNS jsonb /* JsonB */
 IMMUTABLE STRICT PARALLEL SAFE 
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'hotspots_geojson_text_wrapper';
+AS 'MODULE_PATHNAME', '_hotspots_geojson_wrapper';
 
 CREATE FUNCTION ntsb_perf.hotspots_geojson(hotspots jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE

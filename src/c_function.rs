@@ -1,6 +1,6 @@
 //! What the hand-written (not `#[pg_extern]`) C entry points share: the trigger functions
-//! `ntsb_perf.track_change()` (and 0.1.0's name for it) and the event trigger function
-//! `ntsb_perf._on_drop_command()`.
+//! `ntsb_perf.track_change()` (and 0.1.0's name for it), 0.1.0's name for `_refresh_fence`, and
+//! the event trigger function `ntsb_perf._on_drop_command()`.
 
 use pgrx::prelude::*;
 

@@ -49,6 +49,7 @@ mod reindex;
 mod relation;
 mod report;
 mod run_lock;
+mod schedule;
 mod spatial;
 mod spi_query;
 mod stats;

@@ -1,4 +1,4 @@
--- Facts the redundancy rule (ntsb_perf_core::index_rules) needs, one row per index.
+-- Facts the redundancy rule (ntsb_perf_core::index_usage) needs, one row per index.
 -- @NULLS_NOT_DISTINCT@ is replaced by the catalog column on PostgreSQL 15+, by false before.
 SELECT ic.index_oid, ic.table_oid, ic.schema_name, ic.table_name, ic.index_name, ic.access_method,
        ARRAY(SELECT CASE WHEN i.indkey[k] = 0

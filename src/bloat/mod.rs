@@ -6,6 +6,7 @@
 //! going. Interrupts are checked on every page. The page arithmetic is pure Rust in
 //! `ntsb_perf_core::bloat`.
 
+use ntsb_perf_core::bloat::measure::{self, round2, round3};
 use ntsb_perf_core::bloat::{self, Am, BloatAccum, BLCKSZ};
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -335,10 +336,6 @@ fn pretty(bytes: i64) -> String {
     }
 }
 
-fn round2(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0
-}
-
 /// Measures one index; `None` when it does not exist (any more).
 fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> Option<BloatRow> {
     let sample = match sample_pages {
@@ -353,94 +350,17 @@ fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> Option<BloatRow> {
     let m = open_checked(oid)?;
     let am = m.am;
     let (acc, nblocks, workers) = scan(&m, sample);
-    let sampled = sample.is_some_and(|k| (k as u64) < nblocks);
+    let sampled = measure::is_sampled(sample, nblocks);
     let ff = m.fillfactor.unwrap_or_else(|| am.default_fillfactor());
     let r = acc.finish(am, nblocks, ff, sampled);
     let index_bytes = (nblocks * BLCKSZ as u64) as i64;
-    let mut details = serde_json::json!({
-        "fillfactor": ff,
-        "meta_pages": r.meta_pages,
-    });
-    if !sampled {
-        details["parallel_workers"] = workers.0.into();
-        details["worker_pages"] = workers.1.into();
-    }
-    let obj = details.as_object_mut().unwrap();
-    match am {
-        Am::Gin => {
-            obj.insert("pending_pages".into(), r.pending_pages.into());
-            obj.insert("pending_tuples".into(), r.gin_pending_tuples.into());
-            obj.insert("pending_items".into(), r.pending_items.into());
-            obj.insert("posting_tree_pages".into(), r.posting_tree_pages.into());
-            obj.insert("posting_trees".into(), acc.posting_trees.into());
-            let density = |free: u64, pages: u64| {
-                (pages > 0).then(|| {
-                    round2(100.0 * (1.0 - free as f64 / (pages as f64 * (BLCKSZ - 32) as f64)))
-                })
-            };
-            obj.insert(
-                "posting_leaf_density".into(),
-                density(acc.posting_leaf_free, acc.posting_leaf_pages).into(),
-            );
-            obj.insert(
-                "entry_leaf_density".into(),
-                density(
-                    acc.leaf_free - acc.posting_leaf_free,
-                    acc.leaf_pages - acc.posting_leaf_pages,
-                )
-                .into(),
-            );
-            obj.insert(
-                "entry_pages".into(),
-                (r.leaf_pages + r.internal_pages)
-                    .saturating_sub(r.posting_tree_pages)
-                    .into(),
-            );
-        }
-        Am::Hash => {
-            obj.insert(
-                "bucket_pages".into(),
-                r.leaf_pages.saturating_sub(r.overflow_pages).into(),
-            );
-            obj.insert("overflow_pages".into(), r.overflow_pages.into());
-            obj.insert("bitmap_pages".into(), r.bitmap_pages.into());
-            obj.insert("unused_pages".into(), r.empty_pages.into());
-            // As pgstathashindex: free space of bucket, overflow and unused pages over the room
-            // for tuples of every page but the metapage and the bitmap pages.
-            let room = nblocks.saturating_sub(r.bitmap_pages + r.meta_pages)
-                * bloat::HASH_PAGE_SPACE as u64;
-            obj.insert(
-                "free_percent".into(),
-                (room > 0)
-                    .then(|| round2(100.0 * r.free_bytes as f64 / room as f64))
-                    .into(),
-            );
-        }
-        Am::Brin => {
-            obj.insert("revmap_pages".into(), r.revmap_pages.into());
-            obj.insert("regular_pages".into(), r.leaf_pages.into());
-            obj.insert(
-                "used_bytes".into(),
-                (nblocks * BLCKSZ as u64)
-                    .saturating_sub(r.free_bytes)
-                    .into(),
-            );
-        }
-        Am::Gist => {
-            // How a rebuild would lay the index out, which sets expected_bytes.
-            let build = if m.gist_insertion_build {
-                "insertion"
-            } else {
-                "sorted"
-            };
-            obj.insert("fresh_build".into(), build.into());
-            obj.insert("fresh_leaf_fill".into(), acc.fresh_leaf_fill(am).into());
-        }
-        Am::Spgist => {
-            obj.insert("fresh_leaf_fill".into(), acc.fresh_leaf_fill(am).into());
-        }
-        _ => {}
-    }
+    let read = measure::Read {
+        nblocks,
+        sampled,
+        fillfactor: ff,
+        workers,
+    };
+    let details = measure::details(am, &acc, &r, &read);
     remember(Measurement {
         index: oid,
         relfilenode: m.relfilenode,
@@ -468,8 +388,8 @@ fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> Option<BloatRow> {
         expected_bytes: r.expected_bytes as i64,
         reclaimable_bytes: r.reclaimable_bytes as i64,
         reclaimable_size: pretty(r.reclaimable_bytes as i64),
-        bloat_ratio: r.bloat_ratio.map(|v| (v * 1000.0).round() / 1000.0),
-        method: if sampled { "sampled" } else { "exact" }.to_string(),
+        bloat_ratio: r.bloat_ratio.map(round3),
+        method: measure::method_name(sampled).to_string(),
         pages_read: acc.pages_read as i64,
         density_ci_low: r.density_ci.map(|c| round2(c.0)),
         density_ci_high: r.density_ci.map(|c| round2(c.1)),
@@ -542,7 +462,7 @@ pub(crate) fn measure_summary(oid: pg_sys::Oid, sample_pages: Option<i32>) -> Op
         expected_bytes: r.expected_bytes,
         reclaimable_bytes: r.reclaimable_bytes,
         bloat_ratio: r.bloat_ratio,
-        sampled: r.method == "sampled",
+        sampled: r.method == measure::method_name(true),
         pages_read: r.pages_read,
         density_ci: r.density_ci_low.zip(r.density_ci_high),
     })
@@ -591,7 +511,7 @@ table_functions! {
     ///  1400 kB    |            66.55 |                    |       1.017 | 24 kB
     /// (1 row)
     /// ```
-    #[pg_extern(volatile, parallel_safe, name = "index_bloat")]
+    #[pg_extern(volatile, parallel_safe)]
     fn index_bloat(
         index: Option<RegClass>,
         sample_pages: default!(Option<i32>, "NULL"),
@@ -633,7 +553,7 @@ table_functions! {
     ///  idx_events_geom              | gist          | 752 kB     |       0.959 | 0 bytes
     /// (9 rows)
     /// ```
-    #[pg_extern(volatile, parallel_safe, name = "index_bloat_report")]
+    #[pg_extern(volatile, parallel_safe)]
     fn index_bloat_report(
         schema_name: default!(Option<String>, "NULL"),
         min_bytes: default!(Option<i64>, "1048576"),

@@ -2,7 +2,7 @@
 //! caller's rights inside a subtransaction that is always rolled back, so analysing an
 //! INSERT/UPDATE/DELETE changes nothing; JSON plan reading is `ntsb_perf_core::explain`.
 
-use ntsb_perf_core::explain::{summarize, ExplainSummary};
+use ntsb_perf_core::explain::{explain_statement, summarize, ExplainSummary};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
@@ -83,14 +83,6 @@ fn check_one_statement(query: &str) {
     }
 }
 
-fn explain_sql(query: &str, analyze: bool) -> String {
-    if analyze {
-        format!("EXPLAIN (FORMAT JSON, VERBOSE, ANALYZE, BUFFERS) {query}")
-    } else {
-        format!("EXPLAIN (FORMAT JSON, VERBOSE) {query}")
-    }
-}
-
 /// Restores the statement timeout the session had: armed again for the same moment.
 ///
 /// # Safety
@@ -109,7 +101,7 @@ unsafe fn restore_timeout(deadline: Option<i64>) {
 /// statement timeout of `timeout_ms`; returns the JSON plan text.
 fn run_explain(query: &str, analyze: bool, timeout_ms: i32) -> String {
     check_one_statement(query);
-    let sql = explain_sql(query, analyze);
+    let sql = explain_statement(query, analyze);
     let deadline = session_deadline();
     let timeout_ms = effective_timeout_ms(timeout_ms, deadline);
     // The statement timeout is armed inside the subtransaction, and the session's own is armed
@@ -191,7 +183,7 @@ table_functions! {
     ///         0.299 | t          | {idx_events_event_date} | {}
     /// (1 row)
     /// ```
-    #[pg_extern(volatile, name = "explain_query")]
+    #[pg_extern(volatile)]
     fn explain_query(
         query: Option<&str>,
         analyze: default!(Option<bool>, "true"),
@@ -240,7 +232,7 @@ impl ExplainRow {
 ///     2 | SELECT count(*) FROM events WHERE id + 0 < 100 |        4.159 |               42.01 | f
 /// (2 rows)
 /// ```
-#[pg_extern(volatile, name = "compare_queries")]
+#[pg_extern(volatile)]
 #[allow(clippy::type_complexity)]
 fn compare_queries(
     queries: VariadicArray<String>,

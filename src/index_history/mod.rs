@@ -3,10 +3,11 @@
 //! trend of each index's bloat since its last rebuild (`bloat_forecast`). The SQL side (table,
 //! `snapshot_indexes`, schedule, usage history, forecast) is `sql/index_history/` (schema, snapshot, usage, forecast);
 //! here are the measurement of one snapshot and the line fit, whose maths is
-//! `ntsb_perf_core::snapshot` and `ntsb_perf_core::forecast`.
+//! `ntsb_perf_core::index_history` (`snapshot`, `forecast`).
 
-use ntsb_perf_core::forecast;
-use ntsb_perf_core::snapshot::{first_read, next_read, Read};
+use ntsb_perf_core::bloat::measure::method_name;
+use ntsb_perf_core::index_history::forecast;
+use ntsb_perf_core::index_history::snapshot::{first_read, next_read, Read};
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::prelude::*;
 
@@ -153,7 +154,7 @@ fn snapshot_one(l: Listed, sample_pages: Option<i32>) -> Option<SnapshotRow> {
             None => {
                 return Some(SnapshotRow {
                     index_oid: oid,
-                    method: Some(if m.sampled { "sampled" } else { "exact" }.into()),
+                    method: Some(method_name(m.sampled).into()),
                     pages_read,
                     total_pages: m.total_pages,
                     index_bytes: Some(m.index_bytes),
@@ -227,10 +228,10 @@ fn _forecast_fit(
     }
     let (xs, ys): (Vec<f64>, Vec<f64>) =
         x.iter().zip(y.iter()).filter_map(|(a, b)| a.zip(b)).unzip();
-    let row = match forecast::theil_sen(&xs, &ys, 0.95) {
+    let row = match forecast::forecast(&xs, &ys, threshold, rising) {
         None => (None, None, None, None, None, None, None, None),
         // (a threshold that is not a number: only the line is wanted)
-        Some(f) if !threshold.is_finite() => (
+        Some((f, None)) => (
             Some(f.slope),
             Some(f.slope_low),
             Some(f.slope_high),
@@ -240,23 +241,16 @@ fn _forecast_fit(
             None,
             None,
         ),
-        Some(f) => {
-            // (the fit uses the last MAX_POINTS points: the first of those)
-            let used = &xs[xs.len().saturating_sub(forecast::MAX_POINTS)..];
-            let first = used.iter().cloned().fold(f64::INFINITY, f64::min);
-            let now = xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            let c = forecast::crossing(&f, threshold, rising, first, now);
-            (
-                Some(f.slope),
-                Some(f.slope_low),
-                Some(f.slope_high),
-                c.at,
-                c.earliest,
-                c.latest,
-                Some(c.crossed),
-                c.crossed_at,
-            )
-        }
+        Some((f, Some(c))) => (
+            Some(f.slope),
+            Some(f.slope_low),
+            Some(f.slope_high),
+            c.at,
+            c.earliest,
+            c.latest,
+            Some(c.crossed),
+            c.crossed_at,
+        ),
     };
     TableIterator::once(row)
 }

@@ -4,7 +4,7 @@
 //! visibility rules (indexes of tables the caller has some privilege on, system schemas
 //! excluded) and folds partitions into their partitioned parent index.
 
-use ntsb_perf_core::index_rules::{self, IndexFacts, KeyColumn};
+use ntsb_perf_core::index_usage::{classify_invalid, find_redundant, IndexFacts, KeyColumn};
 use pgrx::prelude::*;
 use pgrx::spi::{SpiHeapTupleData, SpiResult};
 
@@ -65,7 +65,7 @@ table_functions! {
     /// ```
     /// `index_ratio` is the index size as a percentage of its table's size (heap and TOAST), NULL
     /// when the table is empty. A partitioned index shows the totals of its partitions' indexes.
-    #[pg_extern(stable, parallel_safe, name = "index_usage")]
+    #[pg_extern(stable, parallel_safe)]
     fn index_usage(
         schema_name: default!(Option<String>, "NULL"),
     ) -> TableIterator<IndexUsageRow> {
@@ -117,7 +117,7 @@ table_functions! {
     /// ```
     /// `stats_since` is when this database's counters were last reset (NULL: never reset, so they
     /// cover the time since the database was created or last recovered from a crash).
-    #[pg_extern(stable, parallel_safe, name = "unused_indexes")]
+    #[pg_extern(stable, parallel_safe)]
     fn unused_indexes(
         min_bytes: default!(Option<i64>, "0"),
     ) -> TableIterator<UnusedIndexRow> {
@@ -211,7 +211,7 @@ table_functions! {
     /// Indexes made redundant by another index on the same table, one row per redundant index,
     /// most reclaimable bytes first.
     ///
-    /// The rule (see `ntsb_perf_core::index_rules`): same access method, same predicate, same
+    /// The rule (see `ntsb_perf_core::index_usage`): same access method, same predicate, same
     /// expressions; the other index's key columns start with this one's, with the same operator
     /// classes, collations and sort order; this index's INCLUDE columns are covered; a unique index
     /// is only covered by a unique index on the same keys; for access methods other than B-tree
@@ -227,11 +227,11 @@ table_functions! {
     ///  idx_events_ev_id | events_ev_id_key | identical | 1104 kB        | DROP INDEX CONCURRENTLY public.idx_events_ev_id
     /// (1 row)
     /// ```
-    #[pg_extern(stable, parallel_safe, name = "duplicate_indexes")]
+    #[pg_extern(stable, parallel_safe)]
     fn duplicate_indexes() -> TableIterator<DuplicateIndexRow> {
         let rows = load_index_facts();
         let facts: Vec<IndexFacts> = rows.iter().map(|r| r.facts.clone()).collect();
-        let mut out: Vec<DuplicateIndexRow> = index_rules::find_redundant(&facts)
+        let mut out: Vec<DuplicateIndexRow> = find_redundant(&facts)
             .into_iter()
             .map(|d| {
                 let a = &rows[d.redundant];
@@ -291,7 +291,7 @@ table_functions! {
     ///  idx_events_location_date_uq | failed CREATE INDEX CONCURRENTLY | DROP INDEX CONCURRENTLY public.idx_events_location_date_uq
     /// (1 row)
     /// ```
-    #[pg_extern(stable, parallel_safe, name = "invalid_indexes")]
+    #[pg_extern(stable, parallel_safe)]
     fn invalid_indexes() -> TableIterator<InvalidIndexRow> {
         let rows = query_rows(INVALID_INDEXES_SQL, &[], InvalidIndexRow::read);
         TableIterator::new(rows.into_iter().map(InvalidIndexRow::into_tuple))
@@ -305,7 +305,7 @@ impl InvalidIndexRow {
         let index_name: String = not_null_column(r, "index_name")?;
         let is_partitioned: bool = not_null_column(r, "is_partitioned")?;
         let in_progress: bool = not_null_column(r, "build_in_progress")?;
-        let cause = index_rules::classify_invalid(&index_name, in_progress, is_partitioned);
+        let cause = classify_invalid(&index_name, in_progress, is_partitioned);
         let drop: String = not_null_column(r, "drop_statement")?;
         Ok(InvalidIndexRow {
             schema_name: not_null_column(r, "schema_name")?,

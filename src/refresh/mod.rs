@@ -2,89 +2,19 @@
 //! changed (exactly), status and log.
 //!
 //! The orchestration (`refresh`, `schedule_refresh`, `unschedule_refresh`, `refresh_status`)
-//! is PL/pgSQL in `sql/refresh/` (schema, tracking, run, schedule): it is catalog queries, subtransactions per view and
-//! dynamic `REFRESH` statements. The schedule syntax check is pure Rust
-//! (`ntsb_perf_core::cron`, a port of pg_cron 1.4's parser). This module holds its thin SQL
-//! wrappers and what the orchestration calls into: the change-tracking trigger and the
+//! is PL/pgSQL in `sql/refresh/` (schema, tracking, run, schedule): it is catalog queries,
+//! subtransactions per view and dynamic `REFRESH` statements; its schedule check is the
+//! `schedule` module's. This module holds what the orchestration calls into: the change-tracking
+//! trigger and the
 //! refresh's side of its lock protocol (`_refresh_fence`), the check for functions that make a
 //! view's result change by themselves (`_nondeterminism`), and the backend slot.
 
-use ntsb_perf_core::cron;
 use pgrx::prelude::*;
 
 use crate::c_function::{context_of, FINFO_V1};
 use crate::error::raise_error;
 use crate::relation::RelGuard;
 use pgrx::PgTryBuilder;
-
-fn bits(mask: u64, first: i32, count: i32) -> Vec<i32> {
-    (0..count)
-        .filter(|i| mask & (1u64 << i) != 0)
-        .map(|i| i + first)
-        .collect()
-}
-
-/// Parses a pg_cron schedule exactly as the installed pg_cron (1.4) does and lists the values
-/// each field selects; an invalid schedule raises 22023 naming the field and the reason.
-///
-/// ```sql
-/// ntsb=# \x
-/// ntsb=# SELECT * FROM ntsb_perf.parse_cron('*/15 2-4 * * mon-fri');
-/// -[ RECORD 1 ]-+--------------------------------------------------------------------------------------
-/// minutes       | {0,15,30,45}
-/// hours         | {2,3,4}
-/// days_of_month | {1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31}
-/// months        | {1,2,3,4,5,6,7,8,9,10,11,12}
-/// days_of_week  | {1,2,3,4,5}
-/// at_start      | f
-/// ```
-#[pg_extern(immutable, parallel_safe)]
-#[allow(clippy::type_complexity)]
-fn parse_cron(
-    schedule: Option<&str>,
-) -> TableIterator<
-    'static,
-    (
-        name!(minutes, Vec<i32>),
-        name!(hours, Vec<i32>),
-        name!(days_of_month, Vec<i32>),
-        name!(months, Vec<i32>),
-        name!(days_of_week, Vec<i32>),
-        name!(at_start, bool),
-    ),
-> {
-    let Some(schedule) = schedule else {
-        raise_error(
-            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            "schedule must not be NULL",
-            None,
-        )
-    };
-    match cron::parse(schedule) {
-        Ok(c) => TableIterator::once((
-            bits(c.minutes, 0, 60),
-            bits(c.hours as u64, 0, 24),
-            bits(c.days_of_month as u64, 1, 31),
-            bits(c.months as u64, 1, 12),
-            bits(c.days_of_week as u64, 0, 7),
-            c.at_start,
-        )),
-        Err(e) => raise_error(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("invalid cron schedule \"{schedule}\": {e}"),
-            Some(
-                "pg_cron 1.4 takes five fields (minute hour day-of-month month day-of-week) with \
-                 *, N, N-M, */S, N-M/S and lists, or @hourly/@daily/@weekly/@monthly/@yearly.",
-            ),
-        ),
-    }
-}
-
-/// Whether the installed pg_cron (1.4) would accept this schedule (NULL for NULL).
-#[pg_extern(immutable, parallel_safe, strict)]
-fn cron_schedule_is_valid(schedule: &str) -> bool {
-    cron::parse(schedule).is_ok()
-}
 
 /// A change mark this backend committed for one table, and the refresh generation it read
 /// (under the shared tracking lock) before writing it.
@@ -372,8 +302,8 @@ fn current_generation() -> Option<(pg_sys::Oid, i64)> {
 /// bumps the generation so writers stop relying on marks older than this refresh. Returns
 /// whether every lock was free, i.e. whether no writer can be relying on an old mark while the
 /// snapshot is taken (false: the refresh is recorded as uncertain).
-#[pg_extern(volatile, parallel_unsafe, name = "_refresh_fence")]
-fn refresh_fence(sources: Vec<Option<pg_sys::Oid>>) -> bool {
+#[pg_extern(volatile, parallel_unsafe)]
+fn _refresh_fence(sources: Vec<Option<pg_sys::Oid>>) -> bool {
     let mut all_free = true;
     // A NULL element names no table: nothing to fence.
     for relid in sources.into_iter().flatten() {
@@ -385,6 +315,28 @@ fn refresh_fence(sources: Vec<Option<pg_sys::Oid>>) -> bool {
         unsafe { pgrx::direct_function_call::<i64>(pg_sys::nextval_oid, &[seq.into_datum()]) };
     }
     all_free
+}
+
+/// Release 0.1.0's entry point of `ntsb_perf._refresh_fence(oid[])` (the Rust function was
+/// `refresh_fence` then, so pgrx named it `refresh_fence_wrapper`). A database still on 0.1.0's
+/// SQL calls this symbol until `ALTER EXTENSION ntsb_perf UPDATE` points the function at
+/// `_refresh_fence_wrapper`; without it, a refresh run in that window would fail.
+///
+/// # Safety
+/// Called by PostgreSQL only, through 0.1.0's declaration of `_refresh_fence`.
+#[no_mangle]
+pub unsafe extern "C-unwind" fn refresh_fence_wrapper(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    // SAFETY: 0.1.0 declared _refresh_fence exactly as this release does (oid[] -> boolean,
+    // STRICT, version-1 convention), so this is the call PostgreSQL makes to the new symbol.
+    unsafe { _refresh_fence_wrapper(fcinfo) }
+}
+
+/// The version-1 calling convention record of [`refresh_fence_wrapper`].
+#[no_mangle]
+pub extern "C" fn pg_finfo_refresh_fence_wrapper() -> &'static pg_sys::Pg_finfo_record {
+    &FINFO_V1
 }
 
 /// What the walker below found: the first function (or expression) in a query whose result
@@ -410,7 +362,7 @@ unsafe extern "C-unwind" fn mutable_function(
     ctx: *mut std::ffi::c_void,
 ) -> bool {
     // SAFETY: func_volatile reads the syscache (guarded: an error becomes a PostgreSQL error);
-    // ctx is the &mut Mutable that nondeterminism() passed down, alive for the whole walk.
+    // ctx is the &mut Mutable that _nondeterminism() passed down, alive for the whole walk.
     unsafe {
         let v = pg_sys::func_volatile(funcid) as u8;
         if v == b'i' {
@@ -436,7 +388,7 @@ unsafe extern "C-unwind" fn mutable_walker(
         return false;
     }
     // SAFETY: node is a valid node of the tree being walked (the walkers only hand us those);
-    // casts follow the node tag; ctx is the &mut Mutable of nondeterminism().
+    // casts follow the node tag; ctx is the &mut Mutable of _nondeterminism().
     unsafe {
         if pg_sys::check_functions_in_node(node, Some(mutable_function), ctx) {
             return true;
@@ -477,8 +429,8 @@ unsafe extern "C-unwind" fn mutable_walker(
 /// operator or a cast, CURRENT_DATE and the like, a sequence, TABLESAMPLE), or NULL when its
 /// query calls immutable functions only (or `rel` is not a view). Views it reads are not
 /// walked here (`ntsb_perf.refresh_reason` asks for each of them).
-#[pg_extern(stable, parallel_safe, strict, name = "_nondeterminism")]
-fn nondeterminism(rel: pg_sys::Oid) -> Option<String> {
+#[pg_extern(stable, parallel_safe, strict)]
+fn _nondeterminism(rel: pg_sys::Oid) -> Option<String> {
     let mut ctx = Mutable::default();
     // A relation that no longer exists has no query.
     let guard = RelGuard::open(rel)?;
@@ -529,8 +481,8 @@ extension_sql_file!(
         "schedule",
         backend_slot,
         "track_change",
-        refresh_fence,
-        nondeterminism,
+        _refresh_fence,
+        _nondeterminism,
         "run_lock"
     ]
 );

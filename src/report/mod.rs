@@ -506,8 +506,8 @@ fn health_report(
 ///        10 | {"rank": 1, "accidents": 109, "fatal_accidents": 7}
 /// (1 row)
 /// ```
-#[pg_extern(immutable, parallel_safe, strict, name = "_hotspots_geojson")]
-fn hotspots_geojson_text(hotspots: &str) -> JsonB {
+#[pg_extern(immutable, parallel_safe, strict)]
+fn _hotspots_geojson(hotspots: &str) -> JsonB {
     let value: serde_json::Value = serde_json::from_str(hotspots).unwrap_or_else(|e| {
         raise_error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -539,5 +539,5 @@ COMMENT ON FUNCTION ntsb_perf.hotspots_geojson(jsonb) IS
     'an accident_hotspots result as an RFC 7946 FeatureCollection of cell polygons';
 "#,
     name = "hotspots_geojson",
-    requires = [hotspots_geojson_text]
+    requires = [_hotspots_geojson]
 );

@@ -2,7 +2,7 @@
 //! installs without PostGIS; the type is checked at run time) that counts accidents per grid
 //! cell and keeps the busiest cells, and `hotspot_cells`, its result as rows.
 
-use ntsb_perf_core::hotspots::{HotspotError, HotspotState};
+use ntsb_perf_core::spatial::hotspots::{cell_rows, HotspotError, HotspotState};
 use pgrx::prelude::*;
 use pgrx::{AnyElement, Internal, JsonB};
 
@@ -246,27 +246,7 @@ fn accident_hotspots_final(state: Option<Internal>) -> Option<JsonB> {
         .as_ref()
         // SAFETY: this aggregate's internal states are always HotState values.
         .and_then(|s| unsafe { s.get::<HotState>() })?;
-    let c = &h.core;
-    let cells: Vec<serde_json::Value> = c
-        .top()
-        .into_iter()
-        .map(|t| {
-            serde_json::json!({
-                "lon": (t.lon * 1e6).round() / 1e6,
-                "lat": (t.lat * 1e6).round() / 1e6,
-                "accidents": t.accidents,
-                "fatal_accidents": t.fatal_accidents,
-            })
-        })
-        .collect();
-    Some(JsonB(serde_json::json!({
-        "cell_km": c.cell_km,
-        "cells": cells,
-        "skipped_null": c.skipped_null,
-        "skipped_empty": c.skipped_empty,
-        "skipped_not_point": c.skipped_not_point,
-        "skipped_invalid": c.skipped_invalid,
-    })))
+    Some(JsonB(h.core.to_json()))
 }
 
 /// The cells of an `accident_hotspots` result as rows.
@@ -295,23 +275,7 @@ fn hotspot_cells(
         name!(fatal_accidents, i64),
     ),
 > {
-    let cells = hotspots
-        .and_then(|j| j.0.get("cells").and_then(|c| c.as_array().cloned()))
-        .unwrap_or_default();
-    let rows: Vec<_> = cells
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let f = |k: &str| c.get(k).and_then(|v| v.as_f64()).unwrap_or(0.0);
-            (
-                i as i32 + 1,
-                f("lon"),
-                f("lat"),
-                f("accidents") as i64,
-                f("fatal_accidents") as i64,
-            )
-        })
-        .collect();
+    let rows = hotspots.map(|j| cell_rows(&j.0)).unwrap_or_default();
     TableIterator::new(rows)
 }
 

@@ -2,8 +2,8 @@
 //! spheroid, found through the GiST index on the geometry column (and `accidents_near_plan`,
 //! the plan of that query).
 
-use ntsb_perf_core::geo::search_boxes;
-use ntsb_perf_core::hotspots::is_lon_lat_srid;
+use ntsb_perf_core::spatial::is_lon_lat_srid;
+use ntsb_perf_core::spatial::radius_search::search_boxes;
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -197,7 +197,7 @@ fn near_query(
 ///   7786 | 5534.89952015
 /// (5 rows)
 /// ```
-#[pg_extern(stable, parallel_safe, name = "accidents_near")]
+#[pg_extern(stable, parallel_safe)]
 fn accidents_near(
     source: Option<RegClass>,
     lon: Option<f64>,
@@ -214,7 +214,7 @@ fn accidents_near(
 
 /// The plan of the query `accidents_near` runs for these arguments (EXPLAIN, FORMAT JSON), to
 /// check that it uses the GiST index.
-#[pg_extern(stable, name = "accidents_near_plan")]
+#[pg_extern(stable)]
 fn accidents_near_plan(
     source: Option<RegClass>,
     lon: Option<f64>,

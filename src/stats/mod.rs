@@ -337,12 +337,7 @@ fn fatalities_variance(s: accident_stats) -> Option<f64> {
 /// Accidents per normalised severity code, e.g. {"FATL": 12, "NONE": 80, ...}.
 #[pg_extern(immutable, parallel_safe)]
 fn severity_counts(s: accident_stats) -> JsonB {
-    let map: serde_json::Map<String, serde_json::Value> = severity::CODES
-        .iter()
-        .zip(s.0.by_severity)
-        .map(|(c, n)| (c.to_string(), n.into()))
-        .collect();
-    JsonB(serde_json::Value::Object(map))
+    JsonB(s.0.severity_counts())
 }
 
 const SEED_COLUMNS: [&str; 6] = [
@@ -378,7 +373,7 @@ const SEED_COLUMNS: [&str; 6] = [
 ///  2002 |      0.185
 /// (3 rows)
 /// ```
-#[pg_extern(volatile, name = "create_accident_stats_view")]
+#[pg_extern(volatile)]
 fn create_accident_stats_view(
     // to_regclass, not 'events'::regclass: a literal would be looked up when the extension is
     // created, and fail where no events table exists yet.

@@ -87,6 +87,16 @@ pub fn summarize(json: &str) -> Result<ExplainSummary, String> {
     Ok(s)
 }
 
+/// The EXPLAIN statement run for `query` (one statement, already checked): JSON, verbose, and
+/// with `analyze` the actual times, rows and buffers.
+pub fn explain_statement(query: &str, analyze: bool) -> String {
+    if analyze {
+        format!("EXPLAIN (FORMAT JSON, VERBOSE, ANALYZE, BUFFERS) {query}")
+    } else {
+        format!("EXPLAIN (FORMAT JSON, VERBOSE) {query}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +145,17 @@ mod tests {
         assert!(summarize("not json").is_err());
         assert!(summarize("[]").is_err());
         assert!(summarize(r#"[{"x": 1}]"#).is_err());
+    }
+
+    #[test]
+    fn explain_statement_asks_for_json_and_buffers_when_analysed() {
+        assert_eq!(
+            explain_statement("SELECT 1", false),
+            "EXPLAIN (FORMAT JSON, VERBOSE) SELECT 1"
+        );
+        assert_eq!(
+            explain_statement("SELECT 1", true),
+            "EXPLAIN (FORMAT JSON, VERBOSE, ANALYZE, BUFFERS) SELECT 1"
+        );
     }
 }

@@ -480,7 +480,33 @@ fn i64_of(v: &serde_json::Value, field: &str) -> Result<i64, StatsError> {
         .ok_or_else(|| bad_field(field, format!("{v} is not a 64-bit integer")))
 }
 
+/// Why release 0.1.0's stored form of `len` bytes could not be read, in the words of the reader
+/// 0.1.0 had (serde_cbor), so the messages stay as they were: a value cut short is "EOF while
+/// parsing a value at offset <len>", a field of the wrong type or missing is serde's message.
+fn legacy_error(e: ciborium::de::Error<std::io::Error>, len: usize) -> String {
+    use ciborium::de::Error;
+    match e {
+        Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            format!("EOF while parsing a value at offset {len}")
+        }
+        Error::Io(io) => io.to_string(),
+        Error::Syntax(at) => format!("invalid CBOR at offset {at}"),
+        Error::Semantic(_, msg) => msg,
+        Error::RecursionLimitExceeded => "recursion limit exceeded".to_string(),
+    }
+}
+
 impl AccidentStats {
+    /// Accidents per normalised severity code, e.g. `{"FATL": 12, "NONE": 80, ...}`.
+    pub fn severity_counts(&self) -> serde_json::Value {
+        let map: serde_json::Map<String, serde_json::Value> = crate::severity::CODES
+            .iter()
+            .zip(self.by_severity)
+            .map(|(c, n)| (c.to_string(), n.into()))
+            .collect();
+        serde_json::Value::Object(map)
+    }
+
     /// The text form: JSON, as release 0.1.0 wrote it (so dumps and old text round-trip).
     pub fn to_json(&self) -> String {
         // Serialising plain integers into a String cannot fail.
@@ -549,11 +575,20 @@ impl AccidentStats {
         match b.first() {
             Some(&Self::VERSION) => Self::from_bytes(b),
             Some(0xA0..=0xBF) => {
-                let form: StateForm = serde_cbor::from_slice(b).map_err(|e| {
+                let unreadable = |e: String| {
                     StatsError::Inconsistent(format!(
                         "unreadable stored state of release 0.1.0: {e}"
                     ))
-                })?;
+                };
+                let mut rest = b;
+                let form: StateForm = ciborium::from_reader(&mut rest)
+                    .map_err(|e| unreadable(legacy_error(e, b.len())))?;
+                if !rest.is_empty() {
+                    return Err(unreadable(format!(
+                        "trailing data at offset {}",
+                        b.len() - rest.len()
+                    )));
+                }
                 let s = AccidentStats::from(&form);
                 s.validate()?;
                 Ok(s)
@@ -844,11 +879,18 @@ mod tests {
         ));
     }
 
+    /// CBOR, as release 0.1.0 (pgrx's default for a serde type, serde_cbor) wrote the form.
+    fn cbor(form: &StateForm) -> Vec<u8> {
+        let mut out = Vec::new();
+        ciborium::into_writer(form, &mut out).unwrap();
+        out
+    }
+
     #[test]
     fn stored_forms_of_both_releases_read() {
         let s = fold(&sample());
         // release 0.1.0 stored the text form's fields as CBOR (pgrx's default for a serde type)
-        let legacy = serde_cbor::to_vec(&StateForm::from(&s)).unwrap();
+        let legacy = cbor(&StateForm::from(&s));
         assert_eq!(legacy[0], 0xA7, "a map of seven fields");
         assert_eq!(AccidentStats::from_stored(&legacy), Ok(s));
         assert_eq!(AccidentStats::from_stored(&s.to_bytes()), Ok(s));
@@ -857,6 +899,90 @@ mod tests {
         assert!(AccidentStats::from_stored(&[9, 9, 9]).is_err());
         let mut forged = StateForm::from(&s);
         forged.accidents = u64::MAX;
-        assert!(AccidentStats::from_stored(&serde_cbor::to_vec(&forged).unwrap()).is_err());
+        assert!(AccidentStats::from_stored(&cbor(&forged)).is_err());
+        // bytes after the value are refused, as release 0.1.0's reader refused them
+        assert!(AccidentStats::from_stored(&[legacy.as_slice(), &[0]].concat()).is_err());
+        // the reasons are worded as release 0.1.0's reader (serde_cbor) worded them
+        let reason = |b: &[u8]| match AccidentStats::from_stored(b) {
+            Err(StatsError::Inconsistent(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            reason(&legacy[..40]),
+            "unreadable stored state of release 0.1.0: EOF while parsing a value at offset 40"
+        );
+        assert_eq!(
+            reason(&[legacy.as_slice(), &[0, 0]].concat()),
+            format!(
+                "unreadable stored state of release 0.1.0: trailing data at offset {}",
+                legacy.len()
+            )
+        );
+        assert_eq!(
+            reason(&[0xA1, 0x61, b'x', 0x01]),
+            "unreadable stored state of release 0.1.0: missing field `accidents`"
+        );
+    }
+
+    /// What the 0.1.0 build (commit d5ba42d) stored for the three groups of
+    /// tests/sql/stats_legacy.inc, and their text form.
+    const RELEASE_0_1_0: [(&str, &str); 3] = [
+        (
+            "a7696163636964656e7473086b62795f73657665726974798502010102026a666174616c6974\
+             696573a4656b6e6f776e046373756d076973756d5f73715f6869006973756d5f73715f6c6f18\
+             1d67736572696f7573a4656b6e6f776e056373756d036973756d5f73715f6869006973756d5f\
+             73715f6c6f05656d696e6f72a4656b6e6f776e046373756d046973756d5f73715f6869006973\
+             756d5f73715f6c6f0a69756e696e6a75726564a4656b6e6f776e056373756d187e6973756d5f\
+             73715f6869006973756d5f73715f6c6f19384e6e696e6a75726965735f6b6e6f776e05",
+            r#"{"accidents":8,"by_severity":[2,1,1,2,2],"fatalities":{"known":4,"sum":7,"sum_sq_hi":0,"sum_sq_lo":29},"serious":{"known":5,"sum":3,"sum_sq_hi":0,"sum_sq_lo":5},"minor":{"known":4,"sum":4,"sum_sq_hi":0,"sum_sq_lo":10},"uninjured":{"known":5,"sum":126,"sum_sq_hi":0,"sum_sq_lo":14414},"injuries_known":5}"#,
+        ),
+        (
+            "a7696163636964656e7473036b62795f73657665726974798502000001006a666174616c6974\
+             696573a4656b6e6f776e036373756d1afffffff96973756d5f73715f6869006973756d5f7371\
+             5f6c6f1b7ffffffe0000001b67736572696f7573a4656b6e6f776e036373756d206973756d5f\
+             73715f6869006973756d5f73715f6c6f1b7fffffff00000001656d696e6f72a4656b6e6f776e\
+             026373756d1a7fffffff6973756d5f73715f6869006973756d5f73715f6c6f1b3fffffff0000\
+             000169756e696e6a75726564a4656b6e6f776e036373756d1a7fffffff6973756d5f73715f68\
+             69006973756d5f73715f6c6f1b3fffffff000000016e696e6a75726965735f6b6e6f776e03",
+            r#"{"accidents":3,"by_severity":[2,0,0,1,0],"fatalities":{"known":3,"sum":4294967289,"sum_sq_hi":0,"sum_sq_lo":9223372028264841243},"serious":{"known":3,"sum":-1,"sum_sq_hi":0,"sum_sq_lo":9223372032559808513},"minor":{"known":2,"sum":2147483647,"sum_sq_hi":0,"sum_sq_lo":4611686014132420609},"uninjured":{"known":3,"sum":2147483647,"sum_sq_hi":0,"sum_sq_lo":4611686014132420609},"injuries_known":3}"#,
+        ),
+        (
+            "a7696163636964656e7473016b62795f73657665726974798500000001006a666174616c6974\
+             696573a4656b6e6f776e006373756d006973756d5f73715f6869006973756d5f73715f6c6f00\
+             67736572696f7573a4656b6e6f776e006373756d006973756d5f73715f6869006973756d5f73\
+             715f6c6f00656d696e6f72a4656b6e6f776e006373756d006973756d5f73715f686900697375\
+             6d5f73715f6c6f0069756e696e6a75726564a4656b6e6f776e006373756d006973756d5f7371\
+             5f6869006973756d5f73715f6c6f006e696e6a75726965735f6b6e6f776e00",
+            r#"{"accidents":1,"by_severity":[0,0,0,1,0],"fatalities":{"known":0,"sum":0,"sum_sq_hi":0,"sum_sq_lo":0},"serious":{"known":0,"sum":0,"sum_sq_hi":0,"sum_sq_lo":0},"minor":{"known":0,"sum":0,"sum_sq_hi":0,"sum_sq_lo":0},"uninjured":{"known":0,"sum":0,"sum_sq_hi":0,"sum_sq_lo":0},"injuries_known":0}"#,
+        ),
+    ];
+
+    #[test]
+    fn bytes_release_0_1_0_stored_read() {
+        for (hex, text) in RELEASE_0_1_0 {
+            let bytes: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            let s = AccidentStats::from_stored(&bytes).unwrap();
+            assert_eq!(s.to_json(), text);
+            // the CBOR written here for that form is byte for byte 0.1.0's
+            assert_eq!(cbor(&StateForm::from(&s)), bytes);
+        }
+    }
+
+    #[test]
+    fn severity_counts_name_every_code() {
+        let s = fold(&sample());
+        assert_eq!(
+            s.severity_counts(),
+            serde_json::json!({"FATL": s.by_severity[0], "SERS": s.by_severity[1],
+                               "MINR": s.by_severity[2], "NONE": s.by_severity[3],
+                               "UNKN": s.by_severity[4]})
+        );
+        assert_eq!(
+            AccidentStats::default().severity_counts(),
+            serde_json::json!({"FATL": 0, "SERS": 0, "MINR": 0, "NONE": 0, "UNKN": 0})
+        );
     }
 }

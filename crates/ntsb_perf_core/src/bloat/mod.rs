@@ -23,6 +23,8 @@
 //! - `accum.rs`: [`BloatAccum`], the sums over the pages read (and how they travel between the
 //!   processes of a parallel scan), and [`BloatResult`];
 //! - `sample.rs`: sampled scans (which blocks, the confidence interval of the density);
+//! - `measure.rs`: what `index_bloat` reports of one measurement beyond the sums (rounding, the
+//!   per-method `details`);
 //! - this file: the registry of access methods, the `AccessMethod` trait they implement,
 //!   [`PageStats`], and [`classify_page`] / [`expected_pages`], which do what every access
 //!   method shares and hand the rest to the method's file;
@@ -49,8 +51,8 @@
 //!
 //! The compiler and the tests then point at what else must know every method: the fuzz
 //! test's valid pages (`fuzz.rs`: a match over every `Am`, and arrays of one entry per method);
-//! in the extension, which methods a fillfactor reloption is read for and the `details` each
-//! reports (`src/bloat/mod.rs`).
+//! the `details` each reports (`measure.rs`); in the extension, which methods a fillfactor
+//! reloption is read for (`src/bloat/mod.rs`).
 
 mod accum;
 mod brin;
@@ -58,6 +60,7 @@ mod btree;
 mod gin;
 mod gist;
 mod hash;
+pub mod measure;
 mod page;
 mod sample;
 mod spgist;

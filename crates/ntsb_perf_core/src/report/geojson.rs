@@ -9,7 +9,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::hotspots::{cell_of, EARTH_RADIUS_KM, MAX_CELL_KM, MIN_CELL_KM};
+use crate::spatial::hotspots::{cell_of, EARTH_RADIUS_KM, MAX_CELL_KM, MIN_CELL_KM};
 
 /// Most cells one FeatureCollection holds (about 300 bytes each: far below jsonb's 256 MB).
 pub const MAX_FEATURES: usize = 100_000;
@@ -218,7 +218,7 @@ pub fn hotspots_geojson(hotspots: &Value) -> Result<Value, GeoJsonError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hotspots::{centre_of, HotspotState};
+    use crate::spatial::hotspots::{centre_of, HotspotState};
 
     fn ewkb(lon: f64, lat: f64) -> Vec<u8> {
         let mut b = vec![1u8];

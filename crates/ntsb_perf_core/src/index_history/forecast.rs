@@ -45,24 +45,29 @@ pub struct Fit {
     pub intercept_high: f64,
 }
 
-/// Fits the points by Theil–Sen; `confidence` is the two-sided level of the slope's interval,
-/// e.g. 0.95.
+/// The two-sided level of the slope's confidence interval: 95%.
+pub const CONFIDENCE: f64 = 0.95;
+
+/// z for [`CONFIDENCE`]: the standard normal quantile Φ⁻¹(0.975) = 1.959963984540054 (R's
+/// `qnorm(0.975)`, to f64 precision; the tests check Φ(Z) = 0.975 by integrating the density).
+const Z: f64 = 1.959_963_984_540_054;
+
+/// Fits the points by Theil–Sen, with the slope's [`CONFIDENCE`] interval.
 ///
 /// The interval (Sen 1968; Hollander & Wolfe, *Nonparametric Statistical Methods*, §9.3): with
 /// N pairwise slopes sorted ascending, Var(S) = [n(n−1)(2n+5) − Σ t(t−1)(2t+5)] / 18 (the sum
 /// over groups of t tied x values; ties in y are ignored), C = z · √Var(S) with z the standard
-/// normal quantile at 1 − (1 − confidence)/2, M1 = (N − C)/2 and M2 = (N + C)/2. `slope_low` is
+/// normal quantile at 1 − (1 − confidence)/2 ([`Z`]), M1 = (N − C)/2 and M2 = (N + C)/2. `slope_low` is
 /// the M1-th smallest slope, 1-based, M1 rounded down and at least 1; `slope_high` the
 /// (M2 + 1)-th smallest, rounded up and at most N. Both roundings widen the interval, so it is
 /// conservative; when C ≥ N it is the whole range [min slope, max slope].
 ///
 /// `None` when: the lengths differ, there are fewer than [`MIN_POINTS`] points, any x or y is
-/// not finite, `confidence` is not in (0, 1), fewer than two distinct x, or a pairwise slope or
+/// not finite, fewer than two distinct x, or a pairwise slope or
 /// a result overflows f64. Only the last [`MAX_POINTS`] points are used (the x values are kept
 /// as given, so forecasts stay in the caller's time frame).
-pub fn theil_sen(x: &[f64], y: &[f64], confidence: f64) -> Option<Fit> {
-    // `!(a && b)` rather than `<=`/`>=` so that a NaN confidence is refused too.
-    if x.len() != y.len() || !(confidence > 0.0 && confidence < 1.0) {
+pub fn theil_sen(x: &[f64], y: &[f64]) -> Option<Fit> {
+    if x.len() != y.len() {
         return None;
     }
     // Checked over the whole input, not only the window used: a non-finite value means the
@@ -99,10 +104,7 @@ pub fn theil_sen(x: &[f64], y: &[f64], confidence: f64) -> Option<Fit> {
     slopes.sort_unstable_by(f64::total_cmp);
     let slope = median_of_sorted(&slopes);
 
-    // Upper quantile from the tail probability: `(1 - c) / 2` stays exact for c near 1, where
-    // `0.5 + c / 2` would round to 1 and give an infinite z.
-    let z = -normal_quantile((1.0 - confidence) / 2.0);
-    let (lo, hi) = band_indices(slopes.len(), kendall_variance(x), z);
+    let (lo, hi) = band_indices(slopes.len(), kendall_variance(x), Z);
     let (slope_low, slope_high) = (slopes[lo], slopes[hi]);
 
     let fit = Fit {
@@ -270,106 +272,24 @@ fn band_indices(n_slopes: usize, var_s: f64, z: f64) -> (usize, usize) {
     )
 }
 
-/// Standard normal quantile Φ⁻¹(p) for p in (0, 1): Wichura's AS 241 (PPND16, Applied
-/// Statistics 37(3), 1988), rational approximations on three ranges of p, relative error about
-/// 1e-16. Out of (0, 1) it gives ±infinity or NaN, which the caller never asks for.
-fn normal_quantile(p: f64) -> f64 {
-    // Horner evaluation of a polynomial whose coefficients are in ascending order.
-    fn poly(c: &[f64], r: f64) -> f64 {
-        c.iter().rev().fold(0.0, |acc, &k| acc * r + k)
+/// What `bloat_forecast` fits through an index's points: the line ([`theil_sen`]) and, when
+/// `threshold` is a number, when it reaches it ([`crossing`], from the first point the fit used
+/// to the last point). `None` when the points cannot be fitted.
+pub fn forecast(
+    x: &[f64],
+    y: &[f64],
+    threshold: f64,
+    rising: bool,
+) -> Option<(Fit, Option<Crossing>)> {
+    let fit = theil_sen(x, y)?;
+    if !threshold.is_finite() {
+        return Some((fit, None));
     }
-
-    if p <= 0.0 || p >= 1.0 {
-        return if p == 0.0 {
-            f64::NEG_INFINITY
-        } else if p == 1.0 {
-            f64::INFINITY
-        } else {
-            f64::NAN
-        };
-    }
-    let q = p - 0.5;
-    if q.abs() <= 0.425 {
-        // Central range 0.075 <= p <= 0.925.
-        const A: [f64; 8] = [
-            3.387_132_872_796_366_6,
-            133.141_667_891_784_38,
-            1_971.590_950_306_551_4,
-            13_731.693_765_509_46,
-            45_921.953_931_549_87,
-            67_265.770_927_008_7,
-            33_430.575_583_588_13,
-            2_509.080_928_730_122_7,
-        ];
-        const B: [f64; 8] = [
-            1.0,
-            42.313_330_701_600_91,
-            687.187_007_492_057_9,
-            5_394.196_021_424_751,
-            21_213.794_301_586_597,
-            39_307.895_800_092_71,
-            28_729.085_735_721_943,
-            5_226.495_278_852_854,
-        ];
-        let r = 0.180_625 - q * q;
-        return q * poly(&A, r) / poly(&B, r);
-    }
-    // Tails: work with r = √(−ln min(p, 1 − p)) and restore the sign at the end.
-    let r = (-(if q < 0.0 { p } else { 1.0 - p }).ln()).sqrt();
-    let value = if r <= 5.0 {
-        // min(p, 1 − p) >= e^-25, about 1.4e-11.
-        const C: [f64; 8] = [
-            1.423_437_110_749_683_6,
-            4.630_337_846_156_545,
-            5.769_497_221_460_691,
-            3.647_848_324_763_204_6,
-            1.270_458_252_452_368_4,
-            0.241_780_725_177_450_6,
-            0.022_723_844_989_269_184,
-            7.745_450_142_783_414e-4,
-        ];
-        const D: [f64; 8] = [
-            1.0,
-            2.053_191_626_637_759,
-            1.676_384_830_183_803_8,
-            0.689_767_334_985_1,
-            0.148_103_976_427_480_07,
-            0.015_198_666_563_616_457,
-            5.475_938_084_995_345e-4,
-            1.050_750_071_644_416_8e-9,
-        ];
-        let r = r - 1.6;
-        poly(&C, r) / poly(&D, r)
-    } else {
-        // Far tail.
-        const E: [f64; 8] = [
-            6.657_904_643_501_104,
-            5.463_784_911_164_114,
-            1.784_826_539_917_291_3,
-            0.296_560_571_828_504_9,
-            0.026_532_189_526_576_124,
-            0.001_242_660_947_388_078_4,
-            2.711_555_568_743_487_6e-5,
-            2.010_334_399_292_288_1e-7,
-        ];
-        const F: [f64; 8] = [
-            1.0,
-            0.599_832_206_555_887_9,
-            0.136_929_880_922_735_8,
-            0.014_875_361_290_850_615,
-            7.868_691_311_456_133e-4,
-            1.846_318_317_510_054_8e-5,
-            1.421_511_758_316_446e-7,
-            2.044_263_103_389_939_8e-15,
-        ];
-        let r = r - 5.0;
-        poly(&E, r) / poly(&F, r)
-    };
-    if q < 0.0 {
-        -value
-    } else {
-        value
-    }
+    // (the fit uses the last MAX_POINTS points: the first of those)
+    let used = &x[x.len().saturating_sub(MAX_POINTS)..];
+    let first = used.iter().cloned().fold(f64::INFINITY, f64::min);
+    let now = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    Some((fit, Some(crossing(&fit, threshold, rising, first, now))))
 }
 
 #[cfg(test)]
@@ -422,16 +342,20 @@ mod tests {
     }
 
     #[test]
-    fn normal_quantile_matches_tables() {
-        let z = |c: f64| -normal_quantile((1.0 - c) / 2.0);
-        assert!((z(0.95) - 1.959_963_985).abs() < 1e-6, "{}", z(0.95));
-        assert!((z(0.99) - 2.575_829_304).abs() < 1e-6, "{}", z(0.99));
-        // One value in each of AS 241's three ranges, against R's qnorm.
-        assert!((normal_quantile(0.75) - 0.674_489_750_196_081_7).abs() < 1e-12);
-        assert!((normal_quantile(0.001) + 3.090_232_306_167_813_5).abs() < 1e-12);
-        assert!((normal_quantile(1e-15) + 7.941_345_326_170_997).abs() < 1e-9);
-        assert_eq!(normal_quantile(0.5), 0.0);
-        assert_eq!(normal_quantile(0.25), -normal_quantile(0.75)); // both exact in binary
+    fn z_is_the_normal_quantile_of_the_confidence() {
+        // Φ(Z) − 1/2 = ∫₀^Z φ: composite Simpson over 2·10⁴ intervals, error far below 1e-12.
+        let phi = |t: f64| (-t * t / 2.0).exp() / (2.0 * std::f64::consts::PI).sqrt();
+        let n = 20_000;
+        let h = Z / n as f64;
+        let inner: f64 = (1..n)
+            .map(|i| if i % 2 == 1 { 4.0 } else { 2.0 } * phi(i as f64 * h))
+            .sum();
+        let cdf = 0.5 + h / 3.0 * (phi(0.0) + inner + phi(Z));
+        assert!(
+            (cdf - (1.0 - (1.0 - CONFIDENCE) / 2.0)).abs() < 1e-12,
+            "{cdf}"
+        );
+        assert!((Z - 1.959_963_985).abs() < 1e-6, "{Z}");
     }
 
     #[test]
@@ -440,7 +364,7 @@ mod tests {
         // M1 = 11.54 → 11th smallest (index 10), M2 + 1 = 34.46 → 35th (index 34).
         let x = xs(10);
         assert_eq!(kendall_variance(&x), 125.0);
-        let z = -normal_quantile(0.025);
+        let z = Z;
         assert_eq!(band_indices(45, 125.0, z), (10, 34));
         // C >= N: the whole range.
         assert_eq!(band_indices(6, 100.0, z), (0, 5));
@@ -455,7 +379,7 @@ mod tests {
     fn exact_line_is_recovered() {
         let x = xs(11);
         let y: Vec<f64> = x.iter().map(|&x| 3.0 + 2.0 * x).collect();
-        let fit = theil_sen(&x, &y, 0.95).unwrap();
+        let fit = theil_sen(&x, &y).unwrap();
         assert_eq!(fit.n, 11);
         assert_eq!(fit.slope, 2.0);
         assert!((fit.intercept - 3.0).abs() < 1e-12);
@@ -482,12 +406,12 @@ mod tests {
     #[test]
     fn noisy_line_slope_and_band() {
         let (x, y) = noisy_series(42);
-        let fit = theil_sen(&x, &y, 0.95).unwrap();
+        let fit = theil_sen(&x, &y).unwrap();
         assert!((fit.slope - 5.0).abs() < 0.5, "{fit:?}");
         assert!(fit.slope_low <= 5.0 && 5.0 <= fit.slope_high, "{fit:?}");
         assert!(fit.slope_low <= fit.slope && fit.slope <= fit.slope_high);
 
-        let short = theil_sen(&x[..8], &y[..8], 0.95).unwrap();
+        let short = theil_sen(&x[..8], &y[..8]).unwrap();
         assert!(
             fit.slope_high - fit.slope_low < short.slope_high - short.slope_low,
             "{fit:?} vs {short:?}"
@@ -508,7 +432,7 @@ mod tests {
         for i in [3, 20, 28] {
             y[i] += 10_000.0;
         }
-        let fit = theil_sen(&x, &y, 0.95).unwrap();
+        let fit = theil_sen(&x, &y).unwrap();
         assert!((fit.slope - 5.0).abs() < 0.01, "{fit:?}");
         assert!((fit.intercept - 100.0).abs() < 1e-9, "{fit:?}");
 
@@ -526,7 +450,7 @@ mod tests {
     fn falling_series_crosses_going_down() {
         let x = xs(21);
         let y: Vec<f64> = x.iter().map(|&x| 90.0 - 0.5 * x).collect();
-        let fit = theil_sen(&x, &y, 0.95).unwrap();
+        let fit = theil_sen(&x, &y).unwrap();
         assert_eq!(fit.slope, -0.5);
 
         let down = crossing(&fit, 70.0, false, 0.0, 20.0);
@@ -550,7 +474,7 @@ mod tests {
     fn flat_series_never_crosses() {
         let x = xs(12);
         let y = vec![42.0; 12];
-        let fit = theil_sen(&x, &y, 0.95).unwrap();
+        let fit = theil_sen(&x, &y).unwrap();
         assert_eq!((fit.slope, fit.slope_low, fit.slope_high), (0.0, 0.0, 0.0));
         assert_eq!(fit.intercept, 42.0);
         for rising in [true, false] {
@@ -570,7 +494,7 @@ mod tests {
         // the interval reaches 0: no crossing is forecast ahead.
         let x = [0.0, 1.0, 2.0, 3.0];
         let y = [-13107.0, -4915.0, -4915.0, -4915.0];
-        let fit = theil_sen(&x, &y, 0.95).unwrap();
+        let fit = theil_sen(&x, &y).unwrap();
         assert!(fit.slope > 0.0 && fit.slope_low == 0.0, "{fit:?}");
         let c = crossing(&fit, 0.0, true, 0.0, 3.0);
         assert_eq!((c.at, c.earliest, c.latest), (None, None, None), "{c:?}");
@@ -580,13 +504,13 @@ mod tests {
             for step in 1..n {
                 let x = xs(n);
                 let y: Vec<f64> = (0..n).map(|i| if i < step { 1.0 } else { 2.0 }).collect();
-                let fit = theil_sen(&x, &y, 0.95).unwrap();
+                let fit = theil_sen(&x, &y).unwrap();
                 let c = crossing(&fit, 3.0, true, 0.0, (n - 1) as f64);
                 assert_eq!(c.at, None, "n {n} step {step}: {fit:?}");
             }
         }
         // The same step past a threshold going down: crossed, at the step at the latest.
-        let fit = theil_sen(&x, &[90.0, 1.0, 1.0, 1.0], 0.95).unwrap();
+        let fit = theil_sen(&x, &[90.0, 1.0, 1.0, 1.0]).unwrap();
         let c = crossing(&fit, 70.0, false, 0.0, 3.0);
         assert_eq!(c.at, None);
         assert!(c.crossed);
@@ -597,7 +521,7 @@ mod tests {
     #[test]
     fn past_crossing_is_kept_and_band_ordered() {
         let (x, y) = noisy_series(7);
-        let fit = theil_sen(&x, &y, 0.95).unwrap();
+        let fit = theil_sen(&x, &y).unwrap();
         // 110 is reached around x = 2, long before now (x = 30).
         let c = crossing(&fit, 110.0, true, 0.0, 30.0);
         let (lo, at, hi) = (c.earliest.unwrap(), c.at.unwrap(), c.latest.unwrap());
@@ -622,7 +546,7 @@ mod tests {
                     .iter()
                     .map(|&x| 10.0 + 1.5 * x + 2.0 * rng.gaussish())
                     .collect();
-                let fit = theil_sen(&x, &y, 0.95).unwrap();
+                let fit = theil_sen(&x, &y).unwrap();
                 fit.slope_low <= 1.5 && 1.5 <= fit.slope_high
             })
             .count();
@@ -633,31 +557,28 @@ mod tests {
     fn bad_input_gives_none() {
         let x = xs(6);
         let y: Vec<f64> = x.iter().map(|&x| 1.0 + x).collect();
-        assert!(theil_sen(&x, &y, 0.95).is_some());
-        assert_eq!(theil_sen(&x[..3], &y[..3], 0.95), None);
-        assert_eq!(theil_sen(&x, &y[..5], 0.95), None);
+        assert!(theil_sen(&x, &y).is_some());
+        assert_eq!(theil_sen(&x[..3], &y[..3]), None);
+        assert_eq!(theil_sen(&x, &y[..5]), None);
         for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
             let mut bx = x.clone();
             bx[2] = bad;
-            assert_eq!(theil_sen(&bx, &y, 0.95), None);
+            assert_eq!(theil_sen(&bx, &y), None);
             let mut by = y.clone();
             by[4] = bad;
-            assert_eq!(theil_sen(&x, &by, 0.95), None);
+            assert_eq!(theil_sen(&x, &by), None);
         }
-        assert_eq!(theil_sen(&[3.0; 6], &y, 0.95), None);
-        for c in [0.0, 1.0, -0.5, 1.5, f64::NAN] {
-            assert_eq!(theil_sen(&x, &y, c), None, "confidence {c}");
-        }
+        assert_eq!(theil_sen(&[3.0; 6], &y), None);
         // Finite but overflowing slopes.
         let huge = [-1e308, 0.0, 1e308, 2e307];
-        assert_eq!(theil_sen(&[0.0, 1e-310, 2e-310, 3e-310], &huge, 0.95), None);
+        assert_eq!(theil_sen(&[0.0, 1e-310, 2e-310, 3e-310], &huge), None);
     }
 
     #[test]
     fn tied_x_still_fit_exactly() {
         let x: Vec<f64> = (0..16).map(|i| (i / 2) as f64).collect();
         let y: Vec<f64> = x.iter().map(|&x| 3.0 + 2.0 * x).collect();
-        let fit = theil_sen(&x, &y, 0.95).unwrap();
+        let fit = theil_sen(&x, &y).unwrap();
         assert_eq!(fit.n, 16);
         assert_eq!((fit.slope, fit.slope_low, fit.slope_high), (2.0, 2.0, 2.0));
         assert!((fit.intercept - 3.0).abs() < 1e-12);
@@ -678,12 +599,33 @@ mod tests {
                 }
             })
             .collect();
-        let fit = theil_sen(&x, &y, 0.95).unwrap();
+        let fit = theil_sen(&x, &y).unwrap();
         assert_eq!(fit.n, MAX_POINTS);
         assert_eq!(
             (fit.slope, fit.slope_low, fit.slope_high),
             (0.25, 0.25, 0.25)
         );
         assert!((fit.intercept - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn forecast_fits_then_crosses_from_the_points_used() {
+        let x = xs(11);
+        let y: Vec<f64> = x.iter().map(|&x| 3.0 + 2.0 * x).collect();
+        let (fit, c) = forecast(&x, &y, 43.0, true).unwrap();
+        assert_eq!(fit, theil_sen(&x, &y).unwrap());
+        let (x0, xn) = (x[0], x[10]);
+        assert_eq!(c, Some(crossing(&fit, 43.0, true, x0, xn)));
+        // a threshold that is not a number: the line only
+        assert_eq!(forecast(&x, &y, f64::NAN, true), Some((fit, None)));
+        assert_eq!(forecast(&x, &y, f64::INFINITY, false), Some((fit, None)));
+        // too few points: nothing
+        assert_eq!(forecast(&x[..3], &y[..3], 43.0, true), None);
+        // a long series: the crossing starts at the first point the fit used
+        let x: Vec<f64> = (0..MAX_POINTS + 5).map(|i| i as f64).collect();
+        let y: Vec<f64> = x.iter().map(|&x| 1.0 + 0.5 * x).collect();
+        let (fit, c) = forecast(&x, &y, 1e4, true).unwrap();
+        let last = *x.last().unwrap();
+        assert_eq!(c, Some(crossing(&fit, 1e4, true, 5.0, last)));
     }
 }

@@ -9,6 +9,9 @@ use std::collections::HashMap;
 use std::io::Cursor;
 
 use postgis::ewkb::{EwkbRead, Point};
+use serde_json::{json, Value};
+
+use super::{is_lon_lat_srid, is_valid_lon_lat};
 
 /// Authalic radius of the WGS84 ellipsoid, km.
 pub const EARTH_RADIUS_KM: f64 = 6371.0072;
@@ -60,16 +63,6 @@ impl std::fmt::Display for HotspotError {
             HotspotError::Malformed(e) => write!(f, "not a valid EWKB geometry: {e}"),
         }
     }
-}
-
-/// The SRIDs read as longitude/latitude in degrees: WGS 84, and 0 (unknown) as PostGIS's default.
-pub fn is_lon_lat_srid(srid: i32) -> bool {
-    srid == 4326 || srid == 0
-}
-
-/// Whether a lon/lat pair is a place on Earth (degrees).
-pub fn is_valid_lon_lat(lon: f64, lat: f64) -> bool {
-    (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)
 }
 
 /// The EWKB header: base geometry type (1 point, 2 line, 3 polygon, 4-7 multi/collection,
@@ -317,6 +310,56 @@ impl HotspotState {
     }
 }
 
+impl HotspotState {
+    /// The aggregate's result: the top cells, their centres rounded to 1e-6° (about 0.1 m), and
+    /// the counts of values skipped and why.
+    pub fn to_json(&self) -> Value {
+        let round6 = |v: f64| (v * 1e6).round() / 1e6;
+        let cells: Vec<Value> = self
+            .top()
+            .into_iter()
+            .map(|t| {
+                json!({
+                    "lon": round6(t.lon),
+                    "lat": round6(t.lat),
+                    "accidents": t.accidents,
+                    "fatal_accidents": t.fatal_accidents,
+                })
+            })
+            .collect();
+        json!({
+            "cell_km": self.cell_km,
+            "cells": cells,
+            "skipped_null": self.skipped_null,
+            "skipped_empty": self.skipped_empty,
+            "skipped_not_point": self.skipped_not_point,
+            "skipped_invalid": self.skipped_invalid,
+        })
+    }
+}
+
+/// The cells of an aggregate's result as `hotspot_cells` rows: (rank from 1, lon, lat,
+/// accidents, fatal accidents); no `cells` array, no rows; a field that is not a number, 0.
+pub fn cell_rows(hotspots: &Value) -> Vec<(i32, f64, f64, i64, i64)> {
+    let Some(cells) = hotspots.get("cells").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let f = |k: &str| c.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+            (
+                i as i32 + 1,
+                f("lon"),
+                f("lat"),
+                f("accidents") as i64,
+                f("fatal_accidents") as i64,
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -548,5 +591,40 @@ mod tests {
             }
             let _ = s.add(Some(&b), None);
         }
+    }
+
+    #[test]
+    fn result_json_and_its_rows() {
+        let mut s = HotspotState::new(25.0, 2).unwrap();
+        for (lon, lat, fatal) in [
+            (-112.07, 33.45, true),
+            (-112.07, 33.45, false),
+            (0.0, 0.0, false),
+        ] {
+            s.add(Some(&ewkb_point(lon, lat, Some(4326))), Some(fatal))
+                .unwrap();
+        }
+        s.add(None, Some(false)).unwrap();
+        let j = s.to_json();
+        assert_eq!(j["cell_km"], json!(25.0));
+        assert_eq!(j["skipped_null"], json!(1));
+        assert_eq!(j["skipped_invalid"], json!(0));
+        let top = s.top();
+        let cells = j["cells"].as_array().unwrap();
+        assert_eq!(cells.len(), 2);
+        assert_eq!(cells[0]["accidents"], json!(2));
+        assert_eq!(cells[0]["fatal_accidents"], json!(1));
+        let lon = cells[0]["lon"].as_f64().unwrap();
+        assert!((lon - top[0].lon).abs() <= 5e-7 && (lon * 1e6).fract() == 0.0);
+        let rows = cell_rows(&j);
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].0, rows[0].3, rows[0].4), (1, 2, 1));
+        assert_eq!((rows[1].0, rows[1].3, rows[1].4), (2, 1, 0));
+        assert_eq!(rows[0].1, lon);
+        assert!(cell_rows(&json!({"cell_km": 25})).is_empty());
+        assert_eq!(
+            cell_rows(&json!({"cells": [{"lon": "x"}]})),
+            vec![(1, 0.0, 0.0, 0, 0)]
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! The schedule syntax of the installed pg_cron (1.4), so `schedule_refresh` can reject what
+//! The schedule syntax of the installed pg_cron (1.4), shared by every kind of job ntsb_perf
+//! schedules (refresh, auto-reindex, index snapshots), so a `schedule_*` function can reject what
 //! pg_cron would reject, when it is called rather than when the job would first run, and say
 //! which field is wrong.
 //!
@@ -37,6 +38,26 @@ pub struct CronSchedule {
     pub days_of_week: u8,
     /// `@reboot` / `@restart`: run once when pg_cron starts.
     pub at_start: bool,
+}
+
+impl CronSchedule {
+    /// The values each field selects, as `parse_cron` lists them: minutes (0-59), hours (0-23),
+    /// days of month (1-31), months (1-12), days of week (0-6, 0 = Sunday), each ascending.
+    pub fn field_values(&self) -> [Vec<i32>; 5] {
+        fn values(mask: u64, first: i32, count: i32) -> Vec<i32> {
+            (0..count)
+                .filter(|i| mask & (1u64 << i) != 0)
+                .map(|i| i + first)
+                .collect()
+        }
+        [
+            values(self.minutes, 0, 60),
+            values(self.hours as u64, 0, 24),
+            values(self.days_of_month as u64, 1, 31),
+            values(self.months as u64, 1, 12),
+            values(self.days_of_week as u64, 0, 7),
+        ]
+    }
 }
 
 /// Why a schedule is not accepted.
@@ -414,6 +435,22 @@ mod tests {
         assert_eq!(ok("0 0 * * 0").days_of_week, 1);
         assert_eq!(ok("10-50/20 * * * *").minutes, 1 << 10 | 1 << 30 | 1 << 50);
         assert_eq!(ok("* * * * *").minutes, (1u64 << 60) - 1);
+    }
+
+    #[test]
+    fn field_values_list_each_selected_value() {
+        let [minutes, hours, days, months, dows] = ok("*/15 2-4 * * mon-fri").field_values();
+        assert_eq!(minutes, [0, 15, 30, 45]);
+        assert_eq!(hours, [2, 3, 4]);
+        assert_eq!(days, (1..=31).collect::<Vec<_>>());
+        assert_eq!(months, (1..=12).collect::<Vec<_>>());
+        assert_eq!(dows, [1, 2, 3, 4, 5]);
+        let [m, h, d, mo, w] = ok("59 23 31 12 7").field_values();
+        assert_eq!(
+            (m, h, d, mo, w),
+            (vec![59], vec![23], vec![31], vec![12], vec![0])
+        );
+        assert!(ok("@reboot").field_values().iter().all(Vec::is_empty));
     }
 
     #[test]

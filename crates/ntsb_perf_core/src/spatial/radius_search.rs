@@ -1,4 +1,4 @@
-//! Geometry helpers that need no PostGIS: bounding boxes (in degrees) that surely contain every
+//! Radius search without PostGIS: bounding boxes (in degrees) that surely contain every
 //! point within a radius in metres, so that a GiST index on lon/lat geometry can be used before
 //! the exact (spheroidal) distance test.
 
