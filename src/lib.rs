@@ -20,10 +20,6 @@ GRANT USAGE ON SCHEMA ntsb_perf TO PUBLIC;
     bootstrap
 );
 
-// Scheduling: the pg_cron jobs ntsb_perf creates, their kinds, checks, names and removal (one
-// place for every schedule_* function and the uninstall).
-extension_sql_file!("../sql/schedule/jobs.sql", name = "schedule");
-
 // What ntsb_perf keeps about a dropped relation ends with it: the sql_drop event trigger, which
 // calls each capability's own cleanup.
 extension_sql_file!(

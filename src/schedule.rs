@@ -1,11 +1,16 @@
-//! Schedules: the pg_cron (1.4) schedule syntax that every kind of job ntsb_perf creates is
-//! checked against (materialized-view refresh, auto-reindex, index snapshots). The parser is
-//! `ntsb_perf_core::schedule`, a port of pg_cron 1.4's; this module holds its SQL wrappers.
+//! Schedules: the pg_cron jobs ntsb_perf creates, in one place. The pg_cron (1.4) schedule
+//! syntax every kind of job is checked against (materialized-view refresh, auto-reindex, index
+//! snapshots): the parser is `ntsb_perf_core::schedule`, a port of pg_cron 1.4's, and this module
+//! holds its SQL wrappers. The jobs' life cycle (their kinds, the checks every `schedule_*`
+//! function makes, naming, creating and removing them, what `DROP EXTENSION` removes) is
+//! `sql/schedule/jobs.sql`, created here.
 
 use ntsb_perf_core::schedule;
 use pgrx::prelude::*;
 
 use crate::error::raise_error;
+
+extension_sql_file!("../sql/schedule/jobs.sql", name = "schedule");
 
 /// Parses a pg_cron schedule exactly as the installed pg_cron (1.4) does and lists the values
 /// each field selects; an invalid schedule raises 22023 naming the field and the reason.
