@@ -3,7 +3,7 @@
 # from this build's generated install script, with scripts/sql_statements.py. NEW: objects that
 # 0.1.0 did not have (or that are dropped first in section 1: unused_indexes); REPLACE: 0.1.0's
 # objects whose definition changed (CREATE OR REPLACE). Add an object here when the SQL surface
-# changes; tests/upgrade.sh then compares the upgraded catalog with a fresh install.
+# changes; tests/upgrade/upgrade.sh then compares the upgraded catalog with a fresh install.
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 NEW=_nondeterminism,_reindex_begin,_reindex_cancel,_reindex_drop_start,_reindex_finish,_reindex_forget
@@ -14,12 +14,12 @@ NEW+=,schedule_auto_reindex,_unschedule_own_job,unschedule_auto_reindex,reindex_
 NEW+=,_job_ok,_cron_readable,_check_policy,_tracking_triggers,_volatile_reason,_forget,_on_sql_drop
 NEW+=,ntsb_perf_forget_dropped,_scheduled_refresh,_drop_extension_jobs,_on_drop_command
 NEW+=,ntsb_perf_drop_extension
-# index history (issue 18)
+# index history
 NEW+=,_snapshot_measure,_forecast_fit,_index_history_retention,_is_index_named,_index_oid_of_name,index_history
 NEW+=,index_history_id_seq,_usage_counters,snapshot_indexes,_snapshot_job_owners,schedule_index_snapshots
 NEW+=,unschedule_index_snapshots,_index_usage_points,index_usage_history,_index_scans_since,_baseline_of
 NEW+=,_days_after,_bloat_forecast,bloat_forecast,unused_indexes
-# issue 24: run locks, the rebuild's own checks, pg_cron job kinds, the index history's drops,
+# run locks, the rebuild's own checks, pg_cron job kinds, the index history's drops,
 # definitions and row level security
 NEW+=,_reindex_run_lock,_reindex_run_unlock,_snapshot_lock,_run_lock_holder,_reindex_scheduled_run
 NEW+=,_reindex_check_rights_and_ahead,_index_definition,_index_history_definition,_table_of_name

@@ -2,7 +2,7 @@
 """Documentation that runs: every ```sql block of README.md and of the rustdoc in src/**/*.rs
 is a psql session that is run against a throwaway cluster and compared with what it shows.
 
-tests/doctest.sh starts the cluster, builds the data sets and calls this file; `make test` runs
+tests/docs/doctest.sh starts the cluster, builds the data sets and calls this file; `make test` runs
 it after the SQL regression tests. Python 3 standard library only.
 
 How a block is written (README.md; in rustdoc the same lines after `/// `):
@@ -62,7 +62,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROMPT = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*)?=[#>] ")
 DIRECTIVE = "<!-- doctest:"
 DATA_SETS = ("empty", "csv", "generated")

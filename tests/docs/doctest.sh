@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Documentation that runs (tests/doctest.py says how a block is written): starts a throwaway
+# Documentation that runs (tests/docs/doctest.py says how a block is written): starts a throwaway
 # cluster under target/doctest, builds the data sets the blocks name as template databases,
 # runs every ```sql block of README.md and src/**/*.rs and compares its output. Uses the
-# installed library (scripts/regress.sh installs it first in `make test`); installs nothing.
-# Arguments go to doctest.py: `tests/doctest.sh run README.md:560`, `... run --accept`.
-source "$(dirname "$0")/../scripts/common.sh"
+# debug build of this tree, installed first unless it is already (ensure_installed).
+# Arguments go to doctest.py: `tests/docs/doctest.sh run README.md:560`, `... run --accept`.
+source "$(dirname "$0")/../../scripts/common.sh"
 DIR=$ROOT/target/doctest
 PORT=${DOCTEST_PORT:-28819}
 CSV=${NTSB_CSV:-$ROOT/../shared/data/ntsb_accidents_2000_2021.csv}
@@ -12,6 +12,7 @@ CSV=${NTSB_CSV:-$ROOT/../shared/data/ntsb_accidents_2000_2021.csv}
 export DOCTEST_HOST=$DIR DOCTEST_PORT=$PORT PSQL=$PGBIN/psql
 
 stop_cluster "$DIR"
+ensure_installed
 rm -rf "$DIR/data" "$DIR/out"
 # pg_cron's database is the one each block runs in (a fresh copy per block).
 start_cluster "$DIR" "$PORT" ntsb
@@ -44,7 +45,7 @@ for set in empty generated csv; do
 done
 log "doctest: data sets ${have[*]} ready in $(( $(date +%s) - start )) s"
 set +e
-python3 "$ROOT/tests/doctest.py" --have "$(IFS=,; echo "${have[*]}")" "$@"
+python3 "$ROOT/tests/docs/doctest.py" --have "$(IFS=,; echo "${have[*]}")" "$@"
 rc=$?
 log "doctest: $(( $(date +%s) - start )) s in all"
 exit $rc

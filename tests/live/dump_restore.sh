@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Backups (pg_dump / pg_restore of databases that use ntsb_perf) and an uninstall under pg_cron,
-# on clusters of their own under target/dump-test (make test runs this after scripts/regress.sh,
-# with the library that installed). Cluster A (port 28822, pg_cron's database ntsb_src) holds two
+# on clusters of their own under target/dump-test, with this tree's debug build (installed first
+# unless it is already, ensure_installed). Cluster A (port 28822, pg_cron's database ntsb_src) holds two
 # sources, each with a monthly materialized view of accident_stats states, a yearly roll-up of
 # it, refresh log, rebuild history and baselines (a dropped index's history, a manual REINDEX
 # CONCURRENTLY's stale OID, a log row whose target view was dropped):
@@ -28,7 +28,7 @@
 #      jobs under the dumped ids: pg_cron's rows fail (duplicate ids), every policy is kept
 #      without a job (a warning each), none points at the other role's job, which is untouched.
 # Takes about 3 minutes, most of it waiting for pg_cron's minutes in 4.
-source "$(dirname "$0")/../scripts/common.sh"
+source "$(dirname "$0")/../../scripts/common.sh"
 source "$ROOT/tests/lib.sh"
 BASE=$ROOT/target/dump-test
 A=$BASE/a
@@ -73,6 +73,7 @@ restore_log_clean() {  # FILE WHAT: pg_restore -v's log has no error and no serv
 }
 
 for d in "$A" "$B"; do stop_cluster "$d"; done
+ensure_installed
 rm -rf "$BASE"
 mkdir -p "$BASE"
 if [ "$(id -u)" = 0 ]; then chown postgres: "$BASE"; fi

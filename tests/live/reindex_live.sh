@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Auto-reindex checks that pg_regress cannot make, on a cluster of their own (make test runs this
-# after scripts/regress.sh, with the library that installed):
+# Auto-reindex checks that pg_regress cannot make, on a cluster of their own, with this tree's
+# debug build (installed first unless it is already, ensure_installed):
 #   1. the rebuild's parallel maintenance workers run at the worker's niceness;
 #   2. while a rebuild waits for another session's old snapshot, the caller says so in a NOTICE
 #      every 5 s (which pid, its query), max_wait gives up cleanly, and the worker runs niced;
@@ -10,7 +10,7 @@
 #      rows = committed transactions, amcheck (heapallindexed) on every B-tree, GiST index scan =
 #      sequential scan, every rebuild done.
 # LIVE_ROWS (default 200000) generated events; LIVE_LOAD_SECS (default 30) of pgbench.
-source "$(dirname "$0")/../scripts/common.sh"
+source "$(dirname "$0")/../../scripts/common.sh"
 source "$ROOT/tests/lib.sh"
 DIR=$ROOT/target/reindex-live
 PORT=${LIVE_PORT:-28818}
@@ -31,6 +31,7 @@ hold_snapshot() {
 }
 
 stop_cluster "$DIR"
+ensure_installed
 rm -rf "$DIR/data"
 start_cluster "$DIR" "$PORT" "$DB"
 trap 'kill $(jobs -p) 2>/dev/null || true; stop_cluster "$DIR"' EXIT
@@ -153,7 +154,7 @@ ok "dropped the leftover, then $summary; pgbench committed $committed transactio
 [ "$(q -c "SELECT count(*) FROM ntsb_perf.reindex_history WHERE triggered_by = 'auto' AND status = 'done'")" = "$rebuilt" ] ||
     fail "the history does not hold $rebuilt done rebuilds"
 cluster_psql "$DIR" "$PORT" -d "$DB" -q -v committed="$committed" -v prefix=LOAD- \
-    -f "$ROOT/tests/reindex_load_checks.sql" >"$DIR/checks.out"
+    -f "$ROOT/tests/live/reindex_load_checks.sql" >"$DIR/checks.out"
 cat "$DIR/checks.out"
 grep -q '| f$' "$DIR/checks.out" && fail "a load check failed"
 [ "$(grep -c '| t$' "$DIR/checks.out")" -ge 6 ] || fail "fewer load checks ran than expected"

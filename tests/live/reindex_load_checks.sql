@@ -1,5 +1,5 @@
 -- After auto_reindex(dry_run => false) under write load (make bench's P7 and
--- tests/reindex_live.sh): one row per check, ok must be true. :committed is the count of
+-- tests/live/reindex_live.sh): one row per check, ok must be true. :committed is the count of
 -- transactions pgbench committed, :'prefix' the ev_id prefix of the rows they inserted.
 \pset footer off
 SELECT 'inserted rows = committed transactions (' || count(*) || ' = ' || :committed || ')' AS "check",

@@ -5,18 +5,18 @@
 # names (an index `<img src=x onerror=alert(1)>`, a schema `</style><script>`, a view
 # `<b onmouseover=alert(2)>`), writes the report as a superuser, as a role without
 # pg_stat_scan_tables and in a database without PostGIS, events or pg_cron, and hands them to
-# tests/report_check.py (strict HTML5 parse, tag/attribute allowlist, escaping, figures against
+# tests/live/report_check.py (strict HTML5 parse, tag/attribute allowlist, escaping, figures against
 # the reports' SQL, GeoJSON validity and a recount of each cell's points with PostGIS, headless
 # Chromium: no console message, every heading in the rendered DOM, a PNG screenshot).
-# `tests/report_browser.sh --no-install` uses the library already installed.
-source "$(dirname "$0")/../scripts/common.sh"
+# `tests/live/report_browser.sh --no-install` uses the library already installed.
+source "$(dirname "$0")/../../scripts/common.sh"
 DIR=$ROOT/target/report_test
 PORT=${REPORT_PORT:-28821}
 DB=ntsb
 ROWS=${REPORT_ROWS:-30000}
 
-[ "${1:-}" = --no-install ] || install_extension debug
 stop_cluster "$DIR"
+[ "${1:-}" = --no-install ] || ensure_installed
 rm -rf "$DIR/data" "$DIR/out"
 start_cluster "$DIR" "$PORT" "$DB"
 trap 'stop_cluster "$DIR"' EXIT
@@ -130,4 +130,4 @@ SQL
 
 log "checking the reports (strict HTML5 parse, allowlist, escaping, figures, GeoJSON, Chromium)"
 # Debian's python3 (python3-html5lib, python3-shapely, python3-geojson from scripts/setup.sh).
-/usr/bin/python3 "$ROOT/tests/report_check.py" "$OUT"
+/usr/bin/python3 "$ROOT/tests/live/report_check.py" "$OUT"

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Checks of the health report and the GeoJSON that tests/report_browser.sh wrote into OUT.
+"""Checks of the health report and the GeoJSON that tests/live/report_browser.sh wrote into OUT.
 
 Debian's python3 with python3-html5lib, python3-shapely and python3-geojson; chromium.
 Every check prints one line; the first failure stops with exit status 1.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks META.json (the PGXN distribution metadata) against PGXN Meta Spec 1.0.0 and the build.
 
-    tests/meta_json.py [META.json]
+    tests/package/meta_json.py [META.json]
 
 Valid JSON; the spec's required keys (name, version, abstract, maintainer, license, provides,
 meta-spec) and the shapes of every key used (the rules of the spec's v1 JSON schemas, written
@@ -17,7 +17,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEMVER = (r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
           r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
           r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?")

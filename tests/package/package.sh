@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Debian package and META.json (make test's last stage; `make package-test` alone):
-#  1. META.json follows PGXN Meta Spec 1.0.0 and has Cargo.toml's version (tests/meta_json.py);
-#  2. make package builds the .deb; tests/package_check.py checks its control fields, that its
+#  1. META.json follows PGXN Meta Spec 1.0.0 and has Cargo.toml's version (tests/package/meta_json.py);
+#  2. make package builds the .deb; tests/package/package_check.py checks its control fields, that its
 #     files are exactly what cargo pgrx package staged (same paths under /usr/lib/postgresql/15
 #     and /usr/share/postgresql/15, same sha256) plus the docs, that Depends covers the libraries
 #     and symbol versions the module needs, and that every released version has an upgrade path;
@@ -9,10 +9,10 @@
 #  4. the checks can fail: altered copies of the package (a script missing, a stale one added,
 #     a file moved, Depends without libc6's version, libgcc-s1 or the server, a package apt does
 #     not know, a changed module, a wrong Installed-Size) must each be refused for that reason;
-#  5. under `flock /tmp/ntsb_pg.lock`, tests/package_install.sh installs the package with apt-get
+#  5. under `flock /tmp/ntsb_pg.lock`, tests/package/package_install.sh installs the package with apt-get
 #     as the only source of ntsb_perf, runs CREATE EXTENSION and queries, purges it and puts the
 #     machine's former files back.
-source "$(dirname "$0")/../scripts/common.sh"
+source "$(dirname "$0")/../../scripts/common.sh"
 cd "$ROOT"
 # Versions released before this one: the package must carry an upgrade path from each.
 RELEASED=(0.1.0)
@@ -20,7 +20,7 @@ STAGE=$ROOT/target/release/ntsb_perf-pg15
 start=$(date +%s)
 
 log "META.json (PGXN Meta Spec 1.0.0)"
-python3 tests/meta_json.py
+python3 tests/package/meta_json.py
 
 log "make package"
 t0=$(date +%s)
@@ -29,7 +29,7 @@ DEB=$(make -s --no-print-directory package | tail -n 1)
 log "make package: ${DEB#"$ROOT"/} in $(( $(date +%s) - t0 )) s"
 dpkg-deb --info "$DEB"
 dpkg-deb --contents "$DEB"
-python3 tests/package_check.py "$DEB" "$STAGE" --released "${RELEASED[@]}"
+python3 tests/package/package_check.py "$DEB" "$STAGE" --released "${RELEASED[@]}"
 
 log "packing again gives the same .deb"
 again=$(PACKAGE_OUT=$ROOT/target/package/repro scripts/package.sh --no-build 2>/dev/null | tail -n 1)
@@ -49,7 +49,7 @@ mutant() {
     (cd "$dir/root" && eval "$code")
     mkdir -p "$dir/out"
     dpkg-deb --root-owner-group -Znone -b "$dir/root" "$dir/out/$(basename "$DEB")" >/dev/null 2>&1
-    if out=$(python3 tests/package_check.py "$dir/out/$(basename "$DEB")" "$STAGE" --released "${RELEASED[@]}"); then
+    if out=$(python3 tests/package/package_check.py "$dir/out/$(basename "$DEB")" "$STAGE" --released "${RELEASED[@]}"); then
         echo "the check passed an altered package ($name)" >&2; exit 1
     fi
     grep -Eq "$expect" <<<"$out" || { echo "altered package ($name) refused, but not for /$expect/:"; echo "$out"; exit 1; } >&2
@@ -82,6 +82,6 @@ rm -rf "$MUT"
 
 log "install from the package only (flock /tmp/ntsb_pg.lock)"
 t0=$(date +%s)
-with_pg_lock "$ROOT/tests/package_install.sh" "$DEB" "$STAGE" "${RELEASED[@]}"
+with_pg_lock "$ROOT/tests/package/package_install.sh" "$DEB" "$STAGE" "${RELEASED[@]}"
 log "install stage: $(( $(date +%s) - t0 )) s (waiting for the lock included)"
 log "package tests passed in $(( $(date +%s) - start )) s"

@@ -21,7 +21,7 @@ import tarfile
 import tomllib
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXT = "ntsb_perf"
 PG_MAJOR = "15"
 PKG = f"postgresql-{PG_MAJOR}-ntsb-perf"

@@ -6,7 +6,7 @@
 # only, port 28822, under flock /tmp/ntsb_pg.lock like every cluster here). Needs the network
 # (about 110 MB: the base system and PostgreSQL; downloaded .debs are kept in
 # target/package-root-cache for the next run). The root is removed afterwards (KEEP_ROOT=1 keeps it).
-source "$(dirname "$0")/../scripts/common.sh"
+source "$(dirname "$0")/../../scripts/common.sh"
 cd "$ROOT"
 R=$ROOT/target/package-root
 CACHE=$ROOT/target/package-root-cache

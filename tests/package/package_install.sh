@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/package.sh's install stage: ntsb_perf installed ONLY by the Debian package, in the
+# tests/package/package.sh's install stage: ntsb_perf installed ONLY by the Debian package, in the
 # machine's PostgreSQL 15. Run it under `flock /tmp/ntsb_pg.lock`: it moves the installed
 # ntsb_perf files (make install's, cargo pgrx test's) aside, `apt-get install`s the package,
 # runs CREATE EXTENSION and queries that call into the library in a throwaway cluster under
@@ -7,8 +7,8 @@
 # EXTENSION fails, then moves the files back (checked by sha256). The trap restores the machine
 # on any failure too; the cluster is stopped before the script (and so the lock) ends.
 #
-#   tests/package_install.sh DEB STAGE RELEASED_VERSION...
-source "$(dirname "$0")/../scripts/common.sh"
+#   tests/package/package_install.sh DEB STAGE RELEASED_VERSION...
+source "$(dirname "$0")/../../scripts/common.sh"
 DEB=$(realpath "$1")
 STAGE=$2
 shift 2

@@ -14,7 +14,7 @@
 #   5. the upgraded extension's catalog (tests/upgrade/catalog.sql) equals a fresh install's
 #      of this version: a change to the SQL surface without an upgrade script fails here.
 # Leaves this build installed. UPGRADE_PORT (default 28820).
-source "$(dirname "$0")/../scripts/common.sh"
+source "$(dirname "$0")/../../scripts/common.sh"
 source "$ROOT/tests/lib.sh"
 DIR=$ROOT/target/upgrade-test
 PORT=${UPGRADE_PORT:-28820}
@@ -80,7 +80,7 @@ while read -r old commit; do
 
     log "installing this build ($VERSION) under release $old's SQL"
     stop_cluster "$DIR"
-    install_extension debug
+    ensure_installed
     start_cluster "$DIR" "$PORT" "$DB"
     q -f "$ROOT/tests/upgrade/window.sql" | sed 's/^/    /'
     ok "with the new library and $old's SQL, tracked tables are writable and states read the same"

@@ -1,14 +1,14 @@
 -- The seed schema from the demo, filled by the demo's generator: every report runs on it and
 -- the freshly built seed indexes (B-tree, PostGIS GiST, BRIN) measure as unbloated.
--- (pg_regress feeds this file on standard input from tests/, so paths are relative to tests/.)
+-- (pg_regress feeds this file on standard input from tests/regress/, so paths are relative to it.)
 SET client_min_messages = warning;
 \set ECHO none
-\i ../demo/schema.sql
+\i ../../demo/schema.sql
 \set rows 30000
 SELECT setseed(0.1) \gset
 \set QUIET on
-\i ../demo/generate.sql
-\i ../demo/indexes.sql
+\i ../../demo/generate.sql
+\i ../../demo/indexes.sql
 \set QUIET off
 \set ECHO all
 -- The generator's shape: rows, share without coordinates (~17%), years 2000-2021.

@@ -1,8 +1,8 @@
--- Index history (issue 18): snapshots against index_bloat and the statistics views, sampled
+-- Index history: snapshots against index_bloat and the statistics views, sampled
 -- snapshots of a large index against an exact scan, retention, a statistics reset between two
 -- snapshots (pg_stat_reset), a rebuild between snapshots, the forecast of a known series, the
 -- plan's predicted crossing and auto_reindex's ahead, unused_indexes over 30 days of history,
--- the pg_cron schedule with a real run, privileges, and bad input; issue 24: the history of a
+-- the pg_cron schedule with a real run, privileges, and bad input; the history of a
 -- dropped index is never given to a new index of its name, no crossing is forecast without a
 -- trend and `crossed` comes with `crossed_at`, and each role reads the rows of the indexes
 -- index_usage shows it (also logged in as a role with no grants). Times, OIDs and sizes that
@@ -238,7 +238,7 @@ SELECT date_trunc('day', now()) - (6 - d) * interval '1 day', c.oid, 'ih.fc_flat
 FROM pg_class c, generate_series(0, 6) d WHERE c.oid = 'ih.fc_flat'::regclass;
 SELECT index_name, reclaimable_bytes_per_day, density_per_day, predicted_crossing, crossing_reason, crossed, crossed_at
 FROM ntsb_perf.bloat_forecast WHERE index_name = 'fc_flat';
--- A step is no trend (issue 24): an index that went from empty to three rows and stayed so, in
+-- A step is no trend: an index that went from empty to three rows and stayed so, in
 -- four hourly snapshots. Half the pairs of snapshots straddle the step, so the median slope
 -- of its size over the fresh size is not 0, but its interval reaches 0: no crossing is
 -- forecast (it was "in 2 minutes"). Its density, 0.79% since the second snapshot, is past the
@@ -439,7 +439,7 @@ SELECT * FROM ntsb_perf._forecast_fit(array_fill(0::float8, ARRAY[100001]), arra
 -- a threshold that is not a number: the line only
 SELECT * FROM ntsb_perf._forecast_fit('{0,1,2,3}', '{1,3,5,7}', 'NaN', true);
 
--- 11. The history belongs to the index it measured (issue 24). A DROP ends an index's history:
+-- 11. The history belongs to the index it measured. A DROP ends an index's history:
 -- a new index created under its name starts its own (no old scans, no fake reset, and
 -- unused_indexes lists it), whatever its definition. Only a REINDEX CONCURRENTLY's copy (same
 -- table, same definition: it fires no event trigger) takes the history over; a drop the event
@@ -524,7 +524,7 @@ DROP TABLE ih.u;
 SELECT index_name, index_oid IS NULL AS no_oid, dropped_at IS NOT NULL AS ended, table_dropped, count(*) AS rows
 FROM ntsb_perf.index_history WHERE table_name = 'ih.u' GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4;
 
--- 12. Who reads the history (issue 24): the rows of the indexes index_usage shows the role
+-- 12. Who reads the history: the rows of the indexes index_usage shows the role
 -- (the table's owner, a role with a privilege on the table or one of its columns), checked
 -- logged in as each role. Rows of a dropped index: the same rule on its table while the table
 -- exists; once it is gone, pg_read_all_stats (and superusers).

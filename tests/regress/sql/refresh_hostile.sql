@@ -1,4 +1,4 @@
--- Refresh scheduling against hostile roles and odd objects (issue 13): change marks nobody can
+-- Refresh scheduling against hostile roles and odd objects: change marks nobody can
 -- forge, look-alike triggers, views whose contents change without a table change, long view
 -- names, dropped views, refresh_status for ordinary roles, NULL arguments. Two roles: rs_owner
 -- (LOGIN: pg_cron runs its jobs as it) owns the views, rs_nobody has no privilege but reading.

@@ -1,4 +1,4 @@
--- Auto-reindex (issue 14): the plan against index_bloat, dry run, rebuilds through the background
+-- Auto-reindex: the plan against index_bloat, dry run, rebuilds through the background
 -- worker as the calling role (amcheck after each), the worker's errors forwarded as they are,
 -- refusals before any worker starts, waits that give up cleanly, a terminated worker, a cancelled
 -- caller, leftovers dropped, partitions, baselines, one run per database, and the pg_cron schedule
@@ -380,7 +380,7 @@ RESET ROLE;
 SELECT count(*) AS invalid_after_auto_reindex FROM pg_index WHERE indrelid = 'ri.t'::regclass AND NOT indisvalid;
 
 -- One auto_reindex per role and database: while another session of ri_owner runs one (holds its
--- run lock), a second one says so at once and does nothing. (tests/sql/reindex_hardening.sql:
+-- run lock), a second one says so at once and does nothing. (reindex_hostile.sql:
 -- no other role can take it, advisory keys do nothing.)
 SELECT dblink_connect('ownerlock', replace(:'conninfo', 'user=postgres', 'user=ri_owner'));
 SELECT * FROM dblink('ownerlock', 'SELECT ntsb_perf._reindex_run_lock()::text') AS x(locked text);

@@ -1,4 +1,4 @@
--- Hardening of the rebuild machinery (issue 24): no role can starve the background-worker slots
+-- The rebuild machinery against hostile roles: no role can starve the background-worker slots
 -- (a cap per database, workers that stop when their caller is gone or stops waiting), take the
 -- run locks of others, or forge the history; outcomes recorded as they happened; errors a DBA
 -- can act on. A login role with no grants (rh_evil) tries; the superuser and an ordinary owner

@@ -1,6 +1,6 @@
--- health_report and hotspots_geojson (issue 17): API, arguments, missing data, privileges,
+-- health_report and hotspots_geojson: API, arguments, missing data, privileges,
 -- escaping, GeoJSON shape and errors. The page's figures and the browser are checked by
--- tests/report_browser.sh.
+-- tests/live/report_browser.sh.
 SET client_min_messages = warning;
 CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN EXECUTE q; RETURN 'ok';

@@ -1,4 +1,4 @@
--- accident_hotspots / accidents_near against hostile input (issue 13, items 2 and 10).
+-- accident_hotspots / accidents_near against hostile input.
 SET client_min_messages = warning;
 -- 2. A look-alike geometry type and ST_AsEWKB returning int, made by an unprivileged role on its
 -- own search_path, used to crash the aggregate; now PostGIS's objects are found through the

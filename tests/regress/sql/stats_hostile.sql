@@ -1,4 +1,4 @@
--- accident_stats against hostile input (issue 13, items 1, 9, 13): bad text raises 22P02 naming
+-- accident_stats against hostile input: bad text raises 22P02 naming
 -- the field (it used to crash the server when cast from a table column), counts and sums never
 -- wrap (22003), impossible states are refused, and states stored by release 0.1.0 still read.
 SET client_min_messages = warning;
