@@ -129,9 +129,9 @@ total=$(($(date +%s) - t_all))
 {
     printf '\n%-14s %-16s %6s\n' stage result "m:ss"
     for i in "${!names[@]}"; do
-        printf '%-14s %-16s %6s\n' "${names[$i]}" "${results[$i]}" "${times[$i]}"
+        printf '%-14s %-18s %6s\n' "${names[$i]}" "${results[$i]}" "${times[$i]}"
     done
-    printf '%-14s %-16s %6s\n' total "" "$(fmt_time $total)"
+    printf '%-14s %-18s %6s\n' total "" "$(fmt_time $total)"
 } >&2
 if [ ${#failed[@]} -gt 0 ]; then
     log "failed: ${failed[*]}"
