@@ -127,7 +127,7 @@ done
 
 total=$(($(date +%s) - t_all))
 {
-    printf '\n%-14s %-16s %6s\n' stage result "m:ss"
+    printf '\n%-14s %-18s %6s\n' stage result "m:ss"
     for i in "${!names[@]}"; do
         printf '%-14s %-18s %6s\n' "${names[$i]}" "${results[$i]}" "${times[$i]}"
     done
