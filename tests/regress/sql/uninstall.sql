@@ -5,7 +5,7 @@
 -- triggers and those jobs, in the dropping transaction, and leaves the tables, the views that do
 -- not use ntsb_perf and the data alone. Drops of other extensions, IF EXISTS lists, a failing
 -- drop (which keeps the jobs) and a non-superuser are checked too. Last in the schedule: it
--- drops the extension and creates it again at the end. (tests/dump_restore.sh waits for
+-- drops the extension and creates it again at the end. (tests/live/dump_restore.sh waits for
 -- pg_cron's next minute after a drop: no job of ntsb_perf runs, none fails.)
 CREATE EXTENSION IF NOT EXISTS ntsb_perf;
 CREATE EXTENSION IF NOT EXISTS pg_cron;
