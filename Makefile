@@ -3,10 +3,24 @@ SHELL := /bin/bash
 ROWS ?= 150000
 export ROWS NTSB_CSV
 
-.PHONY: test demo demo-stop install package package-test package-test-chroot bench setup unit pgtest regress lint
+.DEFAULT_GOAL := test
+STAGES := lint unit pgtest regress report upgrade reindex-live dump-restore docs package generated
 
-test:            ## fmt, clippy, pure Rust tests, cargo pgrx test pg15, SQL regression tests, documentation examples
+.PHONY: help test $(addprefix test-,$(STAGES)) demo demo-stop install package package-test \
+	package-test-chroot bench setup unit pgtest regress lint
+
+help:            ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 22
+	@echo "test stages (make test-<stage>, or scripts/test.sh <stage>...; tests/README.md):"
+	@scripts/test.sh --list
+
+test:            ## every test stage in order (lint, unit, pgtest, regress, docs, ...), each timed, a table at the end (CI runs this)
 	scripts/test.sh
+
+# make test-regress, make test-docs, ...: one stage alone (it installs what it needs).
+# REGRESS_TESTS="bloat reindex" make test-regress runs only those regression files.
+$(addprefix test-,$(STAGES)): test-%:
+	scripts/test.sh $*
 
 demo:            ## throwaway cluster under target/demo with accident data and the index reports
 	scripts/demo.sh
@@ -23,11 +37,11 @@ package:         ## Debian package target/package/postgresql-15-ntsb-perf_<versi
 	scripts/package.sh
 
 package-test:    ## META.json check, make package, the package's fields and files, install/purge it in a throwaway cluster
-	tests/package.sh
+	scripts/test.sh package
 
 package-test-chroot: ## the package on a clean Debian 12 root (debootstrap; needs the Debian mirror, about 1 minute)
 	scripts/setup.sh
-	tests/package_chroot.sh
+	tests/package/package_chroot.sh
 
 bench:           ## benchmarks, printed as ratios against an anchor measured in the same run
 	scripts/bench.sh
@@ -35,15 +49,6 @@ bench:           ## benchmarks, printed as ratios against an anchor measured in 
 setup:
 	scripts/setup.sh
 
-lint:
-	cargo fmt --all --check
-	cargo clippy --all-targets -- -D warnings
-
-unit:
-	cargo test -p ntsb_perf_core
-
-pgtest:
-	scripts/test.sh pgtest
-
-regress:
-	scripts/regress.sh
+# Former names of four stages.
+lint unit pgtest regress:
+	scripts/test.sh $@

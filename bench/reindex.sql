@@ -2,7 +2,7 @@
 -- transactions pgbench committed): the load checks make test runs too, then reclaimed bytes
 -- against the prediction.
 \set prefix P7-
-\ir ../tests/reindex_load_checks.sql
+\ir ../tests/live/reindex_load_checks.sql
 -- Reclaimed bytes vs predicted_reclaim, every index rebuilt here: goal within 10% each.
 SELECT index_name, status, pg_size_pretty(bytes_before) AS before, pg_size_pretty(bytes_after) AS after,
        pg_size_pretty(predicted_reclaim) AS predicted, pg_size_pretty(bytes_before - bytes_after) AS reclaimed,

@@ -69,6 +69,48 @@ install_extension() {
     (cd "$ROOT" && cargo pgrx install "${flags[@]}" --pg-config "$PG_CONFIG" >/dev/null)
 }
 
+# ensure_installed: the debug build of this tree is what the machine's PostgreSQL has installed,
+# for the stages that use the installed library (scripts/regress.sh, tests/live/*.sh,
+# tests/docs/doctest.sh). Installs it unless target/installed-debug.stamp says it is there: the
+# stamp holds a hash of what the build reads (sources, SQL, manifests, toolchain) and the sha256
+# of every installed ntsb_perf file right after this tree installed them. Any other install
+# (another checkout, cargo pgrx test's pg_test build, make install's release build, an old
+# release) changes those files, and any edit here changes the hash: both mean a new install.
+# Stop the clusters that have the library loaded first (see install_extension).
+ensure_installed() {
+    local stamp=$ROOT/target/installed-debug.stamp src
+    src=$(source_hash)
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$src $(installed_sum)" ]; then
+        log "ntsb_perf: this tree's debug build is installed already"
+        return
+    fi
+    rm -f "$stamp"
+    install_extension debug
+    mkdir -p "$ROOT/target"
+    echo "$src $(installed_sum)" >"$stamp"
+}
+
+# source_hash: a hash of everything `cargo pgrx install` reads from this tree, and of the tools.
+source_hash() {
+    {
+        local p paths=()
+        for p in Cargo.toml Cargo.lock build.rs ntsb_perf.control src crates sql .cargo; do
+            [ -e "$ROOT/$p" ] && paths+=("$p")
+        done
+        (cd "$ROOT" && find "${paths[@]}" -type f | LC_ALL=C sort | xargs -d '\n' sha256sum)
+        rustc -vV 2>/dev/null || true
+        cargo pgrx --version 2>/dev/null || true
+        echo "$PG_CONFIG ${RUSTFLAGS:-} ${CARGO_TARGET_DIR:-}"
+    } | sha256sum | cut -c1-64
+}
+
+# installed_sum: one sha256 over the installed ntsb_perf files (library, control file, scripts).
+installed_sum() {
+    find "$($PG_CONFIG --pkglibdir)" "$($PG_CONFIG --sharedir)/extension" -maxdepth 1 -type f \
+        \( -name 'ntsb_perf.so' -o -name 'ntsb_perf.control' -o -name 'ntsb_perf--*.sql' \) |
+        LC_ALL=C sort | xargs -r -d '\n' sha256sum | sha256sum | cut -c1-64
+}
+
 # load_csv DIR PORT DB FILE: loads a CAROL-style export into the seed table `events` (which
 # demo/schema.sql creates) and prints the counts of loaded and skipped rows.
 load_csv() {
@@ -83,7 +125,7 @@ load_csv() {
 }
 
 # write_load_pgbench FILE MAX_ID PREFIX: the write load that auto-reindex runs under (make bench's
-# P7, tests/reindex_live.sh): each transaction inserts one event (ev_id PREFIX<n>) and updates
+# P7, tests/live/reindex_live.sh): each transaction inserts one event (ev_id PREFIX<n>) and updates
 # a random one, so the count of PREFIX rows afterwards must equal the committed transactions.
 write_load_pgbench() {
     local file=$1 max_id=$2 prefix=$3

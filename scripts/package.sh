@@ -10,7 +10,7 @@
 # version, 2, 3... for packaging-only changes). Environment: DEB_REVISION (1), DEB_MAINTAINER,
 # SOURCE_DATE_EPOCH (the last commit's time: file times and the archive's are clamped to it),
 # PACKAGE_OUT (target/package). `scripts/package.sh --no-build` packs the staged tree again
-# without building (tests/package.sh uses it to check that packing is reproducible).
+# without building (tests/package/package.sh uses it to check that packing is reproducible).
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 

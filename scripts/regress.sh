@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# SQL regression tests: installs the extension (debug build), starts a throwaway cluster under
-# target/regress and runs pg_regress --use-existing on tests/schedule, comparing psql output
-# with tests/expected/*.out. On failure the diff is printed (target/regress/out/regression.diffs).
+# SQL regression tests: installs this tree's debug build unless it is installed already
+# (ensure_installed), starts a throwaway cluster under target/regress and runs pg_regress
+# --use-existing on tests/regress/schedule, comparing psql output with
+# tests/regress/expected/*.out. On failure the diff is printed (target/regress/out/regression.diffs).
 source "$(dirname "$0")/common.sh"
 DIR=$ROOT/target/regress
 PORT=${REGRESS_PORT:-28816}
@@ -9,10 +10,10 @@ DB=ntsb_regress
 PG_REGRESS=$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress
 
 stop_cluster "$DIR"
-install_extension debug
+ensure_installed
 rm -rf "$DIR/data" "$DIR/out"
 # With RUST_BACKTRACE set in the server's environment, as a DBA's may be: no message may carry a
-# Rust backtrace all the same (tests/sql/reindex_hardening.sql checks).
+# Rust backtrace all the same (tests/regress/sql/reindex_hostile.sql checks).
 RUST_BACKTRACE=full start_cluster "$DIR" "$PORT" "$DB"
 trap 'stop_cluster "$DIR"' EXIT
 mkdir -p "$DIR/out"
@@ -34,11 +35,11 @@ cluster_psql "$DIR" "$PORT" -d "$DB" -q -c "CREATE SCHEMA src" \
     -c "ALTER TABLE events SET SCHEMA src" -c "ALTER TABLE src.events RENAME TO accidents_src"
 
 # REGRESS_TESTS="reindex uninstall": only those (in that order), for work on one capability.
-tests=${REGRESS_TESTS:-$(grep -v '^\s*#' "$ROOT/tests/schedule" | sed -n 's/^test:\s*//p' | tr '\n' ' ')}
+tests=${REGRESS_TESTS:-$(grep -v '^\s*#' "$ROOT/tests/regress/schedule" | sed -n 's/^test:\s*//p' | tr '\n' ' ')}
 set +e
-cd "$ROOT/tests"   # tests include demo files by paths relative to tests/
+cd "$ROOT/tests/regress"   # tests include files by paths relative to tests/regress/
 PGHOST=$DIR PGPORT=$PORT PGUSER=postgres "$PG_REGRESS" --use-existing --dbname="$DB" \
-    --bindir="$PGBIN" --inputdir="$ROOT/tests" --outputdir="$DIR/out" $tests
+    --bindir="$PGBIN" --inputdir="$ROOT/tests/regress" --outputdir="$DIR/out" $tests
 rc=$?
 set -e
 if [ $rc -ne 0 ] && [ -f "$DIR/out/regression.diffs" ]; then

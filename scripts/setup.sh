@@ -7,9 +7,9 @@ SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 PKGS=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libclang-dev clang pkg-config
       postgresql-15-postgis-3 postgresql-15-cron sudo make
-      # the Debian package's build and checks (make package, tests/package.sh)
+      # the Debian package's build and checks (make package, tests/package/package.sh)
       dpkg-dev python3
-      # the health report's browser test (tests/report_browser.sh): a headless browser, a strict
+      # the health report's browser test (tests/live/report_browser.sh): a headless browser, a strict
       # HTML5 parser and GeoJSON validators for Debian's python3
       chromium python3-html5lib python3-shapely python3-geojson)
 missing=()

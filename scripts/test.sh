@@ -1,16 +1,42 @@
 #!/usr/bin/env bash
-# make test: every check, in order. `scripts/test.sh pgtest` runs only cargo pgrx test.
+# make test: every stage, in order, each timed, with a table of the stages at the end.
+#   scripts/test.sh                    every stage (make test)
+#   scripts/test.sh regress docs       only those, in that order (make test-regress, ...)
+#   scripts/test.sh --list             the stages and what each proves
+# Each stage installs what it needs (the stages on the installed library call ensure_installed,
+# which installs this tree's debug build once and skips when it is installed already), so any
+# stage runs alone, in any order. The first failed stage ends the run; KEEP_GOING=1 runs the
+# rest anyway. tests/README.md says what each stage proves and how long it takes.
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
-"$ROOT/scripts/setup.sh"
-# cargo pgrx test overwrites the installed library in place, which would crash a running demo.
-if [ -f "$ROOT/target/demo/data/postmaster.pid" ]; then
-    log "stopping the demo cluster first (the test install replaces its library)"
-    stop_cluster "$ROOT/target/demo"
-fi
 
-pgtest() {
-    log "cargo pgrx test pg15"
+STAGES=(lint unit pgtest regress report upgrade reindex-live dump-restore docs package generated)
+CSV=${NTSB_CSV:-$ROOT/../shared/data/ntsb_accidents_2000_2021.csv}
+
+describe() {
+    case $1 in
+        lint) echo "cargo fmt --check, cargo clippy --all-targets -D warnings" ;;
+        unit) echo "pure Rust tests of crates/ntsb_perf_core (no PostgreSQL)" ;;
+        pgtest) echo "cargo pgrx test pg15: the #[pg_test]s in src/, inside PostgreSQL" ;;
+        regress) echo "SQL regression tests (scripts/regress.sh, tests/regress/)" ;;
+        report) echo "health report end to end: strict HTML5, escaping, figures, GeoJSON, headless Chromium (tests/live/report_browser.sh)" ;;
+        upgrade) echo "upgrade in place from every earlier release (tests/upgrade/upgrade.sh)" ;;
+        reindex-live) echo "auto-reindex live: NOTICEs while waiting, kill -9 of the worker, pgbench write load (tests/live/reindex_live.sh)" ;;
+        dump-restore) echo "backups and uninstall: pg_dump/pg_restore, pg_cron in a restored cluster, DROP EXTENSION (tests/live/dump_restore.sh)" ;;
+        docs) echo "documentation examples (tests/docs/doctest.sh)" ;;
+        package) echo "Debian package and META.json (tests/package/package.sh; its install step takes flock /tmp/ntsb_pg.lock)" ;;
+        generated) echo "regress and docs again with NTSB_CSV=/nonexistent (generated rows, as in a clone without ../shared)" ;;
+    esac
+}
+
+stage_lint() {
+    cargo fmt --all --check
+    cargo clippy --all-targets -- -D warnings
+}
+
+stage_unit() { cargo test -p ntsb_perf_core; }
+
+stage_pgtest() {
     local data=$ROOT/target/pgrx-test
     mkdir -p "$data"
     if [ "$(id -u)" = 0 ]; then
@@ -21,42 +47,94 @@ pgtest() {
     fi
 }
 
-if [ "${1:-}" = pgtest ]; then pgtest; exit; fi
+stage_regress() { "$ROOT/scripts/regress.sh"; }
+stage_report() { "$ROOT/tests/live/report_browser.sh"; }
+stage_upgrade() { "$ROOT/tests/upgrade/upgrade.sh"; }
+stage_reindex_live() { "$ROOT/tests/live/reindex_live.sh"; }
+stage_dump_restore() { "$ROOT/tests/live/dump_restore.sh"; }
+stage_docs() { "$ROOT/tests/docs/doctest.sh"; }
+stage_package() { "$ROOT/tests/package/package.sh"; }
 
-log "cargo fmt --check"
-cargo fmt --all --check
-log "cargo clippy -D warnings"
-cargo clippy --all-targets -- -D warnings
-log "pure Rust tests (no PostgreSQL)"
-cargo test -p ntsb_perf_core
-pgtest
-log "SQL regression tests"
-"$ROOT/scripts/regress.sh"
-log "health report end to end: strict HTML5, escaping, figures, GeoJSON, headless Chromium (tests/report_browser.sh)"
-"$ROOT/tests/report_browser.sh"
-log "upgrade in place from every earlier release (tests/upgrade.sh)"
-"$ROOT/tests/upgrade.sh"
-log "auto-reindex live checks (NOTICEs while waiting, kill -9 of the worker, pgbench write load)"
-"$ROOT/tests/reindex_live.sh"
-log "backups and uninstall (tests/dump_restore.sh: pg_dump/pg_restore, pg_cron in a restored cluster, DROP EXTENSION)"
-"$ROOT/tests/dump_restore.sh"
-log "documentation examples (tests/doctest.sh, on the library regress.sh installed)"
-"$ROOT/tests/doctest.sh"
-log "Debian package and META.json (tests/package.sh; its install stage runs under flock /tmp/ntsb_pg.lock)"
-"$ROOT/tests/package.sh"
-
-# Both data paths (issue 24). The tests that read accident rows compare them with plain SQL over
-# whatever was loaded: the real export when it is beside the checkout (CI), else generated rows
-# (a clone without ../shared). With the export here, the whole SQL regression stage and the doc
-# examples run once more without it, as a newcomer's clone runs them. report_browser.sh always
-# generates its rows, so it is not repeated.
-CSV=${NTSB_CSV:-$ROOT/../shared/data/ntsb_accidents_2000_2021.csv}
-if [ -r "$CSV" ]; then
-    log "without the real export (NTSB_CSV=/nonexistent, generated rows as in a clone without ../shared): SQL regression tests"
+# Both data paths. The tests that read accident rows compare them with plain SQL over whatever
+# was loaded: the real export when it is beside the checkout (CI), else generated rows (a clone
+# without ../shared). This stage runs the SQL regression tests and the doc examples once more
+# without the export, as a newcomer's clone runs them. report_browser.sh always generates its
+# rows, so it is not repeated.
+stage_generated() {
+    log "generated: SQL regression tests with NTSB_CSV=/nonexistent"
     NTSB_CSV=/nonexistent "$ROOT/scripts/regress.sh"
-    log "without the real export (NTSB_CSV=/nonexistent): documentation examples (blocks on data=csv skipped)"
-    NTSB_CSV=/nonexistent "$ROOT/tests/doctest.sh"
-else
-    log "no $CSV: the SQL regression tests and documentation examples above ran on generated rows"
+    log "generated: documentation examples with NTSB_CSV=/nonexistent (blocks on data=csv skipped)"
+    NTSB_CSV=/nonexistent "$ROOT/tests/docs/doctest.sh"
+}
+
+if [ "${1:-}" = --list ] || [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+    for s in "${STAGES[@]}"; do printf '  %-13s %s\n' "$s" "$(describe "$s")"; done
+    exit 0
 fi
-log "make test: all stages passed"
+
+all=0
+if [ $# -eq 0 ]; then
+    all=1
+    set -- "${STAGES[@]}"
+fi
+for s in "$@"; do
+    [ -n "$(describe "$s")" ] || { echo "unknown stage '$s'; the stages: ${STAGES[*]}" >&2; exit 2; }
+done
+
+"$ROOT/scripts/setup.sh"
+# Installs replace the library in place, which would crash a running demo.
+if [ -f "$ROOT/target/demo/data/postmaster.pid" ]; then
+    log "stopping the demo cluster first (the test installs replace its library)"
+    stop_cluster "$ROOT/target/demo"
+fi
+
+fmt_time() { printf '%d:%02d' $(($1 / 60)) $(($1 % 60)); }
+
+names=() results=() times=()
+failed=()
+t_all=$(date +%s)
+for s in "$@"; do
+    names+=("$s")
+    if [ ${#failed[@]} -gt 0 ] && [ "${KEEP_GOING:-0}" != 1 ]; then
+        results+=("not run") times+=("")
+        continue
+    fi
+    if [ "$s" = generated ] && [ $all = 1 ] && [ ! -r "$CSV" ]; then
+        log "stage generated: no $CSV, so regress and docs above ran on generated rows already"
+        results+=("skipped") times+=("")
+        continue
+    fi
+    log "stage $s: $(describe "$s")"
+    t0=$(date +%s)
+    set +e
+    (
+        set -e
+        "stage_${s//-/_}"
+    )
+    rc=$?
+    set -e
+    dt=$(($(date +%s) - t0))
+    times+=("$(fmt_time $dt)")
+    if [ $rc -eq 0 ]; then
+        results+=(passed)
+        log "stage $s passed in $(fmt_time $dt)"
+    else
+        results+=("FAILED (exit $rc)")
+        failed+=("$s")
+        log "stage $s FAILED (exit $rc) after $(fmt_time $dt)"
+    fi
+done
+
+total=$(($(date +%s) - t_all))
+{
+    printf '\n%-14s %-18s %6s\n' stage result "m:ss"
+    for i in "${!names[@]}"; do
+        printf '%-14s %-18s %6s\n' "${names[$i]}" "${results[$i]}" "${times[$i]}"
+    done
+    printf '%-14s %-18s %6s\n' total "" "$(fmt_time $total)"
+} >&2
+if [ ${#failed[@]} -gt 0 ]; then
+    log "failed: ${failed[*]}"
+    exit 1
+fi
+log "all stages run passed"

@@ -3,7 +3,7 @@
 # from this build's generated install script, with scripts/sql_statements.py. NEW: objects that
 # 0.1.0 did not have (or that are dropped first in section 1: unused_indexes); REPLACE: 0.1.0's
 # objects whose definition changed (CREATE OR REPLACE). Add an object here when the SQL surface
-# changes; tests/upgrade.sh then compares the upgraded catalog with a fresh install.
+# changes; tests/upgrade/upgrade.sh then compares the upgraded catalog with a fresh install.
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 NEW=_nondeterminism,_reindex_begin,_reindex_cancel,_reindex_drop_start,_reindex_finish,_reindex_forget

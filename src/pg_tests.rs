@@ -144,11 +144,11 @@ mod tests {
         run("RESET ROLE");
         assert_eq!(seen, vec!["open_a"]);
         // And the functions are not SECURITY DEFINER (except refresh scheduling's cleanup of
-        // dropped views, which tests/sql/refresh_security.sql checks cannot be abused, the
-        // recording of a rebuild, which tests/sql/reindex.sql checks writes only real runs, the
+        // dropped views, which tests/regress/sql/refresh_hostile.sql checks cannot be abused, the
+        // recording of a rebuild, which tests/regress/sql/reindex.sql checks writes only real runs, the
         // check that a run is pg_cron's run of the auto_reindex job (yes or no only), and
         // the index history's snapshot, scan counts and job owners, which
-        // tests/sql/index_history.sql checks: closed to PUBLIC or returning counters only).
+        // tests/regress/sql/index_history.sql checks: closed to PUBLIC or returning counters only).
         assert_eq!(
             one::<i64>("SELECT count(*) FROM pg_proc WHERE pronamespace = 'ntsb_perf'::regnamespace AND prosecdef \
                         AND proname NOT IN ('_forget', '_on_sql_drop', '_reindex_begin', '_reindex_finish', '_reindex_sweep', \

@@ -173,7 +173,7 @@ pub extern "C" fn pg_finfo_ntsb_perf_track_change() -> &'static pg_sys::Pg_finfo
 /// `ALTER EXTENSION ntsb_perf UPDATE` points the function at [`ntsb_perf_track_change`]; without
 /// it, every write to a tracked table would fail from the moment this library is installed. It
 /// is the same trigger: 0.1.0's refresh_change and refresh_generation are what it writes and
-/// reads (tests/upgrade.sh writes a tracked table in that window).
+/// reads (tests/upgrade/upgrade.sh writes a tracked table in that window).
 #[no_mangle]
 #[pg_guard]
 pub unsafe extern "C-unwind" fn track_change_wrapper(

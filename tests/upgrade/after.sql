@@ -1,5 +1,5 @@
 -- Run after ALTER EXTENSION ntsb_perf UPDATE: what the old release stored reads the same, what
--- it scheduled is in 0.2.0's form, and its history is kept. (tests/upgrade.sh then waits for
+-- it scheduled is in 0.2.0's form, and its history is kept. (tests/upgrade/upgrade.sh then waits for
 -- pg_cron's runs and compares the catalog with a fresh install.)
 \set ON_ERROR_STOP on
 SELECT extversion AS now FROM pg_extension WHERE extname = 'ntsb_perf';

@@ -4,7 +4,7 @@
 -- support functions, column types and defaults, constraints, indexes, policies, triggers,
 -- event triggers, grants, configuration dumps, comments). OIDs never appear, only names, so
 -- the output of an upgraded database and of a fresh install compare with diff.
--- Run with psql -AtX; tests/upgrade.sh diffs the two.
+-- Run with psql -AtX; tests/upgrade/upgrade.sh diffs the two.
 WITH ext AS (
     SELECT oid, extname, extconfig, extcondition, extversion FROM pg_extension WHERE extname = 'ntsb_perf'
 ), members AS (

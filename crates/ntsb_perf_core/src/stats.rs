@@ -925,7 +925,7 @@ mod tests {
     }
 
     /// What the 0.1.0 build (commit d5ba42d) stored for the three groups of
-    /// tests/sql/stats_legacy.inc, and their text form.
+    /// tests/regress/sql/stats_legacy.inc, and their text form.
     const RELEASE_0_1_0: [(&str, &str); 3] = [
         (
             "a7696163636964656e7473086b62795f73657665726974798502010102026a666174616c6974\
