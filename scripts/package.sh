@@ -3,7 +3,8 @@
 # for servers without a Rust toolchain. Its payload is exactly what `cargo pgrx package` stages
 # (release build) under target/release/ntsb_perf-pg15/: the library, the control file, the
 # install script and every sql/ntsb_perf--<from>--<to>.sql upgrade script; plus copyright,
-# changelog.Debian.gz and README.md.gz under /usr/share/doc/<package>/.
+# changelog.Debian.gz, README.md.gz and the pages of docs/ (docs/<page>.md.gz) under
+# /usr/share/doc/<package>/.
 #
 # Version: <Cargo.toml version>-<DEB_REVISION>, as Debian versions its PostgreSQL extension
 # packages (upstream version, then the Debian revision: 1 for the first package of an upstream
@@ -60,6 +61,8 @@ commit=$(git rev-parse --short=12 HEAD)
 dirty=""
 git diff --quiet HEAD -- 2>/dev/null || dirty=" (with uncommitted changes)"
 gzip -9n <README.md >"$DOC/README.md.gz"
+mkdir -p "$DOC/docs"
+for page in docs/*.md; do gzip -9n <"$page" >"$DOC/$page.gz"; done
 {
     echo "$PKG ($DEB_VERSION) bookworm; urgency=medium"
     echo

@@ -25,7 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 EXT = "ntsb_perf"
 PG_MAJOR = "15"
 PKG = f"postgresql-{PG_MAJOR}-ntsb-perf"
-DOC_FILES = {"copyright", "changelog.Debian.gz", "README.md.gz"}
+# README.md and every page of docs/, each gzipped as Debian ships documentation.
+DOC_PAGES = ["README.md"] + sorted(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md"))
+DOC_FILES = {"copyright", "changelog.Debian.gz"} | {f"{p}.gz" for p in DOC_PAGES}
 failures = []
 
 
@@ -279,8 +281,9 @@ def main():
         for needle in ("Files: *", "License: MIT", "Permission is hereby granted", "pgrx v"):
             if needle not in text:
                 fail(f"copyright lacks {needle!r}")
-    if f"{doc}/README.md.gz" in files and gzip.decompress(files[f"{doc}/README.md.gz"]) != (ROOT / "README.md").read_bytes():
-        fail("README.md.gz is not README.md")
+    for page in DOC_PAGES:
+        if f"{doc}/{page}.gz" in files and gzip.decompress(files[f"{doc}/{page}.gz"]) != (ROOT / page).read_bytes():
+            fail(f"{page}.gz is not {page}")
 
     if failures:
         print(f"{len(failures)} check(s) failed for {args.deb.name}")
