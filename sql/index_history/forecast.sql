@@ -177,6 +177,9 @@ BEGIN
     ORDER BY ntsb_perf._days_after(c.first_at, c.at_days) NULLS LAST, c.nsp, c.name;
 END $$;
 
+-- The public entry point, a SQL function over the one above: its argument schema_name is also
+-- one of its output columns, which PostgreSQL refuses in a PL/pgSQL function ("parameter name
+-- used more than once"), and the names of both are the documented surface.
 CREATE FUNCTION ntsb_perf.bloat_forecast(min_bloat_ratio float8 DEFAULT 1.3, max_leaf_density float8 DEFAULT 70,
                                          max_fragmentation float8 DEFAULT 30, schema_name text DEFAULT NULL)
 RETURNS TABLE (schema_name text, table_name text, index_name text, access_method text, index_oid oid,
