@@ -3,6 +3,10 @@
 //! bind; `src/bloat/layout_check.rs` checks the rest with const asserts): a C file of
 //! `_Static_assert`s, one per constant, is compiled (syntax only) with the server's include
 //! directory. Any mismatch (another BLCKSZ, a changed opaque struct...) fails the build.
+//!
+//! It also reads `USER_TIMEOUT` (utils/timeout.h, not bound by pgrx), whose value differs
+//! between majors (17 added TRANSACTION_TIMEOUT before it), into `$OUT_DIR/user_timeout.rs` for
+//! the reindex worker, and checks the value it read with the same compiler.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -15,7 +19,7 @@ fn pg_config() -> String {
         return p;
     }
     // The version the crate is built for (feature pgNN), as cargo pgrx init recorded it.
-    let major = (13..=17)
+    let major = (13..=18)
         .find(|v| std::env::var(format!("CARGO_FEATURE_PG{v}")).is_ok())
         .unwrap_or(15);
     let home = std::env::var("PGRX_HOME")
@@ -50,6 +54,7 @@ fn main() {
         "{pg_config} --includedir-server failed"
     );
     let include = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let user_timeout = user_timeout(&include);
 
     let checks: &[(&str, u64)] = &[
         ("BLCKSZ", l::BLCKSZ as u64),
@@ -138,7 +143,19 @@ fn main() {
             expr.replace('"', "'")
         ));
     }
+    c.push_str("#include \"utils/timeout.h\"\n");
+    c.push_str(&format!(
+        "_Static_assert(USER_TIMEOUT == {user_timeout}, \"USER_TIMEOUT is not {user_timeout}\");\n"
+    ));
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
+    std::fs::write(
+        out_dir.join("user_timeout.rs"),
+        format!(
+            "/// `USER_TIMEOUT` of the utils/timeout.h this library is built against (build.rs).\n\
+             const USER_TIMEOUT: u32 = {user_timeout};\n"
+        ),
+    )
+    .expect("writing user_timeout.rs");
     let file = out_dir.join("layout_check.c");
     std::fs::write(&file, c).expect("writing layout_check.c");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
@@ -159,4 +176,29 @@ fn main() {
         }
     }
     panic!("no C compiler to check the page layout against {include} ({last_error}); set CC");
+}
+
+/// The position of `USER_TIMEOUT` in `enum TimeoutId` of utils/timeout.h: its members before it
+/// take the values 0, 1, ... (none is given a value); the compiler checks the result.
+fn user_timeout(include: &str) -> u32 {
+    let path = PathBuf::from(include).join("utils/timeout.h");
+    println!("cargo:rerun-if-changed={}", path.display());
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let body = text
+        .split("typedef enum TimeoutId")
+        .nth(1)
+        .and_then(|rest| rest.split('}').next())
+        .unwrap_or_else(|| panic!("no enum TimeoutId in {}", path.display()));
+    let mut n = 0;
+    for line in body.lines() {
+        let word = line.trim().trim_end_matches(',');
+        if word == "USER_TIMEOUT" {
+            return n;
+        }
+        if !word.is_empty() && word.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+            n += 1;
+        }
+    }
+    panic!("no USER_TIMEOUT in enum TimeoutId of {}", path.display());
 }

@@ -2,7 +2,7 @@
 # make bench: benchmarks as ratios against an anchor measured in the same run (absolute times
 # on a shared 2-core machine are noise). Not part of make test.
 source "$(dirname "$0")/common.sh"
-DIR=$ROOT/target/bench
+DIR=$TARGET/bench
 PORT=${BENCH_PORT:-28817}
 DB=ntsb_bench
 N_INDEXES=${N_INDEXES:-2000}

@@ -6,6 +6,20 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_MAJOR=${PG_MAJOR:-15}
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
 PGBIN=/usr/lib/postgresql/$PG_MAJOR/bin
+# The majors built and tested. 15 is the host's (Debian 12); 17 and 18 run inside the Debian
+# roots of scripts/pg_root.sh, which sets PG_MAJOR. Everything a major builds and every cluster
+# it starts lives under $TARGET: target/ for 15, target/pg<major>/ for the others (cargo's
+# artifacts among them: those are linked against the root's glibc).
+PG_MAJORS=(15 17 18)
+if [ "$PG_MAJOR" = 15 ]; then
+    TARGET=$ROOT/target
+else
+    TARGET=$ROOT/target/pg$PG_MAJOR
+    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$TARGET}
+fi
+# cargo commands that build the extension without cargo pgrx (clippy, schema): the feature of
+# this major instead of the default pg15. cargo pgrx install/test/package pick it themselves.
+PG_FEATURES=(--no-default-features --features "pg$PG_MAJOR")
 export USER=${USER:-$(id -un)}
 export PATH="$HOME/.cargo/bin:$PATH"
 # Backtraces from the build environment would leak into error DETAIL of servers we start.
@@ -78,7 +92,7 @@ install_extension() {
 # release) changes those files, and any edit here changes the hash: both mean a new install.
 # Stop the clusters that have the library loaded first (see install_extension).
 ensure_installed() {
-    local stamp=$ROOT/target/installed-debug.stamp src
+    local stamp=$TARGET/installed-debug.stamp src
     src=$(source_hash)
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$src $(installed_sum)" ]; then
         log "ntsb_perf: this tree's debug build is installed already"
@@ -86,7 +100,7 @@ ensure_installed() {
     fi
     rm -f "$stamp"
     install_extension debug
-    mkdir -p "$ROOT/target"
+    mkdir -p "$TARGET"
     echo "$src $(installed_sum)" >"$stamp"
 }
 

@@ -1,4 +1,4 @@
 #!/usr/bin/env bash
 source "$(dirname "$0")/common.sh"
-stop_cluster "$ROOT/target/demo"
+stop_cluster "$TARGET/demo"
 log "demo cluster stopped"

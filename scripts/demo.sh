@@ -2,7 +2,7 @@
 # make demo: set up, build and install, start a throwaway cluster under target/demo, load
 # accident data (NTSB_CSV=path, or ROWS generated rows), run queries, print the index reports.
 source "$(dirname "$0")/common.sh"
-DIR=$ROOT/target/demo
+DIR=$TARGET/demo
 PORT=${DEMO_PORT:-28815}
 DB=ntsb
 ROWS=${ROWS:-150000}

@@ -19,8 +19,8 @@ build=1
 [ "${1:-}" = --no-build ] && build=0
 EXT=ntsb_perf
 PKG=postgresql-$PG_MAJOR-ntsb-perf
-OUT=${PACKAGE_OUT:-$ROOT/target/package}
-STAGE=$ROOT/target/release/$EXT-pg$PG_MAJOR
+OUT=${PACKAGE_OUT:-$TARGET/package}
+STAGE=$TARGET/release/$EXT-pg$PG_MAJOR
 VERSION=$(cargo metadata --offline --no-deps --format-version 1 |
     python3 -c 'import json, sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "ntsb_perf"))')
 DEB_REVISION=${DEB_REVISION:-1}

@@ -4,7 +4,7 @@
 # --use-existing on tests/regress/schedule, comparing psql output with
 # tests/regress/expected/*.out. On failure the diff is printed (target/regress/out/regression.diffs).
 source "$(dirname "$0")/common.sh"
-DIR=$ROOT/target/regress
+DIR=$TARGET/regress
 PORT=${REGRESS_PORT:-28816}
 DB=ntsb_regress
 PG_REGRESS=$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress

@@ -17,7 +17,7 @@ describe() {
     case $1 in
         lint) echo "cargo fmt --check, cargo clippy --all-targets -D warnings" ;;
         unit) echo "pure Rust tests of crates/ntsb_perf_core (no PostgreSQL)" ;;
-        pgtest) echo "cargo pgrx test pg15: the #[pg_test]s in src/, inside PostgreSQL" ;;
+        pgtest) echo "cargo pgrx test pg$PG_MAJOR: the #[pg_test]s in src/, inside PostgreSQL" ;;
         regress) echo "SQL regression tests (scripts/regress.sh, tests/regress/)" ;;
         report) echo "health report end to end: strict HTML5, escaping, figures, GeoJSON, headless Chromium (tests/live/report_browser.sh)" ;;
         upgrade) echo "upgrade in place from every earlier release (tests/upgrade/upgrade.sh)" ;;
@@ -31,19 +31,19 @@ describe() {
 
 stage_lint() {
     cargo fmt --all --check
-    cargo clippy --all-targets -- -D warnings
+    cargo clippy --all-targets "${PG_FEATURES[@]}" -- -D warnings
 }
 
 stage_unit() { cargo test -p ntsb_perf_core; }
 
 stage_pgtest() {
-    local data=$ROOT/target/pgrx-test
+    local data=$TARGET/pgrx-test
     mkdir -p "$data"
     if [ "$(id -u)" = 0 ]; then
         chown postgres: "$data"
-        cargo pgrx test pg15 --runas postgres --pgdata "$data/data"
+        cargo pgrx test "pg$PG_MAJOR" --runas postgres --pgdata "$data/data"
     else
-        cargo pgrx test pg15
+        cargo pgrx test "pg$PG_MAJOR"
     fi
 }
 
@@ -83,9 +83,9 @@ done
 
 "$ROOT/scripts/setup.sh"
 # Installs replace the library in place, which would crash a running demo.
-if [ -f "$ROOT/target/demo/data/postmaster.pid" ]; then
+if [ -f "$TARGET/demo/data/postmaster.pid" ]; then
     log "stopping the demo cluster first (the test installs replace its library)"
-    stop_cluster "$ROOT/target/demo"
+    stop_cluster "$TARGET/demo"
 fi
 
 fmt_time() { printf '%d:%02d' $(($1 / 60)) $(($1 % 60)); }

@@ -106,8 +106,15 @@ impl LockTag {
     }
 
     fn held_by_me(&self) -> bool {
+        let mode = pg_sys::ExclusiveLock as pg_sys::LOCKMODE;
         // SAFETY: reads this backend's local lock table.
-        unsafe { pg_sys::LockHeldByMe(&self.0, pg_sys::ExclusiveLock as pg_sys::LOCKMODE) }
+        #[cfg(feature = "pg15")]
+        let held = unsafe { pg_sys::LockHeldByMe(&self.0, mode) };
+        // PostgreSQL 17 added `orstronger`; false asks for exactly this mode, as 15 does.
+        // SAFETY: as above.
+        #[cfg(any(feature = "pg17", feature = "pg18"))]
+        let held = unsafe { pg_sys::LockHeldByMe(&self.0, mode, false) };
+        held
     }
 
     fn release(&self, session: bool) {

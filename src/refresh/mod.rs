@@ -39,8 +39,14 @@ thread_local! {
 }
 
 fn local_xid() -> u32 {
+    // PostgreSQL 17 moved the local transaction id into the PGPROC's virtual transaction id.
     // SAFETY: MyProc is this backend's PGPROC, set up before any SQL runs.
-    unsafe { (*pg_sys::MyProc).lxid }
+    #[cfg(feature = "pg15")]
+    let lxid = unsafe { (*pg_sys::MyProc).lxid };
+    // SAFETY: as above.
+    #[cfg(any(feature = "pg17", feature = "pg18"))]
+    let lxid = unsafe { (*pg_sys::MyProc).vxid.lxid };
+    lxid
 }
 
 /// The statement trigger on every tracked table (BEFORE INSERT, UPDATE, DELETE or TRUNCATE, FOR
@@ -468,8 +474,15 @@ fn _nondeterminism(rel: pg_sys::Oid) -> Option<String> {
 /// table stays bounded.
 #[pg_extern(volatile, parallel_restricted)]
 fn backend_slot() -> i32 {
+    // PostgreSQL 17 replaced backend ids (1-based) with proc numbers (0-based, the PGPROC's
+    // index); both are stable for the backend's life and reused after it exits.
     // SAFETY: reads this backend's slot number, set at backend start.
-    unsafe { pg_sys::MyBackendId }
+    #[cfg(feature = "pg15")]
+    let slot = unsafe { pg_sys::MyBackendId };
+    // SAFETY: as above.
+    #[cfg(any(feature = "pg17", feature = "pg18"))]
+    let slot = unsafe { pg_sys::MyProcNumber } + 1;
+    slot
 }
 
 // The SQL of refresh, in the order each part needs the one before: the tables and who may write

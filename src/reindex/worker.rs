@@ -567,11 +567,11 @@ unsafe extern "C-unwind" {
     fn disable_timeout(id: u32, keep_indicator: bool);
 }
 
-/// `USER_TIMEOUT` of utils/timeout.h: the first user-definable timeout, which RegisterTimeout
-/// takes to mean "a new one". The enum grows between majors (17 adds TRANSACTION_TIMEOUT), and
-/// a wrong value would replace one of PostgreSQL's own timeout handlers: one value per major.
-#[cfg(feature = "pg15")]
-const USER_TIMEOUT: u32 = 12;
+// `USER_TIMEOUT` of utils/timeout.h: the first user-definable timeout, which RegisterTimeout
+// takes to mean "a new one". The enum grows between majors (17 adds TRANSACTION_TIMEOUT: 12 on
+// 15, 13 on 17 and 18), and a wrong value would replace one of PostgreSQL's own timeout
+// handlers, so build.rs reads it from the headers the library is built against.
+include!(concat!(env!("OUT_DIR"), "/user_timeout.rs"));
 
 /// Sets a GUC for the rest of this session, as SET would (user-settable ones with PGC_USERSET).
 fn set_for_session(name: &std::ffi::CStr, value: &str, context: pg_sys::GucContext::Type) {
@@ -655,7 +655,11 @@ unsafe fn run_top_level(sql: &CStr) {
             pg_sys::MemoryContextSwitchTo(statement_context);
             let dest = pg_sys::CreateDestReceiver(pg_sys::CommandDest::DestNone);
             let mut qc = pg_sys::QueryCompletion::default();
+            // PostgreSQL 18 dropped PortalRun's run_once argument (a portal runs once).
+            #[cfg(any(feature = "pg15", feature = "pg17"))]
             pg_sys::PortalRun(portal, i64::MAX as _, true, true, dest, dest, &mut qc);
+            #[cfg(feature = "pg18")]
+            pg_sys::PortalRun(portal, i64::MAX as _, true, dest, dest, &mut qc);
             pg_sys::PortalDrop(portal, false);
         }
         pg_sys::CommitTransactionCommand();
@@ -847,6 +851,12 @@ fn record_outcome(
 }
 
 /// Entry point of the worker (loaded by name by the postmaster's child).
+// The backend's pqsignal: a function up to 17, a macro for pqsignal_be from 18 on.
+#[cfg(any(feature = "pg15", feature = "pg17"))]
+use pg_sys::pqsignal;
+#[cfg(feature = "pg18")]
+use pg_sys::pqsignal_be as pqsignal;
+
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn ntsb_perf_reindex_worker_main(arg: pg_sys::Datum) {
@@ -854,8 +864,8 @@ pub extern "C-unwind" fn ntsb_perf_reindex_worker_main(arg: pg_sys::Datum) {
     // REINDEX checks often) and ours for SIGINT (a query cancel until the statement ends); then
     // signals are unblocked.
     unsafe {
-        pg_sys::pqsignal(libc::SIGTERM, Some(pg_die));
-        pg_sys::pqsignal(libc::SIGINT, Some(worker_sigint));
+        pqsignal(libc::SIGTERM, Some(pg_die));
+        pqsignal(libc::SIGINT, Some(worker_sigint));
         pg_sys::BackgroundWorkerUnblockSignals();
     }
     let handle = arg.value() as pg_sys::dsm_handle;

@@ -6,7 +6,7 @@
 # already (ensure_installed). Arguments go to doctest.py: `tests/docs/doctest.sh run
 # docs/bloat.md`, `... run docs/refresh.md:40 --accept`.
 source "$(dirname "$0")/../../scripts/common.sh"
-DIR=$ROOT/target/doctest
+DIR=$TARGET/doctest
 PORT=${DOCTEST_PORT:-28819}
 CSV=${NTSB_CSV:-$ROOT/../shared/data/ntsb_accidents_2000_2021.csv}
 [ $# -gt 0 ] || set -- run

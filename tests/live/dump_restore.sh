@@ -30,7 +30,7 @@
 # Takes about 3 minutes, most of it waiting for pg_cron's minutes in 4.
 source "$(dirname "$0")/../../scripts/common.sh"
 source "$ROOT/tests/lib.sh"
-BASE=$ROOT/target/dump-test
+BASE=$TARGET/dump-test
 A=$BASE/a
 B=$BASE/b
 PA=${DUMP_PORT_A:-28822}

@@ -12,7 +12,7 @@
 # LIVE_ROWS (default 200000) generated events; LIVE_LOAD_SECS (default 30) of pgbench.
 source "$(dirname "$0")/../../scripts/common.sh"
 source "$ROOT/tests/lib.sh"
-DIR=$ROOT/target/reindex-live
+DIR=$TARGET/reindex-live
 PORT=${LIVE_PORT:-28818}
 DB=ntsb_live
 LIVE_ROWS=${LIVE_ROWS:-200000}

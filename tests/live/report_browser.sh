@@ -10,7 +10,7 @@
 # Chromium: no console message, every heading in the rendered DOM, a PNG screenshot).
 # `tests/live/report_browser.sh --no-install` uses the library already installed.
 source "$(dirname "$0")/../../scripts/common.sh"
-DIR=$ROOT/target/report_test
+DIR=$TARGET/report_test
 PORT=${REPORT_PORT:-28821}
 DB=ntsb
 ROWS=${REPORT_ROWS:-30000}

@@ -16,7 +16,7 @@ source "$(dirname "$0")/../../scripts/common.sh"
 cd "$ROOT"
 # Versions released before this one: the package must carry an upgrade path from each.
 RELEASED=(0.1.0)
-STAGE=$ROOT/target/release/ntsb_perf-pg15
+STAGE=$TARGET/release/ntsb_perf-pg15
 start=$(date +%s)
 
 log "META.json (PGXN Meta Spec 1.0.0)"
@@ -32,12 +32,12 @@ dpkg-deb --contents "$DEB"
 python3 tests/package/package_check.py "$DEB" "$STAGE" --released "${RELEASED[@]}"
 
 log "packing again gives the same .deb"
-again=$(PACKAGE_OUT=$ROOT/target/package/repro scripts/package.sh --no-build 2>/dev/null | tail -n 1)
+again=$(PACKAGE_OUT=$TARGET/package/repro scripts/package.sh --no-build 2>/dev/null | tail -n 1)
 cmp "$DEB" "$again" || { echo "a second packing of the same tree differs: $again" >&2; exit 1; }
-rm -rf "$ROOT/target/package/repro"
+rm -rf "$TARGET/package/repro"
 
 log "the checks refuse altered packages"
-MUT=$ROOT/target/package/mutants
+MUT=$TARGET/package/mutants
 rm -rf "$MUT"
 ext=usr/share/postgresql/15/extension
 lib=usr/lib/postgresql/15/lib

@@ -8,8 +8,8 @@
 # target/package-root-cache for the next run). The root is removed afterwards (KEEP_ROOT=1 keeps it).
 source "$(dirname "$0")/../../scripts/common.sh"
 cd "$ROOT"
-R=$ROOT/target/package-root
-CACHE=$ROOT/target/package-root-cache
+R=$TARGET/package-root
+CACHE=$TARGET/package-root-cache
 PORT=${PACKAGE_CHROOT_PORT:-28822}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 PKG=postgresql-$PG_MAJOR-ntsb-perf

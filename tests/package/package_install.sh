@@ -15,7 +15,7 @@ shift 2
 RELEASED=("$@")
 PKG=postgresql-$PG_MAJOR-ntsb-perf
 EXT=ntsb_perf
-DIR=$ROOT/target/package-test
+DIR=$TARGET/package-test
 PORT=${PACKAGE_TEST_PORT:-28821}
 PKGLIBDIR=$($PG_CONFIG --pkglibdir)
 EXTDIR=$($PG_CONFIG --sharedir)/extension

@@ -16,10 +16,10 @@
 # Leaves this build installed. UPGRADE_PORT (default 28820).
 source "$(dirname "$0")/../../scripts/common.sh"
 source "$ROOT/tests/lib.sh"
-DIR=$ROOT/target/upgrade-test
+DIR=$TARGET/upgrade-test
 PORT=${UPGRADE_PORT:-28820}
 DB=ntsb_upgrade
-BUILD=$ROOT/target/upgrade
+BUILD=$TARGET/upgrade
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)
 
 q() { cluster_psql "$DIR" "$PORT" -d "$DB" -Atq "$@"; }
