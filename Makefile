@@ -4,7 +4,7 @@ ROWS ?= 150000
 export ROWS NTSB_CSV
 
 .DEFAULT_GOAL := test
-STAGES := lint unit pgtest regress report upgrade reindex-live dump-restore docs package generated
+STAGES := lint unit pgtest regress report upgrade reindex-live dump-restore docs package generated pg17 pg18
 
 .PHONY: help test $(addprefix test-,$(STAGES)) demo demo-stop install package package-test \
 	package-test-chroot bench setup unit pgtest regress lint

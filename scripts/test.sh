@@ -12,9 +12,11 @@ cd "$ROOT"
 
 STAGES=(lint unit pgtest regress report upgrade reindex-live dump-restore docs package generated)
 # The other majors, each in its Debian root (scripts/pg_root.sh; made on first use): the stages
-# of MAJOR_STAGES run there, on that major's server, pg_cron and PostGIS.
+# of MAJOR_STAGES run there, on that major's server, pg_cron and PostGIS. Run by name
+# (`scripts/test.sh pg17`, `make test-pg17`); not yet part of `make test` (tests/README.md).
 MAJOR_STAGES=(lint pgtest regress reindex-live docs)
-if [ "$PG_MAJOR" = 15 ]; then STAGES+=(pg17 pg18); fi
+OTHER_MAJORS=()
+if [ "$PG_MAJOR" = 15 ]; then OTHER_MAJORS=(pg17 pg18); fi
 CSV=${NTSB_CSV:-$ROOT/../shared/data/ntsb_accidents_2000_2021.csv}
 
 describe() {
@@ -81,7 +83,7 @@ stage_generated() {
 }
 
 if [ "${1:-}" = --list ] || [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-    for s in "${STAGES[@]}"; do printf '  %-13s %s\n' "$s" "$(describe "$s")"; done
+    for s in "${STAGES[@]}" "${OTHER_MAJORS[@]}"; do printf '  %-13s %s\n' "$s" "$(describe "$s")"; done
     exit 0
 fi
 
@@ -91,7 +93,7 @@ if [ $# -eq 0 ]; then
     set -- "${STAGES[@]}"
 fi
 for s in "$@"; do
-    [ -n "$(describe "$s")" ] || { echo "unknown stage '$s'; the stages: ${STAGES[*]}" >&2; exit 2; }
+    [ -n "$(describe "$s")" ] || { echo "unknown stage '$s'; the stages: ${STAGES[*]} ${OTHER_MAJORS[*]}" >&2; exit 2; }
 done
 
 "$ROOT/scripts/setup.sh"

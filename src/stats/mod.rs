@@ -409,10 +409,11 @@ fn create_accident_stats_view(
         );
     }
     let missing: Vec<String> = query_rows(
-        "SELECT c AS column_name FROM unnest($2::text[]) c
+        "SELECT c AS column_name FROM unnest($2::text[]) WITH ORDINALITY u(c, i)
          WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
                            WHERE a.attrelid = $1 AND a.attname = c AND a.attnum > 0
-                             AND NOT a.attisdropped)",
+                             AND NOT a.attisdropped)
+         ORDER BY i",
         &[
             source.into(),
             SEED_COLUMNS

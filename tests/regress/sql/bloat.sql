@@ -377,11 +377,14 @@ ROLLBACK;
 SET ntsb_perf.bloat_parallel_min_pages = '64MB';
 -- Inside a parallel query (here the whole query runs in a worker) there are no nested workers:
 -- the scan is serial, with the same figures.
-SET force_parallel_mode = on;
+-- (force_parallel_mode on 15; PostgreSQL 16 renamed it debug_parallel_query.)
+SELECT CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'debug_parallel_query'
+            ELSE 'force_parallel_mode' END AS parallel_guc \gset
+SET :parallel_guc = on;
 SELECT (b.details->>'parallel_workers')::int AS workers,
        to_jsonb(b) - 'details' = (SELECT to_jsonb(s) - 'details' FROM ser s WHERE s.index_name = 'big_gist') AS same_figures
 FROM ntsb_perf.index_bloat('big_gist') b;
-RESET force_parallel_mode;
+RESET :parallel_guc;
 -- A cancel stops the leader and its workers; the session goes on.
 SET statement_timeout = '5ms';
 SELECT count(*) FROM generate_series(1, 20) r, LATERAL ntsb_perf.index_bloat(CASE WHEN r > 0 THEN 'big_gist'::regclass END) b;

@@ -3,8 +3,10 @@
 -- names, dropped views, refresh_status for ordinary roles, NULL arguments. Two roles: rs_owner
 -- (LOGIN: pg_cron runs its jobs as it) owns the views, rs_nobody has no privilege but reading.
 CREATE EXTENSION IF NOT EXISTS ntsb_perf;
-CREATE EXTENSION IF NOT EXISTS pg_cron;
 SET client_min_messages = warning;
+-- A pg_cron of this file's own, so that its job ids start at 1 whatever ran before.
+DROP EXTENSION IF EXISTS pg_cron;
+CREATE EXTENSION pg_cron;
 \set VERBOSITY terse
 CREATE SCHEMA rs;
 CREATE ROLE rs_owner LOGIN;
