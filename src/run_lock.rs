@@ -155,7 +155,30 @@ fn _reindex_run_lock() -> bool {
     }
     HELD_RUN_LOCK.with(|h| h.set(Some(tag)));
     crate::reindex::ensure_abort_callback();
+    ensure_exit_callback();
     true
+}
+
+thread_local! {
+    static EXIT_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A session lock is not released when its backend exits outside a transaction: PostgreSQL
+/// releases session locks of the default lock method only on an abort, and an idle session
+/// that disconnects (or is terminated) aborts nothing. PostgreSQL 17 then left the lock held by
+/// the exited backend's PGPROC (pg_locks shows it with a NULL pid), and every later run of the
+/// role was refused. So a backend that ever held the run lock releases it on its way out.
+fn ensure_exit_callback() {
+    if !EXIT_CALLBACK.with(|c| c.replace(true)) {
+        // SAFETY: registers a static function, called once at backend exit while the lock
+        // manager still works (before_shmem_exit runs before shared memory is detached).
+        unsafe { pg_sys::before_shmem_exit(Some(release_at_exit), pg_sys::Datum::from(0)) };
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn release_at_exit(_code: std::ffi::c_int, _arg: pg_sys::Datum) {
+    release_run_lock();
 }
 
 /// Ends a run: releases the run lock.
