@@ -22,11 +22,15 @@ test:            ## every test stage in order (lint, unit, pgtest, regress, docs
 $(addprefix test-,$(STAGES)): test-%:
 	scripts/test.sh $*
 
-demo:            ## throwaway cluster under target/demo with accident data and the index reports
-	scripts/demo.sh
+# PG=17 or PG=18: the demo on that major, inside its Debian root (scripts/pg_root.sh), under
+# target/pg<major>/demo.
+PG ?= 15
+
+demo:            ## throwaway cluster under target/demo with accident data and the index reports (PG=17, PG=18: that major)
+	scripts/pg_root.sh $(PG) -- scripts/demo.sh
 
 demo-stop:
-	scripts/demo-stop.sh
+	scripts/pg_root.sh $(PG) -- scripts/demo-stop.sh
 
 install:         ## release build into the machine's PostgreSQL 15 (then CREATE EXTENSION ntsb_perf)
 	scripts/setup.sh
