@@ -39,11 +39,11 @@ SELECT ntsb_perf.schedule_refresh('events_clean', '@daily');
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT ntsb_perf.refresh('events_clean');
 \echo sqlstate :LAST_ERROR_SQLSTATE
-SELECT ntsb_perf.schedule_refresh('accident_stats_by_year', '30 seconds');
+-- (Schedules every pg_cron version refuses alike: which others are refused, '30 seconds' or
+-- '0 12 $ * *', depends on the installed version; see the cases below.)
+SELECT ntsb_perf.schedule_refresh('accident_stats_by_year', '60 * * * *');
 \echo sqlstate :LAST_ERROR_SQLSTATE
 SELECT ntsb_perf.schedule_refresh('accident_stats_by_year', '0 3 * * 8');
-\echo sqlstate :LAST_ERROR_SQLSTATE
-SELECT ntsb_perf.schedule_refresh('accident_stats_by_year', '0 12 $ * *');
 \echo sqlstate :LAST_ERROR_SQLSTATE
 CREATE MATERIALIZED VIEW states AS SELECT DISTINCT state FROM events;
 SELECT ntsb_perf.schedule_refresh('states', '@hourly');
@@ -60,8 +60,12 @@ RESET ROLE;
 SELECT count(*) AS policies FROM ntsb_perf.refresh_policy;
 SELECT count(*) AS jobs FROM cron.job;
 
--- The schedule syntax is exactly pg_cron 1.4's: hand-picked cases, then 3,000 fuzzed strings,
--- each both checked by ntsb_perf and given to cron.schedule.
+-- The schedule syntax is exactly the installed pg_cron's (1.4 on PostgreSQL 15, 1.6 on 17 and
+-- 18): hand-picked cases, then 3,000 fuzzed strings, each both checked by ntsb_perf and given to
+-- cron.schedule. What is printed is the same for every version: that both agree on each case
+-- (which cases each version accepts is in the core's unit tests), and, of the fuzzed strings,
+-- how many are accepted without '$', '/' or 'second' (none of 1.6's differences can apply to
+-- them: its interval schedules, its '$' and its limit on steps).
 CREATE FUNCTION pg_temp.pg_cron_accepts(s text) RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM cron.schedule('ntsb_perf_fuzz', s, 'SELECT 1');
@@ -71,16 +75,20 @@ EXCEPTION WHEN invalid_parameter_value THEN
     RETURN false;
 END $$;
 CREATE TEMP TABLE cron_cases AS
-SELECT s FROM unnest(ARRAY[
+SELECT n, s FROM unnest(ARRAY[
     '* * * * *', '*/5 * * * *', '0 3 * * *', '0 3 * * 1-5', '0 0 1 jan,jul *', '15,45 8-18/2 * * MON-FRI',
     '@daily', '@hourly', '@weekly', '@monthly', '@yearly', '@annually', '@midnight', '@reboot',
     '@Daily', '@every_5', '30 seconds', '1 second', '0 12 $ * *', '60 * * * *', '* 24 * * *',
     '* * 0 * *', '* * 32 * *', '* * * 13 *', '* * * * 8', '* * * *', '', ' ', '5/10 * * * *',
     '*/0 * * * *', '0 3 * * 7', '50-10 * * * *', '5? * * * *', '* * * * * extra', 'x * * * *',
-    E'0\t3\t*\t*\t*', '0 3 * * sun-sat', '0 3 * feb-dec/3 *', '1-', '1-2-3 * * * *', '*/60 * * * *'
-]) s;
-SELECT s AS schedule, ntsb_perf.cron_schedule_is_valid(s) AS ours, pg_temp.pg_cron_accepts(s) AS pg_cron
-FROM cron_cases ORDER BY s;
+    E'0\t3\t*\t*\t*', '0 3 * * sun-sat', '0 3 * feb-dec/3 *', '1-', '1-2-3 * * * *', '*/60 * * * *',
+    -- what pg_cron 1.5 and 1.6 changed
+    '59 seconds', '60 seconds', '0 seconds', '1 seconds', '30 SECONDS', '30seconds', ' 30 seconds ',
+    '30 second ', '30 seconds x', '30 secs', E'0 12 $\t* *', '0 12 $', '0 12 1,$ * *', '0 12 $5 * *',
+    '$ * * * *', '*/59 * * * *', '* * * */12 *', '* * * */13 *', '* * * * */8', '23-0 * * * *'
+]) WITH ORDINALITY AS c(s, n);
+SELECT s AS schedule, ntsb_perf.cron_schedule_is_valid(s) = pg_temp.pg_cron_accepts(s) AS agree
+FROM cron_cases ORDER BY n;
 SELECT setseed(0.25);
 CREATE TEMP TABLE cron_fuzz AS
 SELECT (SELECT string_agg(t[1 + floor(random() * array_length(t, 1))::int + 0 * i], '')
@@ -89,9 +97,12 @@ FROM generate_series(1, 3000) g,
      LATERAL (SELECT ARRAY['*', '*', '*', ' ', ' ', ' ', ' ', E'\t', '/', '-', ',', '0', '1', '5', '7', '07',
                            '12', '13', '23', '24', '31', '32', '59', '60', '99999999999', 'jan', 'DEC', 'mon',
                            'Sun', 'fri', 'x', '?', '$', '#', E'\n', '@daily', '@Daily', '@hourly', '@reboot',
-                           '@weekly', '@every', 'seconds', '* * * * *', '*/5', '1-5', '5-1', '10-50/20']
+                           '@weekly', '@every', 'seconds', '* * * * *', '*/5', '1-5', '5-1', '10-50/20',
+                           'second', ' seconds', '59 seconds', '30 SECONDS', '0 seconds', '$ ', '* * $ * *',
+                           '*/60', '*/13', '@yearly']
                      || g::text) AS x(t);
-SELECT count(*) AS fuzzed, count(*) FILTER (WHERE ours) AS accepted,
+SELECT count(*) AS fuzzed,
+       count(*) FILTER (WHERE ours AND s !~ '[$/]' AND s !~* 'second') AS accepted_plain,
        count(*) FILTER (WHERE ours IS DISTINCT FROM theirs) AS disagreements
 FROM (SELECT s, ntsb_perf.cron_schedule_is_valid(s) AS ours, pg_temp.pg_cron_accepts(s) AS theirs
       FROM cron_fuzz) f;
