@@ -13,8 +13,8 @@
 # machine and every later run uses them without downloading again; a root counts as made once
 # its stamp file is written, after the last package installed (an interrupted make starts over).
 # Their binaries need a newer glibc than the host's, so everything that runs PostgreSQL of that
-# major (pg_config, initdb, postgres, psql, cargo pgrx) runs inside the root (chroot). Inside:
-# /proc and a tmpfs /dev/shm (dynamic shared memory) are mounted; this checkout, the
+# major (pg_config, initdb, postgres, psql, cargo pgrx) runs inside the root (chroot). Inside,
+# in a mount namespace of the call's own: /proc and a tmpfs /dev/shm (dynamic shared memory); this checkout, the
 # host's /tmp (the lock files), the Rust toolchain ($HOME/.cargo, $HOME/.rustup) and the
 # demo data (../shared when present) are bind-mounted at their host paths. A chroot shares the
 # host's network: a server started inside listens on the host's loopback.
@@ -62,6 +62,9 @@ make_root() {
         { log "apt-get install debootstrap"; apt-get install -y -q -o DPkg::Lock::Timeout=300 debootstrap >/dev/null; }
     local start=$SECONDS logf=$NTSB_ROOTS/$SUITE-pg$MAJOR.log
     mkdir -p "$NTSB_ROOTS"
+    if findmnt -rn -o TARGET | grep -q "^$R/"; then
+        echo "something is mounted under $R; not removing it" >&2; exit 1
+    fi
     rm -rf "$R"
     log "debootstrap --variant=minbase $SUITE $R (PostgreSQL $MAJOR; log in $logf)"
     debootstrap --variant=minbase "$SUITE" "$R" "$MIRROR" "$SCRIPT" >"$logf" 2>&1 ||
@@ -97,29 +100,24 @@ if [ "$1" = --versions ]; then cat "$STAMP"; exit 0; fi
 [ "$1" = -- ] || { echo "usage: $0 MAJOR [-- CMD...|--versions]" >&2; exit 2; }
 shift
 
-# Mounts: each made by this call is undone when it ends; one already there (a call running
-# around this one) is left alone.
-MOUNTED=()
+# The mounts are made in a mount namespace of this call's own (unshare): nothing is mounted on
+# the host, so calls side by side do not undo each other's mounts, and the mounts go away with
+# the last process of the call (a server it started keeps them until it stops).
+if [ "${NTSB_IN_NAMESPACE:-}" != "$R" ]; then
+    NTSB_IN_NAMESPACE=$R exec unshare --mount --propagation private -- "$HERE/pg_root.sh" "$MAJOR" -- "$@"
+fi
 bind() {   # bind SOURCE: the host path at the same path in the root
-    local src=$1 dst=$R$1
-    [ -e "$src" ] || return 0
-    mountpoint -q "$dst" 2>/dev/null && return 0
-    mkdir -p "$dst"
-    mount --bind "$src" "$dst"
-    MOUNTED=("$dst" "${MOUNTED[@]}")
+    [ -e "$1" ] || return 0
+    mkdir -p "$R$1"
+    mount --bind "$1" "$R$1"
 }
-unmount_all() {
-    local m
-    for m in "${MOUNTED[@]}"; do umount -l "$m" 2>/dev/null || true; done
-}
-trap unmount_all EXIT
-if ! mountpoint -q "$R/proc"; then mount -t proc proc "$R/proc"; MOUNTED=("$R/proc" "${MOUNTED[@]}"); fi
+mount -t proc proc "$R/proc"
 # /dev: debootstrap made its device nodes (null, zero, urandom, ...); /dev/shm a tmpfs of its own.
 mkdir -p "$R/dev/shm"
-if ! mountpoint -q "$R/dev/shm"; then mount -t tmpfs -o mode=1777 shm "$R/dev/shm"; MOUNTED=("$R/dev/shm" "${MOUNTED[@]}"); fi
+mount -t tmpfs -o mode=1777 shm "$R/dev/shm"
 bind /tmp
 bind "$ROOT"
-[ -d "$ROOT/../shared" ] && bind "$(cd "$ROOT/../shared" && pwd)"
+if [ -d "$ROOT/../shared" ]; then bind "$(cd "$ROOT/../shared" && pwd)"; fi
 CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
 RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup}
 bind "$CARGO_HOME"
@@ -133,12 +131,10 @@ if ! grep -qs "pg$MAJOR" "$R$PGRX_HOME_IN/config.toml"; then
         RUSTUP_HOME="$RUSTUP_HOME" PGRX_HOME=$PGRX_HOME_IN \
         cargo pgrx init --pg$MAJOR "/usr/lib/postgresql/$MAJOR/bin/pg_config" >&2
 fi
-rc=0
-chroot "$R" env -i LC_ALL=C.UTF-8 HOME=/root TERM="${TERM:-dumb}" \
+exec chroot "$R" env -i LC_ALL=C.UTF-8 HOME=/root TERM="${TERM:-dumb}" \
     PATH="$CARGO_HOME/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     CARGO_HOME="$CARGO_HOME" RUSTUP_HOME="$RUSTUP_HOME" PGRX_HOME=$PGRX_HOME_IN \
     CARGO_TARGET_DIR="$ROOT/target/pg$MAJOR" PG_MAJOR="$MAJOR" \
     ${NTSB_CSV:+NTSB_CSV="$NTSB_CSV"} ${ROWS:+ROWS="$ROWS"} ${KEEP_GOING:+KEEP_GOING="$KEEP_GOING"} \
     ${REGRESS_TESTS:+REGRESS_TESTS="$REGRESS_TESTS"} \
-    bash -c 'cd "$0" && exec "$@"' "$PWD" "$@" || rc=$?
-exit $rc
+    bash -c 'cd "$0" && exec "$@"' "$PWD" "$@"

@@ -3,6 +3,14 @@
 # Each step is skipped when it is already done.
 source "$(dirname "$0")/common.sh"
 
+# Inside the root of another major (scripts/pg_root.sh sets PG_MAJOR): pg_root.sh installed
+# that root's packages and ran cargo pgrx init for its pg_config; the toolchain is the host's.
+if [ "$PG_MAJOR" != 15 ]; then
+    grep -qs "pg$PG_MAJOR" "${PGRX_HOME:-$HOME/.pgrx}/config.toml" ||
+        { echo "PostgreSQL $PG_MAJOR: run this inside its root (scripts/pg_root.sh $PG_MAJOR -- ...)" >&2; exit 2; }
+    exit 0
+fi
+
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 PKGS=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libclang-dev clang pkg-config

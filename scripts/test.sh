@@ -11,6 +11,10 @@ source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 
 STAGES=(lint unit pgtest regress report upgrade reindex-live dump-restore docs package generated)
+# The other majors, each in its Debian root (scripts/pg_root.sh; made on first use): the stages
+# of MAJOR_STAGES run there, on that major's server, pg_cron and PostGIS.
+MAJOR_STAGES=(lint pgtest regress reindex-live docs)
+if [ "$PG_MAJOR" = 15 ]; then STAGES+=(pg17 pg18); fi
 CSV=${NTSB_CSV:-$ROOT/../shared/data/ntsb_accidents_2000_2021.csv}
 
 describe() {
@@ -25,6 +29,7 @@ describe() {
         dump-restore) echo "backups and uninstall: pg_dump/pg_restore, pg_cron in a restored cluster, DROP EXTENSION (tests/live/dump_restore.sh)" ;;
         docs) echo "documentation examples (tests/docs/doctest.sh)" ;;
         package) echo "Debian package and META.json (tests/package/package.sh; its install step takes flock /tmp/ntsb_pg.lock)" ;;
+        pg17|pg18) [ "$PG_MAJOR" = 15 ] && echo "PostgreSQL ${1#pg} in its Debian root (scripts/pg_root.sh ${1#pg}): ${MAJOR_STAGES[*]}" ;;
         generated) echo "regress and docs again with NTSB_CSV=/nonexistent (generated rows, as in a clone without ../shared)" ;;
     esac
 }
@@ -54,6 +59,14 @@ stage_reindex_live() { "$ROOT/tests/live/reindex_live.sh"; }
 stage_dump_restore() { "$ROOT/tests/live/dump_restore.sh"; }
 stage_docs() { "$ROOT/tests/docs/doctest.sh"; }
 stage_package() { "$ROOT/tests/package/package.sh"; }
+
+stage_major() {
+    "$ROOT/scripts/pg_root.sh" "$1"
+    log "PostgreSQL $1: $("$ROOT/scripts/pg_root.sh" "$1" --versions | tr '\n' ' ')"
+    "$ROOT/scripts/pg_root.sh" "$1" -- scripts/test.sh "${MAJOR_STAGES[@]}"
+}
+stage_pg17() { stage_major 17; }
+stage_pg18() { stage_major 18; }
 
 # Both data paths. The tests that read accident rows compare them with plain SQL over whatever
 # was loaded: the real export when it is beside the checkout (CI), else generated rows (a clone
