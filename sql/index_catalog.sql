@@ -56,7 +56,11 @@ SELECT
                                                    AS is_extension_member,
     -- Partitioned indexes cannot be dropped concurrently.
     format('DROP INDEX %s%I.%I', CASE WHEN c.relkind = 'I' THEN '' ELSE 'CONCURRENTLY ' END,
-           n.nspname, c.relname)                   AS drop_statement
+           n.nspname, c.relname)                   AS drop_statement,
+    -- When the index was last scanned (PostgreSQL 16 and later; NULL on 15 and for an index not
+    -- scanned since its statistics were reset). A partitioned index: the latest of its leaves'.
+    CASE WHEN c.relkind = 'I' THEN ip.last_scan
+         ELSE ntsb_perf._index_last_scan(i.indexrelid) END    AS last_scan
 FROM pg_index i
 JOIN pg_class c     ON c.oid = i.indexrelid
 JOIN pg_class t     ON t.oid = i.indrelid
@@ -67,7 +71,8 @@ LEFT JOIN LATERAL (
            sum(pg_stat_get_numscans(p.relid))::bigint        AS scans,
            sum(pg_stat_get_tuples_returned(p.relid))::bigint AS tup_read,
            sum(pg_stat_get_tuples_fetched(p.relid))::bigint  AS tup_fetch,
-           sum(pg_relation_size(p.relid))::bigint            AS bytes
+           sum(pg_relation_size(p.relid))::bigint            AS bytes,
+           max(ntsb_perf._index_last_scan(p.relid))          AS last_scan
     FROM pg_partition_tree(i.indexrelid) p
     WHERE c.relkind = 'I' AND p.isleaf
 ) ip ON true

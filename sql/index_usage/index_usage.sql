@@ -7,7 +7,7 @@ SELECT schema_name, table_name, index_name, access_method,
             THEN round(100.0 * index_bytes / table_bytes, 2)::float8 END AS index_ratio,
        is_unique, is_primary, is_valid, backs_constraint, is_partial,
        is_partitioned, partitions::int AS partitions, index_oid,
-       pg_get_indexdef(index_oid) AS index_definition
+       pg_get_indexdef(index_oid) AS index_definition, last_scan
 FROM ntsb_perf.index_catalog
 WHERE $1::text IS NULL OR schema_name = $1::text
 ORDER BY idx_scan DESC, index_bytes DESC, schema_name, table_name, index_name

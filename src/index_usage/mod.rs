@@ -11,7 +11,33 @@ use pgrx::spi::{SpiHeapTupleData, SpiResult};
 use crate::error::min_bytes_arg;
 use crate::spi_query::{not_null_column, query_rows};
 
-extension_sql_file!("../../sql/index_catalog.sql", name = "index_catalog");
+extension_sql_file!(
+    "../../sql/index_catalog.sql",
+    name = "index_catalog",
+    requires = [_index_last_scan]
+);
+
+/// When the index was last scanned, as PostgreSQL 16 and later record it (`last_idx_scan` of
+/// `pg_stat_all_indexes`); NULL on 15, which does not, and for an index not scanned since its
+/// statistics were reset. Read by the view `index_catalog` for every index report.
+#[pg_extern(stable, parallel_safe, strict)]
+fn _index_last_scan(index: pg_sys::Oid) -> Option<pgrx::datum::TimestampWithTimeZone> {
+    #[cfg(feature = "pg15")]
+    let last = {
+        let _ = index;
+        None
+    };
+    // SAFETY: pg_stat_get_lastscan takes any OID and returns NULL (which direct_function_call
+    // turns into None) for one the statistics do not know.
+    #[cfg(any(feature = "pg17", feature = "pg18"))]
+    let last = unsafe {
+        pgrx::direct_function_call::<pgrx::datum::TimestampWithTimeZone>(
+            pg_sys::pg_stat_get_lastscan,
+            &[index.into_datum()],
+        )
+    };
+    last
+}
 
 const INDEX_USAGE_SQL: &str = include_str!("../../sql/index_usage/index_usage.sql");
 const UNUSED_INDEXES_SQL: &str = include_str!("../../sql/index_usage/unused_indexes.sql");
@@ -45,6 +71,7 @@ table_functions! {
         partitions: Option<i32>,
         index_oid: pg_sys::Oid,
         index_definition: String,
+        last_scan: Option<pgrx::datum::TimestampWithTimeZone>,
     }
 
     /// Reads a row of index_usage.sql.
@@ -65,6 +92,8 @@ table_functions! {
     /// ```
     /// `index_ratio` is the index size as a percentage of its table's size (heap and TOAST), NULL
     /// when the table is empty. A partitioned index shows the totals of its partitions' indexes.
+    /// `last_scan` is when the index was last scanned, on PostgreSQL 16 and later (NULL on 15, and
+    /// for an index not scanned since the statistics were reset).
     #[pg_extern(stable, parallel_safe)]
     fn index_usage(
         schema_name: default!(Option<String>, "NULL"),
@@ -91,6 +120,7 @@ table_functions! {
         index_definition: String,
         scans_last_30_days: Option<i64>,
         observed_since: Option<pgrx::datum::TimestampWithTimeZone>,
+        last_scan: Option<pgrx::datum::TimestampWithTimeZone>,
     }
 
     /// Reads a row of unused_indexes.sql.
@@ -99,7 +129,9 @@ table_functions! {
     /// Indexes not scanned, that are safe to consider dropping: not a primary key, not unique,
     /// not backing a constraint (unique, exclusion, or referenced by a foreign key), valid, not a
     /// partition's attached index (drop the parent), not part of an extension, and at least
-    /// `min_bytes` large. Biggest first. "Not scanned" is "no scan in the last 30 days" once the
+    /// `min_bytes` large. Biggest first. Where the server records each index's last scan
+    /// (PostgreSQL 16 and later: `last_scan`), an index last scanned 30 or more days ago is unused,
+    /// whatever its counters say. Otherwise "not scanned" is "no scan in the last 30 days" once the
     /// index history (`snapshot_indexes`) reaches back that far: `scans_last_30_days` is counted
     /// from the snapshots, across statistics resets, from `observed_since` (the snapshot the count
     /// starts from) to now. With less history, it is "no scan since the counters were last reset,

@@ -79,7 +79,8 @@ fn usage(schema: &Option<String>) -> Vec<IndexUsage> {
 fn unused(schema: &Option<String>) -> Vec<UnusedIndex> {
     query_rows(
         "SELECT schema_name, table_name, index_name, index_bytes, index_size, table_writes,
-                stats_since::text AS stats_since, drop_statement
+                stats_since::text AS stats_since, drop_statement,
+                floor(extract(epoch FROM now() - last_scan) / 86400)::bigint AS last_used_days
          FROM ntsb_perf.unused_indexes() WITH ORDINALITY
          WHERE $1::text IS NULL OR schema_name = $1 ORDER BY ordinality",
         &[schema.clone().into()],
@@ -93,6 +94,7 @@ fn unused(schema: &Option<String>) -> Vec<UnusedIndex> {
                 table_writes: int(r, "table_writes")?,
                 stats_since: opt_text(r, "stats_since")?,
                 drop_statement: text(r, "drop_statement")?,
+                last_used_days: r.get_by_name::<i64, _>("last_used_days")?,
             })
         },
     )

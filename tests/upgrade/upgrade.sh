@@ -88,22 +88,29 @@ while read -r old commit; do
     log "ALTER EXTENSION ntsb_perf UPDATE (${chain% })"
     out=$(cluster_psql "$DIR" "$PORT" -d "$DB" -c "ALTER EXTENSION ntsb_perf UPDATE" 2>&1) ||
         fail "ALTER EXTENSION UPDATE failed: $out"
-    # The one WARNING expected: the roll-up of 0.1.0's create_accident_stats_view can never skip.
+    # From 0.1.0, the one WARNING expected: the roll-up of 0.1.0's create_accident_stats_view
+    # can never skip (0.2.0 learnt to tell). Later releases' updates say nothing.
     expected='WARNING:  ntsb_perf: public.accident_stats_by_year is refreshed at every scheduled run from now on: public.accident_stats_by_month, which it reads, calls stable function date(timestamp with time zone)'
-    grep -qxF "$expected" <<<"$out" || fail "the update did not say that accident_stats_by_year can never skip: $out"
+    if [ "$old" = 0.1.0 ]; then
+        grep -qxF "$expected" <<<"$out" || fail "the update did not say that accident_stats_by_year can never skip: $out"
+    else
+        expected='(none)'
+    fi
     if grep -v -xF "$expected" <<<"$out" | grep -q 'WARNING\|ERROR'; then fail "the update said: $out"; fi
     sed 's/^/    /' <<<"$out"
     updated=$(q -c "SELECT now()")
-    q -f "$ROOT/tests/upgrade/after.sql" | sed 's/^/    /'
+    q -v old="$old" -f "$ROOT/tests/upgrade/after.sql" | sed 's/^/    /'
 
-    log "pg_cron after the update: each view refreshes once (0.1.0 states distrusted)"
+    log "pg_cron after the update: each job runs (from 0.1.0: each view refreshes once, its state distrusted)"
     runs="SELECT string_agg(l.view::text || '=' || l.status, ' ' ORDER BY l.view::text) FROM ntsb_perf.refresh_log l
           WHERE l.started_at > '$updated' AND l.view IN ('accident_stats_by_year'::regclass, 'accident_stats_by_state'::regclass,
                                                          'upg_watch_view'::regclass)
           HAVING count(DISTINCT l.view) = 3"
     got=$(wait_for 150 "$runs" 1) || fail "no pg_cron run of the three jobs within 150 s of the update"
-    [ "$got" = "accident_stats_by_state=refreshed accident_stats_by_year=refreshed upg_watch_view=refreshed" ] ||
-        fail "first runs after the update: $got"
+    if [ "$old" = 0.1.0 ]; then
+        [ "$got" = "accident_stats_by_state=refreshed accident_stats_by_year=refreshed upg_watch_view=refreshed" ] ||
+            fail "first runs after the update: $got"
+    fi
     ok "first runs: $got"
     bad=$(q -c "SELECT string_agg(d.jobid || ': ' || d.status || ' ' || coalesce(d.return_message, ''), '; ')
                 FROM cron.job_run_details d WHERE d.start_time > '$updated' AND d.status <> 'succeeded'
@@ -115,12 +122,17 @@ while read -r old commit; do
     changed=$(q -c "SELECT now()")
     runs=${runs//$updated/$changed}
     got=$(wait_for 150 "$runs" 1) || fail "no pg_cron run of the three jobs within 150 s of the change"
-    [ "$got" = "accident_stats_by_state=skipped: unchanged accident_stats_by_year=refreshed upg_watch_view=refreshed" ] ||
+    # The view on the changed table refreshes, the one on another table skips; the roll-up of
+    # 0.1.0's monthly view (a stable function) refreshes at every run, a later release's may skip.
+    [[ $got == "accident_stats_by_state=skipped: unchanged accident_stats_by_year="*" upg_watch_view=refreshed" ]] ||
         fail "runs after a change to upg_watch: $got"
-    why=$(q -c "SELECT reason FROM ntsb_perf.refresh_log WHERE view = 'accident_stats_by_year'::regclass
-                AND started_at > '$changed' ORDER BY id LIMIT 1")
-    [[ $why == *"stable function date(timestamp with time zone)"* ]] ||
-        fail "accident_stats_by_year (0.1.0's monthly view below it) refreshed for: $why"
+    if [ "$old" = 0.1.0 ]; then
+        [[ $got == *"accident_stats_by_year=refreshed"* ]] || fail "runs after a change to upg_watch: $got"
+        why=$(q -c "SELECT reason FROM ntsb_perf.refresh_log WHERE view = 'accident_stats_by_year'::regclass
+                    AND started_at > '$changed' ORDER BY id LIMIT 1")
+        [[ $why == *"stable function date(timestamp with time zone)"* ]] ||
+            fail "accident_stats_by_year (0.1.0's monthly view below it) refreshed for: $why"
+    fi
     [ "$(q -c "SELECT count(*) FROM upg_watch_view WHERE state = 'TX'")" = 1 ] || fail "TX is not in upg_watch_view"
     ok "after a change to upg_watch: $got"
     newest=$(q -c "SELECT min(id) > (SELECT max(id) FROM upg_log_before) FROM ntsb_perf.refresh_log WHERE started_at > '$updated'")

@@ -31,6 +31,14 @@ SELECT index_name, access_method, idx_scan, idx_tup_read > 0 AS read_tuples,
        table_bytes = pg_table_size('events') AS table_ok, is_unique, is_primary, is_valid, backs_constraint, is_partial
 FROM ntsb_perf.index_usage('public') WHERE table_name = 'events';
 
+-- last_scan: when the server last saw a scan of the index (PostgreSQL 16 and later; NULL on 15),
+-- as pg_stat_all_indexes.last_idx_scan says (read through jsonb: 15 has no such column).
+SELECT index_name, idx_scan > 0 AS scanned,
+       last_scan IS NOT DISTINCT FROM (SELECT (to_jsonb(s) ->> 'last_idx_scan')::timestamptz
+                                       FROM pg_stat_all_indexes s WHERE s.indexrelid = u.index_oid) AS as_the_server_says,
+       (last_scan IS NOT NULL) = (idx_scan > 0 AND current_setting('server_version_num')::int >= 160000) AS known_where_recorded
+FROM ntsb_perf.index_usage('public') u WHERE table_name = 'events' ORDER BY index_name;
+
 -- Unused: never the primary key or the unique constraint; biggest first; min_bytes filters.
 SELECT index_name, idx_scan, stats_since IS NOT DISTINCT FROM
        (SELECT stats_reset FROM pg_stat_database WHERE datname = current_database()) AS stats_since_ok,

@@ -44,6 +44,7 @@ fn hostile_report() -> ReportData {
             table_writes: 3,
             stats_since: Some(h("unused.stats_since")),
             drop_statement: h("unused.drop_statement"),
+            last_used_days: None,
         }]),
         duplicates: Part::Ready(vec![DuplicateIndex {
             schema_name: h("duplicates.schema_name"),

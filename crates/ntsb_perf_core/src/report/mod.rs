@@ -273,6 +273,7 @@ mod tests {
                 table_writes: 3,
                 stats_since: None,
                 drop_statement: format!("DROP INDEX CONCURRENTLY \"{EVIL_SCHEMA}\".\"{EVIL}\""),
+                last_used_days: None,
             }]),
             duplicates: Part::Ready(vec![]),
             invalid: Part::Missing("could not be read: permission denied <x>".into()),

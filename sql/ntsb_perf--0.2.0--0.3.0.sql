@@ -1,0 +1,185 @@
+-- ntsb_perf 0.2.0 (commit c7fb9f5) -> 0.3.0, run by ALTER EXTENSION ntsb_perf UPDATE.
+--
+-- 0.3.0 builds on PostgreSQL 15, 17 and 18 (one SQL surface for all three), and:
+--   * parse_cron and cron_schedule_is_valid follow the grammar of the pg_cron the server runs
+--     (1.4, or 1.6 with interval schedules such as '30 seconds' and '$' for the last day of the
+--     month); both read the catalog for it, so they are STABLE, no longer IMMUTABLE, and
+--     parse_cron gains two columns (seconds, last_day_of_month);
+--   * the index reports show when each index was last scanned where the server records it
+--     (PostgreSQL 16 and later; NULL on 15): index_catalog, index_usage and unused_indexes gain
+--     the column last_scan, and unused_indexes counts an index last scanned 30 or more days ago
+--     as unused.
+-- Nothing stored changes: no table, no row is touched.
+
+-- 1. Functions whose result type changes are created again below.
+DROP FUNCTION ntsb_perf.parse_cron(text);
+DROP FUNCTION ntsb_perf.index_usage(text);
+DROP FUNCTION ntsb_perf.unused_indexes(bigint);
+
+-- 2. New and changed functions, as 0.3.0's install script creates them (scripts/upgrade_objects.sh
+--    writes this section from the generated install script)
+
+CREATE  FUNCTION "_index_last_scan"(
+	"index" oid /* pg_sys :: Oid */
+) RETURNS timestamp with time zone /* Option < pgrx :: datum :: TimestampWithTimeZone > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_index_last_scan_wrapper';
+
+-- ntsb_perf.index_catalog: one row per index the caller can see, outside the system schemas.
+-- Every index report reads this view, so the visibility rules, the partition totals and the
+-- size figures are defined once. A partitioned (parent) index carries the totals of the leaf
+-- indexes below it; each partition's own index is a row of its own as well.
+CREATE OR REPLACE VIEW ntsb_perf.index_catalog AS
+SELECT
+    i.indexrelid                                   AS index_oid,
+    i.indrelid                                     AS table_oid,
+    n.nspname::text                                AS schema_name,
+    t.relname::text                                AS table_name,
+    c.relname::text                                AS index_name,
+    am.amname::text                                AS access_method,
+    c.relkind = 'I'                                AS is_partitioned,
+    CASE WHEN c.relkind = 'I' THEN coalesce(ip.scans, 0)
+         ELSE pg_stat_get_numscans(i.indexrelid) END          AS idx_scan,
+    CASE WHEN c.relkind = 'I' THEN coalesce(ip.tup_read, 0)
+         ELSE pg_stat_get_tuples_returned(i.indexrelid) END   AS idx_tup_read,
+    CASE WHEN c.relkind = 'I' THEN coalesce(ip.tup_fetch, 0)
+         ELSE pg_stat_get_tuples_fetched(i.indexrelid) END    AS idx_tup_fetch,
+    CASE WHEN c.relkind = 'I' THEN coalesce(ip.bytes, 0)
+         ELSE pg_relation_size(i.indexrelid) END              AS index_bytes,
+    CASE WHEN t.relkind = 'p' THEN coalesce(tp.bytes, 0)
+         ELSE pg_table_size(i.indrelid) END                   AS table_bytes,
+    CASE WHEN c.relkind = 'I' THEN ip.partitions END          AS partitions,
+    i.indisunique                                  AS is_unique,
+    i.indisprimary                                 AS is_primary,
+    i.indisvalid                                   AS is_valid,
+    i.indisready                                   AS is_ready,
+    i.indislive                                    AS is_live,
+    i.indisexclusion                               AS is_exclusion,
+    i.indisreplident                               AS is_replica_identity,
+    i.indisclustered                               AS is_clustered,
+    i.indpred IS NOT NULL                          AS is_partial,
+    (i.indisprimary OR i.indisexclusion OR EXISTS (
+        SELECT 1 FROM pg_constraint k
+        WHERE k.conindid = i.indexrelid AND k.contype IN ('p', 'u', 'x', 'f')))
+                                                   AS backs_constraint,
+    EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
+                                                   AS is_attached_partition,
+    EXISTS (SELECT 1 FROM pg_depend d
+            WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indrelid AND d.deptype = 'e')
+                                                   AS is_extension_member,
+    -- Partitioned indexes cannot be dropped concurrently.
+    format('DROP INDEX %s%I.%I', CASE WHEN c.relkind = 'I' THEN '' ELSE 'CONCURRENTLY ' END,
+           n.nspname, c.relname)                   AS drop_statement,
+    -- When the index was last scanned (PostgreSQL 16 and later; NULL on 15 and for an index not
+    -- scanned since its statistics were reset). A partitioned index: the latest of its leaves'.
+    CASE WHEN c.relkind = 'I' THEN ip.last_scan
+         ELSE ntsb_perf._index_last_scan(i.indexrelid) END    AS last_scan
+FROM pg_index i
+JOIN pg_class c     ON c.oid = i.indexrelid
+JOIN pg_class t     ON t.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace
+JOIN pg_am am       ON am.oid = c.relam
+LEFT JOIN LATERAL (
+    SELECT count(*)                                       AS partitions,
+           sum(pg_stat_get_numscans(p.relid))::bigint        AS scans,
+           sum(pg_stat_get_tuples_returned(p.relid))::bigint AS tup_read,
+           sum(pg_stat_get_tuples_fetched(p.relid))::bigint  AS tup_fetch,
+           sum(pg_relation_size(p.relid))::bigint            AS bytes,
+           max(ntsb_perf._index_last_scan(p.relid))          AS last_scan
+    FROM pg_partition_tree(i.indexrelid) p
+    WHERE c.relkind = 'I' AND p.isleaf
+) ip ON true
+LEFT JOIN LATERAL (
+    SELECT sum(pg_table_size(p.relid))::bigint AS bytes
+    FROM pg_partition_tree(i.indrelid) p
+    WHERE t.relkind = 'p' AND p.isleaf
+) tp ON true
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\_toast%'
+  AND (n.nspname NOT LIKE 'pg\_temp\_%' OR n.oid = pg_my_temp_schema())
+  AND ntsb_perf._may_see_table(t.oid);
+
+COMMENT ON VIEW ntsb_perf.index_catalog IS
+  'ntsb_perf: every index the caller can see, with usage counters, sizes and the flags the index reports use';
+
+GRANT SELECT ON ntsb_perf.index_catalog TO PUBLIC;
+
+CREATE OR REPLACE FUNCTION "cron_schedule_is_valid"(
+	"schedule" TEXT /* & str */
+) RETURNS bool /* bool */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cron_schedule_is_valid_wrapper';
+
+CREATE  FUNCTION "index_usage"(
+	"schema_name" TEXT DEFAULT NULL /* Option < String > */
+) RETURNS TABLE (
+	"schema_name" TEXT,  /* String */
+	"table_name" TEXT,  /* String */
+	"index_name" TEXT,  /* String */
+	"access_method" TEXT,  /* String */
+	"idx_scan" bigint,  /* i64 */
+	"idx_tup_read" bigint,  /* i64 */
+	"idx_tup_fetch" bigint,  /* i64 */
+	"index_bytes" bigint,  /* i64 */
+	"index_size" TEXT,  /* String */
+	"table_bytes" bigint,  /* i64 */
+	"table_size" TEXT,  /* String */
+	"index_ratio" double precision,  /* Option < f64 > */
+	"is_unique" bool,  /* bool */
+	"is_primary" bool,  /* bool */
+	"is_valid" bool,  /* bool */
+	"backs_constraint" bool,  /* bool */
+	"is_partial" bool,  /* bool */
+	"is_partitioned" bool,  /* bool */
+	"partitions" INT,  /* Option < i32 > */
+	"index_oid" oid,  /* pg_sys :: Oid */
+	"index_definition" TEXT,  /* String */
+	"last_scan" timestamp with time zone  /* Option < pgrx :: datum :: TimestampWithTimeZone > */
+)
+STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'index_usage_wrapper';
+
+CREATE  FUNCTION "parse_cron"(
+	"schedule" TEXT /* Option < & str > */
+) RETURNS TABLE (
+	"minutes" INT[],  /* Vec < i32 > */
+	"hours" INT[],  /* Vec < i32 > */
+	"days_of_month" INT[],  /* Vec < i32 > */
+	"months" INT[],  /* Vec < i32 > */
+	"days_of_week" INT[],  /* Vec < i32 > */
+	"at_start" bool,  /* bool */
+	"seconds" INT,  /* Option < i32 > */
+	"last_day_of_month" bool  /* bool */
+)
+STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'parse_cron_wrapper';
+
+CREATE  FUNCTION "unused_indexes"(
+	"min_bytes" bigint DEFAULT 0 /* Option < i64 > */
+) RETURNS TABLE (
+	"schema_name" TEXT,  /* String */
+	"table_name" TEXT,  /* String */
+	"index_name" TEXT,  /* String */
+	"access_method" TEXT,  /* String */
+	"index_bytes" bigint,  /* i64 */
+	"index_size" TEXT,  /* String */
+	"idx_scan" bigint,  /* i64 */
+	"stats_since" timestamp with time zone,  /* Option < pgrx :: datum :: TimestampWithTimeZone > */
+	"table_writes" bigint,  /* i64 */
+	"drop_statement" TEXT,  /* String */
+	"index_oid" oid,  /* pg_sys :: Oid */
+	"index_definition" TEXT,  /* String */
+	"scans_last_30_days" bigint,  /* Option < i64 > */
+	"observed_since" timestamp with time zone,  /* Option < pgrx :: datum :: TimestampWithTimeZone > */
+	"last_scan" timestamp with time zone  /* Option < pgrx :: datum :: TimestampWithTimeZone > */
+)
+STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'unused_indexes_wrapper';
+
+
+-- 3. End.
