@@ -7,7 +7,7 @@
 //! `ntsb_perf_core::bloat`.
 
 use ntsb_perf_core::bloat::measure::{self, round2, round3};
-use ntsb_perf_core::bloat::{self, Am, BloatAccum, BLCKSZ};
+use ntsb_perf_core::bloat::{self, Am, BloatAccum, LeafFreeSpace, BLCKSZ};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
@@ -336,6 +336,13 @@ fn pretty(bytes: i64) -> String {
     }
 }
 
+/// How this server's pgstatindex counts a B-tree leaf page's free space, which
+/// `avg_leaf_density` follows: PostgreSQL 18 switched to PageGetExactFreeSpace.
+#[cfg(any(feature = "pg15", feature = "pg17"))]
+const LEAF_FREE_SPACE: LeafFreeSpace = LeafFreeSpace::LessOneLinePointer;
+#[cfg(feature = "pg18")]
+const LEAF_FREE_SPACE: LeafFreeSpace = LeafFreeSpace::Exact;
+
 /// Measures one index; `None` when it does not exist (any more).
 fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> Option<BloatRow> {
     let sample = match sample_pages {
@@ -352,7 +359,7 @@ fn measure(oid: pg_sys::Oid, sample_pages: Option<i32>) -> Option<BloatRow> {
     let (acc, nblocks, workers) = scan(&m, sample);
     let sampled = measure::is_sampled(sample, nblocks);
     let ff = m.fillfactor.unwrap_or_else(|| am.default_fillfactor());
-    let r = acc.finish(am, nblocks, ff, sampled);
+    let r = acc.finish_with(am, nblocks, ff, sampled, LEAF_FREE_SPACE);
     let index_bytes = (nblocks * BLCKSZ as u64) as i64;
     let read = measure::Read {
         nblocks,

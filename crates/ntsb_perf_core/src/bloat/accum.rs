@@ -4,6 +4,15 @@
 use super::sample::ratio_ci;
 use super::{expected_pages, Am, PageKind, PageStats, BLCKSZ};
 
+/// How the free space of a B-tree leaf page is counted for `avg_leaf_density`, as the server's
+/// pgstatindex counts it: up to PostgreSQL 17 with `PageGetFreeSpace` (less the line pointer a
+/// new tuple would need), from 18 on with `PageGetExactFreeSpace` (4 bytes more per page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeafFreeSpace {
+    LessOneLinePointer,
+    Exact,
+}
+
 /// Calls `$m!` with every plain counter of [`BloatAccum`], once, so the list cannot drift.
 macro_rules! counters_fields {
     ($m:ident) => {
@@ -257,16 +266,43 @@ impl BloatAccum {
     }
 
     /// Turns the sums into report figures. `total_pages` is the index's size in blocks; when
-    /// fewer pages were read (`sampled`), counts are scaled up by total / read.
+    /// fewer pages were read (`sampled`), counts are scaled up by total / read. A B-tree's
+    /// leaf density counts free space as pgstatindex up to PostgreSQL 17 does.
     pub fn finish(&self, am: Am, total_pages: u64, fillfactor: u32, sampled: bool) -> BloatResult {
+        self.finish_with(
+            am,
+            total_pages,
+            fillfactor,
+            sampled,
+            LeafFreeSpace::LessOneLinePointer,
+        )
+    }
+
+    /// [`finish`](Self::finish), with a B-tree's leaf free space counted as `free` says (the
+    /// server's pgstatindex does it one way or the other, and `avg_leaf_density` follows it).
+    pub fn finish_with(
+        &self,
+        am: Am,
+        total_pages: u64,
+        fillfactor: u32,
+        sampled: bool,
+        free: LeafFreeSpace,
+    ) -> BloatResult {
         let scale = if sampled && self.pages_read > 0 {
             total_pages as f64 / self.pages_read as f64
         } else {
             1.0
         };
         let sc = |v: u64| (v as f64 * scale).round() as u64;
+        let leaf_free = match (am, free) {
+            // Each leaf page counted its free space less one line pointer (PageGetFreeSpace).
+            (Am::Btree, LeafFreeSpace::Exact) => {
+                self.leaf_free + self.leaf_pages * super::page::layout::ITEM_ID_SIZE as u64
+            }
+            _ => self.leaf_free,
+        };
         let density = if self.leaf_usable > 0 {
-            Some(100.0 * (1.0 - self.leaf_free as f64 / self.leaf_usable as f64))
+            Some(100.0 * (1.0 - leaf_free as f64 / self.leaf_usable as f64))
         } else {
             None
         };
@@ -368,6 +404,15 @@ mod tests {
             + classify_page(Am::Btree, 2, &leaf2).free_bytes) as f64;
         assert!((r.avg_leaf_density.unwrap() - 100.0 * (1.0 - free / usable)).abs() < 1e-9);
         assert!(r.density_ci.is_none(), "exact scans have no interval");
+        // PostgreSQL 18's pgstatindex: each leaf page's free space counted exactly, one line
+        // pointer (4 bytes) more per leaf page than PageGetFreeSpace; nothing else changes.
+        let exact = a.finish_with(Am::Btree, 3, 90, false, LeafFreeSpace::Exact);
+        let exact_free = free + 2.0 * 4.0;
+        assert!(
+            (exact.avg_leaf_density.unwrap() - 100.0 * (1.0 - exact_free / usable)).abs() < 1e-9
+        );
+        assert_eq!(exact.leaf_pages, r.leaf_pages);
+        assert_eq!(exact.reclaimable_bytes, r.reclaimable_bytes);
     }
 
     #[test]

@@ -65,7 +65,7 @@ mod page;
 mod sample;
 mod spgist;
 
-pub use accum::{BloatAccum, BloatResult, COUNTERS};
+pub use accum::{BloatAccum, BloatResult, LeafFreeSpace, COUNTERS};
 pub use gin::{posting_tree_sizes, GIN_ENTRY_FRESH_FILL};
 pub use gist::{GIST_FRESH_FILL, GIST_INSERT_FRESH_FILL};
 pub use hash::{fresh_bucket_bytes, hash_total_buckets, HASH_PAGE_SPACE};
