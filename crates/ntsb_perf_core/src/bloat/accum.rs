@@ -294,12 +294,14 @@ impl BloatAccum {
             1.0
         };
         let sc = |v: u64| (v as f64 * scale).round() as u64;
-        let leaf_free = match (am, free) {
-            // Each leaf page counted its free space less one line pointer (PageGetFreeSpace).
-            (Am::Btree, LeafFreeSpace::Exact) => {
-                self.leaf_free + self.leaf_pages * super::page::layout::ITEM_ID_SIZE as u64
-            }
-            _ => self.leaf_free,
+        // Each leaf page counted its free space less one line pointer (PageGetFreeSpace); the
+        // exact count has that line pointer's bytes free again, in the sums and the samples.
+        let exact = am == Am::Btree && free == LeafFreeSpace::Exact;
+        let line_pointer = super::page::layout::ITEM_ID_SIZE as u64;
+        let leaf_free = if exact {
+            self.leaf_free + self.leaf_pages * line_pointer
+        } else {
+            self.leaf_free
         };
         let density = if self.leaf_usable > 0 {
             Some(100.0 * (1.0 - leaf_free as f64 / self.leaf_usable as f64))
@@ -308,7 +310,14 @@ impl BloatAccum {
         };
         let fragmentation = am.method().leaf_fragmentation(self);
         let ci = if sampled {
-            ratio_ci(&self.leaf_samples, total_pages, self.pages_read)
+            if exact {
+                let samples: Vec<(f64, f64)> = (self.leaf_samples.iter())
+                    .map(|&(used, usable)| ((used - line_pointer as f64).max(0.0), usable))
+                    .collect();
+                ratio_ci(&samples, total_pages, self.pages_read)
+            } else {
+                ratio_ci(&self.leaf_samples, total_pages, self.pages_read)
+            }
         } else {
             None
         };
@@ -413,6 +422,34 @@ mod tests {
         );
         assert_eq!(exact.leaf_pages, r.leaf_pages);
         assert_eq!(exact.reclaimable_bytes, r.reclaimable_bytes);
+    }
+
+    #[test]
+    fn exact_free_space_moves_the_sampled_interval_with_the_estimate() {
+        // Ten sampled leaf pages of varied fill out of 100: the interval brackets the density
+        // under either count, and the exact count lowers both by the same line pointers.
+        let mut a = BloatAccum {
+            collect_samples: true,
+            ..Default::default()
+        };
+        for i in 0..10u16 {
+            let items: Vec<(usize, u8)> = (0..(20 + 15 * i)).map(|_| (16, LP_NORMAL)).collect();
+            a.add(&classify_page(
+                Am::Btree,
+                1 + u32::from(i),
+                &page(16, &items, &bt_special(0, 1)),
+            ));
+        }
+        for free in [LeafFreeSpace::LessOneLinePointer, LeafFreeSpace::Exact] {
+            let r = a.finish_with(Am::Btree, 100, 90, true, free);
+            let (lo, hi) = r.density_ci.expect("a sample has an interval");
+            let d = r.avg_leaf_density.unwrap();
+            assert!(lo <= d && d <= hi, "{free:?}: {lo} <= {d} <= {hi}");
+        }
+        let less = a.finish_with(Am::Btree, 100, 90, true, LeafFreeSpace::LessOneLinePointer);
+        let exact = a.finish_with(Am::Btree, 100, 90, true, LeafFreeSpace::Exact);
+        assert!(exact.avg_leaf_density.unwrap() < less.avg_leaf_density.unwrap());
+        assert!(exact.density_ci.unwrap().0 < less.density_ci.unwrap().0);
     }
 
     #[test]
