@@ -107,12 +107,12 @@ impl LockTag {
 
     fn held_by_me(&self) -> bool {
         let mode = pg_sys::ExclusiveLock as pg_sys::LOCKMODE;
-        // SAFETY: reads this backend's local lock table.
         #[cfg(feature = "pg15")]
+        // SAFETY: reads this backend's local lock table with a valid tag of the default method.
         let held = unsafe { pg_sys::LockHeldByMe(&self.0, mode) };
         // PostgreSQL 17 added `orstronger`; false asks for exactly this mode, as 15 does.
-        // SAFETY: as above.
         #[cfg(any(feature = "pg17", feature = "pg18"))]
+        // SAFETY: reads this backend's local lock table with a valid tag of the default method.
         let held = unsafe { pg_sys::LockHeldByMe(&self.0, mode, false) };
         held
     }
@@ -176,6 +176,10 @@ fn ensure_exit_callback() {
     }
 }
 
+/// The before_shmem_exit callback.
+///
+/// # Safety
+/// Called by PostgreSQL once at backend exit, with the lock manager still attached.
 #[pg_guard]
 unsafe extern "C-unwind" fn release_at_exit(_code: std::ffi::c_int, _arg: pg_sys::Datum) {
     release_run_lock();

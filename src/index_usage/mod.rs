@@ -27,9 +27,9 @@ fn _index_last_scan(index: pg_sys::Oid) -> Option<pgrx::datum::TimestampWithTime
         let _ = index;
         None
     };
-    // SAFETY: pg_stat_get_lastscan takes any OID and returns NULL (which direct_function_call
-    // turns into None) for one the statistics do not know.
     #[cfg(any(feature = "pg17", feature = "pg18"))]
+    // SAFETY: pg_stat_get_lastscan takes one OID argument, which is what is passed, and returns
+    // NULL (which direct_function_call turns into None) for one the statistics do not know.
     let last = unsafe {
         pgrx::direct_function_call::<pgrx::datum::TimestampWithTimeZone>(
             pg_sys::pg_stat_get_lastscan,

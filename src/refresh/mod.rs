@@ -40,11 +40,11 @@ thread_local! {
 
 fn local_xid() -> u32 {
     // PostgreSQL 17 moved the local transaction id into the PGPROC's virtual transaction id.
-    // SAFETY: MyProc is this backend's PGPROC, set up before any SQL runs.
     #[cfg(feature = "pg15")]
+    // SAFETY: MyProc is this backend's PGPROC, set up before any SQL runs; a plain read.
     let lxid = unsafe { (*pg_sys::MyProc).lxid };
-    // SAFETY: as above.
     #[cfg(any(feature = "pg17", feature = "pg18"))]
+    // SAFETY: MyProc is this backend's PGPROC, set up before any SQL runs; a plain read.
     let lxid = unsafe { (*pg_sys::MyProc).vxid.lxid };
     lxid
 }
@@ -476,11 +476,11 @@ fn _nondeterminism(rel: pg_sys::Oid) -> Option<String> {
 fn backend_slot() -> i32 {
     // PostgreSQL 17 replaced backend ids (1-based) with proc numbers (0-based, the PGPROC's
     // index); both are stable for the backend's life and reused after it exits.
-    // SAFETY: reads this backend's slot number, set at backend start.
     #[cfg(feature = "pg15")]
+    // SAFETY: reads this backend's backend id, a global set once at backend start.
     let slot = unsafe { pg_sys::MyBackendId };
-    // SAFETY: as above.
     #[cfg(any(feature = "pg17", feature = "pg18"))]
+    // SAFETY: reads this backend's proc number, a global set once at backend start.
     let slot = unsafe { pg_sys::MyProcNumber } + 1;
     slot
 }
