@@ -24,7 +24,8 @@ $(addprefix test-,$(STAGES)): test-%:
 
 # PG=17 or PG=18: the demo on that major, inside its Debian root (scripts/pg_root.sh), under
 # target/pg<major>/demo.
-PG ?= 15
+# Inside a root (scripts/pg_root.sh sets PG_MAJOR) a make defaults to that root's major.
+PG ?= $(or $(PG_MAJOR),15)
 
 demo:            ## throwaway cluster under target/demo with accident data and the index reports (PG=17, PG=18: that major)
 	scripts/pg_root.sh $(PG) -- scripts/demo.sh
@@ -36,19 +37,19 @@ install:         ## release build into the machine's PostgreSQL 15 (then CREATE 
 	scripts/setup.sh
 	source scripts/common.sh && install_extension release
 
-package:         ## Debian package target/package/postgresql-15-ntsb-perf_<version>-1_amd64.deb (release build, for servers without Rust)
-	scripts/setup.sh
-	scripts/package.sh
+package:         ## Debian package target/package/postgresql-15-ntsb-perf_<version>-1_amd64.deb (release build, for servers without Rust; PG=17, PG=18: target/pg<major>/package/, built in that major's root)
+	scripts/pg_root.sh $(PG) -- scripts/setup.sh
+	scripts/pg_root.sh $(PG) -- scripts/package.sh
 
 package-test:    ## META.json check, make package, the package's fields and files, install/purge it in a throwaway cluster
 	scripts/test.sh package
 
-package-test-chroot: ## the package on a clean Debian 12 root (debootstrap; needs the Debian mirror, about 1 minute)
+package-test-chroot: ## the package installed and purged in a clean Debian root (bookworm; PG=17 trixie, PG=18 forky; debootstrap, needs the Debian mirror)
 	scripts/setup.sh
-	tests/package/package_chroot.sh
+	PG_MAJOR=$(PG) tests/package/package_chroot.sh
 
-bench:           ## benchmarks, printed as ratios against an anchor measured in the same run
-	scripts/bench.sh
+bench:           ## benchmarks, printed as ratios against an anchor measured in the same run (PG=17, PG=18: bloat and stats parts on that major)
+	scripts/pg_root.sh $(PG) -- scripts/bench.sh
 
 setup:
 	scripts/setup.sh

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# make package: the Debian package target/package/postgresql-15-ntsb-perf_<version>-<rev>_amd64.deb,
+# make package: the Debian package target/package/postgresql-15-ntsb-perf_<version>-<rev>_amd64.deb
+# (PG=17, PG=18: target/pg<major>/package/postgresql-<major>-ntsb-perf_..., built in that major's root),
 # for servers without a Rust toolchain. Its payload is exactly what `cargo pgrx package` stages
-# (release build) under target/release/ntsb_perf-pg15/: the library, the control file, the
+# (release build) under <target>/release/ntsb_perf-pg<major>/: the library, the control file, the
 # install script and every sql/ntsb_perf--<from>--<to>.sql upgrade script; plus copyright,
 # changelog.Debian.gz, README.md.gz and the pages of docs/ (docs/<page>.md.gz) under
 # /usr/share/doc/<package>/.
@@ -33,6 +34,9 @@ ARCH=$(dpkg --print-architecture)
 PKGLIBDIR=$($PG_CONFIG --pkglibdir)
 EXTDIR=$($PG_CONFIG --sharedir)/extension
 DEB=$OUT/${PKG}_${DEB_VERSION}_$ARCH.deb
+# The suite the package is built for (and in): bookworm for 15, trixie for 17, forky for 18.
+SUITE=$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release)
+SUITE=${SUITE:-unstable}
 
 for tool in dpkg-deb dpkg-shlibdeps; do
     command -v "$tool" >/dev/null || { echo "$tool is missing: run scripts/setup.sh (dpkg-dev)" >&2; exit 2; }
@@ -64,7 +68,7 @@ gzip -9n <README.md >"$DOC/README.md.gz"
 mkdir -p "$DOC/docs"
 for page in docs/*.md; do gzip -9n <"$page" >"$DOC/$page.gz"; done
 {
-    echo "$PKG ($DEB_VERSION) bookworm; urgency=medium"
+    echo "$PKG ($DEB_VERSION) $SUITE; urgency=medium"
     echo
     echo "  * ntsb_perf $VERSION for PostgreSQL $PG_MAJOR, built by make package (cargo pgrx"
     echo "    package, release profile) from git commit $commit$dirty."

@@ -31,6 +31,12 @@ NTSB_ROOTS=${NTSB_ROOTS:-/var/cache/ntsb_perf/roots}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# Inside the root of this major already (a script there calling make, which calls this): run it.
+if [ "${NTSB_IN_ROOT:-}" = "$MAJOR" ]; then
+    [ "${1:-}" = -- ] && { shift; exec "$@"; }
+    [ "${1:-}" = --versions ] && { dpkg-query -W -f='${Package} ${Version}\n' "postgresql-$MAJOR" "postgresql-$MAJOR-postgis-3" "postgresql-$MAJOR-cron" libc6; exit 0; }
+    exit 0
+fi
 case "$MAJOR" in
     15) if [ "${1:-}" = -- ]; then shift; exec env PG_MAJOR=15 "$@"; fi
         [ "${1:-}" = --versions ] && { dpkg-query -W postgresql-15 postgresql-15-postgis-3 postgresql-15-cron libc6; exit 0; }
@@ -134,7 +140,7 @@ fi
 exec chroot "$R" env -i LC_ALL=C.UTF-8 HOME=/root TERM="${TERM:-dumb}" \
     PATH="$CARGO_HOME/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     CARGO_HOME="$CARGO_HOME" RUSTUP_HOME="$RUSTUP_HOME" PGRX_HOME=$PGRX_HOME_IN \
-    CARGO_TARGET_DIR="$ROOT/target/pg$MAJOR" PG_MAJOR="$MAJOR" \
+    CARGO_TARGET_DIR="$ROOT/target/pg$MAJOR" PG_MAJOR="$MAJOR" NTSB_IN_ROOT="$MAJOR" \
     ${NTSB_CSV:+NTSB_CSV="$NTSB_CSV"} ${ROWS:+ROWS="$ROWS"} ${KEEP_GOING:+KEEP_GOING="$KEEP_GOING"} \
     ${REGRESS_TESTS:+REGRESS_TESTS="$REGRESS_TESTS"} \
     bash -c 'cd "$0" && exec "$@"' "$PWD" "$@"

@@ -342,7 +342,8 @@ rc=$?
 set -e
 [ $rc = 1 ] || fail "pg_restore into ${SRC}_elsewhere exited $rc, not 1"
 grep -q "can only create extension in database $SRC" "$BASE/elsewhere.log" || fail "no pg_cron error"
-others=$(grep -E 'error:' "$BASE/elsewhere.log" | grep -vE "can only create extension in database $SRC|extension \"pg_cron\" does not exist|schema \"cron\" does not exist|errors ignored on restore" || true)
+# pg_cron 1.6 (17, 18) also dumps the values of its sequences: their setval fails the same way.
+others=$(grep -E 'error:' "$BASE/elsewhere.log" | grep -vE "can only create extension in database $SRC|extension \"pg_cron\" does not exist|schema \"cron\" does not exist|relation \"cron\.[a-z_]+_seq\" does not exist|errors ignored on restore" || true)
 [ -z "$others" ] || fail "errors other than pg_cron's: $others"
 n=$(grep -c "WARNING:  ntsb_perf: pg_cron job [0-9]* of the refresh policy of .* is not here" "$BASE/elsewhere.log" || true)
 same "only pg_cron's objects failed; one warning per policy (pg_restore -v shows them)" "$n" 2

@@ -2,8 +2,8 @@
 # The Debian package and META.json (make test's last stage; `make package-test` alone):
 #  1. META.json follows PGXN Meta Spec 1.0.0 and has Cargo.toml's version (tests/package/meta_json.py);
 #  2. make package builds the .deb; tests/package/package_check.py checks its control fields, that its
-#     files are exactly what cargo pgrx package staged (same paths under /usr/lib/postgresql/15
-#     and /usr/share/postgresql/15, same sha256) plus the docs, that Depends covers the libraries
+#     files are exactly what cargo pgrx package staged (same paths under /usr/lib/postgresql/<major>
+#     and /usr/share/postgresql/<major>, same sha256) plus the docs, that Depends covers the libraries
 #     and symbol versions the module needs, and that every released version has an upgrade path;
 #  3. packing the staged tree again gives the same .deb, byte for byte;
 #  4. the checks can fail: altered copies of the package (a script missing, a stale one added,
@@ -14,9 +14,10 @@
 #     machine's former files back.
 source "$(dirname "$0")/../../scripts/common.sh"
 cd "$ROOT"
-# Versions released before this one: the package must carry an upgrade path from each.
-RELEASED=(0.1.0)
-STAGE=$TARGET/release/ntsb_perf-pg15
+# Versions released before this one (tests/upgrade/releases): the package must carry an upgrade
+# path from each. PG_MAJOR picks the major (17 and 18 run this inside their roots: scripts/pg_root.sh).
+mapfile -t RELEASED < <(awk '!/^#/ && NF {print $1}' tests/upgrade/releases)
+STAGE=$TARGET/release/ntsb_perf-pg$PG_MAJOR
 start=$(date +%s)
 
 log "META.json (PGXN Meta Spec 1.0.0)"
@@ -39,8 +40,8 @@ rm -rf "$TARGET/package/repro"
 log "the checks refuse altered packages"
 MUT=$TARGET/package/mutants
 rm -rf "$MUT"
-ext=usr/share/postgresql/15/extension
-lib=usr/lib/postgresql/15/lib
+ext=usr/share/postgresql/$PG_MAJOR/extension
+lib=usr/lib/postgresql/$PG_MAJOR/lib
 # mutant NAME EXPECTED_MESSAGE_REGEX SHELL_CODE (run in the unpacked tree; DEBIAN/ is its control)
 mutant() {
     local name=$1 expect=$2 code=$3 dir=$MUT/$1 out
@@ -71,9 +72,9 @@ mutant libc6-too-old "libc6 \(>= 2\.2\.5\) is older than" \
 mutant no-libgcc "needs libgcc_s\.so\.1 .*which Depends does not name" \
     "sed -i 's/, libgcc-s1 ([^)]*)//' DEBIAN/control"
 mutant no-server "Depends lacks the server package" \
-    "sed -i 's/^Depends: postgresql-15, /Depends: /' DEBIAN/control"
-mutant unknown-package "postgresql-15-postgis-9 \(named in the relations\) is no package apt can install" \
-    "sed -i 's/^Suggests: .*/Suggests: postgresql-15-postgis-9/' DEBIAN/control"
+    "sed -i 's/^Depends: postgresql-$PG_MAJOR, /Depends: /' DEBIAN/control"
+mutant unknown-package "postgresql-$PG_MAJOR-postgis-9 \(named in the relations\) is no package apt can install" \
+    "sed -i 's/^Suggests: .*/Suggests: postgresql-$PG_MAJOR-postgis-9/' DEBIAN/control"
 mutant changed-module "$lib/ntsb_perf.so: sha256 .* differs from the staged" \
     "printf x >>$lib/ntsb_perf.so"
 mutant installed-size "Installed-Size is 1," \
@@ -84,4 +85,5 @@ log "install from the package only (flock /tmp/ntsb_pg.lock)"
 t0=$(date +%s)
 with_pg_lock "$ROOT/tests/package/package_install.sh" "$DEB" "$STAGE" "${RELEASED[@]}"
 log "install stage: $(( $(date +%s) - t0 )) s (waiting for the lock included)"
+echo "$DEB" >"$TARGET/package/tested-deb"   # for the clean-root test (scripts/test.sh)
 log "package tests passed in $(( $(date +%s) - start )) s"

@@ -3,7 +3,7 @@
 
     package_check.py DEB STAGE [--released VERSION ...]
 
-DEB is the package, STAGE the tree cargo pgrx package installed into (target/release/ntsb_perf-pg15),
+DEB is the package, STAGE the tree cargo pgrx package installed into (<target>/release/ntsb_perf-pg<major>),
 --released the versions released before, each of which needs a chain of upgrade scripts in the
 package up to the current version. Every failed check prints a line `FAIL: ...`; the exit status
 is 1 if any failed. Python stdlib and dpkg-deb, dpkg, apt-cache, objdump only.
@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import io
 import math
+import os
 import re
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 EXT = "ntsb_perf"
-PG_MAJOR = "15"
+PG_MAJOR = os.environ.get("PG_MAJOR", "15")
 PKG = f"postgresql-{PG_MAJOR}-ntsb-perf"
 # README.md and every page of docs/, each gzipped as Debian ships documentation.
 DOC_PAGES = ["README.md"] + sorted(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md"))
@@ -123,9 +124,9 @@ def main():
     rec = parse_relations(ctl.get("Recommends", ""))
     sug = parse_relations(ctl.get("Suggests", ""))
     if f"postgresql-{PG_MAJOR}-cron" not in rec:
-        fail("Recommends lacks postgresql-15-cron (refresh and auto-reindex schedules use pg_cron when present)")
+        fail(f"Recommends lacks postgresql-{PG_MAJOR}-cron (refresh and auto-reindex schedules use pg_cron when present)")
     if f"postgresql-{PG_MAJOR}-postgis-3" not in sug and f"postgresql-{PG_MAJOR}-postgis-3" not in rec:
-        fail("neither Recommends nor Suggests names postgresql-15-postgis-3 (the spatial functions use it)")
+        fail(f"neither Recommends nor Suggests names postgresql-{PG_MAJOR}-postgis-3 (the spatial functions use it)")
     names = sorted({**depends, **rec, **sug})
     policy = run("apt-cache", "policy", *names, check=False).decode()
     known = {m[1] for m in re.finditer(r"^(\S+):\n\s+Installed: (?:.*)\n\s+Candidate: (?!\(none\))", policy, re.M)}
@@ -178,7 +179,7 @@ def main():
         if sha256(files[p]) != sha256(staged[p].read_bytes()):
             fail(f"{p}: sha256 {sha256(files[p])[:16]} differs from the staged file's {sha256(staged[p].read_bytes())[:16]}")
     so = files.get(f"{pkglibdir}/{EXT}.so")
-    built = ROOT / "target/release" / f"lib{EXT}.so"
+    built = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / f"lib{EXT}.so"
     if so is not None and built.exists() and sha256(so) != sha256(built.read_bytes()):
         fail(f"the packaged {EXT}.so is not cargo's release build {built}")
     ctl_file = files.get(f"{extdir}/{EXT}.control", b"").decode()
