@@ -137,7 +137,11 @@ if ! grep -qs "pg$MAJOR" "$R$PGRX_HOME_IN/config.toml"; then
         RUSTUP_HOME="$RUSTUP_HOME" PGRX_HOME=$PGRX_HOME_IN \
         cargo pgrx init --pg$MAJOR "/usr/lib/postgresql/$MAJOR/bin/pg_config" >&2
 fi
-exec chroot "$R" env -i LC_ALL=C.UTF-8 HOME=/root TERM="${TERM:-dumb}" \
+# The settings of make bench and make package pass through too (BENCH_PARTS, BENCH_ROWS, ...).
+pass=()
+while read -r v; do pass+=("$v=${!v}"); done < <(compgen -e | grep -E \
+    '^(BENCH_[A-Z_]+|N_INDEXES|ROUNDS|REPORT_ROUNDS|HISTORY_ROUNDS|CHURN_[A-Z_]+|DEB_REVISION|DEB_MAINTAINER|SOURCE_DATE_EPOCH|PACKAGE_OUT)$' || true)
+exec chroot "$R" env -i LC_ALL=C.UTF-8 HOME=/root TERM="${TERM:-dumb}" "${pass[@]}" \
     PATH="$CARGO_HOME/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     CARGO_HOME="$CARGO_HOME" RUSTUP_HOME="$RUSTUP_HOME" PGRX_HOME=$PGRX_HOME_IN \
     CARGO_TARGET_DIR="$ROOT/target/pg$MAJOR" PG_MAJOR="$MAJOR" NTSB_IN_ROOT="$MAJOR" \
