@@ -172,27 +172,87 @@ fn relkind_name(k: u8) -> &'static str {
 /// skip freeing: the accumulator and the block list live outside the guarded closure.
 #[allow(non_snake_case)]
 mod raw {
-    use pgrx::pg_sys::{
-        BlockNumber, Buffer, BufferAccessStrategy, ForkNumber, ReadBufferMode, Relation,
-    };
+    use pgrx::pg_sys::{BlockNumber, Buffer, BufferAccessStrategy, ForkNumber, Relation};
+    // 15 reads one block at a time; 17 and later through a read stream (below).
+    #[cfg(not(any(feature = "pg17", feature = "pg18")))]
     extern "C-unwind" {
         pub fn ReadBufferExtended(
             reln: Relation,
             forkNum: ForkNumber::Type,
             blockNum: BlockNumber,
-            mode: ReadBufferMode::Type,
+            mode: pgrx::pg_sys::ReadBufferMode::Type,
             strategy: BufferAccessStrategy,
         ) -> Buffer;
+    }
+    extern "C-unwind" {
         pub fn LockBuffer(buffer: Buffer, mode: std::ffi::c_int);
         pub fn UnlockReleaseBuffer(buffer: Buffer);
         pub fn ProcessInterrupts();
     }
+    // PostgreSQL 17 and later: the read stream API (storage/read_stream.h).
+    #[cfg(any(feature = "pg17", feature = "pg18"))]
+    extern "C-unwind" {
+        pub fn read_stream_begin_relation(
+            flags: std::ffi::c_int,
+            strategy: BufferAccessStrategy,
+            rel: Relation,
+            forknum: ForkNumber::Type,
+            callback: pgrx::pg_sys::ReadStreamBlockNumberCB,
+            callback_private_data: *mut std::ffi::c_void,
+            per_buffer_data_size: usize,
+        ) -> *mut pgrx::pg_sys::ReadStream;
+        pub fn read_stream_next_buffer(
+            stream: *mut pgrx::pg_sys::ReadStream,
+            per_buffer_data: *mut *mut std::ffi::c_void,
+        ) -> Buffer;
+        pub fn read_stream_end(stream: *mut pgrx::pg_sys::ReadStream);
+        pub fn BufferGetBlockNumber(buffer: Buffer) -> BlockNumber;
+    }
+}
+
+/// The blocks a read stream asks for (PostgreSQL 17 and later): the caller's iterator, and
+/// whether it panicked (a bug: the callback must not unwind through the stream's C frames, so
+/// it ends the stream instead and `read_pages` panics once out of them).
+#[cfg(any(feature = "pg17", feature = "pg18"))]
+struct BlockSource<'a> {
+    blocks: &'a mut dyn Iterator<Item = u32>,
+    panicked: bool,
+}
+
+/// The read stream's callback: the next block of the iterator, or InvalidBlockNumber at its end.
+/// Called by read_stream_next_buffer, inside `read_pages`' guarded loop.
+#[cfg(any(feature = "pg17", feature = "pg18"))]
+unsafe extern "C-unwind" fn next_block(
+    _stream: *mut pg_sys::ReadStream,
+    private: *mut std::ffi::c_void,
+    _per_buffer_data: *mut std::ffi::c_void,
+) -> pg_sys::BlockNumber {
+    // SAFETY: `private` is the BlockSource that read_pages passed to read_stream_begin_relation;
+    // it outlives the stream (read_stream_end is called before it goes out of scope, and an
+    // ERROR ends the transaction without calling back again), and only this callback touches it
+    // while the stream runs.
+    let src = unsafe { &mut *(private as *mut BlockSource) };
+    if src.panicked {
+        return pg_sys::InvalidBlockNumber;
+    }
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| src.blocks.next())) {
+        Ok(Some(b)) => b,
+        Ok(None) => pg_sys::InvalidBlockNumber,
+        Err(_) => {
+            src.panicked = true;
+            pg_sys::InvalidBlockNumber
+        }
+    }
 }
 
 /// Reads `blocks` of `rel` through `strategy` and adds them to `acc` (`count` false: only the
-/// GIN metapage's pending totals). One page at a time, as pgstatindex does: pinning pages
-/// ahead and prefetching their headers into the CPU cache was measured (1, 2 and 4 pages ahead,
-/// index resident in shared_buffers or not) and gained nothing. The loop runs under one error
+/// GIN metapage's pending totals). On 15, one page at a time, as pgstatindex does there: pinning
+/// pages ahead and prefetching their headers into the CPU cache was measured (1, 2 and 4 pages
+/// ahead, index resident in shared_buffers or not) and gained nothing. On 17 and later, through a
+/// read stream (`read_stream_begin_relation`), as 17's pg_prewarm and pgstattuple read: the
+/// server combines neighbouring blocks into one read of up to io_combine_limit, advises the
+/// kernel of the blocks ahead, and on 18 issues the reads asynchronously (io_method). Each page
+/// is still read in place under a share lock, one at a time. The loop runs under one error
 /// guard rather than one per call (see `raw`). Used by the leader and by parallel workers alike.
 /// Stops at the first page the parser rejects and returns its block (the caller raises
 /// [`corrupted`] once no buffer is held).
@@ -205,17 +265,54 @@ pub(crate) fn read_pages(
     count: bool,
 ) -> Option<u32> {
     let mut corrupt_block = None;
+    // One page, pinned: read in place under a share lock, released; true to stop (corrupt).
+    let mut visit = |blk: u32, buf: pg_sys::Buffer| -> bool {
+        // SAFETY: `buf` is a valid pinned buffer of `rel` (from ReadBufferExtended or the read
+        // stream); it is share-locked before its page is read, and the page slice (BLCKSZ bytes,
+        // the server's page size: see layout_check) does not outlive UnlockReleaseBuffer.
+        // LockBuffer and UnlockReleaseBuffer are the raw, unguarded declarations: `visit` is
+        // called only inside the guarded loop below.
+        let stats = unsafe {
+            raw::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
+            let page = std::slice::from_raw_parts(pg_sys::BufferGetPage(buf) as *const u8, BLCKSZ);
+            // Most pages of a B-tree go straight into the sums; the rest are classified.
+            let stats = if count && am == Am::Btree && acc.add_btree_leaf(blk, page) {
+                None
+            } else {
+                Some(bloat::classify_page(am, blk, page))
+            };
+            raw::UnlockReleaseBuffer(buf);
+            stats
+        };
+        if let Some(stats) = stats {
+            if stats.corrupt {
+                corrupt_block = Some(blk);
+                return true;
+            }
+            acc.current_block = blk;
+            if count {
+                acc.add(&stats);
+            } else {
+                acc.gin_pending_tuples = acc.gin_pending_tuples.max(stats.gin_pending_tuples);
+            }
+        }
+        false
+    };
+    #[cfg(any(feature = "pg17", feature = "pg18"))]
+    let mut source = BlockSource {
+        blocks,
+        panicked: false,
+    };
     // SAFETY: pg_guard_ffi_boundary turns an ERROR (longjmp) raised by the raw, unguarded calls
     // inside into a Rust panic outside it; nothing inside calls a guarded function, and
-    // catch_unwind keeps a Rust panic from unwinding through the boundary's C frame. `rel` is an
-    // open index (caller's guard). Each buffer is pinned and share-locked before its page is
-    // read, and the page slice (BLCKSZ bytes, the server's page size: see layout_check) does not
-    // outlive UnlockReleaseBuffer. InterruptPending is a plain sig_atomic_t read volatile.
+    // catch_unwind keeps a Rust panic from unwinding through the boundary's C frame (the read
+    // stream's callback catches its own). `rel` is an open index (caller's guard). On an ERROR
+    // the stream's pinned buffers and its memory are released by the transaction's abort, as for
+    // any read stream of the server's own. InterruptPending is a plain sig_atomic_t read volatile.
     unsafe {
         let outcome = pg_sys::ffi::pg_guard_ffi_boundary(|| {
-            // A Rust panic (a bug in the page arithmetic) must not unwind through the
-            // boundary's C frame either: it is caught here and resumed outside.
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                #[cfg(not(any(feature = "pg17", feature = "pg18")))]
                 for blk in blocks {
                     if std::ptr::read_volatile(&raw const pg_sys::InterruptPending) != 0 {
                         raw::ProcessInterrupts();
@@ -227,36 +324,44 @@ pub(crate) fn read_pages(
                         pg_sys::ReadBufferMode::RBM_NORMAL,
                         strategy,
                     );
-                    raw::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
-                    // Read the page in place under the share lock (no copy), then let go of it.
-                    let page =
-                        std::slice::from_raw_parts(pg_sys::BufferGetPage(buf) as *const u8, BLCKSZ);
-                    // Most pages of a B-tree go straight into the sums; the rest are classified.
-                    let stats = if count && am == Am::Btree && acc.add_btree_leaf(blk, page) {
-                        None
-                    } else {
-                        Some(bloat::classify_page(am, blk, page))
-                    };
-                    raw::UnlockReleaseBuffer(buf);
-                    if let Some(stats) = stats {
-                        if stats.corrupt {
-                            corrupt_block = Some(blk);
+                    if visit(blk, buf) {
+                        break;
+                    }
+                }
+                #[cfg(any(feature = "pg17", feature = "pg18"))]
+                {
+                    let stream = raw::read_stream_begin_relation(
+                        pg_sys::READ_STREAM_FULL as std::ffi::c_int,
+                        strategy,
+                        rel,
+                        pg_sys::ForkNumber::MAIN_FORKNUM,
+                        Some(next_block),
+                        &raw mut source as *mut std::ffi::c_void,
+                        0,
+                    );
+                    loop {
+                        if std::ptr::read_volatile(&raw const pg_sys::InterruptPending) != 0 {
+                            raw::ProcessInterrupts();
+                        }
+                        let buf = raw::read_stream_next_buffer(stream, std::ptr::null_mut());
+                        if buf == pg_sys::InvalidBuffer as pg_sys::Buffer {
                             break;
                         }
-                        acc.current_block = blk;
-                        if count {
-                            acc.add(&stats);
-                        } else {
-                            acc.gin_pending_tuples =
-                                acc.gin_pending_tuples.max(stats.gin_pending_tuples);
+                        if visit(raw::BufferGetBlockNumber(buf), buf) {
+                            break;
                         }
                     }
+                    raw::read_stream_end(stream);
                 }
             }))
         });
         if let Err(panic) = outcome {
             std::panic::resume_unwind(panic);
         }
+    }
+    #[cfg(any(feature = "pg17", feature = "pg18"))]
+    if source.panicked {
+        panic!("the block iterator of the read stream panicked");
     }
     corrupt_block
 }
