@@ -31,10 +31,13 @@ NTSB_ROOTS=${NTSB_ROOTS:-/var/cache/ntsb_perf/roots}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# What --versions prints (and a root's stamp holds): the packages that make a major's root.
+VERSION_QUERY=(dpkg-query -W -f='${Package} ${Version}\n' "postgresql-$MAJOR" "postgresql-$MAJOR-postgis-3"
+               "postgresql-$MAJOR-cron" libc6)
 # Inside the root of this major already (a script there calling make, which calls this): run it.
 if [ "${NTSB_IN_ROOT:-}" = "$MAJOR" ]; then
     [ "${1:-}" = -- ] && { shift; exec "$@"; }
-    [ "${1:-}" = --versions ] && { dpkg-query -W -f='${Package} ${Version}\n' "postgresql-$MAJOR" "postgresql-$MAJOR-postgis-3" "postgresql-$MAJOR-cron" libc6; exit 0; }
+    [ "${1:-}" = --versions ] && exec "${VERSION_QUERY[@]}"
     exit 0
 fi
 case "$MAJOR" in
@@ -95,10 +98,7 @@ make_root() {
     log "root of PostgreSQL $MAJOR made in $((SECONDS - start)) s: $(tr '\n' ' ' <"$STAMP")"
 }
 
-versions() {
-    in_root_raw dpkg-query -W -f='${Package} ${Version}\n' "postgresql-$MAJOR" "postgresql-$MAJOR-postgis-3" \
-        "postgresql-$MAJOR-cron" libc6
-}
+versions() { in_root_raw "${VERSION_QUERY[@]}"; }
 
 [ -f "$STAMP" ] || make_root
 [ $# = 0 ] && exit 0

@@ -23,7 +23,6 @@ if [ "$PG_MAJOR" = 15 ]; then
 fi
 # Run by name only: in `make test`, pg18 runs on generated rows instead (see stage_major).
 BY_NAME=(generated)
-CSV=${NTSB_CSV:-$ROOT/../shared/data/ntsb_accidents_2000_2021.csv}
 
 describe() {
     case $1 in
