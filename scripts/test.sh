@@ -139,6 +139,16 @@ fi
 
 fmt_time() { printf '%d:%02d' $(($1 / 60)) $(($1 % 60)); }
 
+# Free space where the builds go. A full run from a fresh clone leaves about 20 GiB in target/
+# (15's debug and release builds, the old releases of the upgrade stage, target/pg17 and
+# target/pg18); a full disk shows up as an obscure build-script failure, so say it up front and
+# with every failed stage.
+free_gib() { mkdir -p "$TARGET" && df -Pk "$TARGET" | awk 'NR == 2 { printf "%.1f", $4 / 1048576 }'; }
+NEED_GIB=25
+if [ "$all" = 1 ] && awk -v f="$(free_gib)" -v n=$NEED_GIB 'BEGIN { exit !(f < n) }'; then
+    log "WARNING: $(free_gib) GiB free on the file system of $TARGET; a full make test from a fresh clone needs about $NEED_GIB GiB"
+fi
+
 names=() results=() times=()
 failed=()
 t_all=$(date +%s)
@@ -165,7 +175,7 @@ for s in "$@"; do
     else
         results+=("FAILED (exit $rc)")
         failed+=("$s")
-        log "stage $s FAILED (exit $rc) after $(fmt_time $dt)"
+        log "stage $s FAILED (exit $rc) after $(fmt_time $dt); $(free_gib) GiB free on the file system of $TARGET"
     fi
 done
 
