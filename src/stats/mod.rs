@@ -4,13 +4,14 @@
 //! `internal` in the aggregate's memory context, with combine/serialize/deserialize so that
 //! both aggregates run in parallel).
 
-use ntsb_perf_core::severity;
+use ntsb_perf_core::severity::{self, classify_bytes, Severity};
 use ntsb_perf_core::stats::{AccidentStats, StatsError};
 use pgrx::inoutfuncs::InOutFuncs;
 use pgrx::prelude::*;
 use pgrx::{Internal, JsonB};
 
 use crate::aggregate_state::new_state;
+use crate::c_function::FINFO_V1;
 use crate::error::raise_error;
 use crate::regclass::RegClass;
 use crate::spi_query::{not_null_column, query_rows};
@@ -147,24 +148,104 @@ fn state_mut(state: &mut Internal, fcinfo: pg_sys::FunctionCallInfo) -> &mut Acc
     unsafe { state.get_mut::<AccidentStats>() }.expect("initialized above")
 }
 
-#[pg_extern(immutable, parallel_safe)]
-fn accident_stats_trans(
-    state: Option<Internal>,
-    severity: Option<&str>,
-    fatalities: Option<i32>,
-    serious: Option<i32>,
-    minor: Option<i32>,
-    uninjured: Option<i32>,
+/// The transition function of `accident_stats`, `ntsb_perf.accident_stats_trans(internal, text,
+/// integer, integer, integer, integer)` (declared below). It is written against the
+/// version-1 calling convention by hand because it runs once per row: it reads its arguments
+/// straight out of `fcinfo` (the severity as the bytes of the `text` datum, detoasted only when
+/// compressed or out of line, never copied; `ntsb_perf_core::severity::classify_bytes`), where
+/// `#[pg_extern]`'s argument iterator, UTF-8 check and state wrapper were most of its cost
+/// (bench/README.md, issue 27). The arithmetic, its overflow checks (22003) and the new-state
+/// path are the same as before. The symbol is the one pgrx gave it, so the SQL declaration of
+/// every release stays valid.
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn accident_stats_trans_wrapper(
     fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
-    let mut state = state.unwrap_or_default();
-    state_mut(&mut state, fcinfo)
-        .add(severity, fatalities, serious, minor, uninjured)
-        .unwrap_or_else(|e| {
-            raise_stats_error(e, PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE)
-        });
-    state
+) -> pg_sys::Datum {
+    // SAFETY: PostgreSQL calls this with a valid fcinfo whose `nargs` arguments follow it. The
+    // SQL declaration has six (a call with another count is refused before any is read).
+    let args = unsafe {
+        let nargs = usize::try_from((*fcinfo).nargs).unwrap_or(0);
+        (*fcinfo).args.as_slice(nargs)
+    };
+    if args.len() != 6 {
+        raise_error(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("accident_stats_trans takes 6 arguments, not {}", args.len()),
+            None,
+        );
+    }
+    let int = |a: &pg_sys::NullableDatum| (!a.isnull).then(|| a.value.value() as i32);
+    let severity = if args[1].isnull {
+        Severity::Unknown
+    } else {
+        // SAFETY: argument 1 is a non-NULL `text` datum (the declaration says so); text_bytes
+        // reads exactly its payload, which lives until the call returns.
+        classify_bytes(unsafe { text_bytes(args[1].value) })
+    };
+    let mut state = if args[0].isnull {
+        new_state(fcinfo, AccidentStats::default())
+    } else {
+        // SAFETY: a non-NULL argument 0 is this aggregate's own transition state, a pointer to
+        // the AccidentStats made by new_state (the aggregate's SFUNC is the only caller that
+        // passes one: AggCheckCallContext was checked when it was made).
+        unsafe { Internal::from_datum(args[0].value, false) }.unwrap_or_default()
+    };
+    // SAFETY: as above, the state is an AccidentStats in the aggregate's memory context.
+    let s = unsafe { state.get_mut::<AccidentStats>() }.unwrap_or_else(|| {
+        raise_error(
+            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            "accident_stats_trans: no transition state",
+            None,
+        )
+    });
+    s.add_classified(
+        severity,
+        int(&args[2]),
+        int(&args[3]),
+        int(&args[4]),
+        int(&args[5]),
+    )
+    .unwrap_or_else(|e| raise_stats_error(e, PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE));
+    state.into_datum().unwrap_or(pg_sys::Datum::from(0))
 }
+
+/// The version-1 calling convention record of [`accident_stats_trans_wrapper`].
+#[no_mangle]
+pub extern "C" fn pg_finfo_accident_stats_trans_wrapper() -> &'static pg_sys::Pg_finfo_record {
+    &FINFO_V1
+}
+
+/// The bytes of a non-NULL `text` datum: in place when it is stored inline and uncompressed
+/// (every severity value in practice), else detoasted first (in the current memory context,
+/// which the aggregate resets per row).
+///
+/// # Safety
+/// `datum` is a non-NULL `text` (varlena) datum that lives as long as the returned slice.
+unsafe fn text_bytes<'a>(datum: pg_sys::Datum) -> &'a [u8] {
+    let mut p = datum.cast_mut_ptr::<pg_sys::varlena>();
+    // SAFETY: p points at a varlena header (the caller's contract). A 1-byte header with tag 1
+    // is an out-of-line (TOAST) pointer; a 4-byte header with its compressed bit set is
+    // compressed in line: only those need pg_detoast_datum_packed, a guarded call that returns
+    // a plain (possibly short-header) varlena.
+    unsafe {
+        let extended = pgrx::varlena::varatt_is_1b_e(p) || pgrx::varlena::varatt_is_4b_c(p);
+        if extended {
+            p = pg_sys::pg_detoast_datum_packed(p);
+        }
+        pgrx::varlena::varlena_to_byte_slice(p)
+    }
+}
+
+extension_sql!(
+    r#"
+CREATE FUNCTION ntsb_perf.accident_stats_trans(state internal, severity text, fatalities integer,
+                                               serious integer, minor integer, uninjured integer)
+RETURNS internal IMMUTABLE PARALLEL SAFE
+LANGUAGE c AS 'MODULE_PATHNAME', 'accident_stats_trans_wrapper';
+"#,
+    name = "accident_stats_trans",
+);
 
 #[pg_extern(immutable, parallel_safe)]
 fn accident_stats_rollup_trans(
@@ -267,7 +348,7 @@ COMMENT ON AGGREGATE ntsb_perf.rollup(ntsb_perf.accident_stats) IS
 "#,
     name = "accident_stats_aggregates",
     requires = [
-        accident_stats_trans,
+        "accident_stats_trans",
         accident_stats_rollup_trans,
         accident_stats_combine,
         accident_stats_serialize,

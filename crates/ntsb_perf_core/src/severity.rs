@@ -53,24 +53,42 @@ pub fn classify(raw: Option<&str>) -> Severity {
     exact(&v).unwrap_or(Severity::Unknown)
 }
 
+/// [`classify`] of a value's raw bytes, as the aggregate reads them out of a `text` datum
+/// without copying or validating it. The export's own spellings (every row of the real export,
+/// blanks around them included) are matched on the bytes; anything else goes through
+/// [`classify`] when it is UTF-8, and is `UNKN` when it is not (no spelling matches it).
+pub fn classify_bytes(raw: &[u8]) -> Severity {
+    if let Some(s) = exact_bytes(raw.trim_ascii()) {
+        return s;
+    }
+    match std::str::from_utf8(raw) {
+        Ok(v) => classify(Some(v)),
+        Err(_) => Severity::Unknown,
+    }
+}
+
 /// Upper-case spellings without blanks.
 fn exact(v: &str) -> Option<Severity> {
+    exact_bytes(v.as_bytes())
+}
+
+fn exact_bytes(v: &[u8]) -> Option<Severity> {
     Some(match v {
-        "FATL" | "FATAL" => Severity::Fatal,
-        "SERS" | "SERIOUS" | "SIRUOSE" | "SERIOUSINJURY" => Severity::Serious,
-        "MINR" | "MINOR" | "MINORINJURY" => Severity::Minor,
-        "NONE" | "NON-FATAL" | "NONFATAL" | "NOINJURY" | "INCIDENT" => Severity::None,
+        b"FATL" | b"FATAL" => Severity::Fatal,
+        b"SERS" | b"SERIOUS" | b"SIRUOSE" | b"SERIOUSINJURY" => Severity::Serious,
+        b"MINR" | b"MINOR" | b"MINORINJURY" => Severity::Minor,
+        b"NONE" | b"NON-FATAL" | b"NONFATAL" | b"NOINJURY" | b"INCIDENT" => Severity::None,
         _ if is_fatal_count(v) => Severity::Fatal,
         _ => return None,
     })
 }
 
 /// `FATAL(n)` with a whole number n ≥ 1 (blanks already removed).
-fn is_fatal_count(v: &str) -> bool {
-    v.strip_prefix("FATAL(")
-        .and_then(|r| r.strip_suffix(')'))
+fn is_fatal_count(v: &[u8]) -> bool {
+    v.strip_prefix(b"FATAL(")
+        .and_then(|r| r.strip_suffix(b")"))
         .is_some_and(|n| {
-            !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && n.bytes().any(|b| b != b'0')
+            !n.is_empty() && n.iter().all(|b| b.is_ascii_digit()) && n.iter().any(|b| *b != b'0')
         })
 }
 
@@ -107,5 +125,44 @@ mod tests {
         assert_eq!(classify(Some("FATAL(")).code(), "UNKN");
         assert_eq!(classify(Some("???")).code(), "UNKN");
         assert_eq!(classify(None).code(), "UNKN");
+    }
+
+    /// The byte path agrees with the text path on every value, including blanks that only
+    /// Unicode calls blanks, and refuses bytes that are not UTF-8.
+    #[test]
+    fn bytes_agree_with_text() {
+        let values = [
+            "NON-FATAL",
+            "FATAL(1)",
+            "FATAL(265)",
+            "",
+            "INCIDENT",
+            "FATAL",
+            "MINOR",
+            "SIRUOSE",
+            "UNAVAILABLE",
+            "  fatal (2) ",
+            "Serious",
+            "sers",
+            "no injury",
+            "FATAL(0)",
+            "FATAL(x)",
+            "FATAL(",
+            "???",
+            " FATAL(3)\t",
+            "\u{a0}MINOR\u{2003}",
+            "Fatal(007)",
+            "NONE ",
+            "ßERS",
+            "FATAL()",
+            "FATAL(12",
+            "INCIDENT\n",
+            "MINOR INJURY",
+        ];
+        for v in values {
+            assert_eq!(classify_bytes(v.as_bytes()), classify(Some(v)), "{v:?}");
+        }
+        assert_eq!(classify_bytes(b"FAT\xffAL"), Severity::Unknown);
+        assert_eq!(classify_bytes(b"\xc3"), Severity::Unknown);
     }
 }

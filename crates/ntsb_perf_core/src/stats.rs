@@ -40,10 +40,28 @@ impl std::fmt::Display for StatsError {
     }
 }
 
+#[inline]
 fn add_count(a: u64, b: u64, what: &str) -> Result<u64, StatsError> {
-    a.checked_add(b)
-        .filter(|v| *v <= MAX_COUNT)
-        .ok_or_else(|| StatsError::Overflow(format!("{what} (more than {MAX_COUNT})")))
+    match a.checked_add(b) {
+        Some(v) if v <= MAX_COUNT => Ok(v),
+        _ => Err(count_overflow(what)),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn count_overflow(what: &str) -> StatsError {
+    StatsError::Overflow(format!("{what} (more than {MAX_COUNT})"))
+}
+
+#[cold]
+#[inline(never)]
+fn sum_overflow(what: &str, squares: bool) -> StatsError {
+    if squares {
+        StatsError::Overflow(format!("sum of squares of {what}"))
+    } else {
+        StatsError::Overflow(format!("sum of {what}"))
+    }
 }
 
 /// `a · b` of two non-negative 128-bit numbers as a 256-bit (high, low) pair.
@@ -82,22 +100,28 @@ pub struct Counter {
 
 impl Counter {
     pub fn add(&mut self, v: Option<i32>, what: &str) -> Result<(), StatsError> {
-        if let Some(x) = v {
-            let known = add_count(self.known, 1, what)?;
-            let sum = self
-                .sum
-                .checked_add(x as i64)
-                .ok_or_else(|| StatsError::Overflow(format!("sum of {what}")))?;
-            // x² ≤ 2^62 and known ≤ 2^63: below 2^125 in a valid state, checked all the same.
-            let sum_sq = self
-                .sum_sq
-                .checked_add((x as i128) * (x as i128))
-                .ok_or_else(|| StatsError::Overflow(format!("sum of squares of {what}")))?;
-            self.sum_sq = sum_sq;
-            self.known = known;
-            self.sum = sum;
-        }
+        *self = self.added(v, what)?;
         Ok(())
+    }
+
+    /// This counter with `v` added (itself when `v` is NULL); an error, and nothing changed,
+    /// when a count or sum would leave its range.
+    #[inline]
+    pub fn added(&self, v: Option<i32>, what: &str) -> Result<Counter, StatsError> {
+        let Some(x) = v else {
+            return Ok(*self);
+        };
+        let known = add_count(self.known, 1, what)?;
+        let sum = self
+            .sum
+            .checked_add(x as i64)
+            .ok_or_else(|| sum_overflow(what, false))?;
+        // x² ≤ 2^62 and known ≤ 2^63: below 2^125 in a valid state, checked all the same.
+        let sum_sq = self
+            .sum_sq
+            .checked_add((x as i128) * (x as i128))
+            .ok_or_else(|| sum_overflow(what, true))?;
+        Ok(Counter { known, sum, sum_sq })
     }
     pub fn merge(&mut self, o: &Counter, what: &str) -> Result<(), StatsError> {
         let known = add_count(self.known, o.known, what)?;
@@ -192,19 +216,41 @@ impl AccidentStats {
         minor: Option<i32>,
         uninjured: Option<i32>,
     ) -> Result<(), StatsError> {
-        // Work on a copy so that a failed addition leaves the state as it was.
-        let mut s = *self;
-        s.accidents = add_count(s.accidents, 1, "accidents")?;
-        let k = classify(severity) as usize;
-        s.by_severity[k] = add_count(s.by_severity[k], 1, "accidents")?;
-        s.fatalities.add(fatalities, COUNTERS[0])?;
-        s.serious.add(serious, COUNTERS[1])?;
-        s.minor.add(minor, COUNTERS[2])?;
-        s.uninjured.add(uninjured, COUNTERS[3])?;
-        if serious.is_some() || minor.is_some() {
-            s.injuries_known = add_count(s.injuries_known, 1, "injuries_known")?;
-        }
-        *self = s;
+        self.add_classified(classify(severity), fatalities, serious, minor, uninjured)
+    }
+
+    /// [`Self::add`] of a row whose severity is classified already (the aggregate classifies
+    /// the raw bytes of its `text` argument with [`crate::severity::classify_bytes`]).
+    #[inline]
+    pub fn add_classified(
+        &mut self,
+        severity: Severity,
+        fatalities: Option<i32>,
+        serious: Option<i32>,
+        minor: Option<i32>,
+        uninjured: Option<i32>,
+    ) -> Result<(), StatsError> {
+        // Every new value first, then all of them at once: a failed addition leaves the state
+        // as it was (and nothing is copied per row).
+        let accidents = add_count(self.accidents, 1, "accidents")?;
+        let k = severity as usize;
+        let in_class = add_count(self.by_severity[k], 1, "accidents")?;
+        let f = self.fatalities.added(fatalities, COUNTERS[0])?;
+        let se = self.serious.added(serious, COUNTERS[1])?;
+        let mi = self.minor.added(minor, COUNTERS[2])?;
+        let un = self.uninjured.added(uninjured, COUNTERS[3])?;
+        let injuries_known = if serious.is_some() || minor.is_some() {
+            add_count(self.injuries_known, 1, "injuries_known")?
+        } else {
+            self.injuries_known
+        };
+        self.accidents = accidents;
+        self.by_severity[k] = in_class;
+        self.fatalities = f;
+        self.serious = se;
+        self.minor = mi;
+        self.uninjured = un;
+        self.injuries_known = injuries_known;
         Ok(())
     }
 

@@ -116,3 +116,38 @@ DROP CAST (bytea AS ntsb_perf.accident_stats);
 DROP CAST (ntsb_perf.accident_stats AS bytea);
 DROP TABLE public.bad_states;
 DROP ROLE stats_nobody;
+
+-- 14. accident_stats reads the severity as the bytes of the text datum, in place (issue 27).
+-- Stored compressed in line, out of line (TOAST) with and without compression, and in line,
+-- with ASCII and Unicode blanks around it: each row counts where normalize_severity (the text
+-- path) puts it, and the storage kinds are really there.
+CREATE TABLE public.sev_storage (how text, severity text);
+CREATE TABLE public.sev_external (how text, severity text);
+ALTER TABLE public.sev_external ALTER COLUMN severity SET STORAGE EXTERNAL;
+INSERT INTO public.sev_storage VALUES
+  ('compressed', repeat(' ', 6000) || 'FATAL(2)' || repeat(' ', 6000)),
+  ('compressed unknown', repeat('FATAL', 3000)),
+  ('out of line, not compressible', (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 400) i)),
+  ('in line, unicode blanks', U&'\00A0 Serious\2003'),
+  ('in line', ' SIRUOSE '),
+  ('in line, null', NULL);
+INSERT INTO public.sev_external VALUES
+  ('external', repeat(' ', 6000) || 'minor' || repeat(' ', 6000)),
+  ('external fatal', 'FATAL(7)' || repeat(E'\t', 5000));
+SELECT how, pg_column_compression(severity) IS NOT NULL AS compressed,
+       pg_column_size(severity) < octet_length(severity) AS smaller_than_value,
+       ntsb_perf.normalize_severity(severity) AS text_path
+FROM (SELECT * FROM public.sev_storage UNION ALL SELECT * FROM public.sev_external) s ORDER BY how;
+SELECT relname, pg_relation_size(reltoastrelid) > 0 AS has_out_of_line_values
+FROM pg_class WHERE oid IN ('public.sev_storage'::regclass, 'public.sev_external'::regclass) ORDER BY 1;
+-- Per row (grouped: the aggregate gets the stored datum), then over all of them at once.
+SELECT how, (ntsb_perf.severity_counts(ntsb_perf.accident_stats(severity, 0, 0, 0, 0))
+             ->> ntsb_perf.normalize_severity(min(severity)))::int AS counted_where_text_path_puts_it
+FROM (SELECT * FROM public.sev_storage UNION ALL SELECT * FROM public.sev_external) s
+GROUP BY how ORDER BY how;
+SELECT ntsb_perf.severity_counts(ntsb_perf.accident_stats(severity, 0, 0, 0, 0))
+       = (SELECT jsonb_object_agg(c, (SELECT count(*) FROM (SELECT * FROM public.sev_storage UNION ALL SELECT * FROM public.sev_external) t
+                                        WHERE ntsb_perf.normalize_severity(t.severity) = c))
+          FROM unnest(ARRAY['FATL', 'SERS', 'MINR', 'NONE', 'UNKN']) c) AS all_rows_as_text_path
+FROM (SELECT * FROM public.sev_storage UNION ALL SELECT * FROM public.sev_external) s;
+DROP TABLE public.sev_storage, public.sev_external;
