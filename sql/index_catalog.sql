@@ -93,16 +93,11 @@ GRANT SELECT ON ntsb_perf.index_catalog TO PUBLIC;
 -- Index identity across dumps and REINDEX CONCURRENTLY: rows that name an index (history,
 -- rebuilds, baselines) keep its quoted, qualified name and, while it exists, its OID; these
 -- check and clear an OID that is not the index of the row's name.
--- Whether `idx` is the index (leaf or partitioned) whose quoted, qualified name is `qname`.
--- Plain SQL with every name qualified and no SET clause, as _may_see_table above.
+-- Whether `idx` is the index (leaf or partitioned) whose quoted, qualified name is `qname`
+-- (format('%I.%I', schema, name)); false when either is NULL. In Rust (src/index_catalog.rs):
+-- every row the triggers below check calls it, and a SQL function was an executor start each.
 CREATE FUNCTION ntsb_perf._is_index_named(idx oid, qname text) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n
-                   ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-                   WHERE c.oid OPERATOR(pg_catalog.=) idx
-                     AND c.relkind OPERATOR(pg_catalog.=) ANY ('{i,I}'::"char"[])
-                     AND pg_catalog.format('%I.%I', n.nspname, c.relname) OPERATOR(pg_catalog.=) qname)
-$$;
+LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'ntsb_perf_is_index_named';
 
 -- Clears the OID column named by TG_ARGV[0] of a row whose index-name column (TG_ARGV[1]) does
 -- not name the index of that OID (a row restored from another cluster, or a stale OID). The

@@ -8,7 +8,9 @@
 --   * the index reports show when each index was last scanned where the server records it
 --     (PostgreSQL 16 and later; NULL on 15): index_catalog, index_usage and unused_indexes gain
 --     the column last_scan, and unused_indexes counts an index last scanned 30 or more days ago
---     as unused.
+--     as unused;
+--   * _is_index_named and _index_definition, which every index history row calls, are written
+--     in Rust (same results, without an executor start per row).
 -- Nothing stored changes: no table, no row is touched.
 
 -- 1. Functions whose result type changes are created again below.
@@ -105,12 +107,30 @@ COMMENT ON VIEW ntsb_perf.index_catalog IS
 
 GRANT SELECT ON ntsb_perf.index_catalog TO PUBLIC;
 
+-- Index identity across dumps and REINDEX CONCURRENTLY: rows that name an index (history,
+-- rebuilds, baselines) keep its quoted, qualified name and, while it exists, its OID; these
+-- check and clear an OID that is not the index of the row's name.
+-- Whether `idx` is the index (leaf or partitioned) whose quoted, qualified name is `qname`
+-- (format('%I.%I', schema, name)); false when either is NULL. In Rust (src/index_catalog.rs):
+-- every row the triggers below check calls it, and a SQL function was an executor start each.
+CREATE OR REPLACE FUNCTION ntsb_perf._is_index_named(idx oid, qname text) RETURNS boolean
+LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'ntsb_perf_is_index_named';
+
 CREATE OR REPLACE FUNCTION "cron_schedule_is_valid"(
 	"schedule" TEXT /* & str */
 ) RETURNS bool /* bool */
 STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'cron_schedule_is_valid_wrapper';
+
+-- The definition of index `idx` without its own name and its table's: `USING btree (k)`,
+-- `UNIQUE USING btree (a) INCLUDE (b) WHERE (b > 0)`, as pg_get_indexdef writes it under the
+-- caller's search_path (every caller here has pg_catalog, pg_temp). What a REINDEX CONCURRENTLY
+-- keeps and a different index created under the same name usually does not. NULL for an OID
+-- that is not an index. In Rust (src/index_catalog.rs): every history row calls it, and a SQL
+-- function was an executor start per row.
+CREATE OR REPLACE FUNCTION ntsb_perf._index_definition(idx oid) RETURNS text
+LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'ntsb_perf_index_definition';
 
 CREATE  FUNCTION "index_usage"(
 	"schema_name" TEXT DEFAULT NULL /* Option < String > */

@@ -37,6 +37,7 @@ mod bloat;
 mod c_function;
 mod error;
 mod explain;
+mod index_catalog;
 mod index_history;
 mod index_usage;
 mod refresh;

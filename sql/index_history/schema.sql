@@ -61,25 +61,10 @@ CREATE TRIGGER index_oid BEFORE INSERT ON ntsb_perf.index_history
 -- `UNIQUE USING btree (a) INCLUDE (b) WHERE (b > 0)`, as pg_get_indexdef writes it under the
 -- caller's search_path (every caller here has pg_catalog, pg_temp). What a REINDEX CONCURRENTLY
 -- keeps and a different index created under the same name usually does not. NULL for an OID
--- that is not an index. Plain SQL with every name qualified and no SET clause (which would cost
--- a configuration change per row of the snapshot's INSERT).
+-- that is not an index. In Rust (src/index_catalog.rs): every history row calls it, and a SQL
+-- function was an executor start per row.
 CREATE FUNCTION ntsb_perf._index_definition(idx oid) RETURNS text
-LANGUAGE sql STABLE AS $$
-    SELECT (SELECT CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END OPERATOR(pg_catalog.||)
-                   CASE WHEN pg_catalog.starts_with(d.def, d.head)
-                        THEN pg_catalog.substr(d.def, pg_catalog.length(d.head) OPERATOR(pg_catalog.+) 1)
-                        ELSE d.def END
-            FROM pg_catalog.pg_index i
-            JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid
-            JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) i.indrelid
-            JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.relnamespace
-            CROSS JOIN LATERAL (
-                SELECT pg_catalog.pg_get_indexdef(i.indexrelid) AS def,
-                       pg_catalog.format('CREATE %sINDEX %I ON %s%I.%I ', CASE WHEN i.indisunique THEN 'UNIQUE ' END,
-                                         c.relname, CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'I' THEN 'ONLY ' END,
-                                         tn.nspname, t.relname) AS head) d
-            WHERE i.indexrelid OPERATOR(pg_catalog.=) idx)
-$$;
+LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'ntsb_perf_index_definition';
 
 -- Rows written without a definition (a rebuild's, by sql/reindex/record.sql) get their index's.
 CREATE FUNCTION ntsb_perf._index_history_definition() RETURNS trigger

@@ -650,3 +650,60 @@ REVOKE USAGE ON SCHEMA cron FROM ih_owner;
 DROP ROLE ih_owner;
 DROP ROLE ih_plain;
 DROP ROLE ih_nobody;
+
+-- The index identity's checks in Rust (_is_index_named, _index_definition; issue 27) against
+-- their SQL definitions of 0.2.0 (the oracle, created here as temporary functions), on indexes
+-- of every shape: unique, partial, expression, INCLUDE, partitioned (ONLY), names that need
+-- quoting (63 bytes too), a table's OID, OID 0, a missing OID and NULL.
+CREATE FUNCTION pg_temp.sql_index_definition(idx oid) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT (SELECT CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END OPERATOR(pg_catalog.||)
+                   CASE WHEN pg_catalog.starts_with(d.def, d.head)
+                        THEN pg_catalog.substr(d.def, pg_catalog.length(d.head) OPERATOR(pg_catalog.+) 1)
+                        ELSE d.def END
+            FROM pg_catalog.pg_index i
+            JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid
+            JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) i.indrelid
+            JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.relnamespace
+            CROSS JOIN LATERAL (
+                SELECT pg_catalog.pg_get_indexdef(i.indexrelid) AS def,
+                       pg_catalog.format('CREATE %sINDEX %I ON %s%I.%I ', CASE WHEN i.indisunique THEN 'UNIQUE ' END,
+                                         c.relname, CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'I' THEN 'ONLY ' END,
+                                         tn.nspname, t.relname) AS head) d
+            WHERE i.indexrelid OPERATOR(pg_catalog.=) idx)
+$$;
+CREATE FUNCTION pg_temp.sql_is_index_named(idx oid, qname text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n
+                   ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                   WHERE c.oid OPERATOR(pg_catalog.=) idx
+                     AND c.relkind OPERATOR(pg_catalog.=) ANY ('{i,I}'::"char"[])
+                     AND pg_catalog.format('%I.%I', n.nspname, c.relname) OPERATOR(pg_catalog.=) qname)
+$$;
+CREATE SCHEMA "ih Id ""q""";
+CREATE TABLE "ih Id ""q"""."T t" (a int, "B" text, c int);
+CREATE UNIQUE INDEX "u ""x""" ON "ih Id ""q"""."T t" (a) INCLUDE ("B") WHERE c > 0;
+CREATE INDEX ON "ih Id ""q"""."T t" (lower("B"), (a + c) DESC NULLS LAST);
+CREATE INDEX ih_hash ON "ih Id ""q"""."T t" USING hash (c);
+CREATE INDEX ihxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx ON "ih Id ""q"""."T t" ("B" text_pattern_ops);
+CREATE TABLE "ih Id ""q""".parted (k int, v int) PARTITION BY RANGE (k);
+CREATE TABLE "ih Id ""q""".parted_1 PARTITION OF "ih Id ""q""".parted FOR VALUES FROM (0) TO (10);
+CREATE INDEX parted_v ON "ih Id ""q""".parted (v) WHERE v IS NOT NULL;
+CREATE TABLE public.ih_ids AS
+SELECT c.oid AS idx, format('%I.%I', n.nspname, c.relname) AS qname, c.relkind
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname IN ('ih Id "q"', 'ntsb_perf', 'public') OR c.oid = 'pg_class_oid_index'::regclass;
+INSERT INTO public.ih_ids VALUES (0, 'x.y', NULL), (NULL, 'public.ih_ids', NULL), (4294967295, NULL, NULL);
+SELECT count(*) FILTER (WHERE relkind IN ('i', 'I')) AS indexes, count(*) FILTER (WHERE relkind = 'I') AS partitioned,
+       count(*) AS oids,
+       count(*) FILTER (WHERE ntsb_perf._index_definition(idx) IS NOT DISTINCT FROM pg_temp.sql_index_definition(idx)) AS same_definition,
+       count(*) FILTER (WHERE ntsb_perf._is_index_named(idx, qname) = pg_temp.sql_is_index_named(idx, qname)) AS same_named,
+       count(*) FILTER (WHERE ntsb_perf._is_index_named(idx, qname || ' ') = pg_temp.sql_is_index_named(idx, qname || ' ')
+                          AND ntsb_perf._is_index_named(idx, NULL) = pg_temp.sql_is_index_named(idx, NULL)
+                          AND ntsb_perf._is_index_named(idx, upper(qname)) = pg_temp.sql_is_index_named(idx, upper(qname)))
+           AS same_named_otherwise
+FROM public.ih_ids;
+SELECT qname, ntsb_perf._index_definition(idx) FROM public.ih_ids
+WHERE qname LIKE '"ih Id ""q""".%' AND relkind IN ('i', 'I') ORDER BY 1;
+DROP TABLE public.ih_ids;
+DROP SCHEMA "ih Id ""q""" CASCADE;

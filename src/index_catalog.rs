@@ -1,0 +1,164 @@
+//! The index identity's per-row checks (sql/index_catalog.sql and sql/index_history/schema.sql
+//! declare them): `ntsb_perf._is_index_named(idx, qname)` and `ntsb_perf._index_definition(idx)`.
+//! Every row written to the index history, the rebuild log and the baselines calls both (the
+//! history's BEFORE INSERT triggers and the snapshot's INSERT), so they read the catalog caches
+//! directly: as SQL functions they were not inlined there and cost an executor start per row,
+//! over half of a snapshot of 2,000 small indexes (bench/README.md, issue 27). What they return
+//! is what the SQL versions returned (tests/regress/sql/index_history.sql compares them).
+
+use pgrx::prelude::*;
+
+use crate::c_function::FINFO_V1;
+
+/// A catalog string (NULL: none) as Rust's.
+fn cstr(p: *const std::ffi::c_char) -> Option<String> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: callers pass NUL-terminated strings from the catalog caches or from palloc.
+    Some(
+        unsafe { std::ffi::CStr::from_ptr(p) }
+            .to_string_lossy()
+            .into_owned(),
+    )
+}
+
+/// `format('%I', name)`: PostgreSQL's own quoting.
+fn quote_ident(name: &str) -> String {
+    let Ok(c) = std::ffi::CString::new(name) else {
+        return name.to_owned();
+    };
+    // SAFETY: quote_identifier reads a NUL-terminated string and returns it or a palloc'd copy.
+    cstr(unsafe { pg_sys::quote_identifier(c.as_ptr()) }).unwrap_or_default()
+}
+
+/// Relation `oid`'s kind, quoted name and quoted schema; None when there is no such relation.
+fn relation_names(oid: pg_sys::Oid) -> Option<(u8, String, String)> {
+    // SAFETY: lsyscache lookups by OID (guarded FFI calls): 0 / InvalidOid / NULL when missing.
+    unsafe {
+        let kind = pg_sys::get_rel_relkind(oid) as u8;
+        if kind == 0 {
+            return None;
+        }
+        let name = cstr(pg_sys::get_rel_name(oid))?;
+        let schema = cstr(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(oid)))?;
+        Some((kind, quote_ident(&name), quote_ident(&schema)))
+    }
+}
+
+/// Whether `idx` is the index (leaf or partitioned) whose quoted, qualified name is `qname`.
+pub fn is_index_named(idx: pg_sys::Oid, qname: &str) -> bool {
+    match relation_names(idx) {
+        Some((b'i' | b'I', name, schema)) => qname == format!("{schema}.{name}"),
+        _ => false,
+    }
+}
+
+/// The definition of index `idx` without its own name and its table's (`USING btree (k)`,
+/// `UNIQUE USING btree (a) INCLUDE (b) WHERE (b > 0)`), as `pg_get_indexdef` writes it under the
+/// caller's search_path; None for an OID that is not an index.
+pub fn index_definition(idx: pg_sys::Oid) -> Option<String> {
+    let (kind, name, _) = relation_names(idx)?;
+    if kind != b'i' && kind != b'I' {
+        return None;
+    }
+    // SAFETY: IndexGetRelation with missing_ok returns InvalidOid for an OID without a pg_index
+    // row; pg_get_indexdef takes any OID and returns NULL for one that is not an index.
+    let (table, def) = unsafe {
+        let table = pg_sys::IndexGetRelation(idx, true);
+        let def =
+            pgrx::direct_function_call::<String>(pg_sys::pg_get_indexdef, &[idx.into_datum()]);
+        (table, def)
+    };
+    let def = def?;
+    let (_, table_name, table_schema) = relation_names(table)?;
+    let unique = def.starts_with("CREATE UNIQUE INDEX ");
+    let head = format!(
+        "CREATE {}INDEX {name} ON {}{table_schema}.{table_name} ",
+        if unique { "UNIQUE " } else { "" },
+        if kind == b'I' { "ONLY " } else { "" },
+    );
+    let rest = def.strip_prefix(head.as_str()).unwrap_or(&def);
+    Some(format!("{}{rest}", if unique { "UNIQUE " } else { "" }))
+}
+
+/// Argument `i` of a version-1 call, None when NULL.
+///
+/// # Safety
+/// `fcinfo` is PostgreSQL's call info of a function declared with more than `i` arguments.
+unsafe fn arg(fcinfo: pg_sys::FunctionCallInfo, i: usize) -> Option<pg_sys::Datum> {
+    // SAFETY: the caller's contract: argument i exists.
+    let a = unsafe { &(*fcinfo).args.as_slice(i + 1)[i] };
+    (!a.isnull).then_some(a.value)
+}
+
+/// Refuses a call with another argument count than the declaration's (0A000).
+///
+/// # Safety
+/// `fcinfo` is PostgreSQL's call info.
+unsafe fn expect_args(fcinfo: pg_sys::FunctionCallInfo, n: i16, what: &str) {
+    // SAFETY: the caller's contract.
+    if unsafe { (*fcinfo).nargs } != n {
+        crate::error::raise_error(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("{what} takes {n} arguments"),
+            None,
+        );
+    }
+}
+
+/// `ntsb_perf._is_index_named(idx oid, qname text) RETURNS boolean` (false when either is NULL).
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn ntsb_perf_is_index_named(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    // SAFETY: PostgreSQL passes its fcinfo; the count is checked before any argument is read,
+    // argument 0 is an oid and argument 1 a text datum (the SQL declaration's types).
+    let named = unsafe {
+        expect_args(fcinfo, 2, "ntsb_perf._is_index_named");
+        match (arg(fcinfo, 0), arg(fcinfo, 1)) {
+            (Some(idx), Some(qname)) => {
+                let idx = pg_sys::Oid::from_datum(idx, false).unwrap_or_default();
+                let qname = String::from_datum(qname, false).unwrap_or_default();
+                is_index_named(idx, &qname)
+            }
+            _ => false,
+        }
+    };
+    pg_sys::Datum::from(named)
+}
+
+#[no_mangle]
+pub extern "C" fn pg_finfo_ntsb_perf_is_index_named() -> &'static pg_sys::Pg_finfo_record {
+    &FINFO_V1
+}
+
+/// `ntsb_perf._index_definition(idx oid) RETURNS text` (NULL for NULL or an OID that is not an
+/// index).
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn ntsb_perf_index_definition(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    // SAFETY: PostgreSQL passes its fcinfo; the count is checked before the oid argument is read.
+    let def = unsafe {
+        expect_args(fcinfo, 1, "ntsb_perf._index_definition");
+        arg(fcinfo, 0)
+            .and_then(|d| pg_sys::Oid::from_datum(d, false))
+            .and_then(index_definition)
+    };
+    match def.and_then(|d| d.into_datum()) {
+        Some(d) => d,
+        None => {
+            // SAFETY: the function's own fcinfo: a NULL result.
+            unsafe { (*fcinfo).isnull = true };
+            pg_sys::Datum::from(0)
+        }
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn pg_finfo_ntsb_perf_index_definition() -> &'static pg_sys::Pg_finfo_record {
+    &FINFO_V1
+}
