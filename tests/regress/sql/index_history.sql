@@ -694,14 +694,16 @@ SELECT c.oid AS idx, format('%I.%I', n.nspname, c.relname) AS qname, c.relkind
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname IN ('ih Id "q"', 'ntsb_perf', 'public') OR c.oid = 'pg_class_oid_index'::regclass;
 INSERT INTO public.ih_ids VALUES (0, 'x.y', NULL), (NULL, 'public.ih_ids', NULL), (4294967295, NULL, NULL);
-SELECT count(*) FILTER (WHERE relkind IN ('i', 'I')) AS indexes, count(*) FILTER (WHERE relkind = 'I') AS partitioned,
-       count(*) AS oids,
-       count(*) FILTER (WHERE ntsb_perf._index_definition(idx) IS NOT DISTINCT FROM pg_temp.sql_index_definition(idx)) AS same_definition,
-       count(*) FILTER (WHERE ntsb_perf._is_index_named(idx, qname) = pg_temp.sql_is_index_named(idx, qname)) AS same_named,
-       count(*) FILTER (WHERE ntsb_perf._is_index_named(idx, qname || ' ') = pg_temp.sql_is_index_named(idx, qname || ' ')
-                          AND ntsb_perf._is_index_named(idx, NULL) = pg_temp.sql_is_index_named(idx, NULL)
-                          AND ntsb_perf._is_index_named(idx, upper(qname)) = pg_temp.sql_is_index_named(idx, upper(qname)))
-           AS same_named_otherwise
+SELECT count(*) FILTER (WHERE relkind IN ('i', 'I')) >= 10 AS ten_indexes_or_more,
+       count(*) FILTER (WHERE relkind = 'I') >= 1 AS a_partitioned_one,
+       count(*) FILTER (WHERE ntsb_perf._index_definition(idx) IS DISTINCT FROM pg_temp.sql_index_definition(idx))
+           AS other_definition,
+       count(*) FILTER (WHERE ntsb_perf._is_index_named(idx, qname) <> pg_temp.sql_is_index_named(idx, qname)
+                           OR ntsb_perf._is_index_named(idx, qname || ' ') <> pg_temp.sql_is_index_named(idx, qname || ' ')
+                           OR ntsb_perf._is_index_named(idx, NULL) <> pg_temp.sql_is_index_named(idx, NULL)
+                           OR ntsb_perf._is_index_named(idx, upper(qname)) <> pg_temp.sql_is_index_named(idx, upper(qname)))
+           AS other_named,
+       count(*) FILTER (WHERE ntsb_perf._is_index_named(idx, qname)) > 0 AS some_named
 FROM public.ih_ids;
 SELECT qname, ntsb_perf._index_definition(idx) FROM public.ih_ids
 WHERE qname LIKE '"ih Id ""q""".%' AND relkind IN ('i', 'I') ORDER BY 1;
