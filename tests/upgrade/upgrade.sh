@@ -57,6 +57,13 @@ build_release() {
     got=$(sed -n 's/^version = "\(.*\)"/\1/p' "$src/Cargo.toml" | head -1)
     [ "$got" = "$version" ] || fail "commit $commit builds version $got, not $version"
     log "building and installing release $version (commit ${commit:0:7})"
+    # The releases share one target directory (their dependencies build once), and each one's
+    # library is copied to the same target/debug/libntsb_perf.so, which cargo pgrx installs and
+    # reads the schema from. Cargo copies it there only when it builds the crate: with both
+    # releases built already, an unchanged 0.1.0 would install 0.2.0's library and SQL (seen:
+    # "function ntsb_perf._mark_change(oid) does not exist" on a second run). Touching the
+    # release's lib.rs makes cargo build (and copy) this release's crate every time.
+    touch "$src/src/lib.rs"
     (cd "$src" && CARGO_TARGET_DIR=$BUILD/target cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null)
 }
 
