@@ -94,7 +94,7 @@ fn track_change(trigger: &pgrx::PgTrigger<'_>) {
     }
     let locked =
         crate::run_lock::LockTag::relation(relid, crate::run_lock::TRACK_SUBID).try_xact(true);
-    let generation = if locked { current_generation() } else { None };
+    let generation = if locked { cached_generation() } else { None };
     let reuse = match generation {
         Some((seq, g)) => TRACK.with(|t| {
             t.borrow()
@@ -302,6 +302,65 @@ fn current_generation() -> Option<(pg_sys::Oid, i64)> {
     Some((seq, v))
 }
 
+thread_local! {
+    /// This backend's copy of ([`generation_seq`], its value), read under the tracking lock by
+    /// [`cached_generation`] and forgotten by [`forget_generation`].
+    static GENERATION: std::cell::Cell<Option<(pg_sys::Oid, i64)>> = const { std::cell::Cell::new(None) };
+    static GENERATION_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Relcache invalidation callback: forgets the cached generation when the sequence's
+/// invalidation comes (a refresh's fence sends one, see [`_refresh_fence`]) or when every
+/// relcache entry is reset (InvalidOid: the invalidation queue overflowed).
+#[pg_guard]
+unsafe extern "C-unwind" fn forget_generation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    GENERATION.with(|g| {
+        if let Some((seq, _)) = g.get() {
+            if relid == pg_sys::InvalidOid || relid == seq {
+                g.set(None);
+            }
+        }
+    });
+}
+
+/// [`current_generation`] without reading the sequence at every write: the value read last,
+/// until an invalidation of the sequence says a refresh has bumped it. Called only while this
+/// transaction holds the table's tracking lock (shared). Why that is exact:
+///
+/// - a refresh bumps the generation only while it holds the same lock exclusively
+///   ([`_refresh_fence`]), and it sends the sequence's relcache invalidation in the same
+///   transaction: PostgreSQL queues it at commit, before the lock is released;
+/// - so when this backend got the lock after such a refresh, the invalidation is queued
+///   already, and `AcceptInvalidationMessages` below runs it (what `LockRelationOid` does
+///   after taking a lock); when this backend held the lock before the refresh's fence, the
+///   fence failed and that refresh is uncertain anyway, and the generation it bumped is one
+///   this transaction reads only after the refresh commits (the next transaction);
+/// - a refresh that rolls back (or whose subtransaction does) sends no invalidation: the
+///   cached value is then older than the sequence, which is what a writer would have
+///   relied on had that refresh never started, and the next refresh that commits bumps it
+///   again and invalidates.
+///
+/// Every other change of the cached OID (the extension dropped and created again) also sends a
+/// relcache invalidation of the old sequence.
+fn cached_generation() -> Option<(pg_sys::Oid, i64)> {
+    if !GENERATION_CALLBACK.with(|c| c.replace(true)) {
+        // SAFETY: registers a callback that lives as long as the library (never unloaded), once
+        // per backend (the flag above).
+        unsafe {
+            pg_sys::CacheRegisterRelcacheCallback(Some(forget_generation), pg_sys::Datum::from(0))
+        };
+    }
+    // SAFETY: processes the shared invalidation queue, as any lock acquisition of a relation
+    // does; a guarded FFI call.
+    unsafe { pg_sys::AcceptInvalidationMessages() };
+    if let Some(g) = GENERATION.with(|g| g.get()) {
+        return Some(g);
+    }
+    let g = current_generation()?;
+    GENERATION.with(|c| c.set(Some(g)));
+    Some(g)
+}
+
 /// The refresh side of the tracking protocol (see [`track_change`]), called by
 /// `ntsb_perf._refresh` right before it takes the snapshot of a refresh: tries (never waits) to
 /// take the tracking lock of every source exclusively, held to the end of the transaction, then
@@ -319,6 +378,10 @@ fn _refresh_fence(sources: Vec<Option<pg_sys::Oid>>) -> bool {
     if let Some(seq) = generation_seq() {
         // SAFETY: nextval_oid takes the OID of an existing sequence (just looked up).
         unsafe { pgrx::direct_function_call::<i64>(pg_sys::nextval_oid, &[seq.into_datum()]) };
+        // Writers cache the generation (cached_generation): this transaction's commit tells
+        // them it moved, before the locks above are released.
+        // SAFETY: registers a transactional relcache invalidation of an existing relation.
+        unsafe { pg_sys::CacheInvalidateRelcacheByRelid(seq) };
     }
     all_free
 }
