@@ -29,6 +29,15 @@ SELECT 'H1ref', '_snapshot_measure(NULL) alone / index_bloat_report(NULL, 0) exa
 FROM pg_temp.vs($$SELECT count(*) FROM ntsb_perf._snapshot_measure(NULL)$$,
                 $$SELECT count(*) FROM ntsb_perf.index_bloat_report(NULL, 0)$$, :rounds);
 
+-- Bookkeeping per index (issue 27: at most 20 µs): what the snapshot costs beyond measuring
+-- (listing, rebinding, the history rows with their definitions, counters and indexes,
+-- retention), over the number of indexes it measures.
+INSERT INTO results
+SELECT 'H1', format('bookkeeping per index: (snapshot - _snapshot_measure alone) / %s indexes, µs', c.n),
+       round((s.ours - r.ours) * 1000 / c.n, 1), NULL, NULL, '<= 20 (issue 27)'
+FROM results s, results r, (SELECT count(*) AS n FROM ntsb_perf._snapshot_measure(NULL)) c
+WHERE s.bench = 'H1' AND s.what LIKE 'snapshot_indexes()%' AND r.bench = 'H1ref';
+
 -- The exact figures (nothing writes to the database during H1, so this is the state every
 -- snapshot of the rounds measured).
 CREATE TEMP TABLE h1_exact AS

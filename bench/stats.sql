@@ -11,10 +11,10 @@ ANALYZE events;
 \set plain 'SELECT count(*), count(*) FILTER (WHERE injury_severity LIKE ''FATAL%''), count(*) FILTER (WHERE injury_severity IN (''SIRUOSE'', ''SERIOUS'')), count(*) FILTER (WHERE injury_severity = ''MINOR''), count(*) FILTER (WHERE injury_severity IN (''NON-FATAL'', ''INCIDENT'')), sum(total_fatalities), count(total_fatalities), sum(total_fatalities::bigint * total_fatalities), sum(total_injuries), count(total_injuries), sum(total_uninjured), count(total_uninjured) FROM events'
 SET max_parallel_workers_per_gather = 0;
 INSERT INTO results SELECT 'S1', 'accident_stats / hand-written SQL, serial', round(q_ms::numeric, 1), round(a_ms::numeric, 1),
-       round((q_ms / a_ms)::numeric, 3), '<= 1.0' FROM pg_temp.vs(:'ours', :'plain', :rounds);
+       round((q_ms / a_ms)::numeric, 3), '<= 0.9 (issue 27)' FROM pg_temp.vs(:'ours', :'plain', :rounds);
 SET max_parallel_workers_per_gather = 2;
 INSERT INTO results SELECT 'S1', 'accident_stats / hand-written SQL, 2 workers', round(q_ms::numeric, 1), round(a_ms::numeric, 1),
-       round((q_ms / a_ms)::numeric, 3), '<= 1.0' FROM pg_temp.vs(:'ours', :'plain', :rounds);
+       round((q_ms / a_ms)::numeric, 3), '<= 0.8 (issue 27)' FROM pg_temp.vs(:'ours', :'plain', :rounds);
 \set QUIET off
 SELECT (SELECT count(*) FROM jsonb_path_query(plan, 'strict $.**."Partial Mode"') m WHERE m #>> '{}' = 'Partial') > 0
        AS s1_plan_has_partial_aggregate
