@@ -8,48 +8,50 @@
 
 use pgrx::prelude::*;
 
-use crate::c_function::FINFO_V1;
+use crate::c_function::{arg, expect_args, text_bytes, FINFO_V1};
 
-/// A catalog string (NULL: none) as Rust's.
-fn cstr(p: *const std::ffi::c_char) -> Option<String> {
+// Names and definitions are handled as bytes in the database's encoding, never as Rust strings:
+// a LATIN1 or SQL_ASCII database may hold names that are not UTF-8, and the SQL versions
+// compared and returned them as they are.
+
+/// A catalog string's bytes (NULL: none).
+fn cbytes(p: *const std::ffi::c_char) -> Option<Vec<u8>> {
     if p.is_null() {
         return None;
     }
     // SAFETY: callers pass NUL-terminated strings from the catalog caches or from palloc.
-    Some(
-        unsafe { std::ffi::CStr::from_ptr(p) }
-            .to_string_lossy()
-            .into_owned(),
-    )
+    Some(unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes().to_vec())
 }
 
 /// `format('%I', name)`: PostgreSQL's own quoting.
-fn quote_ident(name: &str) -> String {
+fn quote_ident(name: &[u8]) -> Vec<u8> {
     let Ok(c) = std::ffi::CString::new(name) else {
-        return name.to_owned();
+        return name.to_vec(); // a catalog name holds no NUL
     };
     // SAFETY: quote_identifier reads a NUL-terminated string and returns it or a palloc'd copy.
-    cstr(unsafe { pg_sys::quote_identifier(c.as_ptr()) }).unwrap_or_default()
+    cbytes(unsafe { pg_sys::quote_identifier(c.as_ptr()) }).unwrap_or_default()
 }
 
-/// Relation `oid`'s kind, quoted name and quoted schema; None when there is no such relation.
-fn relation_names(oid: pg_sys::Oid) -> Option<(u8, String, String)> {
+/// Relation `oid`'s kind and quoted `schema.name`; None when there is no such relation. (Read
+/// from the catalog caches, i.e. the latest committed catalog, as `pg_get_indexdef` reads it;
+/// the SQL versions read the names in the statement's snapshot.)
+fn relation_names(oid: pg_sys::Oid) -> Option<(u8, Vec<u8>, Vec<u8>)> {
     // SAFETY: lsyscache lookups by OID (guarded FFI calls): 0 / InvalidOid / NULL when missing.
     unsafe {
         let kind = pg_sys::get_rel_relkind(oid) as u8;
         if kind == 0 {
             return None;
         }
-        let name = cstr(pg_sys::get_rel_name(oid))?;
-        let schema = cstr(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(oid)))?;
+        let name = cbytes(pg_sys::get_rel_name(oid))?;
+        let schema = cbytes(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(oid)))?;
         Some((kind, quote_ident(&name), quote_ident(&schema)))
     }
 }
 
 /// Whether `idx` is the index (leaf or partitioned) whose quoted, qualified name is `qname`.
-pub fn is_index_named(idx: pg_sys::Oid, qname: &str) -> bool {
+pub fn is_index_named(idx: pg_sys::Oid, qname: &[u8]) -> bool {
     match relation_names(idx) {
-        Some((b'i' | b'I', name, schema)) => qname == format!("{schema}.{name}"),
+        Some((b'i' | b'I', name, schema)) => qname == [schema.as_slice(), b".", &name].concat(),
         _ => false,
     }
 }
@@ -57,54 +59,38 @@ pub fn is_index_named(idx: pg_sys::Oid, qname: &str) -> bool {
 /// The definition of index `idx` without its own name and its table's (`USING btree (k)`,
 /// `UNIQUE USING btree (a) INCLUDE (b) WHERE (b > 0)`), as `pg_get_indexdef` writes it under the
 /// caller's search_path; None for an OID that is not an index.
-pub fn index_definition(idx: pg_sys::Oid) -> Option<String> {
+pub fn index_definition(idx: pg_sys::Oid) -> Option<Vec<u8>> {
     let (kind, name, _) = relation_names(idx)?;
     if kind != b'i' && kind != b'I' {
         return None;
     }
     // SAFETY: IndexGetRelation with missing_ok returns InvalidOid for an OID without a pg_index
-    // row; pg_get_indexdef takes any OID and returns NULL for one that is not an index.
+    // row; pg_get_indexdef takes any OID and returns NULL (None here) for one that is not an
+    // index; Vec<u8> takes the text result's bytes as they are.
     let (table, def) = unsafe {
         let table = pg_sys::IndexGetRelation(idx, true);
         let def =
-            pgrx::direct_function_call::<String>(pg_sys::pg_get_indexdef, &[idx.into_datum()]);
+            pgrx::direct_function_call::<Vec<u8>>(pg_sys::pg_get_indexdef, &[idx.into_datum()]);
         (table, def)
     };
     let def = def?;
     let (_, table_name, table_schema) = relation_names(table)?;
-    let unique = def.starts_with("CREATE UNIQUE INDEX ");
-    let head = format!(
-        "CREATE {}INDEX {name} ON {}{table_schema}.{table_name} ",
-        if unique { "UNIQUE " } else { "" },
-        if kind == b'I' { "ONLY " } else { "" },
-    );
-    let rest = def.strip_prefix(head.as_str()).unwrap_or(&def);
-    Some(format!("{}{rest}", if unique { "UNIQUE " } else { "" }))
-}
-
-/// Argument `i` of a version-1 call, None when NULL.
-///
-/// # Safety
-/// `fcinfo` is PostgreSQL's call info of a function declared with more than `i` arguments.
-unsafe fn arg(fcinfo: pg_sys::FunctionCallInfo, i: usize) -> Option<pg_sys::Datum> {
-    // SAFETY: the caller's contract: argument i exists.
-    let a = unsafe { &(*fcinfo).args.as_slice(i + 1)[i] };
-    (!a.isnull).then_some(a.value)
-}
-
-/// Refuses a call with another argument count than the declaration's (0A000).
-///
-/// # Safety
-/// `fcinfo` is PostgreSQL's call info.
-unsafe fn expect_args(fcinfo: pg_sys::FunctionCallInfo, n: i16, what: &str) {
-    // SAFETY: the caller's contract.
-    if unsafe { (*fcinfo).nargs } != n {
-        crate::error::raise_error(
-            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-            format!("{what} takes {n} arguments"),
-            None,
-        );
-    }
+    let unique = def.starts_with(b"CREATE UNIQUE INDEX ");
+    let head = [
+        b"CREATE ".as_slice(),
+        if unique { b"UNIQUE " } else { b"" },
+        b"INDEX ",
+        &name,
+        b" ON ",
+        if kind == b'I' { b"ONLY " } else { b"" },
+        &table_schema,
+        b".",
+        &table_name,
+        b" ",
+    ]
+    .concat();
+    let rest = def.strip_prefix(head.as_slice()).unwrap_or(&def);
+    Some([if unique { b"UNIQUE ".as_slice() } else { b"" }, rest].concat())
 }
 
 /// `ntsb_perf._is_index_named(idx oid, qname text) RETURNS boolean` (false when either is NULL).
@@ -120,8 +106,7 @@ pub unsafe extern "C-unwind" fn ntsb_perf_is_index_named(
         match (arg(fcinfo, 0), arg(fcinfo, 1)) {
             (Some(idx), Some(qname)) => {
                 let idx = pg_sys::Oid::from_datum(idx, false).unwrap_or_default();
-                let qname = String::from_datum(qname, false).unwrap_or_default();
-                is_index_named(idx, &qname)
+                is_index_named(idx, text_bytes(qname))
             }
             _ => false,
         }
@@ -148,8 +133,14 @@ pub unsafe extern "C-unwind" fn ntsb_perf_index_definition(
             .and_then(|d| pg_sys::Oid::from_datum(d, false))
             .and_then(index_definition)
     };
-    match def.and_then(|d| d.into_datum()) {
-        Some(d) => d,
+    match def {
+        // SAFETY: cstring_to_text_with_len copies len bytes into a new text value (palloc).
+        Some(d) => unsafe {
+            pg_sys::Datum::from(pg_sys::cstring_to_text_with_len(
+                d.as_ptr().cast(),
+                i32::try_from(d.len()).unwrap_or(i32::MAX),
+            ))
+        },
         None => {
             // SAFETY: the function's own fcinfo: a NULL result.
             unsafe { (*fcinfo).isnull = true };

@@ -11,7 +11,7 @@ use pgrx::prelude::*;
 use pgrx::{Internal, JsonB};
 
 use crate::aggregate_state::new_state;
-use crate::c_function::FINFO_V1;
+use crate::c_function::{text_bytes, FINFO_V1};
 use crate::error::raise_error;
 use crate::regclass::RegClass;
 use crate::spi_query::{not_null_column, query_rows};
@@ -214,27 +214,6 @@ pub unsafe extern "C-unwind" fn accident_stats_trans_wrapper(
 #[no_mangle]
 pub extern "C" fn pg_finfo_accident_stats_trans_wrapper() -> &'static pg_sys::Pg_finfo_record {
     &FINFO_V1
-}
-
-/// The bytes of a non-NULL `text` datum: in place when it is stored inline and uncompressed
-/// (every severity value in practice), else detoasted first (in the current memory context,
-/// which the aggregate resets per row).
-///
-/// # Safety
-/// `datum` is a non-NULL `text` (varlena) datum that lives as long as the returned slice.
-unsafe fn text_bytes<'a>(datum: pg_sys::Datum) -> &'a [u8] {
-    let mut p = datum.cast_mut_ptr::<pg_sys::varlena>();
-    // SAFETY: p points at a varlena header (the caller's contract). A 1-byte header with tag 1
-    // is an out-of-line (TOAST) pointer; a 4-byte header with its compressed bit set is
-    // compressed in line: only those need pg_detoast_datum_packed, a guarded call that returns
-    // a plain (possibly short-header) varlena.
-    unsafe {
-        let extended = pgrx::varlena::varatt_is_1b_e(p) || pgrx::varlena::varatt_is_4b_c(p);
-        if extended {
-            p = pg_sys::pg_detoast_datum_packed(p);
-        }
-        pgrx::varlena::varlena_to_byte_slice(p)
-    }
 }
 
 extension_sql!(

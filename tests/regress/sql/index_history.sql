@@ -709,3 +709,23 @@ SELECT qname, ntsb_perf._index_definition(idx) FROM public.ih_ids
 WHERE qname LIKE '"ih Id ""q""".%' AND relkind IN ('i', 'I') ORDER BY 1;
 DROP TABLE public.ih_ids;
 DROP SCHEMA "ih Id ""q""" CASCADE;
+
+-- A LATIN1 database: names that are not UTF-8 are read, compared and returned as the database
+-- holds them (the SQL versions did; Rust strings would have refused them), and a snapshot there
+-- records the right name and definition.
+SELECT current_database() AS ih_orig_db \gset
+CREATE DATABASE ih_latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
+\c ih_latin1
+SET client_min_messages = warning;
+CREATE EXTENSION ntsb_perf;
+CREATE TABLE "tablé" ("colé" int);
+CREATE INDEX "idx_é" ON "tablé" ("colé") WHERE "colé" > 0;
+SELECT octet_length(convert_to(c.relname::text, 'LATIN1')) AS latin1_bytes_of_name,
+       ntsb_perf._is_index_named(c.oid, format('%I.%I', n.nspname, c.relname)) AS named,
+       ntsb_perf._is_index_named(c.oid, format('%I.%I', n.nspname, 'idx_e')) AS other_name,
+       ntsb_perf._index_definition(c.oid) AS definition
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = 'idx_é';
+SELECT indexes, not_measured FROM ntsb_perf.snapshot_indexes();
+SELECT index_name, table_name, index_definition, method FROM ntsb_perf.index_history ORDER BY 1;
+\c :ih_orig_db
+DROP DATABASE ih_latin1;
