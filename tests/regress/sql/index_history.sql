@@ -717,6 +717,8 @@ SELECT current_database() AS ih_orig_db \gset
 CREATE DATABASE ih_latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
 \c ih_latin1
 SET client_min_messages = warning;
+-- (the client speaks UTF-8, the server converts: é is the one byte 0xE9 there, not UTF-8)
+SET client_encoding = 'UTF8';
 CREATE EXTENSION ntsb_perf;
 CREATE TABLE "tablé" ("colé" int);
 CREATE INDEX "idx_é" ON "tablé" ("colé") WHERE "colé" > 0;
