@@ -5,7 +5,9 @@
 #   bench/profile.sh run 'SQL' [runs]      perf record -g the backend running SQL `runs` times,
 #                                          then print perf report's top entries (self and children)
 #   bench/profile.sh stop
-# Used for the profiles in bench/README.md (issue 27). Needs linux-perf.
+# Used for the profiles in bench/README.md (issue 27). Needs linux-perf. Do not run it under
+# `flock /tmp/ntsb_pg.lock`: the server it starts would keep the lock's descriptor, and the next
+# install that waits for the lock would wait forever (stop the profile cluster first).
 source "$(dirname "$0")/../scripts/common.sh"
 DIR=$TARGET/profile
 PORT=${PROFILE_PORT:-28819}
