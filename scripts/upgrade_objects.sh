@@ -12,7 +12,7 @@ cd "$ROOT"
 FROM=0.2.0
 TO=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 NEW=parse_cron,_index_last_scan,index_usage,unused_indexes
-REPLACE=cron_schedule_is_valid,index_catalog,_is_index_named,_index_definition
+REPLACE=cron_schedule_is_valid,index_catalog,_is_index_named,_index_definition,snapshot_indexes
 install_sql=$(mktemp)
 trap 'rm -f "$install_sql"' EXIT
 cargo pgrx schema "pg$PG_MAJOR" --pg-config "$PG_CONFIG" -o "$install_sql" >/dev/null

@@ -64,6 +64,12 @@ pub fn index_definition(idx: pg_sys::Oid) -> Option<Vec<u8>> {
     if kind != b'i' && kind != b'I' {
         return None;
     }
+    if kind == b'i' {
+        // SAFETY: reads the catalog caches only (see plain_definition).
+        if let Some(def) = unsafe { plain_definition(idx) } {
+            return Some(def);
+        }
+    }
     // SAFETY: IndexGetRelation with missing_ok returns InvalidOid for an OID without a pg_index
     // row; pg_get_indexdef takes any OID and returns NULL (None here) for one that is not an
     // index; Vec<u8> takes the text result's bytes as they are.
@@ -91,6 +97,163 @@ pub fn index_definition(idx: pg_sys::Oid) -> Option<Vec<u8>> {
     .concat();
     let rest = def.strip_prefix(head.as_slice()).unwrap_or(&def);
     Some([if unique { b"UNIQUE ".as_slice() } else { b"" }, rest].concat())
+}
+
+/// A catalog cache entry, released when dropped (an error unwinding through its holder too).
+struct CacheEntry(pg_sys::HeapTuple);
+
+impl CacheEntry {
+    /// The entry of `cache` whose key is `oid`; None when there is none.
+    ///
+    /// # Safety
+    /// `cache` must be a cache keyed by one OID.
+    unsafe fn find(cache: pg_sys::SysCacheIdentifier::Type, oid: pg_sys::Oid) -> Option<Self> {
+        // SAFETY: a one-key lookup by OID (guarded FFI call): NULL when there is no entry.
+        let t = unsafe { pg_sys::SearchSysCache1(cache as i32, pg_sys::Datum::from(oid.to_u32())) };
+        (!t.is_null()).then_some(CacheEntry(t))
+    }
+
+    /// The entry's fixed-size part as the catalog's struct.
+    ///
+    /// # Safety
+    /// `T` must be the `FormData_*` of the cache's catalog.
+    unsafe fn form<T>(&self) -> &T {
+        // SAFETY: the tuple is pinned in the cache until drop; T is its catalog's struct.
+        unsafe { &*pg_sys::heap_tuple_get_struct::<T>(self.0) }
+    }
+
+    /// Whether column `attnum` of the entry is NULL.
+    fn is_null(&self, attnum: u32) -> bool {
+        // SAFETY: a valid cache tuple; with no tuple descriptor heap_attisnull reads the tuple's
+        // own header (valid for catalog tuples, whose attributes are all in the header's count).
+        unsafe { pg_sys::heap_attisnull(self.0, attnum as i32, std::ptr::null_mut()) }
+    }
+
+    /// Column `attnum` (NULL: None), read through the cache's tuple descriptor.
+    ///
+    /// # Safety
+    /// `cache` must be the cache the entry came from.
+    unsafe fn attr(
+        &self,
+        cache: pg_sys::SysCacheIdentifier::Type,
+        attnum: u32,
+    ) -> Option<pg_sys::Datum> {
+        let mut isnull = true;
+        // SAFETY: the entry's own cache and a column of its catalog (guarded FFI call).
+        let d =
+            unsafe { pg_sys::SysCacheGetAttr(cache as i32, self.0, attnum as i16, &mut isnull) };
+        (!isnull).then_some(d)
+    }
+}
+
+impl Drop for CacheEntry {
+    fn drop(&mut self) {
+        // SAFETY: the tuple came from SearchSysCache1 and is released once.
+        unsafe { pg_sys::ReleaseSysCache(self.0) }
+    }
+}
+
+/// The elements of an `oidvector` or `int2vector` datum of a catalog cache entry.
+///
+/// # Safety
+/// `d` must point at a vector of `T` (never toasted: catalog vectors are stored inline).
+unsafe fn vector<'a, T: Copy>(d: pg_sys::Datum) -> &'a [T] {
+    // oidvector and int2vector share their header; only the element type differs.
+    let v = d.cast_mut_ptr::<pg_sys::oidvector>();
+    // SAFETY: a one-dimensional vector whose dim1 elements follow its header.
+    unsafe {
+        let n = usize::try_from((*v).dim1).unwrap_or(0);
+        std::slice::from_raw_parts((*v).values.as_ptr().cast::<T>(), n)
+    }
+}
+
+/// `pg_get_indexdef`'s text for a leaf index of the common shape, written from the catalog
+/// caches, without its deparser: a snapshot writes the definition of every index, and the
+/// deparser's search for each column's default operator class (a scan of pg_opclass per
+/// column) was most of a snapshot's cost per index. The shape: only columns (no expression, no
+/// predicate), each with its type's default operator class (exactly that type, no domain), its
+/// own collation, ascending with nulls last, no operator class options; no storage options; not
+/// NULLS NOT DISTINCT; its table not visible on the search_path (so `pg_get_indexdef` names it
+/// with its schema, and the head is cut off as `index_definition` cuts it). Then the text is
+/// `[UNIQUE ]USING am (a, b)[ INCLUDE (c)]`, which `pg_get_indexdef` also writes for it
+/// (tests/regress/sql/index_history.sql compares the two on every shape). None otherwise: the
+/// caller asks `pg_get_indexdef`.
+///
+/// # Safety
+/// Reads the catalog caches; call inside a transaction.
+unsafe fn plain_definition(idx: pg_sys::Oid) -> Option<Vec<u8>> {
+    use pg_sys::SysCacheIdentifier::{CLAOID, INDEXRELID, RELOID};
+    // SAFETY: catalog cache lookups by OID and lsyscache calls (guarded FFI calls); each entry
+    // is read while it is held, with its catalog's struct; indkey holds indnatts elements.
+    unsafe {
+        let index = CacheEntry::find(INDEXRELID, idx)?;
+        let form = index.form::<pg_sys::FormData_pg_index>();
+        if !index.is_null(pg_sys::Anum_pg_index_indexprs)
+            || !index.is_null(pg_sys::Anum_pg_index_indpred)
+            || form.indnullsnotdistinct
+        {
+            return None;
+        }
+        let table = form.indrelid;
+        let natts = usize::try_from(form.indnatts).ok()?;
+        let nkeys = usize::try_from(form.indnkeyatts).ok()?;
+        let keys = std::slice::from_raw_parts(form.indkey.values.as_ptr(), natts);
+        let classes =
+            vector::<pg_sys::Oid>(index.attr(INDEXRELID, pg_sys::Anum_pg_index_indclass)?);
+        let collations =
+            vector::<pg_sys::Oid>(index.attr(INDEXRELID, pg_sys::Anum_pg_index_indcollation)?);
+        let options = vector::<i16>(index.attr(INDEXRELID, pg_sys::Anum_pg_index_indoption)?);
+        if classes.len() < nkeys || collations.len() < nkeys || options.len() < nkeys {
+            return None;
+        }
+        let rel = CacheEntry::find(RELOID, idx)?;
+        if !rel.is_null(pg_sys::Anum_pg_class_reloptions) {
+            return None;
+        }
+        let am = rel.form::<pg_sys::FormData_pg_class>().relam;
+        if pg_sys::RelationIsVisible(table) {
+            return None;
+        }
+        let mut out = Vec::with_capacity(64);
+        if form.indisunique {
+            out.extend_from_slice(b"UNIQUE ");
+        }
+        out.extend_from_slice(b"USING ");
+        out.extend(quote_ident(&cbytes(pg_sys::get_am_name(am))?));
+        out.extend_from_slice(b" (");
+        for (i, &attnum) in keys.iter().enumerate() {
+            if attnum <= 0 {
+                return None; // an expression (0) or a system column
+            }
+            if i == nkeys {
+                out.extend_from_slice(b") INCLUDE (");
+            } else if i > 0 {
+                out.extend_from_slice(b", ");
+            }
+            out.extend(quote_ident(&cbytes(pg_sys::get_attname(
+                table, attnum, true,
+            ))?));
+            if i >= nkeys {
+                continue; // an included column has no class, collation or order
+            }
+            let (mut typ, mut typmod, mut coll) = (pg_sys::InvalidOid, 0, pg_sys::InvalidOid);
+            pg_sys::get_atttypetypmodcoll(table, attnum, &mut typ, &mut typmod, &mut coll);
+            if options[i] != 0
+                || (collations[i] != pg_sys::InvalidOid && collations[i] != coll)
+                || pg_sys::get_typtype(typ) as u8 == pg_sys::TYPTYPE_DOMAIN
+                || pg_sys::get_attoptions(idx, i as i16 + 1) != pg_sys::Datum::from(0)
+            {
+                return None;
+            }
+            let class = CacheEntry::find(CLAOID, classes[i])?;
+            let class = class.form::<pg_sys::FormData_pg_opclass>();
+            if !class.opcdefault || class.opcintype != typ || class.opcmethod != am {
+                return None;
+            }
+        }
+        out.push(b')');
+        Some(out)
+    }
 }
 
 /// `ntsb_perf._is_index_named(idx oid, qname text) RETURNS boolean` (false when either is NULL).

@@ -12,4 +12,4 @@ JOIN pg_am am       ON am.oid = c.relam
 WHERE c.relkind = 'i' AND c.relpersistence <> 't'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\_toast%'
-ORDER BY pg_relation_size(c.oid), c.oid
+ORDER BY pages, c.oid

@@ -689,10 +689,36 @@ CREATE INDEX ihxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx O
 CREATE TABLE "ih Id ""q""".parted (k int, v int) PARTITION BY RANGE (k);
 CREATE TABLE "ih Id ""q""".parted_1 PARTITION OF "ih Id ""q""".parted FOR VALUES FROM (0) TO (10);
 CREATE INDEX parted_v ON "ih Id ""q""".parted (v) WHERE v IS NOT NULL;
+-- The shapes _index_definition writes without pg_get_indexdef (columns only, each with its
+-- type's default operator class, collation and order) and those next to it that it must leave
+-- to pg_get_indexdef: order, collation, operator class and its options, a domain, a type whose
+-- class is another type's (varchar, arrays), storage options, NULLS NOT DISTINCT, other access
+-- methods, a temporary table (visible on every search_path).
+CREATE DOMAIN "ih Id ""q""".dom AS int;
+CREATE TABLE "ih Id ""q""".shapes (a int, "B" text, c text COLLATE "C", d "ih Id ""q""".dom, v varchar,
+                                   arr int[], p point, ts tsvector);
+CREATE INDEX ON "ih Id ""q""".shapes (a, "B", c);
+CREATE UNIQUE INDEX ON "ih Id ""q""".shapes (a) INCLUDE ("B", c);
+CREATE INDEX ON "ih Id ""q""".shapes (a DESC);
+CREATE INDEX ON "ih Id ""q""".shapes (a NULLS FIRST);
+CREATE INDEX ON "ih Id ""q""".shapes ("B" COLLATE "C");
+CREATE INDEX ON "ih Id ""q""".shapes (c COLLATE "default");
+CREATE INDEX ON "ih Id ""q""".shapes ("B" text_pattern_ops);
+CREATE INDEX ON "ih Id ""q""".shapes (d);
+CREATE INDEX ON "ih Id ""q""".shapes (v);
+CREATE INDEX ON "ih Id ""q""".shapes USING gin (arr);
+CREATE INDEX ON "ih Id ""q""".shapes USING gist (p);
+CREATE INDEX ON "ih Id ""q""".shapes USING brin (a);
+CREATE INDEX ON "ih Id ""q""".shapes USING gist (ts tsvector_ops (siglen = 100));
+CREATE INDEX ON "ih Id ""q""".shapes (a) WITH (fillfactor = 70);
+CREATE UNIQUE INDEX ON "ih Id ""q""".shapes (a, c) NULLS NOT DISTINCT;
+CREATE TEMP TABLE ih_temp (a int);
+CREATE INDEX ON ih_temp (a);
 CREATE TABLE public.ih_ids AS
 SELECT c.oid AS idx, format('%I.%I', n.nspname, c.relname) AS qname, c.relkind
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname IN ('ih Id "q"', 'ntsb_perf', 'public') OR c.oid = 'pg_class_oid_index'::regclass;
+WHERE n.nspname IN ('ih Id "q"', 'ntsb_perf', 'public') OR c.oid = 'pg_class_oid_index'::regclass
+   OR n.oid = pg_my_temp_schema();
 INSERT INTO public.ih_ids VALUES (0, 'x.y', NULL), (NULL, 'public.ih_ids', NULL), (4294967295, NULL, NULL);
 SELECT count(*) FILTER (WHERE relkind IN ('i', 'I')) >= 10 AS ten_indexes_or_more,
        count(*) FILTER (WHERE relkind = 'I') >= 1 AS a_partitioned_one,
@@ -707,6 +733,18 @@ SELECT count(*) FILTER (WHERE relkind IN ('i', 'I')) >= 10 AS ten_indexes_or_mor
 FROM public.ih_ids;
 SELECT qname, ntsb_perf._index_definition(idx) FROM public.ih_ids
 WHERE qname LIKE '"ih Id ""q""".%' AND relkind IN ('i', 'I') ORDER BY 1;
+-- The same with the tables visible on the search_path (pg_get_indexdef then leaves their schema
+-- out), and after a column's rename (the definitions follow the catalog).
+SET search_path = "ih Id ""q""", public;
+SELECT count(*) FILTER (WHERE ntsb_perf._index_definition(idx) IS DISTINCT FROM pg_temp.sql_index_definition(idx))
+           AS other_definition_visible
+FROM public.ih_ids;
+RESET search_path;
+ALTER TABLE "ih Id ""q""".shapes RENAME COLUMN a TO "a 2";
+SELECT count(*) FILTER (WHERE ntsb_perf._index_definition(idx) IS DISTINCT FROM pg_temp.sql_index_definition(idx))
+           AS other_definition_renamed,
+       count(*) FILTER (WHERE ntsb_perf._index_definition(idx) LIKE '%"a 2"%') AS renamed_column_shown
+FROM public.ih_ids;
 DROP TABLE public.ih_ids;
 DROP SCHEMA "ih Id ""q""" CASCADE;
 
