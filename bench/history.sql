@@ -11,6 +11,7 @@
 -- check (the exact scan after the rounds sees them larger than every snapshot did).
 \set QUIET on
 SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_prewarm;
 \ir timing.sql
 CREATE TEMP TABLE results (bench text, what text, ours numeric, anchor numeric, ratio numeric, goal text);
 SELECT clock_timestamp() AS h1_start \gset
@@ -27,6 +28,18 @@ INSERT INTO results
 SELECT 'H1ref', '_snapshot_measure(NULL) alone / index_bloat_report(NULL, 0) exact, ms, for reference',
        round(q_ms::numeric, 1), round(a_ms::numeric, 1), round((q_ms / a_ms)::numeric, 4), '(none)'
 FROM pg_temp.vs($$SELECT count(*) FROM ntsb_perf._snapshot_measure(NULL)$$,
+                $$SELECT count(*) FROM ntsb_perf.index_bloat_report(NULL, 0)$$, :rounds);
+
+-- The floor, for reference: what any tool that opens each of these indexes pays before it has
+-- measured anything (lock, open, its first page through shared buffers, close: pg_prewarm of
+-- block 0), against the same anchor. No snapshot can cost less than this plus its writes.
+INSERT INTO results
+SELECT 'H1floor', 'pg_prewarm(index, buffer, main, 0, 0) of each index / index_bloat_report(NULL, 0) exact, ms, for reference',
+       round(q_ms::numeric, 1), round(a_ms::numeric, 1), round((q_ms / a_ms)::numeric, 4), '(none)'
+FROM pg_temp.vs($$SELECT count(pg_prewarm(c.oid::regclass, 'buffer', 'main', 0, 0))
+                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_index i ON i.indexrelid = c.oid
+                  WHERE c.relkind = 'i' AND i.indisvalid AND c.relpersistence <> 't'
+                    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%'$$,
                 $$SELECT count(*) FROM ntsb_perf.index_bloat_report(NULL, 0)$$, :rounds);
 
 -- Bookkeeping per index (issue 27: at most 20 µs): what the snapshot costs beyond measuring
