@@ -19,11 +19,13 @@ $$;
 -- Appends one row per index (leaf indexes outside the system schemas), measured by
 -- _snapshot_measure, then deletes the rows older than ntsb_perf.index_history_retention.
 -- SECURITY DEFINER so that the history can be written only through here and by rebuilds;
--- closed to PUBLIC, granted to pg_stat_scan_tables (it reads every index's pages).
+-- closed to PUBLIC, granted to pg_stat_scan_tables (it reads every index's pages). JIT off:
+-- the planner's costs of these statements grow with the number of indexes and passed
+-- jit_above_cost, and compiling took 25 ms of a 2,000-index snapshot's 75 (measured).
 CREATE FUNCTION ntsb_perf.snapshot_indexes(sample_pages integer DEFAULT NULL)
 RETURNS TABLE (taken_at timestamptz, indexes integer, measured_exactly integer, sampled integer,
                not_measured integer, pages_read bigint, total_pages bigint, rows_deleted bigint)
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     holder record;
     unbound_oids oid[];
