@@ -99,7 +99,7 @@ pub fn index_definition(idx: pg_sys::Oid) -> Option<Vec<u8>> {
     Some([if unique { b"UNIQUE ".as_slice() } else { b"" }, rest].concat())
 }
 
-/// A catalog cache entry, released when dropped (an error unwinding through its holder too).
+/// A catalog cache entry, released when dropped.
 struct CacheEntry(pg_sys::HeapTuple);
 
 impl CacheEntry {
@@ -148,6 +148,11 @@ impl CacheEntry {
 
 impl Drop for CacheEntry {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // An ERROR is unwinding: the transaction's abort releases the entry (as RelGuard
+            // leaves its relation), and no FFI call is made that could raise another.
+            return;
+        }
         // SAFETY: the tuple came from SearchSysCache1 and is released once.
         unsafe { pg_sys::ReleaseSysCache(self.0) }
     }
