@@ -178,8 +178,10 @@ unsafe fn vector<'a, T: Copy>(d: pg_sys::Datum) -> &'a [T] {
 /// column) was most of a snapshot's cost per index. The shape: only columns (no expression, no
 /// predicate), each with its type's default operator class (exactly that type, no domain), its
 /// own collation, ascending with nulls last, no operator class options; no storage options; not
-/// NULLS NOT DISTINCT; its table not visible on the search_path (so `pg_get_indexdef` names it
-/// with its schema, and the head is cut off as `index_definition` cuts it). Then the text is
+/// NULLS NOT DISTINCT; its table not in this session's temporary schema (`pg_get_indexdef`
+/// always names the table with its schema, whatever the search_path, but this session's own
+/// temporary schema as `pg_temp`, so `index_definition` does not cut that head off and returns
+/// the whole text: left to it, to stay the same). Then the text is
 /// `[UNIQUE ]USING am (a, b)[ INCLUDE (c)]`, which `pg_get_indexdef` also writes for it
 /// (tests/regress/sql/index_history.sql compares the two on every shape). None otherwise: the
 /// caller asks `pg_get_indexdef`.
@@ -216,7 +218,7 @@ unsafe fn plain_definition(idx: pg_sys::Oid) -> Option<Vec<u8>> {
             return None;
         }
         let am = rel.form::<pg_sys::FormData_pg_class>().relam;
-        if pg_sys::RelationIsVisible(table) {
+        if pg_sys::isTempNamespace(pg_sys::get_rel_namespace(table)) {
             return None;
         }
         let mut out = Vec::with_capacity(64);

@@ -712,8 +712,21 @@ CREATE INDEX ON "ih Id ""q""".shapes USING brin (a);
 CREATE INDEX ON "ih Id ""q""".shapes USING gist (ts tsvector_ops (siglen = 100));
 CREATE INDEX ON "ih Id ""q""".shapes (a) WITH (fillfactor = 70);
 CREATE UNIQUE INDEX ON "ih Id ""q""".shapes (a, c) NULLS NOT DISTINCT;
+CREATE INDEX ON "ih Id ""q""".shapes (c COLLATE "C");
+ALTER TABLE "ih Id ""q""".shapes ADD "select" int, ADD "A" name, ADD e bpchar, ADD g int GENERATED ALWAYS AS (a + 1) STORED,
+    ADD PRIMARY KEY (a), ADD EXCLUDE USING gist (p WITH ~=);
+CREATE INDEX ON "ih Id ""q""".shapes ("select", "A", e, g);
+CREATE INDEX ON "ih Id ""q""".shapes USING spgist (p);
+CREATE INDEX ON "ih Id ""q""".shapes USING hash ("B");
+CREATE INDEX ON "ih Id ""q""".parted_1 (k);
+CREATE MATERIALIZED VIEW "ih Id ""q""".mv AS SELECT a, "B" FROM "ih Id ""q""".shapes;
+CREATE INDEX ON "ih Id ""q""".mv (a);
 CREATE TEMP TABLE ih_temp (a int);
 CREATE INDEX ON ih_temp (a);
+-- (this session's temporary table, hidden on the search_path by a table of its name)
+CREATE TABLE public.ih_shadow (a int);
+CREATE TEMP TABLE ih_shadow (a int);
+CREATE UNIQUE INDEX ON pg_temp.ih_shadow (a);
 CREATE TABLE public.ih_ids AS
 SELECT c.oid AS idx, format('%I.%I', n.nspname, c.relname) AS qname, c.relkind
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -733,12 +746,18 @@ SELECT count(*) FILTER (WHERE relkind IN ('i', 'I')) >= 10 AS ten_indexes_or_mor
 FROM public.ih_ids;
 SELECT qname, ntsb_perf._index_definition(idx) FROM public.ih_ids
 WHERE qname LIKE '"ih Id ""q""".%' AND relkind IN ('i', 'I') ORDER BY 1;
--- The same with the tables visible on the search_path (pg_get_indexdef then leaves their schema
--- out), and after a column's rename (the definitions follow the catalog).
-SET search_path = "ih Id ""q""", public;
+-- The same with the tables visible on the search_path, with the temporary table hidden behind
+-- public.ih_shadow, with every identifier quoted, and after a column's rename (the definitions
+-- follow the catalog).
+SET search_path = "ih Id ""q""", public, pg_temp;
 SELECT count(*) FILTER (WHERE ntsb_perf._index_definition(idx) IS DISTINCT FROM pg_temp.sql_index_definition(idx))
            AS other_definition_visible
 FROM public.ih_ids;
+SET quote_all_identifiers = on;
+SELECT count(*) FILTER (WHERE ntsb_perf._index_definition(idx) IS DISTINCT FROM pg_temp.sql_index_definition(idx))
+           AS other_definition_all_quoted
+FROM public.ih_ids;
+RESET quote_all_identifiers;
 RESET search_path;
 ALTER TABLE "ih Id ""q""".shapes RENAME COLUMN a TO "a 2";
 SELECT count(*) FILTER (WHERE ntsb_perf._index_definition(idx) IS DISTINCT FROM pg_temp.sql_index_definition(idx))
@@ -746,6 +765,7 @@ SELECT count(*) FILTER (WHERE ntsb_perf._index_definition(idx) IS DISTINCT FROM 
        count(*) FILTER (WHERE ntsb_perf._index_definition(idx) LIKE '%"a 2"%') AS renamed_column_shown
 FROM public.ih_ids;
 DROP TABLE public.ih_ids;
+DROP TABLE public.ih_shadow;
 DROP SCHEMA "ih Id ""q""" CASCADE;
 
 -- A LATIN1 database: names that are not UTF-8 are read, compared and returned as the database
@@ -760,6 +780,7 @@ SET client_encoding = 'UTF8';
 CREATE EXTENSION ntsb_perf;
 CREATE TABLE "tablé" ("colé" int);
 CREATE INDEX "idx_é" ON "tablé" ("colé") WHERE "colé" > 0;
+CREATE INDEX "idx_é_all" ON "tablé" ("colé");
 SELECT octet_length(convert_to(c.relname::text, 'LATIN1')) AS latin1_bytes_of_name,
        ntsb_perf._is_index_named(c.oid, format('%I.%I', n.nspname, c.relname)) AS named,
        ntsb_perf._is_index_named(c.oid, format('%I.%I', n.nspname, 'idx_e')) AS other_name,
