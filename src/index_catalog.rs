@@ -60,15 +60,17 @@ pub fn is_index_named(idx: pg_sys::Oid, qname: &[u8]) -> bool {
 /// `UNIQUE USING btree (a) INCLUDE (b) WHERE (b > 0)`), as `pg_get_indexdef` writes it under the
 /// caller's search_path; None for an OID that is not an index.
 pub fn index_definition(idx: pg_sys::Oid) -> Option<Vec<u8>> {
-    let (kind, name, _) = relation_names(idx)?;
-    if kind != b'i' && kind != b'I' {
-        return None;
-    }
-    if kind == b'i' {
+    // The common shape first: it needs no names (only pg_get_indexdef's head is cut by them).
+    // SAFETY: lsyscache lookup by OID (guarded FFI call): 0 when there is no such relation.
+    if unsafe { pg_sys::get_rel_relkind(idx) } as u8 == b'i' {
         // SAFETY: reads the catalog caches only (see plain_definition).
         if let Some(def) = unsafe { plain_definition(idx) } {
             return Some(def);
         }
+    }
+    let (kind, name, _) = relation_names(idx)?;
+    if kind != b'i' && kind != b'I' {
+        return None;
     }
     // SAFETY: IndexGetRelation with missing_ok returns InvalidOid for an OID without a pg_index
     // row; pg_get_indexdef takes any OID and returns NULL (None here) for one that is not an
